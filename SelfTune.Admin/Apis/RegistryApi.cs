@@ -1,0 +1,222 @@
+using System.Security.Claims;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+using SelfTune.Admin.Auth;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
+using SelfTune.Admin.Registry;
+using SelfTune.Admin.Registry.Packaging;
+
+namespace SelfTune.Admin.Apis;
+
+/// <summary>
+/// The registry API (SPEC section 10). Reads of <c>public</c> and <c>unlisted</c> entries need no key; <c>org</c>
+/// entries are visible only to a key of their org, and anyone else gets the same 404 as for a missing id.
+/// </summary>
+public static class RegistryApi
+{
+    public static IEndpointRouteBuilder MapRegistryApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1/registry").WithTags("Registry");
+
+        api.MapGet("", ListEntries).RequireApiKey(SelfTuneClaims.RegistryRead)
+            .WithSummary("List the org's registry entries (optionally ?name= for one exact name).");
+        api.MapPost("", CreateEntry).RequireApiKey(SelfTuneClaims.RegistryPush)
+            .Accepts<CreateEntryRequest>("application/json")
+            .Accepts<PushMetadata>("multipart/form-data")
+            .Produces<EntryCreatedResponse>(StatusCodes.Status201Created)
+            .WithSummary("Create an entry; with multipart 'metadata' + 'archive' also push its first version.");
+        api.MapGet("{id}", GetEntry).AllowOptionalApiKey().WithSummary("Get one entry.");
+        api.MapGet("{id}/versions", ListVersions).AllowOptionalApiKey().WithSummary("List an entry's versions, newest first.");
+        api.MapGet("{id}/versions/{version}", GetVersion).AllowOptionalApiKey().WithSummary("Get one version with its file manifest.");
+        api.MapGet("{id}/versions/{version}/archive", DownloadArchive).AllowOptionalApiKey()
+            .Produces(StatusCodes.Status200OK, contentType: "application/gzip").WithSummary("Download a version's tar.gz.");
+        api.MapPost("{id}/versions", PushVersion).RequireApiKey(SelfTuneClaims.RegistryPush)
+            .Accepts<PushMetadata>("multipart/form-data")
+            .Produces<VersionResponse>(StatusCodes.Status201Created)
+            .Produces<VersionResponse>(StatusCodes.Status200OK)
+            .WithSummary("Push a version (multipart 'metadata' JSON + 'archive' tar.gz); 200 when the same content already exists.");
+
+        app.MapGet("/api/v1/public/registry", ListPublic).WithTags("Registry")
+            .WithSummary("List public entries of every org; no key needed.");
+        return app;
+    }
+
+    static async Task<IResult> ListEntries(ClaimsPrincipal user, AdminDbContext db, string? name, CancellationToken ct)
+    {
+        var orgId = user.GetOrgId();
+        var query = db.Entries.AsNoTracking().Where(e => e.OrgId == orgId);
+        if (name is not null) query = query.Where(e => e.Name == name);
+        var entries = await query.OrderBy(e => e.Name).ToListAsync(ct);
+        return TypedResults.Ok(new { entries = entries.Select(EntryResponse.From) });
+    }
+
+    static async Task<IResult> ListPublic(AdminDbContext db, string? name, CancellationToken ct)
+    {
+        var query = db.Entries.AsNoTracking().Where(e => e.Visibility == Visibility.Public);
+        if (name is not null) query = query.Where(e => e.Name == name);
+        var entries = await query.OrderBy(e => e.Name).Take(1000).ToListAsync(ct);
+        return TypedResults.Ok(new { entries = entries.Select(EntryResponse.From) });
+    }
+
+    static async Task<IResult> GetEntry(string id, ClaimsPrincipal user, AdminDbContext db, CancellationToken ct)
+    {
+        var entry = await FindReadableAsync(db, user, id, ct);
+        return TypedResults.Ok(EntryResponse.From(entry));
+    }
+
+    static async Task<IResult> ListVersions(string id, ClaimsPrincipal user, AdminDbContext db, CancellationToken ct)
+    {
+        var entry = await FindReadableAsync(db, user, id, ct);
+        var versions = await db.Versions.AsNoTracking().Where(v => v.EntryId == entry.Id)
+            .OrderByDescending(v => v.PublishedAt).ToListAsync(ct);
+        return TypedResults.Ok(new { versions = versions.Select(v => VersionResponse.From(v, withManifest: false)) });
+    }
+
+    static async Task<IResult> GetVersion(string id, string version, ClaimsPrincipal user, AdminDbContext db, CancellationToken ct)
+    {
+        var row = await FindVersionAsync(db, user, id, version, ct);
+        return TypedResults.Ok(VersionResponse.From(row, withManifest: true));
+    }
+
+    static async Task<IResult> DownloadArchive(string id, string version, ClaimsPrincipal user, AdminDbContext db, ArchiveStore store, CancellationToken ct)
+    {
+        var row = await FindVersionAsync(db, user, id, version, ct);
+        var entry = await db.Entries.AsNoTracking().SingleAsync(e => e.Id == row.EntryId, ct);
+        return TypedResults.Stream(store.OpenRead(row.ContentHash), "application/gzip", $"{entry.Name}-{row.Version}.tar.gz",
+            entityTag: new EntityTagHeaderValue($"\"{row.ContentHash}\""));
+    }
+
+    static async Task<IResult> CreateEntry(HttpContext http, RegistryService registry, ArchiveStore store, IOptions<JsonOptions> json, CancellationToken ct)
+    {
+        var user = http.User;
+        if (http.Request.HasJsonContentType())
+        {
+            var request = await http.Request.ReadFromJsonAsync<CreateEntryRequest>(json.Value.SerializerOptions, ct)
+                ?? throw new ProblemException(400, "invalid_request", "The request body must be a JSON object.");
+            var entry = await registry.CreateEntryAsync(user.GetOrgId(), user.GetActorId(), request, ct);
+            return TypedResults.Created($"/api/v1/registry/{entry.Id}", Created(entry, null));
+        }
+
+        var (metadata, archive) = await ReadPushAsync(http.Request, json.Value.SerializerOptions, ct);
+        var version = RegistryService.ValidateVersion(metadata.Version);
+        await using var staged = await StageAndValidateAsync(store, archive, metadata, ct);
+        var created = await registry.CreateEntryAsync(user.GetOrgId(), user.GetActorId(),
+            new CreateEntryRequest(metadata.Name, metadata.Description, metadata.Visibility, metadata.SourceRepo), ct);
+        var result = await registry.PublishAsync(created, version, metadata.ChangeSummary, staged.Archive, staged.Package,
+            new VersionProvenance(VersionSource.Cli, null, null), user.GetActorId(), ct);
+        return TypedResults.Created($"/api/v1/registry/{created.Id}", Created(created, result.Version));
+    }
+
+    static async Task<IResult> PushVersion(string id, HttpContext http, AdminDbContext db, RegistryService registry, ArchiveStore store,
+        IOptions<JsonOptions> json, CancellationToken ct)
+    {
+        var orgId = http.User.GetOrgId();
+        var entry = (Guid.TryParse(id, out var entryId)
+            ? await db.Entries.SingleOrDefaultAsync(e => e.Id == entryId && e.OrgId == orgId, ct)
+            : null) ?? throw EntryNotFound(id);
+
+        var (metadata, archive) = await ReadPushAsync(http.Request, json.Value.SerializerOptions, ct);
+        var version = RegistryService.ValidateVersion(metadata.Version);
+        await using var staged = await StageAndValidateAsync(store, archive, metadata, ct);
+        var result = await registry.PublishAsync(entry, version, metadata.ChangeSummary, staged.Archive, staged.Package,
+            new VersionProvenance(VersionSource.Cli, null, null), http.User.GetActorId(), ct);
+        var body = VersionResponse.From(result.Version, withManifest: true);
+        return result.Created
+            ? TypedResults.Created($"/api/v1/registry/{entry.Id}/versions/{Uri.EscapeDataString(version)}", body)
+            : TypedResults.Ok(body);
+    }
+
+    static EntryCreatedResponse Created(RegistryEntry e, SkillVersion? v) =>
+        new(e.Id, e.OrgId, e.Name, e.Description, e.Visibility, e.SourceRepo, e.LatestVersion, e.CreatedAt, e.UpdatedAt,
+            v is null ? null : VersionResponse.From(v, withManifest: true));
+
+    static async Task<(PushMetadata Metadata, IFormFile Archive)> ReadPushAsync(HttpRequest request, JsonSerializerOptions json, CancellationToken ct)
+    {
+        if (!request.HasFormContentType)
+            throw new ProblemException(415, "unsupported_media_type",
+                "Send multipart/form-data with a 'metadata' part (JSON) and an 'archive' part (tar.gz).");
+        IFormCollection form;
+        try { form = await request.ReadFormAsync(ct); }
+        catch (InvalidDataException e) { throw new ProblemException(400, "invalid_request", "The multipart body could not be read: " + e.Message); }
+
+        string? metadataText = form["metadata"];
+        if (metadataText is null && form.Files["metadata"] is { } metadataFile)
+        {
+            using var reader = new StreamReader(metadataFile.OpenReadStream());
+            metadataText = await reader.ReadToEndAsync(ct);
+        }
+        if (string.IsNullOrWhiteSpace(metadataText))
+            throw ProblemException.Invalid("metadata", "The 'metadata' part is required: JSON such as {\"version\": \"1.0.0\"}.");
+        PushMetadata? metadata;
+        try { metadata = JsonSerializer.Deserialize<PushMetadata>(metadataText, json); }
+        catch (JsonException e) { throw ProblemException.Invalid("metadata", "The 'metadata' part is not valid JSON: " + e.Message); }
+        if (metadata is null) throw ProblemException.Invalid("metadata", "The 'metadata' part must be a JSON object.");
+        if (metadata.ChangeSummary is { Length: > RegistryService.MaxChangeSummaryLength })
+            throw ProblemException.Invalid("change_summary", $"change_summary must be at most {RegistryService.MaxChangeSummaryLength} characters.");
+
+        var archive = form.Files["archive"]
+            ?? throw ProblemException.Invalid("archive", "The 'archive' part is required: a tar.gz of the skill folder with SKILL.md at its root.");
+        return (metadata, archive);
+    }
+
+    sealed record ValidatedUpload(StagedArchive Archive, SkillPackage Package) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => Archive.DisposeAsync();
+    }
+
+    static async Task<ValidatedUpload> StageAndValidateAsync(ArchiveStore store, IFormFile archive, PushMetadata metadata, CancellationToken ct)
+    {
+        await using var upload = archive.OpenReadStream();
+        var staged = await store.StageAsync(upload, ct);
+        try
+        {
+            if (metadata.ContentHash is { } claimed)
+            {
+                var normalized = claimed.StartsWith("sha256:", StringComparison.OrdinalIgnoreCase) ? claimed[7..] : claimed;
+                if (!string.Equals(normalized, staged.Hash, StringComparison.OrdinalIgnoreCase))
+                    throw ProblemException.Invalid("content_hash",
+                        $"content_hash does not match the archive: the archive's SHA-256 is {staged.Hash}.");
+            }
+            await using var read = staged.OpenRead();
+            var package = await SkillArchive.ValidateAsync(read, PackagingLimits.Default, ct);
+            return new ValidatedUpload(staged, package);
+        }
+        catch (PackagingException e)
+        {
+            await staged.DisposeAsync();
+            throw new ProblemException(422, "invalid_skill", e.Message,
+                new Dictionary<string, string[]> { ["archive"] = [e.Message] });
+        }
+        catch
+        {
+            await staged.DisposeAsync();
+            throw;
+        }
+    }
+
+    static async Task<RegistryEntry> FindReadableAsync(AdminDbContext db, ClaimsPrincipal user, string id, CancellationToken ct)
+    {
+        var entry = Guid.TryParse(id, out var entryId)
+            ? await db.Entries.AsNoTracking().SingleOrDefaultAsync(e => e.Id == entryId, ct)
+            : null;
+        if (entry is null) throw EntryNotFound(id);
+        if (entry.Visibility != Visibility.Org) return entry;
+        if (user.FindOrgId() != entry.OrgId) throw EntryNotFound(id);
+        if (!user.HasPermission(SelfTuneClaims.RegistryRead))
+            throw new ProblemException(403, "forbidden", $"The API key lacks the '{SelfTuneClaims.RegistryRead}' permission.");
+        return entry;
+    }
+
+    static async Task<SkillVersion> FindVersionAsync(AdminDbContext db, ClaimsPrincipal user, string id, string version, CancellationToken ct)
+    {
+        var entry = await FindReadableAsync(db, user, id, ct);
+        return await db.Versions.AsNoTracking().SingleOrDefaultAsync(v => v.EntryId == entry.Id && v.Version == version, ct)
+            ?? throw ProblemException.NotFound($"Entry '{entry.Name}' has no version '{version}'.");
+    }
+
+    static ProblemException EntryNotFound(string id) => ProblemException.NotFound($"No registry entry with id '{id}'.");
+}

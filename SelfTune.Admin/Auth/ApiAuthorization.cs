@@ -1,0 +1,64 @@
+using Microsoft.AspNetCore.Authentication;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
+
+namespace SelfTune.Admin.Auth;
+
+/// <summary>
+/// Endpoint filters for the REST API: an API key (401), its permission (403) and the org's plan (402),
+/// each answered as problem details. The GitHub API reuses <see cref="RequirePlan"/>.
+/// </summary>
+public static class ApiAuthorization
+{
+    /// <summary>Requires a valid API key holding <paramref name="permission"/>.</summary>
+    public static TBuilder RequireApiKey<TBuilder>(this TBuilder builder, string permission) where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (context, next) =>
+        {
+            var http = context.HttpContext;
+            var result = await AuthenticateAsync(http);
+            if (result is not { Succeeded: true }) return Unauthorized(http, result);
+            if (!http.User.HasPermission(permission))
+                return ApiProblem.Create(StatusCodes.Status403Forbidden, $"The API key lacks the '{permission}' permission.", "forbidden");
+            return await next(context);
+        });
+
+    /// <summary>Requires the caller's org to be on <paramref name="minimum"/> or a higher plan. Place after <see cref="RequireApiKey{TBuilder}"/>.</summary>
+    public static TBuilder RequirePlan<TBuilder>(this TBuilder builder, Plan minimum) where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (context, next) =>
+        {
+            var plan = context.HttpContext.User.GetPlan();
+            if (plan < minimum)
+                return ApiProblem.Create(StatusCodes.Status402PaymentRequired,
+                    $"This feature requires the {minimum.ToString().ToLowerInvariant()} plan or higher; the org is on {plan.ToString().ToLowerInvariant()}.",
+                    "plan_required");
+            return await next(context);
+        });
+
+    /// <summary>
+    /// For endpoints that also serve anonymous callers (public registry reads): a present but bad key is still a 401,
+    /// an absent key leaves the caller anonymous.
+    /// </summary>
+    public static TBuilder AllowOptionalApiKey<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (context, next) =>
+        {
+            var result = await AuthenticateAsync(context.HttpContext);
+            if (result is { Succeeded: false, None: false }) return Unauthorized(context.HttpContext, result);
+            return await next(context);
+        });
+
+    static async Task<AuthenticateResult> AuthenticateAsync(HttpContext http)
+    {
+        var result = await http.AuthenticateAsync(ApiKeyAuthenticationHandler.SchemeName);
+        if (result.Succeeded) http.User = result.Principal;
+        return result;
+    }
+
+    static IResult Unauthorized(HttpContext http, AuthenticateResult result)
+    {
+        var detail = result.Failure?.Message ?? "This endpoint requires an API key: 'Authorization: Bearer <API key>'.";
+        http.Response.Headers.WWWAuthenticate = result.Failure is null
+            ? "Bearer"
+            : $"Bearer error=\"invalid_token\", error_description=\"{detail}\"";
+        return ApiProblem.Create(StatusCodes.Status401Unauthorized, detail, "unauthorized");
+    }
+}

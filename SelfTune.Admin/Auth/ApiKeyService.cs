@@ -1,0 +1,56 @@
+using System.Security.Claims;
+using Microsoft.EntityFrameworkCore;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
+
+namespace SelfTune.Admin.Auth;
+
+public sealed record CreatedApiKey(ApiKey Key, string Secret);
+
+/// <summary>API keys of an org: created (the secret is returned once), listed, revoked. Admins and owners only.</summary>
+public sealed class ApiKeyService(AdminDbContext db, TimeProvider clock)
+{
+    public async Task<CreatedApiKey> CreateAsync(ClaimsPrincipal user, string name, IReadOnlyCollection<string> permissions, DateTimeOffset? expiresAt, CancellationToken ct = default)
+    {
+        RequireAdmin(user);
+        name = name.Trim();
+        if (name.Length is 0 or > 100) throw ProblemException.Invalid("name", "Give the key a name of 1-100 characters.");
+        if (permissions.Count == 0 || permissions.Except(SelfTuneClaims.AllPermissions).Any())
+            throw ProblemException.Invalid("permissions", $"Choose at least one of: {string.Join(", ", SelfTuneClaims.AllPermissions)}.");
+        var now = clock.GetUtcNow();
+        if (expiresAt <= now) throw ProblemException.Invalid("expires_at", "The expiry must be in the future.");
+
+        var secret = ApiKeyFormat.Generate();
+        var key = new ApiKey
+        {
+            OrgId = user.GetOrgId(), Name = name, Prefix = ApiKeyFormat.VisiblePrefix(secret), Hash = ApiKeyFormat.Hash(secret),
+            Permissions = string.Join(' ', SelfTuneClaims.AllPermissions.Where(permissions.Contains)),
+            CreatedAt = now, CreatedBy = user.GetActorId(), ExpiresAt = expiresAt,
+        };
+        db.ApiKeys.Add(key);
+        await db.SaveChangesAsync(ct);
+        return new CreatedApiKey(key, secret);
+    }
+
+    public async Task<List<ApiKey>> ListAsync(ClaimsPrincipal user, CancellationToken ct = default)
+    {
+        var orgId = user.GetOrgId();
+        return await db.ApiKeys.AsNoTracking().Where(k => k.OrgId == orgId).OrderByDescending(k => k.CreatedAt).ToListAsync(ct);
+    }
+
+    public async Task RevokeAsync(ClaimsPrincipal user, Guid id, CancellationToken ct = default)
+    {
+        RequireAdmin(user);
+        var orgId = user.GetOrgId();
+        var key = await db.ApiKeys.SingleOrDefaultAsync(k => k.Id == id && k.OrgId == orgId, ct)
+            ?? throw ProblemException.NotFound("No such API key.");
+        key.RevokedAt ??= clock.GetUtcNow();
+        await db.SaveChangesAsync(ct);
+    }
+
+    static void RequireAdmin(ClaimsPrincipal user)
+    {
+        if (user.GetRole() < MemberRole.Admin)
+            throw new ProblemException(403, "forbidden", "Only admins and owners manage API keys.");
+    }
+}

@@ -1,0 +1,38 @@
+using System.Security.Claims;
+using SelfTune.Admin.Data;
+
+namespace SelfTune.Admin.Auth;
+
+/// <summary>Claim names the app puts on browser and API-key principals, and typed reads of them.</summary>
+public static class SelfTuneClaims
+{
+    public const string OrgId = "selftune:org_id";
+    /// <summary>The member (browser) or API key (script) acting; becomes <c>created_by</c>.</summary>
+    public const string ActorId = "selftune:actor_id";
+    public const string Plan = "selftune:plan";
+    public const string OrgName = "selftune:org_name";
+    public const string Role = "selftune:role";
+    public const string Permission = "selftune:permission";
+
+    public const string RegistryRead = "registry:read";
+    public const string RegistryPush = "registry:push";
+    public static readonly string[] AllPermissions = [RegistryRead, RegistryPush];
+
+    public static Guid? FindOrgId(this ClaimsPrincipal user) =>
+        Guid.TryParse(user.FindFirstValue(OrgId), out var id) ? id : null;
+
+    public static Guid GetOrgId(this ClaimsPrincipal user) =>
+        user.FindOrgId() ?? throw new InvalidOperationException("The principal carries no org.");
+
+    public static Guid GetActorId(this ClaimsPrincipal user) =>
+        Guid.TryParse(user.FindFirstValue(ActorId), out var id) ? id : throw new InvalidOperationException("The principal carries no actor.");
+
+    public static Plan GetPlan(this ClaimsPrincipal user) =>
+        Enum.TryParse<Plan>(user.FindFirstValue(Plan), ignoreCase: true, out var plan) ? plan : Data.Plan.Free;
+
+    public static MemberRole GetRole(this ClaimsPrincipal user) =>
+        Enum.TryParse<MemberRole>(user.FindFirstValue(Role), ignoreCase: true, out var role) ? role : MemberRole.Viewer;
+
+    public static bool HasPermission(this ClaimsPrincipal user, string permission) =>
+        user.HasClaim(Permission, permission);
+}

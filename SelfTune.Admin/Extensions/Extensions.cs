@@ -1,0 +1,178 @@
+using System.Security.Claims;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Authentication.OpenIdConnect;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.OpenApi;
+using MudBlazor.Services;
+using Scalar.AspNetCore;
+using SelfTune.Admin.Apis;
+using SelfTune.Admin.Auth;
+using SelfTune.Admin.Components;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
+using SelfTune.Admin.Registry;
+
+namespace SelfTune.Admin.Extensions;
+
+/// <summary>All service registration and the request pipeline, so Program.cs stays a few lines.</summary>
+public static class Extensions
+{
+    public static void AddSelfTuneAdmin(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        var config = builder.Configuration;
+        var env = builder.Environment;
+
+        services.AddSingleton(TimeProvider.System);
+
+        // Data: SQLite file under the data folder unless a connection string says otherwise.
+        var dataDir = Path.GetFullPath(config["Storage:DataPath"] ?? "data", env.ContentRootPath);
+        var connectionString = config.GetConnectionString("SelfTune");
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            var dbPath = Path.GetFullPath(config["Database:Path"] ?? Path.Combine(dataDir, "selftune.db"), env.ContentRootPath);
+            Directory.CreateDirectory(Path.GetDirectoryName(dbPath)!);
+            connectionString = $"Data Source={dbPath};Default Timeout=30";
+        }
+        // The factory also registers AdminDbContext as scoped; Blazor components use the factory (a circuit outlives a request).
+        services.AddDbContextFactory<AdminDbContext>(o => o.UseSqlite(connectionString));
+        services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDir, "keys")));
+
+        services.Configure<StorageOptions>(o => o.ArchivePath = config["Storage:ArchivePath"] ?? Path.Combine(dataDir, "archives"));
+        services.AddSingleton<ArchiveStore>();
+        services.AddScoped<RegistryService>();
+        services.AddScoped<MemberDirectory>();
+        services.AddScoped<ApiKeyService>();
+
+        AddAuthentication(builder);
+
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = ApiProblem.AddCodeExtension);
+        services.AddExceptionHandler<ApiExceptionHandler>();
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // so bad input reaches ApiExceptionHandler
+        services.ConfigureHttpJsonOptions(o => ConfigureJson(o.SerializerOptions));
+        services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
+        {
+            doc.Info.Title = "SelfTune Admin API";
+            doc.Components ??= new();
+            doc.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
+            doc.Components.SecuritySchemes["ApiKey"] = new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http, Scheme = "bearer",
+                Description = "An API key (st_live_...) created on the API keys page.",
+            };
+            doc.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("ApiKey", doc)] = [] }];
+            return Task.CompletedTask;
+        }));
+        services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
+
+        services.AddRazorComponents().AddInteractiveServerComponents();
+        services.AddCascadingAuthenticationState();
+        services.AddMudServices();
+    }
+
+    public static void ConfigureJson(JsonSerializerOptions json)
+    {
+        json.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+        json.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false));
+        json.Converters.Add(new UtcTimestampConverter());
+    }
+
+    static void AddAuthentication(WebApplicationBuilder builder)
+    {
+        var oidc = builder.Configuration.GetSection("Authentication:Oidc").Get<OidcSettings>() ?? new OidcSettings();
+        if (!builder.Environment.IsDevelopment() && oidc.MissingSettings().ToList() is { Count: > 0 } missing)
+            throw new InvalidOperationException(
+                $"Browser sign-in needs an OpenID Connect provider outside Development. Missing settings: {string.Join(", ", missing)}.");
+        builder.Services.AddSingleton(oidc);
+
+        var auth = builder.Services.AddAuthentication(o =>
+            {
+                o.DefaultScheme = CookieAuthenticationDefaults.AuthenticationScheme;
+                o.DefaultChallengeScheme = oidc.IsConfigured ? OpenIdConnectDefaults.AuthenticationScheme : CookieAuthenticationDefaults.AuthenticationScheme;
+            })
+            .AddCookie(o =>
+            {
+                o.LoginPath = "/account/signin";
+                o.Cookie.Name = "selftune.auth";
+                o.Cookie.SameSite = SameSiteMode.Lax;
+                o.ExpireTimeSpan = TimeSpan.FromHours(12);
+                o.SlidingExpiration = true;
+            })
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+
+        if (oidc.IsConfigured)
+        {
+            auth.AddOpenIdConnect(o =>
+            {
+                o.Authority = oidc.Authority;
+                o.ClientId = oidc.ClientId;
+                o.ClientSecret = oidc.ClientSecret;
+                o.RequireHttpsMetadata = oidc.RequireHttpsMetadata;
+                o.ResponseType = "code";
+                o.UsePkce = true;
+                o.MapInboundClaims = false;
+                o.Scope.Clear();
+                foreach (var scope in new[] { "openid", "profile", "email" }) o.Scope.Add(scope);
+                o.Events.OnTicketReceived = async context =>
+                {
+                    // Replace the provider's principal by our member principal (org, role, plan).
+                    var p = context.Principal!;
+                    var members = context.HttpContext.RequestServices.GetRequiredService<MemberDirectory>();
+                    var identity = await members.SignInAsync(
+                        p.FindFirstValue("iss") ?? oidc.Authority!, p.FindFirstValue("sub") ?? throw new InvalidOperationException("The provider sent no 'sub' claim."),
+                        p.FindFirstValue("name") ?? p.FindFirstValue("preferred_username"), p.FindFirstValue("email"),
+                        CookieAuthenticationDefaults.AuthenticationScheme, context.HttpContext.RequestAborted);
+                    context.Principal = new ClaimsPrincipal(identity);
+                };
+            });
+        }
+        builder.Services.AddAuthorization();
+    }
+
+    /// <summary>Applies checked-in migrations and, in Development, the development seed.</summary>
+    public static async Task InitializeDatabaseAsync(this WebApplication app)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AdminDbContext>();
+        await db.Database.MigrateAsync();
+        // WAL lets readers go on while a publish writes; it is a property of the file, set once.
+        await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;");
+        if (app.Environment.IsDevelopment())
+            await DevelopmentSeed.ApplyAsync(db, app.Configuration, scope.ServiceProvider.GetRequiredService<TimeProvider>());
+    }
+
+    public static void UseSelfTuneAdmin(this WebApplication app)
+    {
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            ExceptionHandlingPath = "/Error",
+            CreateScopeForErrors = true,
+            // Refusals and bad client input are answered, not errors worth a stack trace in the log.
+            SuppressDiagnosticsCallback = c => c.Exception is ProblemException or BadHttpRequestException,
+        });
+        app.UseWhen(c => c.Request.Path.StartsWithSegments("/api"), api => api.UseStatusCodePages());
+        app.UseWhen(c => !c.Request.Path.StartsWithSegments("/api"),
+            pages => pages.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
+
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseAntiforgery();
+
+        app.MapStaticAssets();
+        app.MapOpenApi().AllowAnonymous();
+        app.MapScalarApiReference("/api-reference", o => o.WithTitle("SelfTune Admin API").WithOpenApiRoutePattern("/openapi/{documentName}.json"))
+            .AllowAnonymous();
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") }).AllowAnonymous();
+
+        app.MapAccountApi();
+        app.MapRegistryApi();
+
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode().RequireAuthorization();
+    }
+}

@@ -1,0 +1,136 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Semver;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
+using SelfTune.Admin.Registry.Packaging;
+
+namespace SelfTune.Admin.Registry;
+
+public sealed record VersionProvenance(VersionSource Source, string? SourceRef, string? SourceRepo);
+
+public sealed record PublishResult(SkillVersion Version, bool Created);
+
+/// <summary>
+/// Registry entries and their immutable versions. Every publish path (CLI push, GitHub connection, direct import)
+/// goes through <see cref="PublishAsync"/>, which is the one place that decides created / unchanged / conflict.
+/// </summary>
+public sealed class RegistryService(AdminDbContext db, ArchiveStore archives, TimeProvider clock)
+{
+    public const int MaxDescriptionLength = 2000;
+    public const int MaxChangeSummaryLength = 2000;
+
+    public async Task<RegistryEntry> CreateEntryAsync(Guid orgId, Guid actorId, CreateEntryRequest request, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (!Validation.IsEntryName(request.Name))
+            errors["name"] = ["name is required: 1-128 characters, lower-case letters, digits, '.', '_' or '-', starting with a letter or digit."];
+        if (request.Description is { Length: > MaxDescriptionLength })
+            errors["description"] = [$"description must be at most {MaxDescriptionLength} characters."];
+        var visibility = Visibility.Org;
+        if (request.Visibility is not null && !TryParseVisibility(request.Visibility, out visibility))
+            errors["visibility"] = ["visibility must be one of: public, org, unlisted."];
+        if (request.SourceRepo is not null && !Validation.IsRepoFullName(request.SourceRepo))
+            errors["source_repo"] = ["source_repo must be 'owner/repo'."];
+        if (errors.Count > 0) throw new ProblemException(400, "invalid_request", errors.Values.First()[0], errors);
+
+        if (await db.Entries.AnyAsync(e => e.OrgId == orgId && e.Name == request.Name, ct))
+            throw ProblemException.Conflict($"An entry named '{request.Name}' already exists in this org.");
+
+        var now = clock.GetUtcNow();
+        var entry = new RegistryEntry
+        {
+            OrgId = orgId, Name = request.Name!, Description = request.Description ?? "", Visibility = visibility,
+            SourceRepo = request.SourceRepo, CreatedBy = actorId, CreatedAt = now, UpdatedAt = now,
+        };
+        db.Entries.Add(entry);
+        try { await db.SaveChangesAsync(ct); }
+        catch (DbUpdateException e) when (IsUniqueViolation(e))
+        {
+            throw ProblemException.Conflict($"An entry named '{request.Name}' already exists in this org.");
+        }
+        return entry;
+    }
+
+    /// <summary>Validates a pushed version string: SemVer 2.0, at most 128 characters.</summary>
+    public static string ValidateVersion(string? version)
+    {
+        if (string.IsNullOrWhiteSpace(version))
+            throw ProblemException.Invalid("version", "version is required (a SemVer 2.0 version such as 1.0.0).");
+        if (version.Length > 128 || !SemVersion.TryParse(version, SemVersionStyles.Strict, out _))
+            throw ProblemException.Invalid("version", $"'{Truncate(version)}' is not a SemVer 2.0 version (such as 1.0.0 or 1.0.0-beta.1).");
+        return version;
+    }
+
+    /// <summary>
+    /// Stores <paramref name="archive"/> and records the version, unless the version already exists: with the same
+    /// content hash that is <c>Created = false</c>; with another hash a 409, and the stored version stays as it was.
+    /// </summary>
+    public async Task<PublishResult> PublishAsync(
+        RegistryEntry entry, string version, string? changeSummary, StagedArchive archive, SkillPackage package,
+        VersionProvenance provenance, Guid actorId, CancellationToken ct)
+    {
+        var existing = await FindVersionAsync(entry.Id, version, ct);
+        if (existing is not null) return Existing(existing, archive.Hash);
+
+        // The file first: a row must never point at an archive that is not there. The file is content-addressed,
+        // so committing it for a version that then loses a race is harmless.
+        archive.Commit();
+        var row = new SkillVersion
+        {
+            OrgId = entry.OrgId, EntryId = entry.Id, Version = version, ChangeSummary = changeSummary,
+            Source = provenance.Source, SourceRef = provenance.SourceRef, SourceRepo = provenance.SourceRepo,
+            ContentHash = archive.Hash, Size = archive.Size, FileCount = package.Files.Count,
+            FileManifest = VersionResponse.SerializeManifest(package.Files),
+            SkillName = package.Skill.Name, SkillDescription = package.Skill.Description, SkillMarkdown = package.SkillMarkdown,
+            CreatedBy = actorId, PublishedAt = clock.GetUtcNow(),
+        };
+        db.Versions.Add(row);
+        var tracked = db.Entry(entry).State != EntityState.Detached ? entry : await db.Entries.SingleAsync(e => e.Id == entry.Id, ct);
+        tracked.LatestVersion = await ChooseLatestAsync(tracked, version, ct);
+        tracked.UpdatedAt = row.PublishedAt;
+        try
+        {
+            await db.SaveChangesAsync(ct);
+            return new PublishResult(row, Created: true);
+        }
+        catch (DbUpdateException e) when (IsUniqueViolation(e))
+        {
+            // Another publisher wrote this version between our read and our insert.
+            db.ChangeTracker.Clear();
+            var winner = await FindVersionAsync(entry.Id, version, ct) ?? throw new InvalidOperationException("Unique violation without a row.", e);
+            return Existing(winner, archive.Hash);
+        }
+    }
+
+    static PublishResult Existing(SkillVersion existing, string hash) =>
+        existing.ContentHash == hash
+            ? new PublishResult(existing, Created: false)
+            : throw ProblemException.Conflict($"version {existing.Version} already exists with different content; versions are immutable, publish a new version instead.");
+
+    Task<SkillVersion?> FindVersionAsync(Guid entryId, string version, CancellationToken ct) =>
+        db.Versions.AsNoTracking().SingleOrDefaultAsync(v => v.EntryId == entryId && v.Version == version, ct);
+
+    async Task<string> ChooseLatestAsync(RegistryEntry entry, string published, CancellationToken ct)
+    {
+        var candidate = SemVersion.Parse(published, SemVersionStyles.Strict);
+        if (entry.LatestVersion is null || !SemVersion.TryParse(entry.LatestVersion, SemVersionStyles.Strict, out var current))
+            return published;
+        if (candidate.IsRelease)
+            return current.IsPrerelease || SemVersion.ComparePrecedence(candidate, current) > 0 ? published : entry.LatestVersion;
+        // A prerelease becomes latest only while the entry has no release at all.
+        var hasRelease = current.IsRelease || await db.Versions.AnyAsync(v => v.EntryId == entry.Id && !v.Version.Contains('-'), ct);
+        return hasRelease ? entry.LatestVersion : published;
+    }
+
+    public static bool TryParseVisibility(string value, out Visibility visibility)
+    {
+        visibility = value switch { "public" => Visibility.Public, "org" => Visibility.Org, "unlisted" => Visibility.Unlisted, _ => (Visibility)(-1) };
+        return Enum.IsDefined(visibility);
+    }
+
+    static bool IsUniqueViolation(DbUpdateException e) =>
+        e.InnerException is SqliteException { SqliteErrorCode: 19 }; // SQLITE_CONSTRAINT
+
+    static string Truncate(string s) => s.Length <= 64 ? s : s[..64] + "…";
+}
