@@ -25,8 +25,7 @@ public static class RegistryApi
         api.MapGet("", ListEntries).RequireApiKey(SelfTuneClaims.RegistryRead)
             .WithSummary("List the org's registry entries (optionally ?name= for one exact name).");
         api.MapPost("", CreateEntry).RequireApiKey(SelfTuneClaims.RegistryPush)
-            .Accepts<CreateEntryRequest>("application/json")
-            .Accepts<PushMetadata>("multipart/form-data")
+            .Accepts<CreateEntryRequest>("application/json", "multipart/form-data")
             .Produces<EntryCreatedResponse>(StatusCodes.Status201Created)
             .WithSummary("Create an entry; with multipart 'metadata' + 'archive' also push its first version.");
         api.MapGet("{id}", GetEntry).AllowOptionalApiKey().WithSummary("Get one entry.");
@@ -39,6 +38,17 @@ public static class RegistryApi
             .Produces<VersionResponse>(StatusCodes.Status201Created)
             .Produces<VersionResponse>(StatusCodes.Status200OK)
             .WithSummary("Push a version (multipart 'metadata' JSON + 'archive' tar.gz); 200 when the same content already exists.");
+
+        // The browser's download link: same archive, authorised by the sign-in cookie instead of an API key.
+        app.MapGet("/downloads/registry/{id:guid}/{version}", async (Guid id, string version, ClaimsPrincipal user, AdminDbContext db, ArchiveStore store, CancellationToken ct) =>
+        {
+            var orgId = user.GetOrgId();
+            var row = await db.Versions.AsNoTracking().Include(v => v.Entry)
+                .SingleOrDefaultAsync(v => v.EntryId == id && v.OrgId == orgId && v.Version == version, ct);
+            return row is null
+                ? Results.NotFound()
+                : Results.Stream(store.OpenRead(row.ContentHash), "application/gzip", $"{row.Entry!.Name}-{row.Version}.tar.gz");
+        }).RequireAuthorization().ExcludeFromDescription();
 
         app.MapGet("/api/v1/public/registry", ListPublic).WithTags("Registry")
             .WithSummary("List public entries of every org; no key needed.");

@@ -46,12 +46,12 @@ public static class ApiAuthorization
             return await next(context);
         });
 
-    static async Task<AuthenticateResult> AuthenticateAsync(HttpContext http)
-    {
-        var result = await http.AuthenticateAsync(ApiKeyAuthenticationHandler.SchemeName);
-        if (result.Succeeded) http.User = result.Principal;
-        return result;
-    }
+    /// <summary>
+    /// The authentication middleware already ran the API-key handler for Bearer requests (see the policy scheme in
+    /// Extensions); asking again returns its cached result, including why a key was refused.
+    /// </summary>
+    static Task<AuthenticateResult> AuthenticateAsync(HttpContext http) =>
+        http.AuthenticateAsync(ApiKeyAuthenticationHandler.SchemeName);
 
     static IResult Unauthorized(HttpContext http, AuthenticateResult result)
     {

@@ -10,6 +10,14 @@ public sealed class AdminDbContext(DbContextOptions<AdminDbContext> options) : D
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
     public DbSet<RegistryEntry> Entries => Set<RegistryEntry>();
     public DbSet<SkillVersion> Versions => Set<SkillVersion>();
+    public DbSet<GitHubOrgSettings> GitHubSettings => Set<GitHubOrgSettings>();
+    public DbSet<GitHubInstallation> Installations => Set<GitHubInstallation>();
+    public DbSet<InstallState> InstallStates => Set<InstallState>();
+    public DbSet<GitHubConnection> Connections => Set<GitHubConnection>();
+    public DbSet<PublishAttempt> Attempts => Set<PublishAttempt>();
+    public DbSet<WebhookDelivery> Deliveries => Set<WebhookDelivery>();
+    public DbSet<Job> Jobs => Set<Job>();
+    public DbSet<StoredGitHubApp> StoredApps => Set<StoredGitHubApp>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder builder)
     {
@@ -19,6 +27,12 @@ public sealed class AdminDbContext(DbContextOptions<AdminDbContext> options) : D
         builder.Properties<MemberRole>().HaveConversion<string>();
         builder.Properties<Visibility>().HaveConversion<string>();
         builder.Properties<VersionSource>().HaveConversion<string>();
+        builder.Properties<WriteBackMode>().HaveConversion<string>();
+        builder.Properties<AttemptTrigger>().HaveConversion<string>();
+        builder.Properties<AttemptStatus>().HaveConversion<string>();
+        builder.Properties<WriteBackStatus>().HaveConversion<string>();
+        builder.Properties<DeliveryOutcome>().HaveConversion<string>();
+        builder.Properties<JobState>().HaveConversion<string>();
     }
 
     protected override void OnModelCreating(ModelBuilder b)
@@ -32,5 +46,20 @@ public sealed class AdminDbContext(DbContextOptions<AdminDbContext> options) : D
         b.Entity<SkillVersion>().HasIndex(v => new { v.EntryId, v.Version }).IsUnique();
         b.Entity<SkillVersion>().HasIndex(v => v.OrgId);
         b.Entity<SkillVersion>().HasOne(v => v.Entry).WithMany(e => e.Versions).HasForeignKey(v => v.EntryId);
+
+        b.Entity<GitHubOrgSettings>().HasKey(s => s.OrgId);
+        b.Entity<GitHubInstallation>().HasIndex(i => new { i.OrgId, i.InstallationId }).IsUnique();
+        b.Entity<GitHubInstallation>().HasIndex(i => i.InstallationId);
+        b.Entity<GitHubConnection>().HasIndex(c => new { c.OrgId, c.RepoId, c.SkillPath }).IsUnique();
+        b.Entity<GitHubConnection>().HasIndex(c => c.RepoId);
+        b.Entity<GitHubConnection>().Ignore(c => c.RepoFullName);
+        b.Entity<GitHubConnection>().HasOne(c => c.Entry).WithMany().HasForeignKey(c => c.EntryId);
+        b.Entity<PublishAttempt>().HasIndex(a => new { a.ConnectionId, a.CreatedAt });
+        b.Entity<PublishAttempt>().HasIndex(a => new { a.OrgId, a.CreatedAt });
+        b.Entity<WebhookDelivery>().HasIndex(d => d.DeliveryId).IsUnique();
+        b.Entity<WebhookDelivery>().HasIndex(d => d.ReceivedAt);
+        b.Entity<Job>().HasIndex(j => new { j.State, j.NotBefore });
+        b.Entity<Job>().HasIndex(j => j.ConcurrencyKey);
+        b.Entity<StoredGitHubApp>().Property(a => a.Id).ValueGeneratedNever();
     }
 }

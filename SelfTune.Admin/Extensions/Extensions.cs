@@ -14,6 +14,7 @@ using SelfTune.Admin.Apis;
 using SelfTune.Admin.Auth;
 using SelfTune.Admin.Components;
 using SelfTune.Admin.Data;
+using SelfTune.Admin.GitHub.Client;
 using SelfTune.Admin.Infrastructure;
 using SelfTune.Admin.Registry;
 
@@ -50,6 +51,7 @@ public static class Extensions
         services.AddScoped<ApiKeyService>();
 
         AddAuthentication(builder);
+        services.AddGitHubClient(config);
 
         services.AddProblemDetails(o => o.CustomizeProblemDetails = ApiProblem.AddCodeExtension);
         services.AddExceptionHandler<ApiExceptionHandler>();
@@ -82,6 +84,8 @@ public static class Extensions
         json.Converters.Add(new UtcTimestampConverter());
     }
 
+    const string BrowserOrApiKey = "BrowserOrApiKey";
+
     static void AddAuthentication(WebApplicationBuilder builder)
     {
         var oidc = builder.Configuration.GetSection("Authentication:Oidc").Get<OidcSettings>() ?? new OidcSettings();
@@ -92,7 +96,8 @@ public static class Extensions
 
         var auth = builder.Services.AddAuthentication(o =>
             {
-                o.DefaultScheme = CookieAuthenticationDefaults.AuthenticationScheme;
+                o.DefaultSignInScheme = CookieAuthenticationDefaults.AuthenticationScheme;
+                o.DefaultScheme = BrowserOrApiKey;
                 o.DefaultChallengeScheme = oidc.IsConfigured ? OpenIdConnectDefaults.AuthenticationScheme : CookieAuthenticationDefaults.AuthenticationScheme;
             })
             .AddCookie(o =>
@@ -103,7 +108,13 @@ public static class Extensions
                 o.ExpireTimeSpan = TimeSpan.FromHours(12);
                 o.SlidingExpiration = true;
             })
-            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null)
+            // Bearer requests are API-key callers, everything else is a browser with the sign-in cookie. Deciding here means
+            // HttpContext.User is the key's principal before endpoint parameters are bound.
+            .AddPolicyScheme(BrowserOrApiKey, BrowserOrApiKey, o => o.ForwardDefaultSelector = http =>
+                http.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+                    ? ApiKeyAuthenticationHandler.SchemeName
+                    : CookieAuthenticationDefaults.AuthenticationScheme);
 
         if (oidc.IsConfigured)
         {

@@ -15,7 +15,7 @@ public sealed record PublishResult(SkillVersion Version, bool Created);
 /// Registry entries and their immutable versions. Every publish path (CLI push, GitHub connection, direct import)
 /// goes through <see cref="PublishAsync"/>, which is the one place that decides created / unchanged / conflict.
 /// </summary>
-public sealed class RegistryService(AdminDbContext db, ArchiveStore archives, TimeProvider clock)
+public sealed class RegistryService(AdminDbContext db, TimeProvider clock)
 {
     public const int MaxDescriptionLength = 2000;
     public const int MaxChangeSummaryLength = 2000;

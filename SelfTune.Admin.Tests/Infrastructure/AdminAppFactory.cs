@@ -1,0 +1,78 @@
+using System.Net.Http.Headers;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using SelfTune.Admin.Auth;
+using SelfTune.Admin.Data;
+
+namespace SelfTune.Admin.Tests.Infrastructure;
+
+/// <summary>
+/// The real app in Development, on its own SQLite file and archive folder, with a development API key for org acme.
+/// Extra settings (e.g. the fake GitHub's URLs) come in through <see cref="Settings"/> before the first use.
+/// </summary>
+public class AdminAppFactory : WebApplicationFactory<Program>
+{
+    public string DataPath { get; } = Path.Combine(Path.GetTempPath(), "selftune-tests", Guid.NewGuid().ToString("N"));
+    public string DevelopmentKey { get; } = ApiKeyFormat.Generate();
+    public Dictionary<string, string?> Settings { get; } = new();
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Development");
+        builder.UseSetting("Storage:DataPath", DataPath);
+        builder.UseSetting("Development:ApiKey", DevelopmentKey);
+        builder.UseSetting("Authentication:Oidc:Authority", "");
+        foreach (var (key, value) in Settings) builder.UseSetting(key, value);
+    }
+
+    public HttpClient CreateClient(string? apiKey)
+    {
+        var client = CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        if (apiKey is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+        return client;
+    }
+
+    public async Task<T> WithDbAsync<T>(Func<AdminDbContext, Task<T>> work)
+    {
+        await using var scope = Services.CreateAsyncScope();
+        return await work(scope.ServiceProvider.GetRequiredService<AdminDbContext>());
+    }
+
+    /// <summary>Another tenant: a new org on <paramref name="plan"/> with one key holding <paramref name="permissions"/>.</summary>
+    public Task<(Guid OrgId, string Key)> CreateOrgAsync(Plan plan, params string[] permissions) => WithDbAsync(async db =>
+    {
+        var org = new Org { Slug = "org-" + Guid.NewGuid().ToString("N")[..8], Name = "Other", Plan = plan, CreatedAt = DateTimeOffset.UtcNow };
+        var key = await AddKeyAsync(db, org.Id, permissions.Length == 0 ? SelfTuneClaims.AllPermissions : permissions);
+        db.Orgs.Add(org);
+        await db.SaveChangesAsync();
+        return (org.Id, key);
+    });
+
+    public Task<string> CreateKeyAsync(Guid orgId, string[] permissions, DateTimeOffset? expiresAt = null, bool revoked = false) => WithDbAsync(async db =>
+    {
+        var key = await AddKeyAsync(db, orgId, permissions, expiresAt, revoked);
+        await db.SaveChangesAsync();
+        return key;
+    });
+
+    public Task<Guid> AcmeOrgIdAsync() => WithDbAsync(db => Task.FromResult(db.Orgs.Single(o => o.Slug == "acme").Id));
+
+    static Task<string> AddKeyAsync(AdminDbContext db, Guid orgId, string[] permissions, DateTimeOffset? expiresAt = null, bool revoked = false)
+    {
+        var secret = ApiKeyFormat.Generate();
+        db.ApiKeys.Add(new ApiKey
+        {
+            OrgId = orgId, Name = "test", Prefix = ApiKeyFormat.VisiblePrefix(secret), Hash = ApiKeyFormat.Hash(secret),
+            Permissions = string.Join(' ', permissions), CreatedAt = DateTimeOffset.UtcNow, ExpiresAt = expiresAt,
+            RevokedAt = revoked ? DateTimeOffset.UtcNow : null,
+        });
+        return Task.FromResult(secret);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        try { Directory.Delete(DataPath, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}

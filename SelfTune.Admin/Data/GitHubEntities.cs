@@ -1,0 +1,155 @@
+using System.Text.Json.Serialization;
+
+namespace SelfTune.Admin.Data;
+
+// The GitHub integration's rows (SPEC sections 3-9).
+
+public enum WriteBackMode { Off, Checks, ChecksAndPrs }
+
+public enum AttemptTrigger { Push, Tag, Manual, Reconcile, PullRequest }
+
+public enum AttemptStatus { Queued, Running, Published, Unchanged, Skipped, Failed }
+
+public enum WriteBackStatus { Disabled, Pending, Success, Failed, Unsupported }
+
+public enum DeliveryOutcome { Queued, Processed, Ignored, Failed }
+
+public enum JobState { Pending, Running, Succeeded, Failed }
+
+/// <summary>Org-level GitHub policy. One row per org, created on first write; absent means the defaults.</summary>
+public sealed class GitHubOrgSettings
+{
+    public Guid OrgId { get; set; }
+    public WriteBackMode WriteBackMode { get; set; } = WriteBackMode.Checks;
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+/// <summary>An installation of the GitHub App bound to one org. The same installation may be bound by several orgs.</summary>
+public sealed class GitHubInstallation
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid OrgId { get; set; }
+    public long InstallationId { get; set; }
+    public required string AccountLogin { get; set; }
+    /// <summary>"User" or "Organization", as GitHub reports it.</summary>
+    public required string AccountType { get; set; }
+    public long AccountId { get; set; }
+    public bool Suspended { get; set; }
+    /// <summary>Granted permissions as GitHub's JSON object, e.g. {"contents":"read","checks":"write"}.</summary>
+    public string Permissions { get; set; } = "{}";
+    public string RepositorySelection { get; set; } = "all";
+    /// <summary>Set when GitHub reports the installation deleted; the binding stays so its history stays readable.</summary>
+    public DateTimeOffset? DeletedAt { get; set; }
+    public Guid CreatedBy { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+/// <summary>The single-use half of an install <c>state</c>: the signed token names this row, binding marks it used.</summary>
+public sealed class InstallState
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid OrgId { get; set; }
+    public Guid IssuedTo { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset ExpiresAt { get; set; }
+    public DateTimeOffset? UsedAt { get; set; }
+}
+
+/// <summary>A repository (by GitHub id, which survives renames and transfers) feeding one registry entry.</summary>
+public sealed class GitHubConnection
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid OrgId { get; set; }
+    public Guid EntryId { get; set; }
+    public RegistryEntry? Entry { get; set; }
+    public long InstallationId { get; set; }
+    public long RepoId { get; set; }
+    public required string RepoOwner { get; set; }
+    public required string RepoName { get; set; }
+    public string RepoFullName => $"{RepoOwner}/{RepoName}";
+    public string DefaultBranch { get; set; } = "main";
+    public string SkillPath { get; set; } = ".";
+    public bool AutoPublish { get; set; } = true;
+    public bool WriteBackEnabled { get; set; }
+    public string TagPattern { get; set; } = "v*";
+    /// <summary>Why webhooks no longer publish (installation deleted, repository removed); null while active.</summary>
+    public string? PausedReason { get; set; }
+    public Guid CreatedBy { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+/// <summary>One try to publish (or validate) for a connection. Every attempt is kept.</summary>
+public sealed class PublishAttempt
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid OrgId { get; set; }
+    public Guid ConnectionId { get; set; }
+    public AttemptTrigger Trigger { get; set; }
+    public string? DeliveryId { get; set; }
+    public AttemptStatus Status { get; set; } = AttemptStatus.Queued;
+    public string? Version { get; set; }
+    /// <summary>The tag or full commit SHA the attempt builds from.</summary>
+    public string? SourceRef { get; set; }
+    /// <summary>The commit SHA (for a tag, the commit it points at): where write-back posts.</summary>
+    public string? CommitSha { get; set; }
+    public string? Message { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset? StartedAt { get; set; }
+    public DateTimeOffset? FinishedAt { get; set; }
+    public DateTimeOffset? PublishedAt { get; set; }
+    public WriteBackStatus WriteBackStatus { get; set; } = WriteBackStatus.Disabled;
+    public string? CheckRunId { get; set; }
+    public string? StatusContext { get; set; }
+}
+
+/// <summary>A received webhook. Stored before anything is done with it; <see cref="DeliveryId"/> makes redeliveries no-ops.</summary>
+public sealed class WebhookDelivery
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public required string DeliveryId { get; set; }
+    public required string Event { get; set; }
+    public string? Action { get; set; }
+    public long? InstallationId { get; set; }
+    public long? RepositoryId { get; set; }
+    public string? RepositoryFullName { get; set; }
+    public DateTimeOffset ReceivedAt { get; set; }
+    public DeliveryOutcome Outcome { get; set; }
+    public string? OutcomeMessage { get; set; }
+    public required string Payload { get; set; }
+}
+
+/// <summary>
+/// A unit of background work in the durable queue. Claimed with a lease so a crashed worker's job is taken over;
+/// jobs with the same <see cref="ConcurrencyKey"/> never run at the same time.
+/// </summary>
+public sealed class Job
+{
+    public long Id { get; set; }
+    public required string Kind { get; set; }
+    public required string Payload { get; set; }
+    public string? ConcurrencyKey { get; set; }
+    public JobState State { get; set; } = JobState.Pending;
+    public int Attempts { get; set; }
+    public int MaxAttempts { get; set; } = 5;
+    public DateTimeOffset NotBefore { get; set; }
+    public string? LockedBy { get; set; }
+    public DateTimeOffset? LockedUntil { get; set; }
+    public string? LastError { get; set; }
+    public string? Result { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset? FinishedAt { get; set; }
+}
+
+/// <summary>App credentials obtained through GitHub's manifest flow, encrypted with ASP.NET Data Protection.</summary>
+public sealed class StoredGitHubApp
+{
+    public int Id { get; set; } = 1;
+    public long AppId { get; set; }
+    public required string Slug { get; set; }
+    public required string ProtectedPrivateKey { get; set; }
+    public required string ProtectedWebhookSecret { get; set; }
+    public string? HtmlUrl { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+}
