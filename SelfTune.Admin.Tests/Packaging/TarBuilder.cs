@@ -1,0 +1,140 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Text;
+
+namespace SelfTune.Admin.Tests.Packaging;
+
+/// <summary>Builds tar / tar.gz archives in memory for packaging tests, including hand-made headers TarWriter would not produce.</summary>
+internal sealed class TarBuilder : IDisposable
+{
+    private readonly MemoryStream _tar = new();
+    private readonly TarWriter _writer;
+    private bool _finished;
+
+    public TarBuilder(TarEntryFormat format = TarEntryFormat.Pax) => _writer = new TarWriter(_tar, format, leaveOpen: true);
+
+    public TarBuilder File(string name, string content) => File(name, Encoding.UTF8.GetBytes(content));
+
+    public TarBuilder File(string name, byte[] content) => Add(TarEntryType.RegularFile, name, e => e.DataStream = new MemoryStream(content));
+
+    public TarBuilder Zeros(string name, long size) => File(name, new byte[size]);
+
+    public TarBuilder Directory(string name) => Add(TarEntryType.Directory, name);
+
+    public TarBuilder Symlink(string name, string target) => Add(TarEntryType.SymbolicLink, name, e => e.LinkName = target);
+
+    public TarBuilder HardLink(string name, string target) => Add(TarEntryType.HardLink, name, e => e.LinkName = target);
+
+    public TarBuilder CharDevice(string name) => Add(TarEntryType.CharacterDevice, name, e =>
+    {
+        var posix = (PosixTarEntry)e;
+        posix.DeviceMajor = 1;
+        posix.DeviceMinor = 3;
+    });
+
+    public TarBuilder GlobalHeader(string commit)
+    {
+        _writer.WriteEntry(new PaxGlobalExtendedAttributesTarEntry(new Dictionary<string, string> { ["comment"] = commit }));
+        return this;
+    }
+
+    /// <summary>A hand-made ustar header, for names TarWriter normalizes or a real tool would never write ("../x", "/etc/x").</summary>
+    public TarBuilder Raw(string name, byte[] data, char type = '0', long? claimedSize = null)
+    {
+        _tar.Write(RawHeader(name, type, claimedSize ?? data.Length));
+        _tar.Write(data);
+        _tar.Write(new byte[(512 - data.Length % 512) % 512]);
+        return this;
+    }
+
+    public static byte[] RawHeader(string name, char type, long size)
+    {
+        var h = new byte[512];
+        Encoding.ASCII.GetBytes(name).CopyTo(h, 0);
+        Octal(h, 100, 8, 0x1A4);  // mode 0644
+        Octal(h, 108, 8, 0);      // uid
+        Octal(h, 116, 8, 0);      // gid
+        Octal(h, 124, 12, size);
+        Octal(h, 136, 12, 946684800); // mtime 2000-01-01
+        h[156] = (byte)type;
+        "ustar\0"u8.CopyTo(h.AsSpan(257));
+        "00"u8.CopyTo(h.AsSpan(263));
+        h.AsSpan(148, 8).Fill((byte)' ');
+        int sum = 0;
+        foreach (byte b in h) sum += b;
+        Encoding.ASCII.GetBytes(Convert.ToString(sum, 8).PadLeft(6, '0') + "\0 ").CopyTo(h, 148);
+        return h;
+    }
+
+    private static void Octal(byte[] h, int offset, int length, long value) =>
+        Encoding.ASCII.GetBytes(Convert.ToString(value, 8).PadLeft(length - 1, '0') + "\0").CopyTo(h, offset);
+
+    public byte[] ToTar()
+    {
+        if (!_finished)
+        {
+            _writer.Dispose(); // writes the two end-of-archive blocks
+            _finished = true;
+        }
+        return _tar.ToArray();
+    }
+
+    public byte[] ToTarGz() => Gzip(ToTar());
+
+    public static byte[] Gzip(byte[] data, CompressionLevel level = CompressionLevel.Fastest)
+    {
+        var output = new MemoryStream();
+        using (var gzip = new GZipStream(output, level, leaveOpen: true)) gzip.Write(data);
+        return output.ToArray();
+    }
+
+    private TarBuilder Add(TarEntryType type, string name, Action<TarEntry>? configure = null)
+    {
+        TarEntry entry = _writer.Format switch
+        {
+            TarEntryFormat.Gnu => new GnuTarEntry(type, name),
+            TarEntryFormat.Ustar => new UstarTarEntry(type, name),
+            _ => new PaxTarEntry(type, name),
+        };
+        configure?.Invoke(entry);
+        _writer.WriteEntry(entry);
+        return this;
+    }
+
+    public void Dispose()
+    {
+        if (!_finished) _writer.Dispose();
+        _tar.Dispose();
+    }
+}
+
+/// <summary>Read-only, non-seekable view of a byte array that counts how much was read (like a network upload).</summary>
+internal sealed class CountingInput(byte[] data) : Stream
+{
+    private readonly MemoryStream _inner = new(data, writable: false);
+
+    public long BytesRead { get; private set; }
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        int n = _inner.Read(buffer, offset, count);
+        BytesRead += n;
+        return n;
+    }
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        int n = _inner.Read(buffer.Span);
+        BytesRead += n;
+        return ValueTask.FromResult(n);
+    }
+}

@@ -1,0 +1,71 @@
+using System.Globalization;
+
+namespace SelfTune.Admin.Registry.Packaging;
+
+/// <summary>Path, exclusion and secret rules shared by uploads and GitHub repacks.</summary>
+internal static class PackagingRules
+{
+    /// <summary>Returns why <paramref name="path"/> could escape or confuse the skill root, or null when it is safe.</summary>
+    public static string? UnsafePathReason(string path)
+    {
+        if (path.Length == 0) return "the name is empty";
+        foreach (char c in path)
+        {
+            if (c == '\0') return "it contains a NUL character";
+            // Control characters (newlines etc.) make names ambiguous in logs, UIs and shells.
+            if (c < 0x20 || c == 0x7F) return "it contains a control character";
+            if (c == '\\') return "it contains a backslash";
+        }
+        if (path[0] == '/') return "it is an absolute path";
+        foreach (string segment in path.Split('/'))
+        {
+            if (segment == "..") return "it contains a '..' segment";
+            // Non-canonical forms ("a//b", "a/./b") would let two names denote the same file.
+            if (segment.Length == 0 || segment == ".") return "it contains an empty or '.' segment";
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Describes why a path belongs to the set the CLI must leave out (.git, node_modules, .env*), or null.
+    /// </summary>
+    public static string? ExcludedReason(string path, bool isDirectory)
+    {
+        string[] segments = path.Split('/');
+        for (int i = 0; i < segments.Length; i++)
+        {
+            if (segments[i].Equals(".git", StringComparison.OrdinalIgnoreCase)) return ".git folders";
+            if (segments[i].Equals("node_modules", StringComparison.OrdinalIgnoreCase)) return "node_modules folders";
+        }
+        if (!isDirectory && segments[^1].StartsWith(".env", StringComparison.OrdinalIgnoreCase)) return ".env files";
+        return null;
+    }
+
+    /// <summary>Returns the secret pattern the file's basename matches, or null.</summary>
+    public static string? SecretPattern(string path)
+    {
+        string name = path[(path.LastIndexOf('/') + 1)..];
+        const StringComparison ci = StringComparison.OrdinalIgnoreCase;
+        if (name.EndsWith(".pem", ci)) return "*.pem";
+        if (name.EndsWith(".key", ci)) return "*.key";
+        if (name.StartsWith("id_rsa", ci)) return "id_rsa*";
+        if (name.StartsWith("id_ed25519", ci)) return "id_ed25519*";
+        if (name.StartsWith("credentials", ci) && name.EndsWith(".json", ci)) return "credentials*.json";
+        if (name.Equals(".npmrc", ci)) return ".npmrc";
+        return null;
+    }
+
+    /// <summary>"2 MiB" / "256 KiB" for round sizes, "20.1 MiB" for other large ones, otherwise "1,500 bytes".</summary>
+    public static string FormatBytes(long bytes)
+    {
+        const long KiB = 1024, MiB = KiB * 1024, GiB = MiB * 1024;
+        if (bytes >= GiB && bytes % GiB == 0) return $"{bytes / GiB} GiB";
+        if (bytes >= MiB && bytes % MiB == 0) return $"{bytes / MiB} MiB";
+        if (bytes >= KiB && bytes % KiB == 0 && bytes < MiB) return $"{bytes / KiB} KiB";
+        if (bytes >= MiB) return ((double)bytes / MiB).ToString("0.#", CultureInfo.InvariantCulture) + " MiB";
+        return $"{N(bytes)} bytes";
+    }
+
+    /// <summary>Culture-invariant thousands-separated number, so messages do not depend on the server locale.</summary>
+    public static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,343 @@
+using System.Buffers;
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Security.Cryptography;
+using static SelfTune.Admin.Registry.Packaging.PackagingRules;
+
+namespace SelfTune.Admin.Registry.Packaging;
+
+/// <summary>
+/// The one packaging validator of the registry, used for CLI uploads (<see cref="ValidateAsync"/>) and
+/// GitHub repository tarballs (<see cref="RepackAsync"/>). Every rejection is a <see cref="PackagingException"/>.
+/// </summary>
+public static class SkillArchive
+{
+    private const string SkillMd = "SKILL.md";
+
+    /// <summary>Fixed mtime so identical input repacks to identical bytes.</summary>
+    private static readonly DateTimeOffset FixedTime = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    /// <summary>
+    /// CLI upload: a tar.gz whose root is the skill root (entries may start with "./"). Validates only;
+    /// the caller stores the original bytes, so .git, node_modules and .env* entries are rejected, not skipped.
+    /// </summary>
+    public static async Task<SkillPackage> ValidateAsync(Stream tarGz, PackagingLimits limits, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(tarGz);
+        ArgumentNullException.ThrowIfNull(limits);
+        var scan = new Scan(limits, repoPrefix: null, spool: null);
+        await scan.RunAsync(tarGz, UploadBudget(limits), "skill archive", ct).ConfigureAwait(false);
+        return scan.Finish();
+    }
+
+    /// <summary>
+    /// GitHub: a repository tarball (every entry under one top-level folder, possibly preceded by a pax global header).
+    /// Keeps the files under <paramref name="skillPath"/> ("." = repository root), re-rooted at the skill root, silently
+    /// leaves out .git, node_modules and .env* files, validates them, and only then writes a deterministic tar.gz
+    /// to <paramref name="output"/>. Rejection messages name paths relative to the repository root.
+    /// </summary>
+    public static async Task<SkillPackage> RepackAsync(Stream githubTarball, string skillPath, Stream output, PackagingLimits limits, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(githubTarball);
+        ArgumentNullException.ThrowIfNull(skillPath);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(limits);
+        string prefix = NormalizeSkillPath(skillPath);
+
+        // Kept files are spooled to a temp file, not memory: output must be sorted, and the input can only be read once.
+        await using var spool = new FileStream(
+            Path.Combine(Path.GetTempPath(), "selftune-repack-" + Guid.NewGuid().ToString("N")),
+            FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, bufferSize: 81920,
+            FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+
+        var scan = new Scan(limits, prefix, spool);
+        await scan.RunAsync(githubTarball, RepoBudget(limits), "GitHub tarball", ct).ConfigureAwait(false);
+        SkillPackage package = scan.Finish();
+        await WriteDeterministicAsync(package, scan.SpoolOffsets, spool, output, ct).ConfigureAwait(false);
+        return package;
+    }
+
+    /// <summary>Decompressed-size budget for uploads: the content limit plus room for tar headers, pax records and padding.</summary>
+    internal static long UploadBudget(PackagingLimits limits) => limits.MaxTotalBytes + (limits.MaxFiles + 16L) * 4096;
+
+    /// <summary>
+    /// A repository tarball holds the whole repository, not just the skill, so it gets a larger (still bounded) budget.
+    /// </summary>
+    internal static long RepoBudget(PackagingLimits limits) => UploadBudget(limits) + 64 * limits.MaxTotalBytes;
+
+    private static string NormalizeSkillPath(string skillPath)
+    {
+        string p = skillPath.Trim();
+        while (p.StartsWith("./", StringComparison.Ordinal)) p = p[2..];
+        p = p.TrimEnd('/');
+        if (p is "" or ".") return "";
+        if (UnsafePathReason(p) is string reason)
+            throw new PackagingException("invalid_skill_path", skillPath,
+                $"skill_path \"{skillPath}\" is not a valid folder inside the repository ({reason}); use \".\" or a relative path like \"skills/foo\".");
+        return p;
+    }
+
+    private static async Task WriteDeterministicAsync(SkillPackage package, IReadOnlyDictionary<string, long> offsets, Stream spool, Stream output, CancellationToken ct)
+    {
+        // GNU entries with every time field fixed: no varying atime/ctime, and no pax "PaxHeaders.<pid>" names.
+        await using var gzip = new GZipStream(output, CompressionLevel.Optimal, leaveOpen: true);
+        await using (var writer = new TarWriter(gzip, TarEntryFormat.Gnu, leaveOpen: true))
+        {
+            foreach (PackagedFile file in package.Files)
+            {
+                byte[] content = new byte[file.Size];
+                spool.Position = offsets[file.Path];
+                await spool.ReadExactlyAsync(content, ct).ConfigureAwait(false);
+                var entry = new GnuTarEntry(TarEntryType.RegularFile, file.Path)
+                {
+                    ModificationTime = FixedTime,
+                    AccessTime = FixedTime,
+                    ChangeTime = FixedTime,
+                    Uid = 0,
+                    Gid = 0,
+                    UserName = "",
+                    GroupName = "",
+                    Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
+                    DataStream = new MemoryStream(content, writable: false),
+                };
+                await writer.WriteEntryAsync(entry, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>One pass over a tar.gz: applies every rule and collects the manifest.</summary>
+    private sealed class Scan(PackagingLimits limits, string? repoPrefix, Stream? spool)
+    {
+        private readonly List<PackagedFile> _files = [];
+        private readonly HashSet<string> _filePaths = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _dirPaths = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, long> _spoolOffsets = new(StringComparer.Ordinal);
+        private long _total;
+        private byte[]? _skillMd;
+        private string? _topFolder;
+
+        private bool IsRepack => repoPrefix is not null;
+
+        public IReadOnlyDictionary<string, long> SpoolOffsets => _spoolOffsets;
+
+        public async Task RunAsync(Stream input, long budget, string archiveKind, CancellationToken ct)
+        {
+            await using var gzip = new GZipStream(input, CompressionMode.Decompress, leaveOpen: true);
+            await using var guard = new TarGuardStream(gzip, budget, archiveKind);
+            try
+            {
+                await using var reader = new TarReader(guard, leaveOpen: true);
+                // Non-seekable input: each entry's DataStream is read fully before asking for the next entry.
+                while (await reader.GetNextEntryAsync(copyData: false, ct).ConfigureAwait(false) is TarEntry entry)
+                    await OnEntryAsync(entry, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException
+                                           or InvalidOperationException or NotSupportedException or ArgumentException
+                                           or OverflowException)
+            {
+                // Everything TarReader/GZipStream throw for malformed input; other IOExceptions are the caller's stream failing.
+                string detail = ex.Message.TrimEnd('.');
+                if (ex is EndOfStreamException) detail = guard.BytesRead == 0 ? "it is empty" : "it ends unexpectedly (truncated?)";
+                else if (ex is InvalidDataException && guard.BytesRead == 0) detail = "it is not gzip-compressed data";
+                throw new PackagingException("invalid_archive", null, $"The {archiveKind} is not a valid tar.gz file: {detail}.");
+            }
+        }
+
+        private async Task OnEntryAsync(TarEntry entry, CancellationToken ct)
+        {
+            if (entry.EntryType == TarEntryType.GlobalExtendedAttributes) return; // GitHub puts the commit id here
+
+            string name = entry.Name;
+            // Old (v7) tars mark folders as empty regular files whose name ends in '/'.
+            bool isDir = entry.EntryType == TarEntryType.Directory ||
+                         (entry.EntryType is TarEntryType.V7RegularFile or TarEntryType.RegularFile && entry.Length == 0 && name.EndsWith('/'));
+            if (isDir) name = name.TrimEnd('/');
+
+            string path;     // relative to the skill root
+            string display;  // how messages name it: skill-relative for uploads, repository-relative for repacks
+            if (!IsRepack)
+            {
+                path = name;
+                while (path.StartsWith("./", StringComparison.Ordinal)) path = path[2..];
+                if (path == ".") path = "";
+                if (path.Length == 0 && isDir) return; // "./"
+                display = path.Length == 0 ? name : path;
+            }
+            else
+            {
+                string? repoPath = StripTopFolder(name, isDir);
+                if (repoPath is null) return; // the top folder itself
+                if (repoPrefix!.Length == 0)
+                {
+                    path = repoPath;
+                }
+                else if (repoPath == repoPrefix)
+                {
+                    if (isDir) return;
+                    throw new PackagingException("invalid_skill_path", repoPath,
+                        $"{repoPath} is the skill_path but is not a folder in the repository (it is a {Describe(entry.EntryType)}).");
+                }
+                else if (repoPath.StartsWith(repoPrefix + "/", StringComparison.Ordinal))
+                {
+                    path = repoPath[(repoPrefix.Length + 1)..];
+                }
+                else
+                {
+                    return; // outside the skill folder
+                }
+                display = repoPath;
+                if (path.Length == 0 && isDir) return;
+            }
+
+            if (UnsafePathReason(path) is string unsafeReason)
+                throw new PackagingException("unsafe_path", display,
+                    $"\"{display}\" is not a safe path ({unsafeReason}); archive paths must be relative and stay inside the skill folder.");
+
+            if (ExcludedReason(path, isDir) is string excluded)
+            {
+                if (IsRepack) return; // never part of a published skill; dropped silently from GitHub sources
+                throw new PackagingException("excluded_file", display,
+                    $"{display} must not be uploaded ({excluded} are never part of a skill); the CLI should leave {excluded} out of the archive.");
+            }
+
+            if (isDir)
+            {
+                _dirPaths.Add(path);
+                return;
+            }
+
+            if (SecretPattern(path) is string pattern)
+                throw new PackagingException("secret_file", display, $"{display} looks like a secret ({pattern}); remove it from the skill folder.");
+
+            if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile))
+            {
+                string target = entry.EntryType is TarEntryType.SymbolicLink or TarEntryType.HardLink ? $" to \"{entry.LinkName}\"" : "";
+                throw new PackagingException("unsupported_entry", display,
+                    $"{display} is a {Describe(entry.EntryType)}{target}; a skill may contain only regular files and folders.");
+            }
+
+            // GNU sparse data would be expanded by the reader beyond what the header and our counters see.
+            if (entry is PaxTarEntry pax && pax.ExtendedAttributes.Keys.Any(k => k.StartsWith("GNU.sparse.", StringComparison.Ordinal)))
+                throw new PackagingException("unsupported_entry", display,
+                    $"{display} is stored as a sparse file; a skill may contain only regular files and folders.");
+
+            // Limits are checked from the header, before any data is read.
+            long size = entry.Length;
+            if (_files.Count + 1 > limits.MaxFiles)
+                throw new PackagingException("too_many_files", display,
+                    $"{display} is file number {N(_files.Count + 1)}, but a skill may contain at most {N(limits.MaxFiles)} files.");
+            if (size > limits.MaxFileBytes)
+                throw new PackagingException("file_too_large", display,
+                    $"{display} is {N(size)} bytes, over the {FormatBytes(limits.MaxFileBytes)} limit per file.");
+            if (_total + size > limits.MaxTotalBytes)
+                throw new PackagingException("total_too_large", display,
+                    $"{display} ({N(size)} bytes) brings the skill to {N(_total + size)} bytes, over the {FormatBytes(limits.MaxTotalBytes)} total limit.");
+            if (!_filePaths.Add(path))
+                throw new PackagingException("duplicate_path", display, $"{display} appears more than once in the archive.");
+
+            MemoryStream? skillMd = path == SkillMd ? new MemoryStream((int)size) : null;
+            if (spool is not null) _spoolOffsets[path] = spool.Position;
+            string sha = await ReadDataAsync(entry, size, display, skillMd, spool, ct).ConfigureAwait(false);
+            if (skillMd is not null) _skillMd = skillMd.ToArray();
+
+            _files.Add(new PackagedFile(path, size, sha));
+            _total += size;
+        }
+
+        /// <summary>GitHub tarballs put everything under one "owner-repo-sha/" folder; returns the path below it.</summary>
+        private string? StripTopFolder(string name, bool isDir)
+        {
+            int slash = name.IndexOf('/');
+            string top = slash < 0 ? name : name[..slash];
+            if (_topFolder is null)
+            {
+                if (UnsafePathReason(top) is not null || (slash < 0 && !isDir))
+                    throw new PackagingException("invalid_archive", name,
+                        $"\"{name}\" is not inside a top-level folder; expected a GitHub repository tarball.");
+                _topFolder = top;
+            }
+            else if (top != _topFolder)
+            {
+                throw new PackagingException("invalid_archive", name,
+                    $"\"{name}\" is outside the tarball's top-level folder \"{_topFolder}/\"; expected a GitHub repository tarball.");
+            }
+            return slash < 0 || slash == name.Length - 1 ? null : name[(slash + 1)..];
+        }
+
+        /// <summary>Streams one entry's data through SHA-256 (and into the SKILL.md buffer / repack spool).</summary>
+        private static async Task<string> ReadDataAsync(TarEntry entry, long declared, string display, MemoryStream? copy, Stream? spool, CancellationToken ct)
+        {
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            long read = 0;
+            if (entry.DataStream is Stream data)
+            {
+                byte[] buffer = ArrayPool<byte>.Shared.Rent(81920);
+                try
+                {
+                    int n;
+                    while ((n = await data.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                    {
+                        read += n;
+                        if (read > declared) break;
+                        hash.AppendData(buffer, 0, n);
+                        copy?.Write(buffer, 0, n);
+                        if (spool is not null) await spool.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+            }
+            if (read != declared)
+                throw new PackagingException("invalid_archive", display,
+                    $"{display} holds {N(read)} bytes but its tar header says {N(declared)}; the archive is corrupt or truncated.");
+            return Convert.ToHexStringLower(hash.GetHashAndReset());
+        }
+
+        public SkillPackage Finish()
+        {
+            string skillMdDisplay = string.IsNullOrEmpty(repoPrefix) ? SkillMd : $"{repoPrefix}/{SkillMd}";
+
+            // "a" as a file and "a/b" cannot both be extracted; refuse instead of picking one.
+            foreach (string path in _filePaths)
+            {
+                if (_dirPaths.Contains(path)) throw Conflict(path);
+                for (int slash = path.IndexOf('/'); slash > 0; slash = path.IndexOf('/', slash + 1))
+                    if (_filePaths.Contains(path[..slash])) throw Conflict(path[..slash]);
+            }
+
+            if (_skillMd is null)
+            {
+                string? variant = _filePaths.FirstOrDefault(p => p.Equals(SkillMd, StringComparison.OrdinalIgnoreCase));
+                string hint = variant is not null
+                    ? $" (found {Display(variant)}; the name is case-sensitive)"
+                    : IsRepack && repoPrefix!.Length > 0 && _files.Count == 0 && _dirPaths.Count == 0
+                        ? $" (the repository has no files under {repoPrefix}/)"
+                        : "";
+                throw new PackagingException("skill_md_missing", skillMdDisplay,
+                    $"{skillMdDisplay} is missing{hint}: every skill needs a SKILL.md at its root.");
+            }
+
+            (SkillFrontMatter front, string text) = SkillMarkdownParser.Parse(_skillMd, skillMdDisplay);
+            _files.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+            return new SkillPackage(_files.AsReadOnly(), front, text, _total);
+        }
+
+        private string Display(string path) => string.IsNullOrEmpty(repoPrefix) ? path : $"{repoPrefix}/{path}";
+
+        private PackagingException Conflict(string path) =>
+            new("path_conflict", Display(path), $"{Display(path)} is both a file and a folder in the archive.");
+
+        private static string Describe(TarEntryType type) => type switch
+        {
+            TarEntryType.SymbolicLink => "symbolic link",
+            TarEntryType.HardLink => "hard link",
+            TarEntryType.CharacterDevice => "character device",
+            TarEntryType.BlockDevice => "block device",
+            TarEntryType.Fifo => "FIFO (named pipe)",
+            TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile => "file",
+            _ => $"tar entry of unsupported type '{(char)type}'",
+        };
+    }
+}

@@ -1,0 +1,200 @@
+using System.Text;
+
+namespace SelfTune.Admin.Registry.Packaging;
+
+/// <summary>
+/// Wraps the decompressed tar stream that TarReader reads. Two jobs:
+/// 1. Counts decompressed bytes and throws "archive_too_large" past <c>budget</c>, so a gzip bomb is refused
+///    without being expanded fully.
+/// 2. Follows the tar block structure and refuses oversized pax ('x', 'g') and GNU long-name ('L', 'K') entries
+///    as their header passes through. TarReader buffers those whole (a 1 GiB claim means a 1 GiB allocation) before
+///    a byte of their data is read, so counting alone cannot stop them.
+/// The structure tracking mirrors TarReader: next header = header + 512 + size rounded up to 512, where a pax 'x'
+/// "size" record overrides the size of the entry that follows. Anything it cannot mirror exactly is rejected.
+/// </summary>
+internal sealed class TarGuardStream(Stream inner, long budget, string archiveKind) : Stream
+{
+    /// <summary>Largest metadata entry accepted; real ones hold a path or a few attributes.</summary>
+    internal const int MaxMetadataBytes = 256 * 1024;
+    private const int Block = 512;
+
+    private long _read;
+    private bool _tracking = true;
+    private long _nextHeader;
+    private readonly byte[] _header = new byte[Block];
+    private int _headerFill;
+    private byte _previousType;
+    private byte[]? _pax;           // data of the current 'x' entry, captured to learn a "size" override
+    private int _paxFill;
+    private long? _pendingSize;     // pax size override for the next header
+
+    /// <summary>Decompressed bytes handed to the reader so far.</summary>
+    public long BytesRead => _read;
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => _read; set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        int n = inner.Read(buffer);
+        Observe(buffer[..n]);
+        return n;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        int n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        Observe(buffer.Span[..n]);
+        return n;
+    }
+
+    private void Observe(ReadOnlySpan<byte> data)
+    {
+        long position = _read;
+        _read += data.Length;
+        if (_read > budget)
+            throw new PackagingException("archive_too_large", null,
+                $"The {archiveKind} expands to more than {PackagingRules.FormatBytes(budget)} when decompressed; " +
+                "it is far larger than a skill may be, or it is a compression bomb.");
+
+        while (_tracking && !data.IsEmpty)
+        {
+            if (position < _nextHeader)
+            {
+                // Inside the previous entry's data (and padding): capture pax data, skip the rest.
+                int take = (int)Math.Min(data.Length, _nextHeader - position);
+                if (_pax is not null)
+                {
+                    int copy = Math.Min(take, _pax.Length - _paxFill);
+                    data[..copy].CopyTo(_pax.AsSpan(_paxFill));
+                    _paxFill += copy;
+                    if (_paxFill == _pax.Length)
+                    {
+                        _pendingSize = ParsePaxSize(_pax);
+                        _pax = null;
+                    }
+                }
+                position += take;
+                data = data[take..];
+                continue;
+            }
+
+            int headerTake = Math.Min(Block - _headerFill, data.Length);
+            data[..headerTake].CopyTo(_header.AsSpan(_headerFill));
+            _headerFill += headerTake;
+            position += headerTake;
+            data = data[headerTake..];
+            if (_headerFill == Block)
+            {
+                _headerFill = 0;
+                OnHeader(headerStart: position - Block);
+            }
+        }
+    }
+
+    private void OnHeader(long headerStart)
+    {
+        ReadOnlySpan<byte> h = _header;
+        // TarReader treats an all-NUL or zero checksum as the end of the archive and reads no further.
+        ReadOnlySpan<byte> checksumField = h.Slice(148, 8);
+        if (!checksumField.ContainsAnyExcept((byte)0) || ParseNumeric(checksumField) == 0)
+        {
+            _tracking = false;
+            return;
+        }
+
+        byte type = h[156];
+        long size = ParseNumeric(h.Slice(124, 12));
+        bool isMetadata = type is (byte)'x' or (byte)'g' or (byte)'L' or (byte)'K';
+
+        if (_previousType == (byte)'x')
+        {
+            // TarReader rejects metadata right after 'x'; applying the override elsewhere would desync us from it.
+            if (isMetadata) throw Invalid("a tar metadata entry follows a pax extended header");
+            if (_pendingSize is long overridden) size = overridden;
+        }
+        else if (type == (byte)'x' && _previousType is (byte)'L' or (byte)'K')
+        {
+            // TarReader would not apply this header's overrides to the next entry; refuse rather than guess.
+            throw Invalid("a pax extended header follows a GNU long-name entry");
+        }
+        _pendingSize = null;
+
+        if (isMetadata && size > MaxMetadataBytes)
+            throw Invalid($"a tar metadata entry claims {PackagingRules.N(size)} bytes (limit {PackagingRules.FormatBytes(MaxMetadataBytes)})");
+
+        if (type == (byte)'x' && size > 0)
+        {
+            _pax = new byte[size];
+            _paxFill = 0;
+        }
+        _previousType = type;
+        _nextHeader = headerStart + Block + ((size + Block - 1) / Block) * Block;
+    }
+
+    /// <summary>Finds a "size" record in pax extended header data ("LEN key=value\n" records).</summary>
+    private long? ParsePaxSize(ReadOnlySpan<byte> data)
+    {
+        long? size = null;
+        while (!data.IsEmpty)
+        {
+            int space = data.IndexOf((byte)' ');
+            if (space <= 0 || !int.TryParse(data[..space], out int length) || length <= space || length > data.Length ||
+                data[length - 1] != (byte)'\n')
+                throw Invalid("a pax extended header is malformed");
+            ReadOnlySpan<byte> record = data[(space + 1)..(length - 1)];
+            int equals = record.IndexOf((byte)'=');
+            if (equals < 0) throw Invalid("a pax extended header is malformed");
+            if (record[..equals].SequenceEqual("size"u8))
+            {
+                ReadOnlySpan<byte> value = record[(equals + 1)..];
+                // Only plain digits: anything TarReader might read differently is refused.
+                if (value.IsEmpty || value.Length > 18 || value.ContainsAnyExceptInRange((byte)'0', (byte)'9'))
+                    throw Invalid("a pax extended header has an invalid size");
+                size = long.Parse(Encoding.ASCII.GetString(value), System.Globalization.CultureInfo.InvariantCulture);
+            }
+            data = data[length..];
+        }
+        return size;
+    }
+
+    /// <summary>Tar numeric field: octal text (NUL/space padded) or GNU base-256 when the high bit is set.</summary>
+    private long ParseNumeric(ReadOnlySpan<byte> field)
+    {
+        if ((field[0] & 0x80) != 0)
+        {
+            if (field[0] == 0xFF) throw Invalid("a tar header has a negative number");
+            long value = field[0] & 0x7F;
+            foreach (byte b in field[1..])
+            {
+                if (value > (long.MaxValue >> 9)) throw Invalid("a tar header number is too large");
+                value = (value << 8) | b;
+            }
+            return value;
+        }
+
+        field = field.TrimStart((byte)' ').TrimEnd("\0 "u8);
+        long result = 0;
+        foreach (byte b in field)
+        {
+            if (b is < (byte)'0' or > (byte)'7') throw Invalid("it is not a tar archive (a header field is malformed)");
+            result = result * 8 + (b - '0');
+        }
+        return result;
+    }
+
+    private PackagingException Invalid(string detail) =>
+        new("invalid_archive", null, $"The {archiveKind} is not a valid tar.gz file: {detail}.");
+}
