@@ -1,0 +1,151 @@
+using Microsoft.EntityFrameworkCore;
+using Octokit;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.GitHub.Client;
+using SelfTune.Admin.GitHub.Publishing;
+using SelfTune.Admin.Infrastructure;
+
+namespace SelfTune.Admin.GitHub;
+
+/// <summary>Repositories an installation reaches, and the connections of an org (SPEC sections 5 and 6).</summary>
+public sealed class ConnectionService(AdminDbContext db, IGitHubClientFactory github, TimeProvider clock)
+{
+    public async Task<GitHubInstallation> GetBoundInstallationAsync(Guid orgId, long installationId, CancellationToken ct) =>
+        await db.Installations.AsNoTracking().SingleOrDefaultAsync(i => i.OrgId == orgId && i.InstallationId == installationId, ct)
+        ?? throw ProblemException.NotFound($"Installation {installationId} is not bound to this org.");
+
+    /// <summary>Every repository the installation reaches (all pages), with <c>connected_elsewhere</c> by repository id.</summary>
+    public async Task<List<RepoResponse>> ListReposAsync(Guid orgId, long installationId, CancellationToken ct)
+    {
+        var installation = await GetBoundInstallationAsync(orgId, installationId, ct);
+        if (installation.DeletedAt is not null)
+            throw new ProblemException(409, "conflict", $"Installation {installationId} was uninstalled on GitHub.");
+        var repos = await FetchReposAsync(installationId, ct);
+        var ids = repos.Select(r => r.Id).ToList();
+        var elsewhere = (await db.Connections.AsNoTracking().Where(c => ids.Contains(c.RepoId) && c.OrgId != orgId)
+            .Select(c => c.RepoId).Distinct().ToListAsync(ct)).ToHashSet();
+        return repos.Select(r => new RepoResponse(r.Id, r.FullName, r.Owner.Login, r.Name,
+                r.Visibility?.ToString().ToLowerInvariant() ?? (r.Private ? "private" : "public"), r.DefaultBranch, r.HtmlUrl, r.PushedAt,
+                elsewhere.Contains(r.Id)))
+            .OrderBy(r => r.FullName, StringComparer.OrdinalIgnoreCase).ToList();
+    }
+
+    async Task<IReadOnlyList<Repository>> FetchReposAsync(long installationId, CancellationToken ct)
+    {
+        try
+        {
+            var client = await github.CreateInstallationClientAsync(installationId, ct);
+            var response = await client.GitHubApps.Installation.GetAllRepositoriesForCurrent(new ApiOptions { PageSize = 100 });
+            return response.Repositories;
+        }
+        catch (Exception e) when (GitHubFailures.IsGitHubFailure(e))
+        {
+            throw GitHubFailures.ToProblem(e, $"listing the repositories of installation {installationId}");
+        }
+    }
+
+    public async Task<(GitHubConnection Connection, string EntryName, PublishAttempt? Last)> GetAsync(Guid orgId, string id, CancellationToken ct)
+    {
+        var connection = (Guid.TryParse(id, out var guid)
+            ? await db.Connections.Include(c => c.Entry).SingleOrDefaultAsync(c => c.Id == guid && c.OrgId == orgId, ct)
+            : null) ?? throw ProblemException.NotFound($"No connection with id '{id}'.");
+        var last = await db.Attempts.AsNoTracking().Where(a => a.ConnectionId == connection.Id)
+            .OrderByDescending(a => a.CreatedAt).FirstOrDefaultAsync(ct);
+        return (connection, connection.Entry!.Name, last);
+    }
+
+    public async Task<List<ConnectionResponse>> ListAsync(Guid orgId, CancellationToken ct)
+    {
+        var connections = await db.Connections.AsNoTracking().Include(c => c.Entry).Where(c => c.OrgId == orgId)
+            .OrderBy(c => c.CreatedAt).ToListAsync(ct);
+        var ids = connections.Select(c => c.Id).ToList();
+        // The newest attempt per connection in one query.
+        var latest = await db.Attempts.AsNoTracking().Where(a => ids.Contains(a.ConnectionId))
+            .GroupBy(a => a.ConnectionId)
+            .Select(g => g.OrderByDescending(a => a.CreatedAt).First())
+            .ToListAsync(ct);
+        var byConnection = latest.ToDictionary(a => a.ConnectionId);
+        return connections.Select(c => ConnectionResponse.From(c, c.Entry!.Name, byConnection.GetValueOrDefault(c.Id))).ToList();
+    }
+
+    public async Task<GitHubConnection> CreateAsync(Guid orgId, Guid actorId, CreateConnectionRequest request, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (request.EntryId is null) errors["entry_id"] = ["entry_id is required."];
+        if (request.InstallationId is null) errors["installation_id"] = ["installation_id is required."];
+        if (string.IsNullOrWhiteSpace(request.RepoFullName)) errors["repo_full_name"] = ["repo_full_name is required ('owner/repo')."];
+        if (errors.Count > 0) throw new ProblemException(400, "invalid_request", errors.Values.First()[0], errors);
+
+        var branch = request.DefaultBranch ?? "main";
+        var skillPath = GitHubRules.NormalizeSkillPath(request.SkillPath ?? ".");
+        var tagPattern = request.TagPattern ?? "v*";
+        if (!Validation.IsRepoFullName(request.RepoFullName)) errors["repo_full_name"] = ["repo_full_name must be 'owner/repo' using GitHub's allowed characters."];
+        if (GitHubRules.BranchError(branch) is { } branchError) errors["default_branch"] = [branchError];
+        if (GitHubRules.SkillPathError(request.SkillPath ?? ".") is { } pathError) errors["skill_path"] = [pathError];
+        if (!TagPattern.TryParse(tagPattern, out _, out var patternError)) errors["tag_pattern"] = [patternError!];
+        var entry = await db.Entries.AsNoTracking().SingleOrDefaultAsync(e => e.Id == request.EntryId && e.OrgId == orgId, ct);
+        if (entry is null) errors["entry_id"] = [$"No registry entry {request.EntryId} in this org."];
+        var installation = await db.Installations.AsNoTracking()
+            .SingleOrDefaultAsync(i => i.OrgId == orgId && i.InstallationId == request.InstallationId, ct);
+        if (installation is null) errors["installation_id"] = [$"Installation {request.InstallationId} is not bound to this org."];
+        else if (installation.DeletedAt is not null) errors["installation_id"] = [$"Installation {request.InstallationId} was uninstalled on GitHub."];
+        if (errors.Count > 0) throw new ProblemException(422, "validation_failed", errors.Values.First()[0], errors);
+
+        // Reachable means: among the repositories the installation was given (a token can also read other public repositories).
+        var repos = await FetchReposAsync(installation!.InstallationId, ct);
+        var repo = repos.FirstOrDefault(r => string.Equals(r.FullName, request.RepoFullName, StringComparison.OrdinalIgnoreCase))
+            ?? throw new ProblemException(422, "validation_failed",
+                $"Repository {request.RepoFullName} is not reachable through installation {installation.InstallationId}. Add it to the installation on GitHub.",
+                new Dictionary<string, string[]> { ["repo_full_name"] = [$"{request.RepoFullName} is not reachable through installation {installation.InstallationId}."] });
+
+        if (await db.Connections.AnyAsync(c => c.OrgId == orgId && c.RepoId == repo.Id && c.SkillPath == skillPath, ct))
+            throw ProblemException.Conflict($"{repo.FullName} with skill_path '{skillPath}' already feeds an entry of this org.");
+
+        var now = clock.GetUtcNow();
+        var connection = new GitHubConnection
+        {
+            OrgId = orgId, EntryId = entry!.Id, InstallationId = installation.InstallationId, RepoId = repo.Id,
+            RepoOwner = repo.Owner.Login, RepoName = repo.Name, DefaultBranch = branch, SkillPath = skillPath,
+            AutoPublish = request.AutoPublish ?? true, WriteBackEnabled = request.WriteBackEnabled ?? false, TagPattern = tagPattern,
+            CreatedBy = actorId, CreatedAt = now, UpdatedAt = now,
+        };
+        db.Connections.Add(connection);
+        try { await db.SaveChangesAsync(ct); }
+        catch (DbUpdateException)
+        {
+            throw ProblemException.Conflict($"{repo.FullName} with skill_path '{skillPath}' already feeds an entry of this org.");
+        }
+        return connection;
+    }
+
+    public async Task UpdateAsync(GitHubConnection connection, UpdateConnectionRequest request, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (request.DefaultBranch is not null && GitHubRules.BranchError(request.DefaultBranch) is { } branchError) errors["default_branch"] = [branchError];
+        if (request.SkillPath is not null && GitHubRules.SkillPathError(request.SkillPath) is { } pathError) errors["skill_path"] = [pathError];
+        if (request.TagPattern is not null && !TagPattern.TryParse(request.TagPattern, out _, out var patternError)) errors["tag_pattern"] = [patternError!];
+        if (errors.Count > 0) throw new ProblemException(422, "validation_failed", errors.Values.First()[0], errors);
+
+        if (request.SkillPath is not null)
+        {
+            var skillPath = GitHubRules.NormalizeSkillPath(request.SkillPath);
+            if (skillPath != connection.SkillPath && await db.Connections.AnyAsync(
+                    c => c.OrgId == connection.OrgId && c.RepoId == connection.RepoId && c.SkillPath == skillPath && c.Id != connection.Id, ct))
+                throw ProblemException.Conflict($"{connection.RepoFullName} with skill_path '{skillPath}' already feeds an entry of this org.");
+            connection.SkillPath = skillPath;
+        }
+        if (request.WriteBackEnabled is { } writeBack) connection.WriteBackEnabled = writeBack;
+        if (request.AutoPublish is { } autoPublish) connection.AutoPublish = autoPublish;
+        if (request.TagPattern is not null) connection.TagPattern = request.TagPattern;
+        if (request.DefaultBranch is not null) connection.DefaultBranch = request.DefaultBranch;
+        connection.UpdatedAt = clock.GetUtcNow();
+        await db.SaveChangesAsync(ct);
+    }
+
+    /// <summary>Removes the connection; published versions and the attempt history stay.</summary>
+    public async Task DeleteAsync(GitHubConnection connection, CancellationToken ct)
+    {
+        db.Connections.Remove(connection);
+        await db.SaveChangesAsync(ct);
+    }
+}

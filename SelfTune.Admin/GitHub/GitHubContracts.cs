@@ -1,0 +1,75 @@
+using System.Text.Json;
+using SelfTune.Admin.Data;
+
+namespace SelfTune.Admin.GitHub;
+
+// Wire shapes of /api/v1/github (the seed's field names; snake_case by the app's JSON policy).
+
+public sealed record GitHubSettingsDto(WriteBackMode WriteBackMode);
+
+public sealed record UpdateGitHubSettingsRequest(string? WriteBackMode);
+
+public sealed record BindInstallationRequest(long? InstallationId, string? AccountLogin, string? AccountType, bool? Suspended, string? State);
+
+public sealed record InstallationResponse(
+    Guid Id, long InstallationId, string AccountLogin, string AccountType, bool Suspended,
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
+    IReadOnlyDictionary<string, string> Permissions, string RepositorySelection, DateTimeOffset? DeletedAt)
+{
+    public static InstallationResponse From(GitHubInstallation i) =>
+        new(i.Id, i.InstallationId, i.AccountLogin, i.AccountType, i.Suspended, i.CreatedAt, i.UpdatedAt,
+            InstallationPermissions.Parse(i.Permissions), i.RepositorySelection, i.DeletedAt);
+}
+
+public sealed record RepoResponse(
+    long Id, string FullName, string Owner, string Name, string Visibility, string DefaultBranch, string HtmlUrl,
+    DateTimeOffset? PushedAt, bool ConnectedElsewhere);
+
+public sealed record CreateConnectionRequest(
+    Guid? EntryId, long? InstallationId, string? RepoFullName, string? DefaultBranch, string? SkillPath,
+    bool? AutoPublish, bool? WriteBackEnabled, string? TagPattern);
+
+public sealed record UpdateConnectionRequest(bool? WriteBackEnabled, bool? AutoPublish, string? TagPattern, string? DefaultBranch, string? SkillPath);
+
+public sealed record AttemptResponse(
+    Guid Id, Guid ConnectionId, AttemptTrigger Trigger, string? DeliveryId, AttemptStatus Status, string? Version,
+    string? SourceRef, string? Message, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt,
+    WriteBackStatus WriteBackStatus, string? CheckRunId, string? StatusContext, DateTimeOffset CreatedAt, DateTimeOffset? PublishedAt)
+{
+    public static AttemptResponse From(PublishAttempt a) =>
+        new(a.Id, a.ConnectionId, a.Trigger, a.DeliveryId, a.Status, a.Version, a.SourceRef, a.Message, a.StartedAt, a.FinishedAt,
+            a.WriteBackStatus, a.CheckRunId, a.StatusContext, a.CreatedAt, a.PublishedAt);
+}
+
+public sealed record ConnectionResponse(
+    Guid Id, Guid OrgId, Guid EntryId, string EntryName, long InstallationId, string RepoOwner, string RepoName, string RepoFullName,
+    string DefaultBranch, string SkillPath, bool AutoPublish, bool WriteBackEnabled, string TagPattern, Guid CreatedBy,
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, AttemptResponse? LastAttempt, long RepoId, string? PausedReason)
+{
+    public static ConnectionResponse From(GitHubConnection c, string entryName, PublishAttempt? last) =>
+        new(c.Id, c.OrgId, c.EntryId, entryName, c.InstallationId, c.RepoOwner, c.RepoName, c.RepoFullName, c.DefaultBranch,
+            c.SkillPath, c.AutoPublish, c.WriteBackEnabled, c.TagPattern, c.CreatedBy, c.CreatedAt, c.UpdatedAt,
+            last is null ? null : AttemptResponse.From(last), c.RepoId, c.PausedReason);
+}
+
+/// <summary>The seed's sync answer.</summary>
+public sealed record SyncResponse(
+    Guid ConnectionId, AttemptStatus Status, string? Version, string? SourceRef, DateTimeOffset? PublishedAt, string? Message,
+    WriteBackStatus WriteBackStatus, string? CheckRunId, string? StatusContext, Guid AttemptId)
+{
+    public static SyncResponse From(PublishAttempt a) =>
+        new(a.ConnectionId, a.Status, a.Version, a.SourceRef, a.PublishedAt, a.Message, a.WriteBackStatus, a.CheckRunId, a.StatusContext, a.Id);
+}
+
+/// <summary>The permissions GitHub granted an installation, as stored (GitHub's own JSON object).</summary>
+public static class InstallationPermissions
+{
+    public static IReadOnlyDictionary<string, string> Parse(string json) =>
+        JsonSerializer.Deserialize<Dictionary<string, string>>(json) ?? [];
+
+    public static bool Has(string json, string permission, string level = "write")
+    {
+        var granted = Parse(json);
+        return granted.TryGetValue(permission, out var value) && (value == level || value == "admin" || (level == "read" && value == "write"));
+    }
+}

@@ -1,0 +1,36 @@
+namespace SelfTune.Admin.GitHub;
+
+/// <summary>Input rules for connection fields that the seed leaves open (SPEC section 6).</summary>
+public static class GitHubRules
+{
+    public const int MaxSkillPathLength = 1024;
+
+    /// <summary>A relative POSIX path inside the repository; "." is the root.</summary>
+    public static string? SkillPathError(string path)
+    {
+        if (path.Length == 0) return "skill_path must not be empty; use \".\" for the repository root.";
+        if (path.Length > MaxSkillPathLength) return $"skill_path must be at most {MaxSkillPathLength} characters.";
+        if (path == ".") return null;
+        if (path.StartsWith('/')) return "skill_path must be relative to the repository root (no leading '/').";
+        if (path.Contains('\\')) return "skill_path must use '/' as separator (no backslash).";
+        if (path.Any(char.IsControl)) return "skill_path must not contain control characters.";
+        var segments = path.TrimEnd('/').Split('/');
+        if (segments.Any(s => s == "..")) return "skill_path must not contain a '..' segment.";
+        if (segments.Any(s => s.Length == 0 || s == ".")) return "skill_path must not contain empty or '.' segments.";
+        return null;
+    }
+
+    /// <summary>Normalises "skills/foo/" to "skills/foo".</summary>
+    public static string NormalizeSkillPath(string path) => path == "." ? path : path.TrimEnd('/');
+
+    /// <summary>Git's branch name rules (git check-ref-format), enough to refuse what GitHub would never have.</summary>
+    public static string? BranchError(string branch)
+    {
+        if (branch.Length is 0 or > 255) return "default_branch must be 1-255 characters.";
+        if (branch.StartsWith('/') || branch.EndsWith('/') || branch.StartsWith('-') || branch.EndsWith('.') || branch.EndsWith(".lock")
+            || branch.Contains("..") || branch.Contains("//") || branch.Contains("@{") || branch == "@"
+            || branch.Any(c => char.IsControl(c) || c is ' ' or '~' or '^' or ':' or '?' or '*' or '[' or '\\'))
+            return $"default_branch '{branch}' is not a valid branch name.";
+        return null;
+    }
+}

@@ -1,0 +1,135 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+using Octokit;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.GitHub.Client;
+using SelfTune.Admin.Infrastructure;
+
+namespace SelfTune.Admin.GitHub;
+
+public sealed record BindResult(GitHubInstallation Installation, bool Created);
+
+/// <summary>
+/// Binds a GitHub App installation to an org (SPEC section 4). The installation id in GitHub's redirect can be spoofed,
+/// so binding needs a signed, single-use <c>state</c> this org issued, and the stored account and permissions are the
+/// ones GitHub reports for the id, never the caller's.
+/// </summary>
+public sealed class InstallationBinder(AdminDbContext db, IDataProtectionProvider protection, IGitHubClientFactory github,
+    Microsoft.Extensions.Options.IOptions<GitHubOptions> options, TimeProvider clock)
+{
+    public static readonly TimeSpan StateLifetime = TimeSpan.FromHours(1);
+    ITimeLimitedDataProtector Protector => protection.CreateProtector("SelfTune.GitHub.InstallState").ToTimeLimitedDataProtector();
+
+    /// <summary>A fresh state for the install link: signed, naming a row that records org, user and expiry.</summary>
+    public async Task<string> IssueStateAsync(Guid orgId, Guid issuedTo, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var row = new InstallState { OrgId = orgId, IssuedTo = issuedTo, CreatedAt = now, ExpiresAt = now + StateLifetime };
+        db.InstallStates.Add(row);
+        await db.SaveChangesAsync(ct);
+        return Protector.Protect(row.Id.ToString("N"), StateLifetime);
+    }
+
+    public async Task<BindResult> BindAsync(Guid orgId, Guid actorId, long installationId, string? expectedLogin, string? expectedType,
+        string? state, CancellationToken ct)
+    {
+        var existing = await db.Installations.SingleOrDefaultAsync(i => i.OrgId == orgId && i.InstallationId == installationId, ct);
+        if (existing is not null && existing.DeletedAt is null) return new BindResult(existing, Created: false);
+
+        var stateRow = state is null ? null : await VerifyStateAsync(orgId, state, ct);
+        if (stateRow is null && !options.Value.TrustApiKeyBinding)
+            throw Unverified("Binding an installation needs the 'state' from GitHub's redirect to /settings/github, issued to this org. " +
+                             "Start the installation from SelfTune (the Install button or the install link) so GitHub returns one.");
+
+        Installation installation;
+        try
+        {
+            var app = await github.CreateAppClientAsync(ct);
+            installation = await app.GitHubApps.GetInstallationForCurrent(installationId);
+        }
+        catch (NotFoundException)
+        {
+            throw ProblemException.NotFound($"GitHub has no installation {installationId} of this App.");
+        }
+        catch (Exception e) when (GitHubFailures.IsGitHubFailure(e))
+        {
+            throw GitHubFailures.ToProblem(e, $"looking up installation {installationId}");
+        }
+
+        var login = installation.Account.Login;
+        var type = installation.TargetType.StringValue is { Length: > 0 } t ? t : installation.Account.Type?.ToString() ?? "User";
+        var mismatches = new Dictionary<string, string[]>();
+        if (expectedLogin is not null && !string.Equals(expectedLogin, login, StringComparison.OrdinalIgnoreCase))
+            mismatches["account_login"] = [$"Installation {installationId} belongs to '{login}', not '{expectedLogin}'."];
+        if (expectedType is not null && !string.Equals(expectedType, type, StringComparison.OrdinalIgnoreCase))
+            mismatches["account_type"] = [$"Installation {installationId} is on a {type} account, not a {expectedType}."];
+        if (mismatches.Count > 0) throw new ProblemException(422, "validation_failed", mismatches.Values.First()[0], mismatches);
+
+        if (stateRow is not null)
+        {
+            // Consume the state only now, and only once even if two requests race with the same value.
+            var now = clock.GetUtcNow();
+            var consumed = await db.InstallStates.Where(s => s.Id == stateRow.Id && s.UsedAt == null)
+                .ExecuteUpdateAsync(s => s.SetProperty(x => x.UsedAt, now), ct);
+            if (consumed == 0) throw Unverified("This installation link has already been used. Start the installation again from SelfTune.");
+        }
+
+        var row = existing ?? new GitHubInstallation { OrgId = orgId, InstallationId = installationId, AccountLogin = login, AccountType = type, CreatedBy = actorId, CreatedAt = clock.GetUtcNow() };
+        Apply(row, installation);
+        row.DeletedAt = null;
+        if (existing is null) db.Installations.Add(row);
+        await db.SaveChangesAsync(ct);
+        return new BindResult(row, Created: existing is null);
+    }
+
+    /// <summary>Copies what GitHub says about an installation onto a binding (also used by webhooks).</summary>
+    public void Apply(GitHubInstallation row, Installation installation)
+    {
+        row.AccountLogin = installation.Account.Login;
+        row.AccountId = installation.Account.Id;
+        row.AccountType = installation.TargetType.StringValue is { Length: > 0 } t ? t : row.AccountType;
+        row.Suspended = installation.SuspendedAt is not null;
+        row.Permissions = SerializePermissions(installation.Permissions);
+        row.RepositorySelection = installation.RepositorySelection.StringValue ?? "all";
+        row.UpdatedAt = clock.GetUtcNow();
+    }
+
+    public static string SerializePermissions(Octokit.InstallationPermissions? p)
+    {
+        var map = new SortedDictionary<string, string>();
+        void Add(string name, StringEnum<InstallationReadWritePermissionLevel>? level) { if (level?.StringValue is { } v) map[name] = v; }
+        if (p is not null)
+        {
+            Add("contents", p.Contents);
+            Add("metadata", p.Metadata);
+            Add("checks", p.Checks);
+            Add("statuses", p.Statuses);
+            Add("pull_requests", p.PullRequests);
+        }
+        return JsonSerializer.Serialize(map);
+    }
+
+    async Task<InstallState> VerifyStateAsync(Guid orgId, string state, CancellationToken ct)
+    {
+        Guid id;
+        try
+        {
+            id = Guid.ParseExact(Protector.Unprotect(state, out _), "N");
+        }
+        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or FormatException)
+        {
+            throw Unverified("The installation link is invalid or has expired (links are valid for one hour). Start the installation again from SelfTune.");
+        }
+        var row = await db.InstallStates.AsNoTracking().SingleOrDefaultAsync(s => s.Id == id, ct);
+        if (row is null || row.OrgId != orgId)
+            throw Unverified("This installation link was started by another SelfTune org, so it cannot bind an installation here.");
+        if (row.UsedAt is not null)
+            throw Unverified("This installation link has already been used. Start the installation again from SelfTune.");
+        if (row.ExpiresAt <= clock.GetUtcNow())
+            throw Unverified("The installation link has expired (links are valid for one hour). Start the installation again from SelfTune.");
+        return row;
+    }
+
+    static ProblemException Unverified(string message) => new(403, "installation_unverified", message);
+}
