@@ -2,7 +2,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using SelfTune.Admin.GitHub.Client;
 
-namespace SelfTune.Admin.Tests.GitHubClient;
+namespace SelfTune.Admin.Tests.GitHubAppClient;
 
 /// <summary>The "github" HttpClient's retry pipeline against a real loopback server.</summary>
 public class GitHubResilienceTests

@@ -1,4 +1,4 @@
-namespace SelfTune.Admin.Tests.GitHubClient;
+namespace SelfTune.Admin.Tests.GitHubAppClient;
 
 internal sealed class ManualTimeProvider(DateTimeOffset now) : TimeProvider
 {

@@ -2,7 +2,7 @@ using System.Net;
 using Polly.Timeout;
 using SelfTune.Admin.GitHub.Client;
 
-namespace SelfTune.Admin.Tests.GitHubClient;
+namespace SelfTune.Admin.Tests.GitHubAppClient;
 
 public class GitHubRetryDelayTests
 {

@@ -4,7 +4,7 @@ using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using SelfTune.Admin.GitHub.Client;
 
-namespace SelfTune.Admin.Tests.GitHubClient;
+namespace SelfTune.Admin.Tests.GitHubAppClient;
 
 public class AppJwtTests
 {

@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
-namespace SelfTune.Admin.Tests.GitHubClient;
+namespace SelfTune.Admin.Tests.GitHubAppClient;
 
 /// <summary>A minimal Kestrel server on 127.0.0.1:0 that records each request and lets the test answer it.</summary>
 internal sealed class LoopbackServer : IAsyncDisposable

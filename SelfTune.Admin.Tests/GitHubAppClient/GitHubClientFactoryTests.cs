@@ -6,7 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Octokit;
 using SelfTune.Admin.GitHub.Client;
 
-namespace SelfTune.Admin.Tests.GitHubClient;
+namespace SelfTune.Admin.Tests.GitHubAppClient;
 
 public class GitHubClientFactoryTests
 {
