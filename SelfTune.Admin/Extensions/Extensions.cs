@@ -14,7 +14,11 @@ using SelfTune.Admin.Apis;
 using SelfTune.Admin.Auth;
 using SelfTune.Admin.Components;
 using SelfTune.Admin.Data;
+using SelfTune.Admin.GitHub;
 using SelfTune.Admin.GitHub.Client;
+using SelfTune.Admin.GitHub.Publishing;
+using SelfTune.Admin.GitHub.Webhooks;
+using SelfTune.Admin.Jobs;
 using SelfTune.Admin.Infrastructure;
 using SelfTune.Admin.Registry;
 
@@ -52,6 +56,18 @@ public static class Extensions
 
         AddAuthentication(builder);
         services.AddGitHubClient(config);
+        services.AddJobQueue(config);
+        services.AddScoped<InstallationBinder>();
+        services.AddScoped<ConnectionService>();
+        services.AddScoped<WriteBack>();
+        services.AddScoped<PublishService>();
+        services.AddScoped<SyncService>();
+        services.AddScoped<WebhookProcessor>();
+        services.AddSingleton<AttemptNotifier>();
+        services.AddScoped<IJobHandler, PublishJobs.WebhookHandler>();
+        services.AddScoped<IJobHandler, PublishJobs.PublishHandler>();
+        services.AddScoped<IJobHandler, PublishJobs.SyncHandler>();
+        services.AddHostedService<ReconciliationSweep>();
 
         services.AddProblemDetails(o => o.CustomizeProblemDetails = ApiProblem.AddCodeExtension);
         services.AddExceptionHandler<ApiExceptionHandler>();
@@ -183,6 +199,8 @@ public static class Extensions
 
         app.MapAccountApi();
         app.MapRegistryApi();
+        app.MapGitHubApi();
+        app.MapGitHubWebhookApi();
 
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode().RequireAuthorization();
     }

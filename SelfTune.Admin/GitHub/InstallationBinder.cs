@@ -31,7 +31,7 @@ public sealed class InstallationBinder(AdminDbContext db, IDataProtectionProvide
         return Protector.Protect(row.Id.ToString("N"), StateLifetime);
     }
 
-    public async Task<BindResult> BindAsync(Guid orgId, Guid actorId, long installationId, string? expectedLogin, string? expectedType,
+    public async Task<BindResult> BindInstallationAsync(Guid orgId, Guid actorId, long installationId, string? expectedLogin, string? expectedType,
         string? state, CancellationToken ct)
     {
         var existing = await db.Installations.SingleOrDefaultAsync(i => i.OrgId == orgId && i.InstallationId == installationId, ct);

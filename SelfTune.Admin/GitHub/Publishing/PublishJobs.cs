@@ -1,0 +1,92 @@
+using Microsoft.EntityFrameworkCore;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.GitHub.Webhooks;
+using SelfTune.Admin.Jobs;
+
+namespace SelfTune.Admin.GitHub.Publishing;
+
+/// <summary>
+/// The GitHub integration's background jobs. Everything that touches one connection uses the connection id as the
+/// concurrency key, so a connection's publishes run one at a time, in order, across every app instance.
+/// </summary>
+public static class PublishJobs
+{
+    public const string Webhook = "github.webhook";
+    public const string Publish = "github.publish";
+    public const string Sync = "github.sync";
+
+    public sealed record WebhookPayload(Guid DeliveryRowId);
+    public sealed record PublishPayload(Guid AttemptId);
+    public sealed record SyncPayload(Guid ConnectionId, AttemptTrigger Trigger);
+
+    public static Job EnqueuePublish(JobQueue queue, AdminDbContext db, PublishAttempt attempt) =>
+        queue.Enqueue(db, Publish, new PublishPayload(attempt.Id), ConcurrencyKey(attempt.ConnectionId));
+
+    public static Job EnqueueSync(JobQueue queue, AdminDbContext db, Guid connectionId, AttemptTrigger trigger) =>
+        queue.Enqueue(db, Sync, new SyncPayload(connectionId, trigger), ConcurrencyKey(connectionId), maxAttempts: trigger == AttemptTrigger.Manual ? 1 : 3);
+
+    public static string ConcurrencyKey(Guid connectionId) => "connection:" + connectionId.ToString("N");
+
+    public sealed class WebhookHandler(AdminDbContext db, WebhookProcessor processor) : IJobHandler
+    {
+        public string Kind => Webhook;
+
+        public async Task<string?> RunAsync(Job job, CancellationToken ct)
+        {
+            var id = job.ReadPayload<WebhookPayload>().DeliveryRowId;
+            var delivery = await db.Deliveries.SingleOrDefaultAsync(d => d.Id == id, ct)
+                ?? throw new PermanentJobFailure($"Delivery row {id} does not exist.");
+            if (delivery.Outcome != DeliveryOutcome.Queued) return delivery.OutcomeMessage; // processed before a crash
+            try
+            {
+                delivery.OutcomeMessage = await processor.ProcessAsync(delivery, ct);
+                delivery.Outcome = DeliveryOutcome.Processed;
+            }
+            catch (System.Text.Json.JsonException e)
+            {
+                // A payload Octokit.Webhooks cannot read will not get better by retrying.
+                db.ChangeTracker.Clear();
+                delivery = await db.Deliveries.SingleAsync(d => d.Id == id, ct);
+                delivery.Outcome = DeliveryOutcome.Failed;
+                delivery.OutcomeMessage = $"The {delivery.Event} payload could not be processed: {e.Message}";
+                await db.SaveChangesAsync(ct);
+                throw new PermanentJobFailure(delivery.OutcomeMessage);
+            }
+            catch (Exception e) when (job.Attempts >= job.MaxAttempts && !ct.IsCancellationRequested)
+            {
+                db.ChangeTracker.Clear();
+                delivery = await db.Deliveries.SingleAsync(d => d.Id == id, ct);
+                delivery.Outcome = DeliveryOutcome.Failed;
+                delivery.OutcomeMessage = $"Processing failed after {job.Attempts} tries: {GitHubFailures.Describe(e)}";
+                await db.SaveChangesAsync(ct);
+                throw;
+            }
+            await db.SaveChangesAsync(ct);
+            return delivery.OutcomeMessage;
+        }
+    }
+
+    public sealed class PublishHandler(PublishService publisher) : IJobHandler
+    {
+        public string Kind => Publish;
+
+        public async Task<string?> RunAsync(Job job, CancellationToken ct)
+        {
+            var attemptId = job.ReadPayload<PublishPayload>().AttemptId;
+            await publisher.RunAsync(attemptId, finalTry: job.Attempts >= job.MaxAttempts, ct);
+            return attemptId.ToString();
+        }
+    }
+
+    public sealed class SyncHandler(SyncService sync) : IJobHandler
+    {
+        public string Kind => Sync;
+
+        public async Task<string?> RunAsync(Job job, CancellationToken ct)
+        {
+            var payload = job.ReadPayload<SyncPayload>();
+            var attemptId = await sync.RunAsync(payload.ConnectionId, payload.Trigger, ct);
+            return attemptId?.ToString();
+        }
+    }
+}

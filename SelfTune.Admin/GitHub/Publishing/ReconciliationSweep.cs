@@ -1,0 +1,57 @@
+using Microsoft.EntityFrameworkCore;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.GitHub.Client;
+using SelfTune.Admin.Jobs;
+
+namespace SelfTune.Admin.GitHub.Publishing;
+
+/// <summary>
+/// GitHub never redelivers on its own and sends no push event when more than three tags are pushed at once, so every
+/// <c>GitHub:ReconcileInterval</c> (default 15 min) each active connection gets a reconcile job that publishes what the
+/// webhooks missed. The jobs share the connection's concurrency key, so they never overlap a webhook publish.
+/// </summary>
+public sealed class ReconciliationSweep(IServiceScopeFactory scopes, IConfiguration config, TimeProvider clock, ILogger<ReconciliationSweep> log)
+    : BackgroundService
+{
+    /// <summary>Queues a reconcile job for each active connection (of one org, or of all); returns how many.</summary>
+    public static async Task<int> EnqueueAsync(AdminDbContext db, JobQueue queue, Guid? orgId, CancellationToken ct)
+    {
+        var busy = await db.Jobs.Where(j => j.Kind == PublishJobs.Sync && (j.State == JobState.Pending || j.State == JobState.Running))
+            .Select(j => j.ConcurrencyKey).ToListAsync(ct);
+        var connections = await db.Connections.AsNoTracking()
+            .Where(c => c.PausedReason == null && c.AutoPublish && (orgId == null || c.OrgId == orgId))
+            .Select(c => c.Id).ToListAsync(ct);
+        var queued = 0;
+        foreach (var id in connections.Where(id => !busy.Contains(PublishJobs.ConcurrencyKey(id))))
+        {
+            PublishJobs.EnqueueSync(queue, db, id, AttemptTrigger.Reconcile);
+            queued++;
+        }
+        await db.SaveChangesAsync(ct);
+        queue.Notify();
+        return queued;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var interval = config.GetValue("GitHub:ReconcileInterval", TimeSpan.FromMinutes(15));
+        if (interval <= TimeSpan.Zero) return; // 0 turns the sweep off (tests drive reconciliation on demand)
+        using var timer = new PeriodicTimer(interval, clock);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                await using var scope = scopes.CreateAsyncScope();
+                var credentials = scope.ServiceProvider.GetRequiredService<IGitHubAppCredentialSource>();
+                if (await credentials.GetAsync(stoppingToken) is null) continue;
+                var queued = await EnqueueAsync(scope.ServiceProvider.GetRequiredService<AdminDbContext>(),
+                    scope.ServiceProvider.GetRequiredService<JobQueue>(), null, stoppingToken);
+                log.LogInformation("Reconciliation sweep queued {Count} connection(s)", queued);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogError(e, "Reconciliation sweep failed; the next tick tries again");
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+using Microsoft.EntityFrameworkCore;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
+
+namespace SelfTune.Admin.GitHub.Publishing;
+
+/// <summary>
+/// Sync (manual) and reconciliation (the sweep): compare the repository with the registry and publish what is missing.
+/// Runs inside a job keyed by the connection, so it never overlaps a webhook publish of the same connection.
+/// </summary>
+public sealed class SyncService(AdminDbContext db, PublishService publisher, AttemptNotifier notifier, ILogger<SyncService> log)
+{
+    /// <summary>
+    /// Manual: publishes the default branch head (unless already published) and the newest matching tag without a version;
+    /// answers the release attempt when one was published, else the branch attempt. Reconcile: publishes every missed
+    /// head and tag, creating attempts only for what is missing. Returns the attempt the caller reports, if any.
+    /// </summary>
+    public async Task<Guid?> RunAsync(Guid connectionId, AttemptTrigger trigger, CancellationToken ct)
+    {
+        var connection = await db.Connections.AsNoTracking().SingleOrDefaultAsync(c => c.Id == connectionId, ct);
+        if (connection is null) return null;
+        var manual = trigger == AttemptTrigger.Manual;
+        if (!manual && (connection.PausedReason is not null || !connection.AutoPublish)) return null;
+
+        string head;
+        List<(string Tag, Semver.SemVersion Version, string Sha)> tags;
+        try
+        {
+            head = await publisher.GetBranchHeadAsync(connection, ct);
+            tags = await publisher.GetReleaseTagsAsync(connection, ct);
+        }
+        catch (Exception e) when (manual && (e is ProblemException || GitHubFailures.IsGitHubFailure(e)))
+        {
+            // The caller is waiting for an answer: record why, as a failed attempt, instead of retrying silently.
+            var failed = publisher.Skipped(connection, trigger, connection.DefaultBranch, null,
+                $"Could not read {connection.RepoFullName} from GitHub: {(e is ProblemException p ? p.Message : GitHubFailures.Describe(e))}");
+            failed.Status = AttemptStatus.Failed;
+            db.Attempts.Add(failed);
+            await db.SaveChangesAsync(ct);
+            notifier.Publish(failed);
+            return failed.Id;
+        }
+
+        var published = await db.Versions.AsNoTracking().Where(v => v.EntryId == connection.EntryId)
+            .Select(v => new { v.Version, v.SourceRef }).ToListAsync(ct);
+        var versions = published.Select(v => v.Version).ToHashSet();
+        var missingTags = tags.Where(t => !versions.Contains(t.Version.ToString())).OrderByDescending(t => t.Version, Semver.SemVersion.PrecedenceComparer).ToList();
+
+        Guid? branchAttempt = null;
+        if (manual || !published.Any(v => v.SourceRef == head))
+            branchAttempt = await RunAttemptAsync(connection, trigger, head, head, ct);
+
+        Guid? releaseAttempt = null;
+        foreach (var tag in manual ? missingTags.Take(1) : missingTags)
+        {
+            var id = await RunAttemptAsync(connection, trigger, tag.Tag, tag.Sha, ct);
+            releaseAttempt ??= id;
+        }
+
+        if (releaseAttempt is { } release && await db.Attempts.AnyAsync(a => a.Id == release && a.Status == AttemptStatus.Published, ct))
+            return release;
+        return branchAttempt ?? releaseAttempt;
+    }
+
+    async Task<Guid> RunAttemptAsync(GitHubConnection connection, AttemptTrigger trigger, string sourceRef, string sha, CancellationToken ct)
+    {
+        var attempt = publisher.NewAttempt(connection, trigger, sourceRef, null);
+        attempt.CommitSha = sha;
+        db.Attempts.Add(attempt);
+        await db.SaveChangesAsync(ct);
+        notifier.Publish(attempt);
+        // finalTry: a sync attempt ends here, published or failed with the reason; the sweep will try again later.
+        await publisher.RunAsync(attempt.Id, finalTry: true, ct);
+        log.LogInformation("{Trigger} attempt {AttemptId} for {Repo}@{Ref} finished", trigger, attempt.Id, connection.RepoFullName, sourceRef);
+        return attempt.Id;
+    }
+}

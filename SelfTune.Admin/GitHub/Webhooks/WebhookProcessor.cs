@@ -1,0 +1,252 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Primitives;
+using Octokit.Webhooks;
+using Octokit.Webhooks.Events;
+using Octokit.Webhooks.Events.Installation;
+using Octokit.Webhooks.Events.InstallationRepositories;
+using Octokit.Webhooks.Events.PullRequest;
+using Octokit.Webhooks.Events.Repository;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.GitHub.Client;
+using SelfTune.Admin.GitHub.Publishing;
+using SelfTune.Admin.Jobs;
+
+namespace SelfTune.Admin.GitHub.Webhooks;
+
+/// <summary>
+/// What a stored delivery means for the org's connections (SPEC section 8). Runs in the background queue, after GitHub
+/// already had its answer. Octokit.Webhooks parses the payload; publishing itself is queued per connection, so this
+/// makes no GitHub call except to refresh an installation's permissions.
+/// </summary>
+public sealed class WebhookProcessor(
+    AdminDbContext db, JobQueue queue, PublishService publisher, InstallationBinder binder, IGitHubClientFactory github,
+    AttemptNotifier notifier, TimeProvider clock) : WebhookEventProcessor
+{
+    static readonly TimeSpan TagEchoWindow = TimeSpan.FromMinutes(10);
+    const string ZeroSha = "0000000000000000000000000000000000000000";
+
+    WebhookDelivery delivery = null!;
+    readonly List<PublishAttempt> attempts = [];
+    string? outcome;
+
+    /// <summary>Processes <paramref name="stored"/> and returns what it did, in words for the deliveries page.</summary>
+    public async Task<string> ProcessAsync(WebhookDelivery stored, CancellationToken ct)
+    {
+        delivery = stored;
+        var headers = new Dictionary<string, StringValues>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["X-GitHub-Event"] = stored.Event,
+            ["X-GitHub-Delivery"] = stored.DeliveryId,
+        };
+        await ProcessWebhookAsync(headers, stored.Payload, ct);
+        await db.SaveChangesAsync(ct);
+        foreach (var attempt in attempts) notifier.Publish(attempt);
+        queue.Notify();
+        return outcome ?? $"Nothing to do for {stored.Event}{(stored.Action is null ? "" : "." + stored.Action)}.";
+    }
+
+    protected override async ValueTask ProcessPushWebhookAsync(WebhookHeaders headers, PushEvent push, CancellationToken ct = default)
+    {
+        if (push.Deleted || push.After == ZeroSha) { outcome = $"{push.Ref} was deleted; nothing to publish."; return; }
+        var connections = await ConnectionsForAsync(push.Repository!.Id, ct);
+        if (push.Ref.StartsWith("refs/heads/", StringComparison.Ordinal))
+        {
+            var branch = push.Ref["refs/heads/".Length..];
+            var matching = connections.Where(c => c.DefaultBranch == branch).ToList();
+            foreach (var c in matching) Trigger(c, AttemptTrigger.Push, push.After, push.After);
+            outcome = matching.Count == 0 ? $"Push to {branch}: no connection follows this branch." : Summary($"Push to {branch}");
+        }
+        else if (push.Ref.StartsWith("refs/tags/", StringComparison.Ordinal))
+        {
+            await TagAsync(connections, push.Ref["refs/tags/".Length..], push.After, ct);
+        }
+    }
+
+    protected override async ValueTask ProcessCreateWebhookAsync(WebhookHeaders headers, CreateEvent create, CancellationToken ct = default)
+    {
+        if (create.RefType.StringValue != "tag") { outcome = $"Created {create.RefType.StringValue} {create.Ref}; only tags publish."; return; }
+        await TagAsync(await ConnectionsForAsync(create.Repository!.Id, ct), create.Ref, null, ct);
+    }
+
+    /// <summary>GitHub sends both a push and a create event for a new tag; the second within minutes is an echo.</summary>
+    async Task TagAsync(List<GitHubConnection> connections, string tag, string? sha, CancellationToken ct)
+    {
+        var since = clock.GetUtcNow() - TagEchoWindow;
+        var matching = connections.Where(c => TagPattern.TryParse(c.TagPattern, out var p, out _) && p!.IsMatch(tag)).ToList();
+        foreach (var c in matching)
+        {
+            var echo = await db.Attempts.AnyAsync(a => a.ConnectionId == c.Id && a.Trigger == AttemptTrigger.Tag && a.SourceRef == tag
+                && a.CreatedAt > since && (sha == null || a.CommitSha == null || a.CommitSha == sha), ct);
+            if (echo) continue;
+            Trigger(c, AttemptTrigger.Tag, tag, null);
+        }
+        outcome = matching.Count == 0 ? $"Tag {tag}: no connection's tag pattern matches." : Summary($"Tag {tag}");
+    }
+
+    void Trigger(GitHubConnection connection, AttemptTrigger trigger, string sourceRef, string? commitSha)
+    {
+        if (connection.PausedReason is not null)
+        {
+            Add(publisher.Skipped(connection, trigger, sourceRef, delivery.DeliveryId, $"Skipped: the connection is paused ({connection.PausedReason})."));
+            return;
+        }
+        // Everything else (auto-publish off, a tag that gives no SemVer version) is decided by the publish job, which can
+        // also tell GitHub: the commit gets a check run concluded 'skipped' with the reason.
+        var attempt = publisher.NewAttempt(connection, trigger, sourceRef, delivery.DeliveryId);
+        attempt.CommitSha = commitSha;
+        Add(attempt);
+        PublishJobs.EnqueuePublish(queue, db, attempt);
+    }
+
+    void Add(PublishAttempt attempt)
+    {
+        db.Attempts.Add(attempt);
+        attempts.Add(attempt);
+    }
+
+    string Summary(string what)
+    {
+        var queued = attempts.Count(a => a.Status == AttemptStatus.Queued);
+        var skipped = attempts.Count - queued;
+        return $"{what}: {queued} attempt(s) queued" + (skipped > 0 ? $", {skipped} skipped" : "") + ".";
+    }
+
+    protected override async ValueTask ProcessPullRequestWebhookAsync(WebhookHeaders headers, PullRequestEvent pr, PullRequestAction action, CancellationToken ct = default)
+    {
+        if (action != PullRequestAction.Opened && action != PullRequestAction.Synchronize && action != PullRequestAction.Reopened)
+        {
+            outcome = $"Pull request {action}: nothing to validate.";
+            return;
+        }
+        var connections = await ConnectionsForAsync(pr.Repository!.Id, ct);
+        var orgIds = connections.Select(c => c.OrgId).Distinct().ToList();
+        var validating = (await db.GitHubSettings.AsNoTracking().Where(s => orgIds.Contains(s.OrgId) && s.WriteBackMode == WriteBackMode.ChecksAndPrs)
+            .Select(s => s.OrgId).ToListAsync(ct)).ToHashSet();
+        var sha = pr.PullRequest.Head.Sha;
+        foreach (var c in connections.Where(c => validating.Contains(c.OrgId))) Trigger(c, AttemptTrigger.PullRequest, sha, sha);
+        outcome = attempts.Count == 0
+            ? $"Pull request #{pr.Number}: no connected org validates pull requests (write-back mode checks_and_prs)."
+            : Summary($"Pull request #{pr.Number}");
+    }
+
+    protected override async ValueTask ProcessInstallationWebhookAsync(WebhookHeaders headers, InstallationEvent e, InstallationAction action, CancellationToken ct = default)
+    {
+        var id = e.Installation.Id;
+        var bindings = await db.Installations.Where(i => i.InstallationId == id).ToListAsync(ct);
+        var connections = await db.Connections.Where(c => c.InstallationId == id).ToListAsync(ct);
+        var now = clock.GetUtcNow();
+        if (action == InstallationAction.Deleted)
+        {
+            foreach (var b in bindings) { b.DeletedAt = now; b.UpdatedAt = now; }
+            foreach (var c in connections) Pause(c, $"the GitHub App was uninstalled from {e.Installation.Account.Login}");
+            outcome = $"Installation {id} deleted: {bindings.Count} binding(s) marked, {connections.Count} connection(s) paused.";
+        }
+        else if (action == InstallationAction.Suspend || action == InstallationAction.Unsuspend)
+        {
+            var suspended = action == InstallationAction.Suspend;
+            foreach (var b in bindings) { b.Suspended = suspended; b.UpdatedAt = now; }
+            foreach (var c in connections)
+                if (suspended) Pause(c, SuspendedReason);
+                else if (c.PausedReason == SuspendedReason) Resume(c);
+            outcome = $"Installation {id} {(suspended ? "suspended" : "unsuspended")}: {bindings.Count} binding(s), {connections.Count} connection(s) updated.";
+        }
+        else if (action == InstallationAction.NewPermissionsAccepted || action == InstallationAction.Created)
+        {
+            if (bindings.Count > 0)
+            {
+                // The payload's permissions are GitHub's word too, but one API read gives the same model binding uses.
+                var app = await github.CreateAppClientAsync(ct);
+                var fresh = await app.GitHubApps.GetInstallationForCurrent(id);
+                foreach (var b in bindings) binder.Apply(b, fresh);
+            }
+            outcome = $"Installation {id} {action}: permissions of {bindings.Count} binding(s) refreshed.";
+        }
+    }
+
+    const string SuspendedReason = "the GitHub App installation is suspended";
+
+    protected override async ValueTask ProcessInstallationRepositoriesWebhookAsync(WebhookHeaders headers, InstallationRepositoriesEvent e,
+        InstallationRepositoriesAction action, CancellationToken ct = default)
+    {
+        var installationId = e.Installation.Id;
+        if (action == InstallationRepositoriesAction.Removed)
+        {
+            var removed = e.RepositoriesRemoved.ToDictionary(r => r.Id, r => r.FullName);
+            var ids = removed.Keys.ToList();
+            var connections = await db.Connections.Where(c => c.InstallationId == installationId && ids.Contains(c.RepoId)).ToListAsync(ct);
+            foreach (var c in connections) Pause(c, $"repository {removed[c.RepoId]} was removed from the GitHub App installation");
+            outcome = $"{removed.Count} repository(ies) removed from installation {installationId}: {connections.Count} connection(s) paused.";
+        }
+        else
+        {
+            var ids = e.RepositoriesAdded.Select(r => r.Id).ToList();
+            var connections = await db.Connections.Where(c => c.InstallationId == installationId && ids.Contains(c.RepoId)
+                && c.PausedReason != null && c.PausedReason.Contains("was removed from the GitHub App installation")).ToListAsync(ct);
+            foreach (var c in connections) Resume(c);
+            outcome = $"{ids.Count} repository(ies) added to installation {installationId}: {connections.Count} connection(s) resumed.";
+        }
+    }
+
+    protected override async ValueTask ProcessRepositoryWebhookAsync(WebhookHeaders headers, RepositoryEvent e, RepositoryAction action, CancellationToken ct = default)
+    {
+        var repo = e.Repository!;
+        var connections = await db.Connections.Where(c => c.RepoId == repo.Id).ToListAsync(ct);
+        if (action == RepositoryAction.Renamed || action == RepositoryAction.Transferred)
+        {
+            foreach (var c in connections)
+            {
+                c.RepoOwner = repo.Owner.Login;
+                c.RepoName = repo.Name;
+                c.UpdatedAt = clock.GetUtcNow();
+            }
+            outcome = $"Repository {repo.Id} is now {repo.FullName}: {connections.Count} connection(s) updated.";
+        }
+        else if (action == RepositoryAction.Edited && OldDefaultBranch() is { } oldDefault)
+        {
+            // Connections that followed the old default branch follow the new one; others chose a branch on purpose.
+            var following = connections.Where(c => c.DefaultBranch == oldDefault).ToList();
+            foreach (var c in following)
+            {
+                c.DefaultBranch = repo.DefaultBranch;
+                c.UpdatedAt = clock.GetUtcNow();
+            }
+            outcome = $"Default branch of {repo.FullName} changed from {oldDefault} to {repo.DefaultBranch}: {following.Count} connection(s) follow it.";
+        }
+        else
+        {
+            outcome = $"Repository {action}: nothing to do.";
+        }
+    }
+
+    string? OldDefaultBranch()
+    {
+        using var doc = JsonDocument.Parse(delivery.Payload);
+        return doc.RootElement.TryGetProperty("changes", out var changes)
+               && changes.TryGetProperty("default_branch", out var branch)
+               && branch.TryGetProperty("from", out var from) && from.ValueKind == JsonValueKind.String
+            ? from.GetString()
+            : null;
+    }
+
+    protected override ValueTask ProcessPingWebhookAsync(WebhookHeaders headers, PingEvent ping, CancellationToken ct = default)
+    {
+        outcome = "Ping received.";
+        return ValueTask.CompletedTask;
+    }
+
+    Task<List<GitHubConnection>> ConnectionsForAsync(long repoId, CancellationToken ct) =>
+        db.Connections.Where(c => c.RepoId == repoId).ToListAsync(ct);
+
+    void Pause(GitHubConnection c, string reason)
+    {
+        c.PausedReason = reason;
+        c.UpdatedAt = clock.GetUtcNow();
+    }
+
+    void Resume(GitHubConnection c)
+    {
+        c.PausedReason = null;
+        c.UpdatedAt = clock.GetUtcNow();
+    }
+}
