@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authentication.OpenIdConnect;
@@ -20,9 +21,11 @@ public static class AccountApi
                 : Results.Redirect($"/account/login?returnUrl={Uri.EscapeDataString(LocalOnly(returnUrl))}"));
 
         // The development sign-in exists only in Development and only while no OIDC provider is configured.
-        account.MapPost("/dev-signin", async (HttpContext http, MemberDirectory members, OidcSettings oidc, IHostEnvironment env) =>
+        account.MapPost("/dev-signin", async (HttpContext http, MemberDirectory members, OidcSettings oidc, IHostEnvironment env, IAntiforgery antiforgery) =>
         {
             if (oidc.IsConfigured || !env.IsDevelopment()) return Results.NotFound();
+            // The form is read by hand, so the antiforgery middleware does not check it on its own: no login CSRF.
+            if (!await antiforgery.IsRequestValidAsync(http)) return Results.BadRequest();
             var form = await http.Request.ReadFormAsync();
             var identity = await members.SignInAsync(DevelopmentSeed.Issuer, DevelopmentSeed.Subject, DevelopmentSeed.UserName,
                 DevelopmentSeed.UserEmail, CookieAuthenticationDefaults.AuthenticationScheme, http.RequestAborted);

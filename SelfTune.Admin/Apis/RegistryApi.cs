@@ -152,6 +152,12 @@ public static class RegistryApi
         IFormCollection form;
         try { form = await request.ReadFormAsync(ct); }
         catch (InvalidDataException e) { throw new ProblemException(400, "invalid_request", "The multipart body could not be read: " + e.Message); }
+        // A body that ends before its closing boundary (or never matches it) surfaces as a plain IOException.
+        // BadHttpRequestException is an IOException too, but carries its own status (e.g. 413) for the exception handler.
+        catch (IOException e) when (e is not BadHttpRequestException)
+        {
+            throw new ProblemException(400, "invalid_request", "The multipart body could not be read: " + e.Message.Trim());
+        }
 
         string? metadataText = form["metadata"];
         if (metadataText is null && form.Files["metadata"] is { } metadataFile)

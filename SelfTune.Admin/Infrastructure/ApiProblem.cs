@@ -81,7 +81,7 @@ public sealed class ApiExceptionHandler(IProblemDetailsService problems, ILogger
             JsonException json => (400, "The request body is not valid JSON: " + json.Message),
             _ => (500, "An unexpected error occurred. The trace id identifies it in the server log."),
         };
-        if (status >= 500) log.LogError(exception, "Unhandled error on {Path}", http.Request.Path);
+        if (status >= 500) log.LogError(exception, "Unhandled error on {Path}", path);
 
         http.Response.StatusCode = status;
         var problem = new ProblemDetails { Status = status, Detail = detail };

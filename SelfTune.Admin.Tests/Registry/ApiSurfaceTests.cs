@@ -1,0 +1,98 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using SelfTune.Admin.Tests.Infrastructure;
+
+namespace SelfTune.Admin.Tests.Registry;
+
+/// <summary>Health probes, the OpenAPI document (every registry route in it) and the API reference page.</summary>
+public class ApiSurfaceTests(AdminAppFactory factory) : IClassFixture<AdminAppFactory>
+{
+    HttpClient Anonymous => factory.CreateClient(apiKey: null);
+
+    static readonly string[] RegistryPaths =
+    [
+        "/api/v1/registry",
+        "/api/v1/registry/{id}",
+        "/api/v1/registry/{id}/versions",
+        "/api/v1/registry/{id}/versions/{version}",
+        "/api/v1/registry/{id}/versions/{version}/archive",
+        "/api/v1/public/registry",
+    ];
+
+    [Theory]
+    [InlineData("/healthz")]
+    [InlineData("/readyz")]
+    public async Task Health_probes_answer_200_without_a_key(string path)
+    {
+        var response = await Anonymous.GetAsync(path);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("Healthy", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Openapi_document_lists_every_registry_path()
+    {
+        var response = await Anonymous.GetAsync("/openapi/v1.json");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        var paths = doc.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToHashSet();
+
+        foreach (var path in RegistryPaths) Assert.Contains(path, paths);
+
+        // And every API route the app actually maps (not only the ones this test knows about), with its methods.
+        var endpoints = factory.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.RoutePattern.RawText is { } raw && raw.TrimStart('/').StartsWith("api/v1/", StringComparison.Ordinal))
+            .Where(e => e.Metadata.GetMetadata<IExcludeFromDescriptionMetadata>() is not { ExcludeFromDescription: true })
+            .ToList();
+        Assert.NotEmpty(endpoints);
+        foreach (var endpoint in endpoints)
+        {
+            var path = Normalize(endpoint.RoutePattern.RawText!);
+            Assert.True(doc.GetProperty("paths").TryGetProperty(path, out var item), $"{path} is missing from the OpenAPI document");
+            foreach (var method in endpoint.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? [])
+                Assert.True(item.TryGetProperty(method.ToLowerInvariant(), out _), $"{method} {path} is missing from the OpenAPI document");
+        }
+    }
+
+    [Fact]
+    public async Task Openapi_document_declares_the_bearer_scheme()
+    {
+        var doc = JsonDocument.Parse(await Anonymous.GetStringAsync("/openapi/v1.json")).RootElement;
+
+        var scheme = doc.GetProperty("components").GetProperty("securitySchemes").GetProperty("ApiKey");
+        Assert.Equal("http", scheme.GetProperty("type").GetString());
+        Assert.Equal("bearer", scheme.GetProperty("scheme").GetString());
+    }
+
+    [Fact]
+    public async Task Api_reference_page_answers_200()
+    {
+        // Scalar serves the page at "/api-reference/"; the bare path redirects there (curl -L, any browser).
+        var response = await Anonymous.GetAsync("/api-reference");
+        if (response.StatusCode is HttpStatusCode.Found or HttpStatusCode.MovedPermanently)
+        {
+            var target = new Uri(new Uri("http://localhost/api-reference"), response.Headers.Location!);
+            Assert.Equal("/api-reference/", target.AbsolutePath);
+            response = await Anonymous.GetAsync(target.PathAndQuery);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+        var html = await response.Content.ReadAsStringAsync();
+        // The page points Scalar at the OpenAPI document (resolved against the site root by scalar.aspnetcore.js).
+        Assert.Contains("\"url\":\"openapi/v1.json\"", html);
+        foreach (var script in new[] { "scalar.js", "scalar.aspnetcore.js" })
+            Assert.Equal(HttpStatusCode.OK, (await Anonymous.GetAsync("/api-reference/" + script)).StatusCode);
+    }
+
+    /// <summary>"/api/v1/registry/{id:guid}/" → "/api/v1/registry/{id}" (OpenAPI writes no constraints, no trailing slash).</summary>
+    static string Normalize(string raw)
+    {
+        var path = "/" + raw.Trim('/');
+        return System.Text.RegularExpressions.Regex.Replace(path, @"\{([^}:=?]+)[^}]*\}", "{$1}");
+    }
+}

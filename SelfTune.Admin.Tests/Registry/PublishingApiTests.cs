@@ -1,0 +1,333 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using SelfTune.Admin.Tests.Infrastructure;
+using static SelfTune.Admin.Tests.Registry.RegistryApiClient;
+
+namespace SelfTune.Admin.Tests.Registry;
+
+/// <summary>SPEC section 10: entries, CLI pushes (multipart metadata + archive), immutability, downloads.</summary>
+public class PublishingApiTests(AdminAppFactory factory) : IClassFixture<AdminAppFactory>
+{
+    HttpClient Acme => factory.CreateClient(factory.DevelopmentKey);
+
+    static readonly string[] EntryFields =
+        ["id", "org_id", "name", "description", "visibility", "source_repo", "latest_version", "created_at", "updated_at"];
+
+    static readonly string[] VersionFields =
+        ["id", "entry_id", "version", "change_summary", "source", "source_ref", "source_repo", "content_hash", "size", "file_count", "published_at", "created_by"];
+
+    static void AssertHasFields(JsonElement obj, IEnumerable<string> fields)
+    {
+        foreach (var field in fields)
+            Assert.True(obj.TryGetProperty(field, out _), $"missing '{field}' in {obj}");
+    }
+
+    [Fact]
+    public async Task Create_entry_with_json_is_201_with_snake_case_fields()
+    {
+        var name = UniqueName("pdf");
+        var response = await Acme.PostAsJsonAsync("/api/v1/registry",
+            new { name, description = "Extract text from PDFs.", visibility = "public", source_repo = "acme/skills" });
+
+        var entry = await ExpectJsonAsync(response, HttpStatusCode.Created);
+        AssertHasFields(entry, EntryFields);
+        var id = entry.GetProperty("id").GetString()!;
+        Assert.True(Guid.TryParse(id, out _));
+        Assert.Equal($"/api/v1/registry/{id}", response.Headers.Location?.OriginalString);
+        Assert.Equal(name, entry.GetProperty("name").GetString());
+        Assert.Equal("Extract text from PDFs.", entry.GetProperty("description").GetString());
+        Assert.Equal("public", entry.GetProperty("visibility").GetString());
+        Assert.Equal("acme/skills", entry.GetProperty("source_repo").GetString());
+        Assert.Equal(JsonValueKind.Null, entry.GetProperty("latest_version").ValueKind);
+        Assert.Equal((await factory.AcmeOrgIdAsync()).ToString(), entry.GetProperty("org_id").GetString());
+        AssertUtcTimestamp(entry.GetProperty("created_at"));
+        AssertUtcTimestamp(entry.GetProperty("updated_at"));
+
+        var read = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}"), HttpStatusCode.OK);
+        Assert.Equal(name, read.GetProperty("name").GetString());
+    }
+
+    [Fact]
+    public async Task Visibility_defaults_to_org()
+    {
+        var entry = await ExpectJsonAsync(await Acme.PostAsJsonAsync("/api/v1/registry", new { name = UniqueName() }), HttpStatusCode.Created);
+
+        Assert.Equal("org", entry.GetProperty("visibility").GetString());
+        Assert.Equal("", entry.GetProperty("description").GetString());
+    }
+
+    [Fact]
+    public async Task Push_version_is_201_with_cli_provenance_hash_and_manifest()
+    {
+        var entry = await CreateEntryAsync(Acme, UniqueName());
+        var id = entry.GetProperty("id").GetString()!;
+        var archive = SkillArchive("push");
+
+        var response = await Acme.PostAsync($"/api/v1/registry/{id}/versions",
+            Multipart(new { version = "1.0.0", change_summary = "First release" }, archive));
+
+        var version = await ExpectJsonAsync(response, HttpStatusCode.Created);
+        AssertHasFields(version, VersionFields);
+        Assert.Equal($"/api/v1/registry/{id}/versions/1.0.0", response.Headers.Location?.OriginalString);
+        Assert.Equal(id, version.GetProperty("entry_id").GetString());
+        Assert.Equal("1.0.0", version.GetProperty("version").GetString());
+        Assert.Equal("First release", version.GetProperty("change_summary").GetString());
+        Assert.Equal("cli", version.GetProperty("source").GetString());
+        Assert.Equal(JsonValueKind.Null, version.GetProperty("source_ref").ValueKind);
+        Assert.Equal(JsonValueKind.Null, version.GetProperty("source_repo").ValueKind);
+        Assert.Equal(Sha256Hex(archive), version.GetProperty("content_hash").GetString());
+        Assert.Equal(archive.Length, version.GetProperty("size").GetInt64());
+        Assert.Equal(2, version.GetProperty("file_count").GetInt32());
+        AssertUtcTimestamp(version.GetProperty("published_at"));
+
+        var manifest = version.GetProperty("file_manifest").EnumerateArray().ToList();
+        Assert.Equal(["SKILL.md", "scripts/run.sh"], manifest.Select(f => f.GetProperty("path").GetString()!).ToArray());
+        var skillMd = System.Text.Encoding.UTF8.GetBytes(SkillMd);
+        Assert.Equal(skillMd.Length, manifest[0].GetProperty("size").GetInt64());
+        Assert.Equal(Sha256Hex(skillMd), manifest[0].GetProperty("sha256").GetString());
+
+        // The entry now points at it; reads show the same version.
+        var read = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}"), HttpStatusCode.OK);
+        Assert.Equal("1.0.0", read.GetProperty("latest_version").GetString());
+        var got = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}/versions/1.0.0"), HttpStatusCode.OK);
+        Assert.Equal(version.GetProperty("id").GetString(), got.GetProperty("id").GetString());
+        Assert.Equal(2, got.GetProperty("file_manifest").GetArrayLength());
+        var list = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}/versions"), HttpStatusCode.OK);
+        var listed = Assert.Single(list.GetProperty("versions").EnumerateArray());
+        AssertHasFields(listed, VersionFields);
+        Assert.Equal(Sha256Hex(archive), listed.GetProperty("content_hash").GetString());
+    }
+
+    [Fact]
+    public async Task Downloaded_archive_is_byte_identical()
+    {
+        var entry = await CreateEntryAsync(Acme, UniqueName());
+        var id = entry.GetProperty("id").GetString()!;
+        var archive = SkillArchive("download");
+        await PushAsync(Acme, id, "1.0.0", archive);
+
+        var response = await Acme.GetAsync($"/api/v1/registry/{id}/versions/1.0.0/archive");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/gzip", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(archive, await response.Content.ReadAsByteArrayAsync());
+        Assert.Equal($"\"{Sha256Hex(archive)}\"", response.Headers.ETag?.Tag);
+        Assert.EndsWith("-1.0.0.tar.gz", response.Content.Headers.ContentDisposition?.FileName?.Trim('"'));
+    }
+
+    [Fact]
+    public async Task Same_version_with_the_same_archive_is_200_unchanged()
+    {
+        var entry = await CreateEntryAsync(Acme, UniqueName());
+        var id = entry.GetProperty("id").GetString()!;
+        var archive = SkillArchive("same");
+        var first = await PushAsync(Acme, id, "1.0.0", archive);
+
+        var again = await PushAsync(Acme, id, "1.0.0", archive, HttpStatusCode.OK);
+
+        Assert.Equal(first.GetProperty("id").GetString(), again.GetProperty("id").GetString());
+        Assert.Equal(first.GetProperty("content_hash").GetString(), again.GetProperty("content_hash").GetString());
+        Assert.Equal(first.GetProperty("published_at").GetString(), again.GetProperty("published_at").GetString());
+        var list = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}/versions"), HttpStatusCode.OK);
+        Assert.Equal(1, list.GetProperty("versions").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Same_version_with_a_different_archive_is_409_and_the_stored_version_is_unchanged()
+    {
+        var entry = await CreateEntryAsync(Acme, UniqueName());
+        var id = entry.GetProperty("id").GetString()!;
+        var original = SkillArchive("original");
+        var first = await PushAsync(Acme, id, "1.0.0", original);
+
+        var response = await Acme.PostAsync($"/api/v1/registry/{id}/versions", Multipart(new { version = "1.0.0" }, SkillArchive("changed")));
+
+        var problem = await ExpectProblemAsync(response, HttpStatusCode.Conflict, "conflict");
+        Assert.Contains("1.0.0", problem.GetProperty("detail").GetString());
+        var stored = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}/versions/1.0.0"), HttpStatusCode.OK);
+        Assert.Equal(first.GetProperty("id").GetString(), stored.GetProperty("id").GetString());
+        Assert.Equal(Sha256Hex(original), stored.GetProperty("content_hash").GetString());
+        Assert.Equal(original, await Acme.GetByteArrayAsync($"/api/v1/registry/{id}/versions/1.0.0/archive"));
+    }
+
+    [Fact]
+    public async Task Create_entry_with_multipart_publishes_the_first_version()
+    {
+        var name = UniqueName("multi");
+        var archive = SkillArchive("multi");
+
+        var response = await Acme.PostAsync("/api/v1/registry", Multipart(
+            new { name, description = "Made by the CLI.", visibility = "unlisted", version = "0.1.0", change_summary = "Initial" }, archive));
+
+        var entry = await ExpectJsonAsync(response, HttpStatusCode.Created);
+        AssertHasFields(entry, EntryFields);
+        Assert.Equal(name, entry.GetProperty("name").GetString());
+        Assert.Equal("Made by the CLI.", entry.GetProperty("description").GetString());
+        Assert.Equal("unlisted", entry.GetProperty("visibility").GetString());
+        Assert.Equal("0.1.0", entry.GetProperty("latest_version").GetString());
+        var version = entry.GetProperty("version");
+        AssertHasFields(version, VersionFields);
+        Assert.Equal("0.1.0", version.GetProperty("version").GetString());
+        Assert.Equal("cli", version.GetProperty("source").GetString());
+        Assert.Equal(Sha256Hex(archive), version.GetProperty("content_hash").GetString());
+
+        var id = entry.GetProperty("id").GetString()!;
+        Assert.Equal(archive, await Acme.GetByteArrayAsync($"/api/v1/registry/{id}/versions/0.1.0/archive"));
+    }
+
+    [Fact]
+    public async Task Create_entry_with_multipart_and_a_bad_archive_creates_nothing()
+    {
+        var name = UniqueName("broken");
+        var bad = new Packaging.TarBuilder().File("README.md", "no skill here").ToTarGz();
+
+        var response = await Acme.PostAsync("/api/v1/registry", Multipart(new { name, version = "1.0.0" }, bad));
+
+        await ExpectProblemAsync(response, HttpStatusCode.UnprocessableEntity, "invalid_skill");
+        var list = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry?name={name}"), HttpStatusCode.OK);
+        Assert.Equal(0, list.GetProperty("entries").GetArrayLength());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Matching_content_hash_in_metadata_is_accepted(bool withPrefix)
+    {
+        var entry = await CreateEntryAsync(Acme, UniqueName());
+        var archive = SkillArchive("hash");
+        var hash = (withPrefix ? "sha256:" : "") + Sha256Hex(archive);
+
+        var response = await Acme.PostAsync($"/api/v1/registry/{entry.GetProperty("id").GetString()}/versions",
+            Multipart(new { version = "1.0.0", content_hash = hash }, archive));
+
+        await ExpectJsonAsync(response, HttpStatusCode.Created);
+    }
+
+    [Fact]
+    public async Task Mismatched_content_hash_is_400_naming_content_hash()
+    {
+        var entry = await CreateEntryAsync(Acme, UniqueName());
+        var id = entry.GetProperty("id").GetString()!;
+        var archive = SkillArchive("hash");
+
+        var response = await Acme.PostAsync($"/api/v1/registry/{id}/versions",
+            Multipart(new { version = "1.0.0", content_hash = new string('0', 64) }, archive));
+
+        var problem = await ExpectProblemAsync(response, HttpStatusCode.BadRequest, "invalid_request");
+        Assert.Contains("content_hash", problem.GetProperty("detail").GetString());
+        Assert.Contains("content_hash", ErrorFields(problem));
+        Assert.Contains(Sha256Hex(archive), problem.GetProperty("detail").GetString());
+        var list = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}/versions"), HttpStatusCode.OK);
+        Assert.Equal(0, list.GetProperty("versions").GetArrayLength());
+    }
+
+    [Theory]
+    [InlineData("1.2")]
+    [InlineData("v1.0.0")]
+    [InlineData("01.0.0")]
+    [InlineData("1.0.0.0")]
+    public async Task Non_semver_version_is_400_naming_version(string bad)
+    {
+        var entry = await CreateEntryAsync(Acme, UniqueName());
+
+        var response = await Acme.PostAsync($"/api/v1/registry/{entry.GetProperty("id").GetString()}/versions",
+            Multipart(new { version = bad }, SkillArchive()));
+
+        var problem = await ExpectProblemAsync(response, HttpStatusCode.BadRequest, "invalid_request");
+        Assert.Equal(["version"], ErrorFields(problem));
+        Assert.Contains(bad, problem.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task Missing_version_is_400_naming_version()
+    {
+        var entry = await CreateEntryAsync(Acme, UniqueName());
+
+        var response = await Acme.PostAsync($"/api/v1/registry/{entry.GetProperty("id").GetString()}/versions",
+            Multipart(new { change_summary = "no version" }, SkillArchive()));
+
+        var problem = await ExpectProblemAsync(response, HttpStatusCode.BadRequest, "invalid_request");
+        Assert.Equal(["version"], ErrorFields(problem));
+    }
+
+    [Fact]
+    public async Task Prerelease_versions_are_accepted_and_a_release_stays_latest()
+    {
+        var entry = await CreateEntryAsync(Acme, UniqueName());
+        var id = entry.GetProperty("id").GetString()!;
+
+        await PushAsync(Acme, id, "1.0.0", SkillArchive("a"));
+        await PushAsync(Acme, id, "2.0.0-beta.1", SkillArchive("b"));
+
+        var read = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}"), HttpStatusCode.OK);
+        Assert.Equal("1.0.0", read.GetProperty("latest_version").GetString());
+    }
+
+    [Fact]
+    public async Task Duplicate_entry_name_is_409()
+    {
+        var name = UniqueName();
+        await CreateEntryAsync(Acme, name);
+
+        var problem = await ExpectProblemAsync(await Acme.PostAsJsonAsync("/api/v1/registry", new { name }), HttpStatusCode.Conflict, "conflict");
+        Assert.Contains(name, problem.GetProperty("detail").GetString());
+
+        // Unique per org: another org may use the same name.
+        var (_, otherKey) = await factory.CreateOrgAsync(Data.Plan.Free);
+        await CreateEntryAsync(factory.CreateClient(otherKey), name);
+    }
+
+    [Theory]
+    [InlineData("Bad Name")]
+    [InlineData("-leading-dash")]
+    [InlineData("UPPER")]
+    [InlineData("")]
+    public async Task Bad_entry_name_is_400_with_errors_name(string name)
+    {
+        var problem = await ExpectProblemAsync(await Acme.PostAsJsonAsync("/api/v1/registry", new { name }), HttpStatusCode.BadRequest, "invalid_request");
+
+        Assert.Equal(["name"], ErrorFields(problem));
+        Assert.NotEmpty(problem.GetProperty("errors").GetProperty("name").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task Entry_name_of_129_characters_is_400_and_128_is_accepted()
+    {
+        var unique = UniqueName();
+        var longest = await CreateEntryAsync(Acme, unique + new string('x', 128 - unique.Length));
+        Assert.Equal(128, longest.GetProperty("name").GetString()!.Length);
+
+        var problem = await ExpectProblemAsync(await Acme.PostAsJsonAsync("/api/v1/registry", new { name = new string('b', 129) }),
+            HttpStatusCode.BadRequest, "invalid_request");
+        Assert.Equal(["name"], ErrorFields(problem));
+    }
+
+    [Theory]
+    [InlineData("visibility", "secret")]
+    [InlineData("source_repo", "not-a-repo")]
+    [InlineData("source_repo", "owner/..")]
+    public async Task Bad_entry_fields_are_400_naming_the_field(string field, string value)
+    {
+        var body = new Dictionary<string, string> { ["name"] = UniqueName(), [field] = value };
+
+        var problem = await ExpectProblemAsync(await Acme.PostAsJsonAsync("/api/v1/registry", body), HttpStatusCode.BadRequest, "invalid_request");
+
+        Assert.Equal([field], ErrorFields(problem));
+    }
+
+    [Fact]
+    public async Task Versions_are_listed_newest_first()
+    {
+        var entry = await CreateEntryAsync(Acme, UniqueName());
+        var id = entry.GetProperty("id").GetString()!;
+        await PushAsync(Acme, id, "1.0.0", SkillArchive("1"));
+        await PushAsync(Acme, id, "1.1.0", SkillArchive("2"));
+
+        var list = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}/versions"), HttpStatusCode.OK);
+
+        Assert.Equal(["1.1.0", "1.0.0"], list.GetProperty("versions").EnumerateArray().Select(v => v.GetProperty("version").GetString()!).ToArray());
+        var latest = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}"), HttpStatusCode.OK);
+        Assert.Equal("1.1.0", latest.GetProperty("latest_version").GetString());
+    }
+}
