@@ -1,0 +1,67 @@
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+
+namespace SelfTune.Admin.E2E;
+
+/// <summary>
+/// The real app on a real Kestrel port with its own data folder, and Debian's Chromium driven by Playwright.
+/// Screenshots go to the test output folder (bin/.../screenshots) so a run leaves them for review.
+/// </summary>
+public sealed class E2EApp : WebApplicationFactory<Program>, IAsyncLifetime
+{
+    public string DataPath { get; } = Path.Combine(Path.GetTempPath(), "selftune-e2e", Guid.NewGuid().ToString("N"));
+    public string BaseUrl { get; private set; } = "";
+    public IBrowser Browser { get; private set; } = null!;
+    IPlaywright? playwright;
+
+    public static string ScreenshotDir => Path.Combine(AppContext.BaseDirectory, "screenshots");
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Development");
+        builder.UseSetting("Storage:DataPath", DataPath);
+        builder.UseSetting("Authentication:Oidc:Authority", "");
+    }
+
+    public async Task InitializeAsync()
+    {
+        UseKestrel(0);
+        StartServer();
+        BaseUrl = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().Replace("[::]", "127.0.0.1");
+        playwright = await Playwright.CreateAsync();
+        Browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = "/usr/bin/chromium",
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run"],
+        });
+        Directory.CreateDirectory(ScreenshotDir);
+    }
+
+    public async Task<IPage> NewPageAsync()
+    {
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseUrl, ViewportSize = new() { Width = 1280, Height = 800 } });
+        await context.GrantPermissionsAsync(["clipboard-read", "clipboard-write"], new() { Origin = BaseUrl });
+        return await context.NewPageAsync();
+    }
+
+    /// <summary>Blazor prerenders; clicks before the circuit is up are lost. blazor.web.js marks the document when it connects.</summary>
+    public static async Task WaitForCircuitAsync(IPage page) =>
+        await Assertions.Expect(page.Locator("html[data-circuit=ready]")).ToHaveCountAsync(1);
+
+    public static Task ScreenshotAsync(IPage page, string name) =>
+        page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ScreenshotDir, name + ".png"), FullPage = true });
+
+    async Task IAsyncLifetime.DisposeAsync()
+    {
+        await Browser.CloseAsync();
+        playwright?.Dispose();
+        await base.DisposeAsync();
+        try { Directory.Delete(DataPath, true); } catch (IOException) { }
+    }
+}
