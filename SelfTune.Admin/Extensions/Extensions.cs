@@ -16,6 +16,7 @@ using SelfTune.Admin.Components;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Client;
 using SelfTune.Admin.Infrastructure;
+using SelfTune.Admin.Jobs;
 using SelfTune.Admin.Registry;
 
 namespace SelfTune.Admin.Extensions;
@@ -52,6 +53,7 @@ public static class Extensions
 
         AddAuthentication(builder);
         services.AddGitHubClient(config);
+        services.AddJobQueue(config);
 
         services.AddProblemDetails(o => o.CustomizeProblemDetails = ApiProblem.AddCodeExtension);
         services.AddExceptionHandler<ApiExceptionHandler>();

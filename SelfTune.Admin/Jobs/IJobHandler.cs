@@ -1,0 +1,25 @@
+using SelfTune.Admin.Data;
+
+namespace SelfTune.Admin.Jobs;
+
+/// <summary>
+/// Runs the jobs of one <see cref="Kind"/>. Register as <c>services.AddScoped&lt;IJobHandler, MyHandler&gt;()</c>;
+/// the worker resolves handlers in a fresh DI scope per job, so a handler may take scoped services such as AdminDbContext.
+/// If two handlers claim the same kind, the last registered wins.
+/// </summary>
+/// <remarks>
+/// A job may run more than once (a retry, or a takeover after a worker died mid-job), so handlers must be idempotent.
+/// Throw <see cref="PermanentJobFailure"/> for failures a retry cannot fix; any other exception is retried with backoff
+/// until the job's MaxAttempts. The token is cancelled when the host's shutdown timeout runs out or the job's lease was
+/// taken over by another worker; the outcome of a cancelled run is not recorded.
+/// </remarks>
+public interface IJobHandler
+{
+    string Kind { get; }
+
+    /// <returns>An optional result, stored in <see cref="Job.Result"/>.</returns>
+    Task<string?> RunAsync(Job job, CancellationToken ct);
+}
+
+/// <summary>Thrown by a handler when retrying cannot help: the job fails at once with this message as LastError.</summary>
+public sealed class PermanentJobFailure(string message) : Exception(message);

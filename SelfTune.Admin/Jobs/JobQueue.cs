@@ -1,0 +1,342 @@
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Query;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+using Microsoft.Extensions.Options;
+using SelfTune.Admin.Data;
+
+namespace SelfTune.Admin.Jobs;
+
+/// <summary>
+/// The durable background queue (SPEC section 8) on the <c>Jobs</c> table.
+/// </summary>
+/// <remarks>
+/// <para>
+/// A singleton: it holds the in-process signals (wake-up of idle worker slots, completion of a job) and opens its own
+/// short-lived contexts through <see cref="IDbContextFactory{TContext}"/>. <see cref="Enqueue"/> is the exception:
+/// it adds to the caller's context so the job is stored in the same transaction as the caller's rows.
+/// </para>
+/// <para>
+/// Claiming is one atomic SQL statement, so any number of processes on one SQLite file never claim the same job.
+/// A claim sets a lease (<see cref="JobOptions.Lease"/>) and counts an attempt; every later write by the claimant is
+/// conditional on the claim (same <see cref="Job.LockedBy"/> and <see cref="Job.Attempts"/>, still Running), so a
+/// worker whose lease was taken over cannot overwrite the new owner's outcome. Those methods return false then.
+/// </para>
+/// <para>
+/// Jobs sharing a <see cref="Job.ConcurrencyKey"/> run one at a time and strictly in Id order: a job is not claimed
+/// while an older job with its key is unfinished (Pending, including one waiting out a retry backoff or a future
+/// NotBefore, or Running). So a retrying job holds back the newer jobs of its key until it succeeds or fails for good;
+/// a Failed job no longer blocks its key.
+/// </para>
+/// </remarks>
+public sealed class JobQueue
+{
+    /// <summary>How often <see cref="WaitForCompletionAsync"/> looks at the database for a job run by another process.</summary>
+    public static readonly TimeSpan CompletionPollInterval = TimeSpan.FromMilliseconds(250);
+
+    const int MaxErrorLength = 4000;
+    const int BusyRetries = 5;
+
+    static readonly DateTimeOffsetToBinaryConverter TimeConverter = new();
+
+    // Pending and due, or Running with an expired lease; and for a keyed job, no older unfinished job and no live
+    // run with that key. The outer WHERE repeats the state test; the statement is a single write transaction anyway.
+    // The unary "+" keeps SQLite off the rowid order and the ConcurrencyKey index, so both lookups go through the
+    // (State, NotBefore) index and only touch unfinished jobs, however much history the table keeps.
+    const string ClaimSql = """
+        UPDATE "Jobs"
+        SET "State" = 'Running', "LockedBy" = @worker, "LockedUntil" = @leaseEnd, "Attempts" = "Attempts" + 1
+        WHERE "Id" = (
+            SELECT j."Id" FROM "Jobs" AS j
+            WHERE ((j."State" = 'Pending' AND j."NotBefore" <= @now) OR (j."State" = 'Running' AND j."LockedUntil" < @now))
+              AND (j."ConcurrencyKey" IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM "Jobs" AS r
+                    WHERE r."State" IN ('Pending', 'Running') AND +r."ConcurrencyKey" = j."ConcurrencyKey" AND r."Id" <> j."Id"
+                      AND (r."Id" < j."Id" OR (r."State" = 'Running' AND r."LockedUntil" >= @now))))
+            ORDER BY +j."Id"
+            LIMIT 1)
+          AND (("State" = 'Pending' AND "NotBefore" <= @now) OR ("State" = 'Running' AND "LockedUntil" < @now))
+        RETURNING *
+        """;
+
+    readonly IDbContextFactory<AdminDbContext> dbFactory;
+    readonly TimeProvider time;
+    readonly IOptionsMonitor<JobOptions> options;
+    readonly ILogger<JobQueue> logger;
+
+    TaskCompletionSource wake = NewSignal();
+    readonly Lock waitersLock = new();
+    readonly Dictionary<long, Waiter> waiters = [];
+
+    public JobQueue(IDbContextFactory<AdminDbContext> dbFactory, TimeProvider time, IOptionsMonitor<JobOptions> options, ILogger<JobQueue> logger)
+    {
+        this.dbFactory = dbFactory;
+        this.time = time;
+        this.options = options;
+        this.logger = logger;
+        WorkerId = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
+    }
+
+    /// <summary>This process's claimant name in <see cref="Job.LockedBy"/>: machine, process id and a random suffix.</summary>
+    public string WorkerId { get; }
+
+    // ---- Producers ----
+
+    /// <summary>
+    /// Adds a Pending job to <paramref name="db"/> without saving: the caller's SaveChanges stores it together with the
+    /// caller's own rows, or not at all. The Id is known after that save. Local workers are woken when that context next
+    /// saves successfully; <see cref="Notify"/> does the same explicitly. With an explicit transaction, call
+    /// <see cref="Notify"/> after the commit (the save's wake-up comes before it; polling would find the job later).
+    /// </summary>
+    /// <param name="payload">Serialized with System.Text.Json web defaults; read back with <see cref="ReadPayload{T}"/>.</param>
+    /// <param name="concurrencyKey">Jobs with the same key run one at a time, in Id order (e.g. "connection:{id}").</param>
+    /// <param name="notBefore">Earliest start; now when null.</param>
+    public Job Enqueue(AdminDbContext db, string kind, object payload, string? concurrencyKey = null, DateTimeOffset? notBefore = null, int maxAttempts = 5)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentException.ThrowIfNullOrWhiteSpace(kind);
+        ArgumentNullException.ThrowIfNull(payload);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxAttempts, 1);
+
+        var now = time.GetUtcNow();
+        var job = new Job
+        {
+            Kind = kind,
+            Payload = JsonSerializer.Serialize(payload, payload.GetType(), JsonSerializerOptions.Web),
+            ConcurrencyKey = concurrencyKey,
+            State = JobState.Pending,
+            MaxAttempts = maxAttempts,
+            NotBefore = (notBefore ?? now).ToUniversalTime(),
+            CreatedAt = now,
+        };
+        db.Jobs.Add(job);
+        db.SavedChanges += WakeOnSave;
+        return job;
+
+        void WakeOnSave(object? sender, SavedChangesEventArgs e)
+        {
+            ((DbContext)sender!).SavedChanges -= WakeOnSave;
+            Notify();
+        }
+    }
+
+    /// <summary>The job's payload, deserialized with the same options <see cref="Enqueue"/> used.</summary>
+    public T ReadPayload<T>(Job job) => job.ReadPayload<T>();
+
+    /// <summary>Wakes this process's idle worker slots (after the enqueueing save). Other processes find the job by polling.</summary>
+    public void Notify() => Interlocked.Exchange(ref wake, NewSignal()).TrySetResult();
+
+    /// <summary>Completes on the next <see cref="Notify"/>. Take it before looking for work so no wake-up is missed.</summary>
+    public Task WakeSignal => Volatile.Read(ref wake).Task;
+
+    /// <summary>
+    /// Waits until the job is Succeeded or Failed and returns it as stored. Woken at once when this process finishes the
+    /// job; otherwise the database is checked every <see cref="CompletionPollInterval"/>, so a job run by another
+    /// instance is seen too.
+    /// </summary>
+    /// <exception cref="TimeoutException">The job did not finish within <paramref name="timeout"/>.</exception>
+    /// <exception cref="InvalidOperationException">No job has that id.</exception>
+    public async Task<Job> WaitForCompletionAsync(long jobId, TimeSpan timeout, CancellationToken ct = default)
+    {
+        using var timeoutCts = new CancellationTokenSource(timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeoutCts.Token);
+        var waiter = AddWaiter(jobId);
+        try
+        {
+            while (true)
+            {
+                var job = await FindAsync(jobId, linked.Token) ?? throw new InvalidOperationException($"There is no job {jobId}.");
+                if (job.State is JobState.Succeeded or JobState.Failed) return job;
+
+                using var delayCts = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
+                var delay = Task.Delay(CompletionPollInterval, time, delayCts.Token);
+                await (waiter.Signal.Task.IsCompleted ? delay : Task.WhenAny(waiter.Signal.Task, delay)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                delayCts.Cancel();
+                linked.Token.ThrowIfCancellationRequested();
+            }
+        }
+        catch (OperationCanceledException) when (timeoutCts.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            throw new TimeoutException($"Job {jobId} did not finish within {timeout}.");
+        }
+        finally
+        {
+            RemoveWaiter(jobId, waiter);
+        }
+    }
+
+    /// <summary>The job as stored, or null.</summary>
+    public async Task<Job?> FindAsync(long jobId, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.Jobs.AsNoTracking().SingleOrDefaultAsync(j => j.Id == jobId, ct);
+    }
+
+    // ---- Workers (used by JobWorker; public for tests and tools) ----
+
+    /// <summary>
+    /// Atomically claims the oldest runnable job for <see cref="WorkerId"/>: Running, leased until now + Lease,
+    /// Attempts + 1. Null when nothing is runnable.
+    /// </summary>
+    public async Task<Job?> TryClaimAsync(CancellationToken ct = default)
+    {
+        var now = time.GetUtcNow();
+        var leaseEnd = now + options.CurrentValue.Lease;
+        var claimed = await WithBusyRetryAsync(async token =>
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(token);
+            return await db.Jobs
+                .FromSqlRaw(ClaimSql,
+                    new SqliteParameter("@worker", WorkerId),
+                    new SqliteParameter("@now", ToDb(now)),
+                    new SqliteParameter("@leaseEnd", ToDb(leaseEnd)))
+                .AsNoTracking()
+                .ToListAsync(token);
+        }, "claim", ct);
+        return claimed.SingleOrDefault();
+    }
+
+    /// <summary>Extends the lease of a job this worker holds. False if the claim was lost (taken over or finished).</summary>
+    public async Task<bool> RenewLeaseAsync(Job claimed, CancellationToken ct = default)
+    {
+        var leaseEnd = time.GetUtcNow() + options.CurrentValue.Lease;
+        return await UpdateClaimedAsync(claimed, s => s.SetProperty(j => j.LockedUntil, leaseEnd), "renew", ct) == 1;
+    }
+
+    /// <summary>Marks a held job Succeeded with <paramref name="result"/>. False (and nothing written) if the claim was lost.</summary>
+    public async Task<bool> CompleteAsync(Job claimed, string? result, CancellationToken ct = default)
+    {
+        var now = time.GetUtcNow();
+        var done = await UpdateClaimedAsync(claimed, s => s
+            .SetProperty(j => j.State, JobState.Succeeded)
+            .SetProperty(j => j.Result, result)
+            .SetProperty(j => j.FinishedAt, now)
+            .SetProperty(j => j.LockedUntil, (DateTimeOffset?)null), "complete", ct) == 1;
+        if (done) SignalFinished(claimed.Id);
+        return done;
+    }
+
+    /// <summary>Marks a held job Failed for good. False (and nothing written) if the claim was lost.</summary>
+    public async Task<bool> FailAsync(Job claimed, string error, CancellationToken ct = default)
+    {
+        var now = time.GetUtcNow();
+        var lastError = Truncate(error);
+        var done = await UpdateClaimedAsync(claimed, s => s
+            .SetProperty(j => j.State, JobState.Failed)
+            .SetProperty(j => j.LastError, lastError)
+            .SetProperty(j => j.FinishedAt, now)
+            .SetProperty(j => j.LockedUntil, (DateTimeOffset?)null), "fail", ct) == 1;
+        if (done) SignalFinished(claimed.Id);
+        return done;
+    }
+
+    /// <summary>Puts a held job back to Pending until <paramref name="notBefore"/>, recording the error. False if the claim was lost.</summary>
+    public async Task<bool> RetryLaterAsync(Job claimed, string error, DateTimeOffset notBefore, CancellationToken ct = default)
+    {
+        var lastError = Truncate(error);
+        var due = notBefore.ToUniversalTime();
+        return await UpdateClaimedAsync(claimed, s => s
+            .SetProperty(j => j.State, JobState.Pending)
+            .SetProperty(j => j.LastError, lastError)
+            .SetProperty(j => j.NotBefore, due)
+            .SetProperty(j => j.LockedBy, (string?)null)
+            .SetProperty(j => j.LockedUntil, (DateTimeOffset?)null), "retry", ct) == 1;
+    }
+
+    /// <summary>
+    /// Gives a held job back unfinished (the worker is shutting down): Pending, due now, and the attempt not counted.
+    /// False if the claim was lost.
+    /// </summary>
+    public async Task<bool> ReleaseAsync(Job claimed, CancellationToken ct = default)
+    {
+        var now = time.GetUtcNow();
+        return await UpdateClaimedAsync(claimed, s => s
+            .SetProperty(j => j.State, JobState.Pending)
+            .SetProperty(j => j.NotBefore, now)
+            .SetProperty(j => j.Attempts, j => j.Attempts - 1)
+            .SetProperty(j => j.LockedBy, (string?)null)
+            .SetProperty(j => j.LockedUntil, (DateTimeOffset?)null), "release", ct) == 1;
+    }
+
+    // ---- Internals ----
+
+    Task<int> UpdateClaimedAsync(Job claimed, Action<UpdateSettersBuilder<Job>> set, string operation, CancellationToken ct)
+    {
+        // The fence: same claimant and same attempt (a takeover always bumps Attempts), still Running.
+        var (id, lockedBy, attempts) = (claimed.Id, claimed.LockedBy, claimed.Attempts);
+        return WithBusyRetryAsync(async token =>
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(token);
+            return await db.Jobs
+                .Where(j => j.Id == id && j.State == JobState.Running && j.LockedBy == lockedBy && j.Attempts == attempts)
+                .ExecuteUpdateAsync(set, token);
+        }, operation, ct);
+    }
+
+    async Task<T> WithBusyRetryAsync<T>(Func<CancellationToken, Task<T>> operation, string name, CancellationToken ct)
+    {
+        // Microsoft.Data.Sqlite already waits out a busy database for the connection's Default Timeout; this covers
+        // what still surfaces (e.g. a WAL snapshot conflict) with a few short, jittered retries.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await operation(ct);
+            }
+            catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6 && attempt < BusyRetries) // SQLITE_BUSY, SQLITE_LOCKED
+            {
+                logger.LogDebug(e, "Job queue {Operation}: database busy, retry {Attempt}", name, attempt);
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(10, 50) * attempt), time, ct);
+            }
+        }
+    }
+
+    static long ToDb(DateTimeOffset value) => (long)TimeConverter.ConvertToProvider(value.ToUniversalTime())!;
+
+    static string Truncate(string error) => error.Length <= MaxErrorLength ? error : error[..MaxErrorLength];
+
+    static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    sealed class Waiter
+    {
+        public readonly TaskCompletionSource Signal = NewSignal();
+        public int Count;
+    }
+
+    Waiter AddWaiter(long jobId)
+    {
+        lock (waitersLock)
+        {
+            if (!waiters.TryGetValue(jobId, out var waiter)) waiters[jobId] = waiter = new Waiter();
+            waiter.Count++;
+            return waiter;
+        }
+    }
+
+    void RemoveWaiter(long jobId, Waiter waiter)
+    {
+        lock (waitersLock)
+        {
+            if (--waiter.Count == 0 && waiters.TryGetValue(jobId, out var current) && current == waiter) waiters.Remove(jobId);
+        }
+    }
+
+    void SignalFinished(long jobId)
+    {
+        Waiter? waiter;
+        lock (waitersLock)
+        {
+            if (!waiters.Remove(jobId, out waiter)) return;
+        }
+        waiter.Signal.TrySetResult();
+    }
+}
+
+public static class JobPayloadExtensions
+{
+    /// <summary>The job's payload, deserialized with System.Text.Json web defaults (as <see cref="JobQueue.Enqueue"/> wrote it).</summary>
+    public static T ReadPayload<T>(this Job job) =>
+        JsonSerializer.Deserialize<T>(job.Payload, JsonSerializerOptions.Web)
+        ?? throw new PermanentJobFailure($"Job {job.Id} ({job.Kind}) has a null payload.");
+}

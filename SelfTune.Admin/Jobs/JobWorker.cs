@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Options;
+using SelfTune.Admin.Data;
+
+namespace SelfTune.Admin.Jobs;
+
+/// <summary>
+/// Runs queued jobs in <see cref="JobOptions.Workers"/> parallel slots. Each slot claims a job, runs its
+/// <see cref="IJobHandler"/> in a fresh DI scope (renewing the lease every Lease / 3 meanwhile) and records the outcome:
+/// Succeeded; Failed at once on <see cref="PermanentJobFailure"/> or an unknown kind; otherwise retried with
+/// exponential backoff until MaxAttempts, then Failed.
+/// </summary>
+/// <remarks>
+/// On a graceful stop the slots claim nothing more and let running jobs finish; when the host's shutdown timeout runs
+/// out, handlers are cancelled and their jobs are given back (Pending, the attempt not counted). A process that is
+/// killed leaves its jobs Running until their lease expires; then any worker takes them over.
+/// </remarks>
+public sealed class JobWorker(
+    JobQueue queue,
+    IServiceScopeFactory scopes,
+    IOptions<JobOptions> options,
+    TimeProvider time,
+    ILogger<JobWorker> logger) : BackgroundService
+{
+    // Cancelled when the host's shutdown timeout runs out: running handlers must stop then.
+    readonly CancellationTokenSource abort = new();
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var o = options.Value;
+        if (!o.Enabled)
+        {
+            logger.LogInformation("Job worker disabled (Jobs:Enabled is false); jobs are only enqueued here");
+            return Task.CompletedTask;
+        }
+        logger.LogInformation("Job worker {WorkerId} started with {Slots} slots", queue.WorkerId, o.Workers);
+        return Task.WhenAll(Enumerable.Range(0, o.Workers).Select(slot => Task.Run(() => RunSlotAsync(slot, stoppingToken), CancellationToken.None)));
+    }
+
+    /// <summary>After the shutdown timeout, how long the slots get to record the jobs they give back.</summary>
+    static readonly TimeSpan ReleaseGrace = TimeSpan.FromSeconds(2);
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await using (cancellationToken.Register(abort.Cancel))
+            await base.StopAsync(cancellationToken); // stops claiming, waits for running jobs or the shutdown timeout
+        // base.StopAsync may resume inside the token's callbacks and so dispose the registration before it ran.
+        if (!cancellationToken.IsCancellationRequested || ExecuteTask is not { IsCompleted: false } slots) return;
+        await abort.CancelAsync();
+        await Task.WhenAny(slots, Task.Delay(ReleaseGrace, time)); // handlers were cancelled: let them give their jobs back
+    }
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        abort.Dispose();
+    }
+
+    async Task RunSlotAsync(int slot, CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            var wake = queue.WakeSignal; // before looking, so an enqueue during the claim is not missed
+            Job? job;
+            try
+            {
+                // Not cancellable: a claim abandoned half-way could be committed and then sit until its lease expires.
+                job = await queue.TryClaimAsync(CancellationToken.None);
+            }
+            catch (Exception e)
+            {
+                logger.LogError(e, "Job slot {Slot}: claiming failed", slot);
+                await IdleAsync(wake, stopping);
+                continue;
+            }
+
+            if (job is null) await IdleAsync(wake, stopping);
+            else await RunJobAsync(job, slot);
+        }
+    }
+
+    async Task IdleAsync(Task wake, CancellationToken stopping)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        await Task.WhenAny(wake, Task.Delay(options.Value.PollInterval, time, cts.Token));
+        cts.Cancel();
+    }
+
+    async Task RunJobAsync(Job job, int slot)
+    {
+        using var _ = logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id, ["JobKind"] = job.Kind });
+        if (job.Attempts > job.MaxAttempts)
+        {
+            // Taken over after its last allowed attempt was abandoned by a worker that died.
+            await RecordAsync(job, "fail", () => queue.FailAsync(job,
+                $"Attempt {job.Attempts - 1} of {job.MaxAttempts} was abandoned (its worker stopped renewing the lease) and no attempts remain. Last error: {job.LastError ?? "none"}"));
+            logger.LogWarning("Job {JobId} ({Kind}) failed: its last attempt was abandoned", job.Id, job.Kind);
+            return;
+        }
+
+        logger.LogDebug("Job {JobId} ({Kind}) attempt {Attempt}/{MaxAttempts} started in slot {Slot}", job.Id, job.Kind, job.Attempts, job.MaxAttempts, slot);
+        var started = Stopwatch.GetTimestamp();
+        using var jobCts = CancellationTokenSource.CreateLinkedTokenSource(abort.Token);
+        using var renewalCts = new CancellationTokenSource();
+        var leaseLost = false;
+        var renewal = RenewLeaseAsync(job, () => { leaseLost = true; jobCts.Cancel(); }, renewalCts.Token);
+
+        string? result = null;
+        Exception? error = null;
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var handler = scope.ServiceProvider.GetServices<IJobHandler>().LastOrDefault(h => h.Kind == job.Kind)
+                ?? throw new PermanentJobFailure($"No job handler is registered for kind '{job.Kind}'.");
+            result = await handler.RunAsync(job, jobCts.Token);
+        }
+        catch (Exception e)
+        {
+            error = e;
+        }
+        finally
+        {
+            await renewalCts.CancelAsync();
+            await renewal;
+        }
+        var elapsed = Stopwatch.GetElapsedTime(started);
+
+        if (leaseLost)
+        {
+            logger.LogWarning("Job {JobId} ({Kind}) attempt {Attempt}: lease lost to another worker after {Elapsed}; outcome discarded",
+                job.Id, job.Kind, job.Attempts, elapsed);
+            return;
+        }
+        if (error is OperationCanceledException && abort.IsCancellationRequested)
+        {
+            logger.LogWarning("Job {JobId} ({Kind}) attempt {Attempt} interrupted by shutdown; given back to the queue", job.Id, job.Kind, job.Attempts);
+            await RecordAsync(job, "release", () => queue.ReleaseAsync(job));
+            return;
+        }
+
+        switch (error)
+        {
+            case null:
+                logger.LogInformation("Job {JobId} ({Kind}) attempt {Attempt} succeeded in {Elapsed}", job.Id, job.Kind, job.Attempts, elapsed);
+                await RecordAsync(job, "complete", () => queue.CompleteAsync(job, result));
+                break;
+
+            case PermanentJobFailure permanent:
+                logger.LogWarning("Job {JobId} ({Kind}) attempt {Attempt} failed permanently: {Error}", job.Id, job.Kind, job.Attempts, permanent.Message);
+                await RecordAsync(job, "fail", () => queue.FailAsync(job, permanent.Message));
+                break;
+
+            case var transient when job.Attempts >= job.MaxAttempts:
+                logger.LogWarning(transient, "Job {JobId} ({Kind}) attempt {Attempt}/{MaxAttempts} failed; no attempts remain",
+                    job.Id, job.Kind, job.Attempts, job.MaxAttempts);
+                await RecordAsync(job, "fail", () => queue.FailAsync(job, Describe(transient)));
+                break;
+
+            case var transient:
+                var o = options.Value;
+                var delay = JobRetryDelay.Compute(job.Attempts, o.RetryBaseDelay, o.MaxRetryDelay, Random.Shared.NextDouble());
+                logger.LogWarning(transient, "Job {JobId} ({Kind}) attempt {Attempt}/{MaxAttempts} failed; retrying in {Delay}",
+                    job.Id, job.Kind, job.Attempts, job.MaxAttempts, delay);
+                if (await RecordAsync(job, "retry", () => queue.RetryLaterAsync(job, Describe(transient), time.GetUtcNow() + delay)))
+                    WakeAfter(delay);
+                break;
+        }
+    }
+
+    /// <summary>Writes an outcome; the claim was lost when it returns false (logged). Database errors are logged, not thrown.</summary>
+    async Task<bool> RecordAsync(Job job, string operation, Func<Task<bool>> write)
+    {
+        try
+        {
+            if (await write()) return true;
+            logger.LogWarning("Job {JobId} ({Kind}) attempt {Attempt}: {Operation} ignored, the job was taken over by another worker",
+                job.Id, job.Kind, job.Attempts, operation);
+        }
+        catch (Exception e)
+        {
+            // The job stays Running until its lease expires; then it is taken over and run again.
+            logger.LogError(e, "Job {JobId} ({Kind}) attempt {Attempt}: {Operation} could not be recorded", job.Id, job.Kind, job.Attempts, operation);
+        }
+        return false;
+    }
+
+    async Task RenewLeaseAsync(Job job, Action onLost, CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(options.Value.Lease / 3, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                try
+                {
+                    if (await queue.RenewLeaseAsync(job, ct)) continue;
+                    onLost();
+                    return;
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    logger.LogWarning(e, "Job {JobId} ({Kind}): renewing the lease failed; trying again", job.Id, job.Kind);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Wakes the local slots when a retry becomes due, instead of waiting for the next poll.</summary>
+    void WakeAfter(TimeSpan delay)
+    {
+        ITimer? timer = null;
+        timer = time.CreateTimer(_ =>
+        {
+            queue.Notify();
+            timer?.Dispose();
+        }, null, delay, Timeout.InfiniteTimeSpan);
+    }
+
+    static string Describe(Exception e) => $"{e.GetType().Name}: {e.Message}";
+}
