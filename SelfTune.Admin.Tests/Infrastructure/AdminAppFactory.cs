@@ -13,7 +13,21 @@ namespace SelfTune.Admin.Tests.Infrastructure;
 /// </summary>
 public class AdminAppFactory : WebApplicationFactory<Program>
 {
-    public string DataPath { get; } = Path.Combine(Path.GetTempPath(), "selftune-tests", Guid.NewGuid().ToString("N"));
+    // Only the parameterless constructor is public: xunit class fixtures need exactly one, with no arguments.
+    public AdminAppFactory() : this(null) { }
+
+    /// <param name="dataPath">
+    /// An existing data folder to start on (e.g. a second "process" on the first one's database); the caller owns it and
+    /// it is not deleted on dispose. Null: a new temporary folder, deleted on dispose.
+    /// </param>
+    protected internal AdminAppFactory(string? dataPath)
+    {
+        ownsDataPath = dataPath is null;
+        DataPath = dataPath ?? Path.Combine(Path.GetTempPath(), "selftune-tests", Guid.NewGuid().ToString("N"));
+    }
+
+    readonly bool ownsDataPath;
+    public string DataPath { get; }
     public string DevelopmentKey { get; } = ApiKeyFormat.Generate();
     public Dictionary<string, string?> Settings { get; } = new();
 
@@ -73,6 +87,7 @@ public class AdminAppFactory : WebApplicationFactory<Program>
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);
+        if (!ownsDataPath) return;
         try { Directory.Delete(DataPath, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

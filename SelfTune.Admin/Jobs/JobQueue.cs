@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Query;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using Microsoft.Extensions.Options;
 using SelfTune.Admin.Data;
@@ -41,6 +42,8 @@ public sealed class JobQueue
 
     // Pending and due, or Running with an expired lease; and for a keyed job, no older unfinished job and no live
     // run with that key. The outer WHERE repeats the state test; the statement is a single write transaction anyway.
+    // The unary "+" keeps SQLite off the rowid order and the ConcurrencyKey index, so both lookups go through the
+    // (State, NotBefore) index and only touch unfinished jobs, however much history the table keeps.
     const string ClaimSql = """
         UPDATE "Jobs"
         SET "State" = 'Running', "LockedBy" = @worker, "LockedUntil" = @leaseEnd, "Attempts" = "Attempts" + 1
@@ -49,10 +52,9 @@ public sealed class JobQueue
             WHERE ((j."State" = 'Pending' AND j."NotBefore" <= @now) OR (j."State" = 'Running' AND j."LockedUntil" < @now))
               AND (j."ConcurrencyKey" IS NULL OR NOT EXISTS (
                     SELECT 1 FROM "Jobs" AS r
-                    WHERE r."ConcurrencyKey" = j."ConcurrencyKey" AND r."Id" <> j."Id"
-                      AND ((r."Id" < j."Id" AND r."State" IN ('Pending', 'Running'))
-                           OR (r."State" = 'Running' AND r."LockedUntil" >= @now))))
-            ORDER BY j."Id"
+                    WHERE r."State" IN ('Pending', 'Running') AND +r."ConcurrencyKey" = j."ConcurrencyKey" AND r."Id" <> j."Id"
+                      AND (r."Id" < j."Id" OR (r."State" = 'Running' AND r."LockedUntil" >= @now))))
+            ORDER BY +j."Id"
             LIMIT 1)
           AND (("State" = 'Pending' AND "NotBefore" <= @now) OR ("State" = 'Running' AND "LockedUntil" < @now))
         RETURNING *
@@ -84,7 +86,8 @@ public sealed class JobQueue
     /// <summary>
     /// Adds a Pending job to <paramref name="db"/> without saving: the caller's SaveChanges stores it together with the
     /// caller's own rows, or not at all. The Id is known after that save. Local workers are woken when that context next
-    /// saves successfully; <see cref="Notify"/> does the same explicitly.
+    /// saves successfully; <see cref="Notify"/> does the same explicitly. With an explicit transaction, call
+    /// <see cref="Notify"/> after the commit (the save's wake-up comes before it; polling would find the job later).
     /// </summary>
     /// <param name="payload">Serialized with System.Text.Json web defaults; read back with <see cref="ReadPayload{T}"/>.</param>
     /// <param name="concurrencyKey">Jobs with the same key run one at a time, in Id order (e.g. "connection:{id}").</param>
@@ -258,7 +261,7 @@ public sealed class JobQueue
 
     // ---- Internals ----
 
-    Task<int> UpdateClaimedAsync(Job claimed, Action<Microsoft.EntityFrameworkCore.Query.UpdateSettersBuilder<Job>> set, string operation, CancellationToken ct)
+    Task<int> UpdateClaimedAsync(Job claimed, Action<UpdateSettersBuilder<Job>> set, string operation, CancellationToken ct)
     {
         // The fence: same claimant and same attempt (a takeover always bumps Attempts), still Running.
         var (id, lockedBy, attempts) = (claimed.Id, claimed.LockedBy, claimed.Attempts);

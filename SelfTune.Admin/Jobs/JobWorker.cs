@@ -37,10 +37,17 @@ public sealed class JobWorker(
         return Task.WhenAll(Enumerable.Range(0, o.Workers).Select(slot => Task.Run(() => RunSlotAsync(slot, stoppingToken), CancellationToken.None)));
     }
 
+    /// <summary>After the shutdown timeout, how long the slots get to record the jobs they give back.</summary>
+    static readonly TimeSpan ReleaseGrace = TimeSpan.FromSeconds(2);
+
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        await using var registration = cancellationToken.Register(abort.Cancel);
-        await base.StopAsync(cancellationToken);
+        await using (cancellationToken.Register(abort.Cancel))
+            await base.StopAsync(cancellationToken); // stops claiming, waits for running jobs or the shutdown timeout
+        // base.StopAsync may resume inside the token's callbacks and so dispose the registration before it ran.
+        if (!cancellationToken.IsCancellationRequested || ExecuteTask is not { IsCompleted: false } slots) return;
+        await abort.CancelAsync();
+        await Task.WhenAny(slots, Task.Delay(ReleaseGrace, time)); // handlers were cancelled: let them give their jobs back
     }
 
     public override void Dispose()
@@ -57,11 +64,8 @@ public sealed class JobWorker(
             Job? job;
             try
             {
-                job = await queue.TryClaimAsync(stopping);
-            }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-            {
-                break;
+                // Not cancellable: a claim abandoned half-way could be committed and then sit until its lease expires.
+                job = await queue.TryClaimAsync(CancellationToken.None);
             }
             catch (Exception e)
             {
