@@ -37,7 +37,7 @@ public sealed class SmokeTests(E2EApp app) : IClassFixture<E2EApp>
         Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync("/api/v1/registry")).StatusCode);
 
         await page.GetByTestId("revoke-key").First.ClickAsync();
-        await page.GetByRole(AriaRole.Button, new() { Name = "Revoke" }).Last.ClickAsync();
+        await page.Locator(".mud-dialog").GetByRole(AriaRole.Button, new() { Name = "Revoke" }).ClickAsync();
         await Expect(page.GetByTestId("key-status").First).ToHaveTextAsync("revoked");
         await E2EApp.ScreenshotAsync(page, "04-api-key-revoked");
         Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.GetAsync("/api/v1/registry")).StatusCode);
