@@ -7,8 +7,11 @@ namespace SelfTune.Admin.Auth;
 
 public sealed record CreatedApiKey(ApiKey Key, string Secret);
 
-/// <summary>API keys of an org: created (the secret is returned once), listed, revoked. Admins and owners only.</summary>
-public sealed class ApiKeyService(AdminDbContext db, TimeProvider clock)
+/// <summary>
+/// API keys of an org: created (the secret is returned once), listed, revoked. Admins and owners only.
+/// Each call uses its own DbContext, so a page (whose circuit outlives requests) can hold this service.
+/// </summary>
+public sealed class ApiKeyService(IDbContextFactory<AdminDbContext> dbFactory, TimeProvider clock)
 {
     public async Task<CreatedApiKey> CreateAsync(ClaimsPrincipal user, string name, IReadOnlyCollection<string> permissions, DateTimeOffset? expiresAt, CancellationToken ct = default)
     {
@@ -20,6 +23,7 @@ public sealed class ApiKeyService(AdminDbContext db, TimeProvider clock)
         var now = clock.GetUtcNow();
         if (expiresAt <= now) throw ProblemException.Invalid("expires_at", "The expiry must be in the future.");
 
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
         var secret = ApiKeyFormat.Generate();
         var key = new ApiKey
         {
@@ -35,6 +39,7 @@ public sealed class ApiKeyService(AdminDbContext db, TimeProvider clock)
     public async Task<List<ApiKey>> ListAsync(ClaimsPrincipal user, CancellationToken ct = default)
     {
         var orgId = user.GetOrgId();
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
         return await db.ApiKeys.AsNoTracking().Where(k => k.OrgId == orgId).OrderByDescending(k => k.CreatedAt).ToListAsync(ct);
     }
 
@@ -42,6 +47,7 @@ public sealed class ApiKeyService(AdminDbContext db, TimeProvider clock)
     {
         RequireAdmin(user);
         var orgId = user.GetOrgId();
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
         var key = await db.ApiKeys.SingleOrDefaultAsync(k => k.Id == id && k.OrgId == orgId, ct)
             ?? throw ProblemException.NotFound("No such API key.");
         key.RevokedAt ??= clock.GetUtcNow();

@@ -1,0 +1,81 @@
+using System.Security.Claims;
+using Bunit;
+using Bunit.TestDoubles;
+using Microsoft.AspNetCore.Components;
+using Microsoft.Extensions.DependencyInjection;
+using MudBlazor;
+using MudBlazor.Services;
+using SelfTune.Admin.Auth;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Tests.Infrastructure;
+
+namespace SelfTune.Admin.Tests.Components;
+
+/// <summary>
+/// bUnit context for pages: MudBlazor services, loose JS interop (MudBlazor's popovers), a signed-in member, and the
+/// real app's services (database, GitHub client, notifiers) as fallback, so a page reads and writes what the app does.
+/// </summary>
+public abstract class PageTestContext : BunitContext, IAsyncLifetime
+{
+    protected AdminAppFactory App { get; }
+    protected BunitAuthorizationContext Auth { get; }
+    readonly IServiceScope scope;
+
+    Task IAsyncLifetime.InitializeAsync() => Task.CompletedTask;
+
+    // MudBlazor's services dispose only asynchronously; xunit awaits this before its synchronous Dispose.
+    async Task IAsyncLifetime.DisposeAsync()
+    {
+        await base.DisposeAsync();
+        scope.Dispose();
+    }
+
+    protected PageTestContext(AdminAppFactory app)
+    {
+        App = app;
+        JSInterop.Mode = JSRuntimeMode.Loose;
+        Services.AddMudServices();
+        // A scope of the app, like a circuit's: scoped services resolve as they do for a real page.
+        scope = app.Services.CreateScope();
+        Services.AddFallbackServiceProvider(scope.ServiceProvider);
+        Auth = AddAuthorization();
+    }
+
+    /// <summary>Signs in as a member of <paramref name="orgId"/> with the claims the app's sign-in gives.</summary>
+    protected void SignInAs(Guid orgId, MemberRole role = MemberRole.Owner, Plan plan = Plan.Pro, string name = "Dev Developer", Guid? memberId = null)
+    {
+        var actor = (memberId ?? Guid.NewGuid()).ToString();
+        Auth.SetAuthorized(name);
+        Auth.SetClaims(
+            new Claim(ClaimTypes.NameIdentifier, actor),
+            new Claim(SelfTuneClaims.OrgId, orgId.ToString()),
+            new Claim(SelfTuneClaims.ActorId, actor),
+            new Claim(SelfTuneClaims.Role, role.ToString()),
+            new Claim(SelfTuneClaims.Plan, plan.ToString()),
+            new Claim(SelfTuneClaims.OrgName, "Acme"));
+    }
+
+    /// <summary>Renders <typeparamref name="TPage"/> with the providers MainLayout gives it (dialogs, popovers, snackbars).</summary>
+    protected IRenderedComponent<ContainerFragment> RenderPage<TPage>(params (string Name, object? Value)[] parameters)
+        where TPage : IComponent =>
+        Render<ContainerFragment>(p => p.AddChildContent(builder =>
+        {
+            builder.OpenComponent<MudPopoverProvider>(0);
+            builder.CloseComponent();
+            builder.OpenComponent<MudDialogProvider>(1);
+            builder.CloseComponent();
+            builder.OpenComponent<MudSnackbarProvider>(2);
+            builder.CloseComponent();
+            builder.OpenComponent<TPage>(3);
+            foreach (var (name, value) in parameters) builder.AddAttribute(4, name, value);
+            builder.CloseComponent();
+        }));
+}
+
+/// <summary>A neutral wrapper component to host a page and its providers.</summary>
+public sealed class ContainerFragment : ComponentBase
+{
+    [Parameter] public RenderFragment? ChildContent { get; set; }
+    protected override void BuildRenderTree(Microsoft.AspNetCore.Components.Rendering.RenderTreeBuilder builder) => builder.AddContent(0, ChildContent);
+}
+
