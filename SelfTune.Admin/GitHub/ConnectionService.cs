@@ -7,16 +7,23 @@ using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.GitHub;
 
-/// <summary>Repositories an installation reaches, and the connections of an org (SPEC sections 5 and 6).</summary>
-public sealed class ConnectionService(AdminDbContext db, IGitHubClientFactory github, TimeProvider clock)
+/// <summary>
+/// Repositories an installation reaches, and the connections of an org (SPEC sections 5 and 6). Each call uses its own
+/// DbContext, so the API and long-lived pages share this service safely.
+/// </summary>
+public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactory, IGitHubClientFactory github, TimeProvider clock)
 {
-    public async Task<GitHubInstallation> GetBoundInstallationAsync(Guid orgId, long installationId, CancellationToken ct) =>
-        await db.Installations.AsNoTracking().SingleOrDefaultAsync(i => i.OrgId == orgId && i.InstallationId == installationId, ct)
-        ?? throw ProblemException.NotFound($"Installation {installationId} is not bound to this org.");
+    public async Task<GitHubInstallation> GetBoundInstallationAsync(Guid orgId, long installationId, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.Installations.AsNoTracking().SingleOrDefaultAsync(i => i.OrgId == orgId && i.InstallationId == installationId, ct)
+            ?? throw ProblemException.NotFound($"Installation {installationId} is not bound to this org.");
+    }
 
     /// <summary>Every repository the installation reaches (all pages), with <c>connected_elsewhere</c> by repository id.</summary>
     public async Task<List<RepoResponse>> ListReposAsync(Guid orgId, long installationId, CancellationToken ct)
     {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
         var installation = await GetBoundInstallationAsync(orgId, installationId, ct);
         if (installation.DeletedAt is not null)
             throw new ProblemException(409, "conflict", $"Installation {installationId} was uninstalled on GitHub.");
@@ -46,8 +53,9 @@ public sealed class ConnectionService(AdminDbContext db, IGitHubClientFactory gi
 
     public async Task<(GitHubConnection Connection, string EntryName, PublishAttempt? Last)> GetAsync(Guid orgId, string id, CancellationToken ct)
     {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
         var connection = (Guid.TryParse(id, out var guid)
-            ? await db.Connections.Include(c => c.Entry).SingleOrDefaultAsync(c => c.Id == guid && c.OrgId == orgId, ct)
+            ? await db.Connections.AsNoTracking().Include(c => c.Entry).SingleOrDefaultAsync(c => c.Id == guid && c.OrgId == orgId, ct)
             : null) ?? throw ProblemException.NotFound($"No connection with id '{id}'.");
         var last = await db.Attempts.AsNoTracking().Where(a => a.ConnectionId == connection.Id)
             .OrderByDescending(a => a.CreatedAt).FirstOrDefaultAsync(ct);
@@ -56,6 +64,7 @@ public sealed class ConnectionService(AdminDbContext db, IGitHubClientFactory gi
 
     public async Task<List<ConnectionResponse>> ListAsync(Guid orgId, CancellationToken ct)
     {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
         var connections = await db.Connections.AsNoTracking().Include(c => c.Entry).Where(c => c.OrgId == orgId)
             .OrderBy(c => c.CreatedAt).ToListAsync(ct);
         var ids = connections.Select(c => c.Id).ToList();
@@ -70,6 +79,7 @@ public sealed class ConnectionService(AdminDbContext db, IGitHubClientFactory gi
 
     public async Task<GitHubConnection> CreateAsync(Guid orgId, Guid actorId, CreateConnectionRequest request, CancellationToken ct)
     {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
         var errors = new Dictionary<string, string[]>();
         if (request.EntryId is null) errors["entry_id"] = ["entry_id is required."];
         if (request.InstallationId is null) errors["installation_id"] = ["installation_id is required."];
@@ -120,6 +130,7 @@ public sealed class ConnectionService(AdminDbContext db, IGitHubClientFactory gi
 
     public async Task UpdateAsync(GitHubConnection connection, UpdateConnectionRequest request, CancellationToken ct)
     {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
         var errors = new Dictionary<string, string[]>();
         if (request.DefaultBranch is not null && GitHubRules.BranchError(request.DefaultBranch) is { } branchError) errors["default_branch"] = [branchError];
         if (request.SkillPath is not null && GitHubRules.SkillPathError(request.SkillPath) is { } pathError) errors["skill_path"] = [pathError];
@@ -139,13 +150,14 @@ public sealed class ConnectionService(AdminDbContext db, IGitHubClientFactory gi
         if (request.TagPattern is not null) connection.TagPattern = request.TagPattern;
         if (request.DefaultBranch is not null) connection.DefaultBranch = request.DefaultBranch;
         connection.UpdatedAt = clock.GetUtcNow();
+        db.Entry(connection).State = EntityState.Modified; // the connection was read by another context
         await db.SaveChangesAsync(ct);
     }
 
     /// <summary>Removes the connection; published versions and the attempt history stay.</summary>
     public async Task DeleteAsync(GitHubConnection connection, CancellationToken ct)
     {
-        db.Connections.Remove(connection);
-        await db.SaveChangesAsync(ct);
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        await db.Connections.Where(c => c.Id == connection.Id).ExecuteDeleteAsync(ct);
     }
 }

@@ -15,7 +15,7 @@ public sealed record BindResult(GitHubInstallation Installation, bool Created);
 /// so binding needs a signed, single-use <c>state</c> this org issued, and the stored account and permissions are the
 /// ones GitHub reports for the id, never the caller's.
 /// </summary>
-public sealed class InstallationBinder(AdminDbContext db, IDataProtectionProvider protection, IGitHubClientFactory github,
+public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFactory, IDataProtectionProvider protection, IGitHubClientFactory github,
     Microsoft.Extensions.Options.IOptions<GitHubOptions> options, TimeProvider clock)
 {
     public static readonly TimeSpan StateLifetime = TimeSpan.FromHours(1);
@@ -24,6 +24,7 @@ public sealed class InstallationBinder(AdminDbContext db, IDataProtectionProvide
     /// <summary>A fresh state for the install link: signed, naming a row that records org, user and expiry.</summary>
     public async Task<string> IssueStateAsync(Guid orgId, Guid issuedTo, CancellationToken ct)
     {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
         var now = clock.GetUtcNow();
         var row = new InstallState { OrgId = orgId, IssuedTo = issuedTo, CreatedAt = now, ExpiresAt = now + StateLifetime };
         db.InstallStates.Add(row);
@@ -34,10 +35,11 @@ public sealed class InstallationBinder(AdminDbContext db, IDataProtectionProvide
     public async Task<BindResult> BindInstallationAsync(Guid orgId, Guid actorId, long installationId, string? expectedLogin, string? expectedType,
         string? state, CancellationToken ct)
     {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
         var existing = await db.Installations.SingleOrDefaultAsync(i => i.OrgId == orgId && i.InstallationId == installationId, ct);
         if (existing is not null && existing.DeletedAt is null) return new BindResult(existing, Created: false);
 
-        var stateRow = state is null ? null : await VerifyStateAsync(orgId, state, ct);
+        var stateRow = state is null ? null : await VerifyStateAsync(db, orgId, state, ct);
         if (stateRow is null && !options.Value.TrustApiKeyBinding)
             throw Unverified("Binding an installation needs the 'state' from GitHub's redirect to /settings/github, issued to this org. " +
                              "Start the installation from SelfTune (the Install button or the install link) so GitHub returns one.");
@@ -110,7 +112,7 @@ public sealed class InstallationBinder(AdminDbContext db, IDataProtectionProvide
         return JsonSerializer.Serialize(map);
     }
 
-    async Task<InstallState> VerifyStateAsync(Guid orgId, string state, CancellationToken ct)
+    async Task<InstallState> VerifyStateAsync(AdminDbContext db, Guid orgId, string state, CancellationToken ct)
     {
         Guid id;
         try
