@@ -3,9 +3,11 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Publishing;
+using SelfTune.Admin.Jobs;
 using SelfTune.Admin.Tests.Fakes;
 using SelfTune.Admin.Tests.Infrastructure;
 
@@ -164,5 +166,127 @@ public sealed class GitHubHarness : IAsyncLifetime
         r["default_branch"] = repo.DefaultBranch;
         if (payload["head_commit"] is JsonObject head) head["id"] = after;
         return payload.ToJsonString();
+    }
+
+    // ---------------------------------------------------------------- Helpers for the engine's tests
+
+    /// <summary>What <see cref="ConnectRepoAsync"/> set up: a repository with a skill on main, bound and connected.</summary>
+    public sealed record Connected(FakeInstallation Installation, FakeRepo Repo, string Sha, string EntryId, Guid ConnectionId, JsonObject Connection);
+
+    /// <summary>
+    /// A new installation (unless one is given) with a repository <paramref name="name"/> holding a skill on main, bound
+    /// to the org of <paramref name="api"/> through the browser round trip, a registry entry named <paramref name="name"/>
+    /// and a connection (with <paramref name="extra"/> connection fields).
+    /// </summary>
+    public async Task<Connected> ConnectRepoAsync(HttpClient api, string name, object? extra = null, FakeInstallation? installation = null,
+        bool checksWrite = true, bool statusesWrite = true, IDictionary<string, byte[]>? files = null)
+    {
+        var bind = installation is null;
+        installation ??= GitHub.AddInstallation("gh-" + name, checksWrite: checksWrite, statusesWrite: statusesWrite);
+        var repo = GitHub.AddRepo(installation, installation.AccountLogin, name);
+        var sha = GitHub.PushCommit(repo, "main", files ?? Skill(name));
+        if (bind) await BindAsync(api, installation);
+        var entryId = await CreateEntryAsync(api, name);
+        var connection = await ConnectAsync(api, entryId, installation, repo, extra);
+        return new Connected(installation, repo, sha, entryId, Guid.Parse(connection["id"]!.GetValue<string>()), connection);
+    }
+
+    /// <summary>Sends a real push payload (push/with-installation) for <paramref name="refName"/> at <paramref name="sha"/>; asserts 202 and returns the delivery id.</summary>
+    public async Task<string> SendPushAsync(FakeInstallation installation, FakeRepo repo, string refName, string sha)
+    {
+        var deliveryId = Guid.NewGuid().ToString();
+        var payload = AdaptPush(SharedPayload("push/with-installation.payload.json"), repo, installation, refName, sha);
+        using var response = await SendWebhookAsync("push", payload, deliveryId);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        return deliveryId;
+    }
+
+    /// <summary>Sends a signed webhook; asserts <paramref name="expected"/> and returns the delivery id.</summary>
+    public async Task<string> SendAsync(string eventName, string payload, HttpStatusCode expected = HttpStatusCode.Accepted)
+    {
+        var deliveryId = Guid.NewGuid().ToString();
+        using var response = await SendWebhookAsync(eventName, payload, deliveryId);
+        Assert.True(response.StatusCode == expected, $"{eventName}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        return deliveryId;
+    }
+
+    /// <summary>
+    /// Waits until the stored delivery has been processed by its background job (JobQueue.WaitForCompletionAsync on the
+    /// "github.webhook" job that names the delivery row), then returns the row as stored.
+    /// </summary>
+    public async Task<WebhookDelivery> WaitForDeliveryAsync(string deliveryId, TimeSpan? timeout = null)
+    {
+        var row = await App.WithDbAsync(db => db.Deliveries.AsNoTracking().SingleAsync(d => d.DeliveryId == deliveryId));
+        if (row.Outcome != DeliveryOutcome.Queued) return row;
+        var rowId = row.Id.ToString();
+        var job = await App.WithDbAsync(db => db.Jobs.AsNoTracking().SingleAsync(j => j.Kind == PublishJobs.Webhook && j.Payload.Contains(rowId)));
+        var done = await App.Services.GetRequiredService<JobQueue>().WaitForCompletionAsync(job.Id, timeout ?? TimeSpan.FromSeconds(30));
+        Assert.True(done.State == JobState.Succeeded, $"The webhook job for {deliveryId} ended {done.State}: {done.LastError}");
+        return await App.WithDbAsync(db => db.Deliveries.AsNoTracking().SingleAsync(d => d.DeliveryId == deliveryId));
+    }
+
+    /// <summary>Waits until every job queued so far for the connection (publish, sync, reconcile) has finished.</summary>
+    public async Task WaitForConnectionJobsAsync(Guid connectionId, TimeSpan? timeout = null)
+    {
+        var key = PublishJobs.ConcurrencyKey(connectionId);
+        var jobs = await App.WithDbAsync(db => db.Jobs.AsNoTracking().Where(j => j.ConcurrencyKey == key).Select(j => j.Id).ToListAsync());
+        var queue = App.Services.GetRequiredService<JobQueue>();
+        foreach (var id in jobs) await queue.WaitForCompletionAsync(id, timeout ?? TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>Every attempt of the connection as stored, newest first.</summary>
+    public Task<List<PublishAttempt>> AttemptsAsync(Guid connectionId) =>
+        App.WithDbAsync(db => db.Attempts.AsNoTracking().Where(a => a.ConnectionId == connectionId).ToListAsync())
+            .ContinueWith(t => t.Result.OrderByDescending(a => a.CreatedAt).ToList());
+
+    /// <summary>The entry's versions from the registry API.</summary>
+    public static async Task<List<JsonObject>> VersionsAsync(HttpClient api, string entryId)
+    {
+        var body = await api.GetFromJsonAsync<JsonObject>($"/api/v1/registry/{entryId}/versions");
+        return body!["versions"]!.AsArray().Select(v => v!.AsObject()).ToList();
+    }
+
+    /// <summary>GET /api/v1/github/connections/{id}.</summary>
+    public static async Task<JsonObject> GetConnectionAsync(HttpClient api, Guid connectionId) =>
+        (await api.GetFromJsonAsync<JsonObject>($"/api/v1/github/connections/{connectionId}"))!;
+
+    /// <summary>Asserts a problem-details answer with <paramref name="status"/> and <paramref name="code"/>; returns its body.</summary>
+    public static async Task<JsonObject> AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string code)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == status, $"Expected {(int)status} {code}, got {(int)response.StatusCode}: {text}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var body = JsonNode.Parse(text)!.AsObject();
+        Assert.Equal(code, body["code"]?.GetValue<string>());
+        return body;
+    }
+
+    /// <summary>A fresh install state for the org of <paramref name="api"/> (GET install-url).</summary>
+    public static async Task<string> IssueStateAsync(HttpClient api) =>
+        (await api.GetFromJsonAsync<JsonObject>("/api/v1/github/install-url"))!["state"]!.GetValue<string>();
+
+    /// <summary>The installation part of a shared payload, pointed at the fake's installation.</summary>
+    public static void AdaptInstallation(JsonObject payload, FakeInstallation installation)
+    {
+        if (payload["installation"] is not JsonObject i) payload["installation"] = i = new JsonObject();
+        i["id"] = installation.Id;
+        if (i["account"] is JsonObject account)
+        {
+            account["login"] = installation.AccountLogin;
+            account["id"] = installation.AccountId;
+            account["type"] = installation.AccountType;
+        }
+        if (i.ContainsKey("target_type")) i["target_type"] = installation.AccountType;
+        if (i.ContainsKey("target_id")) i["target_id"] = installation.AccountId;
+    }
+
+    /// <summary>A repository object of a shared payload, pointed at the fake's repository.</summary>
+    public static void AdaptRepository(JsonNode repository, FakeRepo repo)
+    {
+        repository["id"] = repo.Id;
+        repository["name"] = repo.Name;
+        repository["full_name"] = repo.FullName;
+        if (repository["owner"] is JsonObject owner) owner["login"] = repo.Owner;
+        if (repository.AsObject().ContainsKey("default_branch")) repository["default_branch"] = repo.DefaultBranch;
     }
 }

@@ -61,11 +61,13 @@ public sealed class PublishService(
         await SaveAndNotifyAsync(attempt, ct);
 
         var channel = WriteBack.Channel.None;
+        string? writeBackFailure = null; // why the in-progress write-back failed; the outcome's message must not hide it
         try
         {
             attempt.CommitSha ??= await ResolveCommitAsync(connection, attempt, ct);
             channel = await writeBack.PrepareAsync(attempt, connection, ct);
             if (attempt.CheckRunId is null && attempt.StatusContext is null) await writeBack.StartAsync(channel, attempt, connection, connection.Entry!.Name, ct);
+            if (attempt.WriteBackStatus == WriteBackStatus.Failed) writeBackFailure = attempt.Message;
             await SaveAndNotifyAsync(attempt, ct);
 
             var outcome = attempt.Trigger == AttemptTrigger.PullRequest
@@ -99,6 +101,8 @@ public sealed class PublishService(
             attempt.Message = $"Could not read {connection.RepoFullName} from GitHub: {what}.";
         }
 
+        if (writeBackFailure is not null && attempt.Message?.Contains(writeBackFailure) != true)
+            attempt.Message = $"{attempt.Message} {writeBackFailure}".Trim();
         attempt.FinishedAt = clock.GetUtcNow();
         await writeBack.FinishAsync(channel, attempt, connection, Summary(attempt, connection), ct);
         await SaveAndNotifyAsync(attempt, ct);

@@ -42,7 +42,8 @@ public sealed class TagPattern
                 case '*': firstWildcard ??= i; sb.Append(".*"); break;
                 case '?': firstWildcard ??= i; sb.Append('.'); break;
                 case '[':
-                    var close = pattern.IndexOf(']', i + 2); // "[]...]" keeps a literal ']' first, as in shells
+                    // "[]...]" keeps a literal ']' first, as in shells; a '[' at (or next to) the end has no room for a class.
+                    var close = i + 2 < pattern.Length ? pattern.IndexOf(']', i + 2) : -1;
                     if (close < 0) { error = $"tag_pattern '{pattern}' has a '[' without a closing ']'."; return false; }
                     firstWildcard ??= i;
                     var body = pattern[(i + 1)..close];

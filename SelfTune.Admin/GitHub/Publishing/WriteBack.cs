@@ -76,6 +76,8 @@ public sealed class WriteBack(AdminDbContext db, IGitHubClientFactory github, IC
                     Conclusion = attempt.Status switch
                     {
                         AttemptStatus.Failed => CheckConclusion.Failure,
+                        // A pull request that passed validation ends 'skipped' (nothing is published), but its check succeeded.
+                        AttemptStatus.Skipped when attempt.Trigger == AttemptTrigger.PullRequest => CheckConclusion.Success,
                         AttemptStatus.Skipped => CheckConclusion.Skipped,
                         _ => CheckConclusion.Success,
                     },
@@ -123,6 +125,7 @@ public sealed class WriteBack(AdminDbContext db, IGitHubClientFactory github, IC
     {
         AttemptStatus.Published => $"Published {a.Version}",
         AttemptStatus.Unchanged => $"{a.Version} already published",
+        AttemptStatus.Skipped when a.Trigger == AttemptTrigger.PullRequest => "Valid",
         AttemptStatus.Skipped => "Skipped",
         _ => "Publish failed",
     } + (a.Message is { Length: > 0 } ? $": {a.Message}" : "");

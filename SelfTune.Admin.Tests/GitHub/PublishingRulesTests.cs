@@ -1,0 +1,149 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Tests.Fakes;
+
+namespace SelfTune.Admin.Tests.GitHub;
+
+/// <summary>SPEC sections 7 and 9: auto-publish, immutable release versions, and how results are written back to GitHub.</summary>
+public sealed class PublishingRulesTests(GitHubHarness h) : IClassFixture<GitHubHarness>
+{
+    async Task<JsonObject> LatestAttemptJsonAsync(HttpClient api, Guid connectionId) =>
+        (await api.GetFromJsonAsync<JsonObject>($"/api/v1/github/connections/{connectionId}/attempts"))!["attempts"]![0]!.AsObject();
+
+    [Fact]
+    public async Task With_auto_publish_off_webhooks_are_skipped_and_sync_still_publishes()
+    {
+        var c = await h.ConnectRepoAsync(h.Api, "manual-only", new { auto_publish = false });
+        await h.SendPushAsync(c.Installation, c.Repo, "refs/heads/main", c.Sha);
+        var attempt = (await h.WaitForFinishedAttemptsAsync(c.ConnectionId, 1))[0];
+        Assert.Equal(AttemptStatus.Skipped, attempt.Status);
+        Assert.Contains("auto-publish is off", attempt.Message);
+
+        h.GitHub.PushTag(c.Repo, "v1.0.0", c.Sha);
+        await h.SendPushAsync(c.Installation, c.Repo, "refs/tags/v1.0.0", c.Sha);
+        attempt = (await h.WaitForFinishedAttemptsAsync(c.ConnectionId, 2))[0];
+        Assert.Equal(AttemptStatus.Skipped, attempt.Status);
+        Assert.Equal(AttemptTrigger.Tag, attempt.Trigger);
+        Assert.Contains("auto-publish is off", attempt.Message);
+        Assert.Empty(await GitHubHarness.VersionsAsync(h.Api, c.EntryId));
+
+        var sync = await h.Api.PostAsync($"/api/v1/github/connections/{c.ConnectionId}/sync", null);
+        Assert.Equal(HttpStatusCode.OK, sync.StatusCode);
+        var answer = (await sync.Content.ReadFromJsonAsync<JsonObject>())!;
+        Assert.Equal("published", answer["status"]!.GetValue<string>());
+        Assert.Equal("1.0.0", answer["version"]!.GetValue<string>());
+        Assert.Equal("v1.0.0", answer["source_ref"]!.GetValue<string>());
+        var versions = (await GitHubHarness.VersionsAsync(h.Api, c.EntryId)).Select(v => v["version"]!.GetValue<string>()).ToList();
+        Assert.Equal(["1.0.0", $"0.0.0-github.{c.Sha[..7]}"], versions.Order(StringComparer.Ordinal).Reverse().ToList());
+    }
+
+    [Fact]
+    public async Task A_moved_tag_with_different_content_fails_and_leaves_the_release_untouched()
+    {
+        var c = await h.ConnectRepoAsync(h.Api, "moved-tag");
+        h.GitHub.PushTag(c.Repo, "v1.0.0", c.Sha);
+        await h.SendPushAsync(c.Installation, c.Repo, "refs/tags/v1.0.0", c.Sha);
+        Assert.Equal(AttemptStatus.Published, (await h.WaitForFinishedAttemptsAsync(c.ConnectionId, 1))[0].Status);
+        var original = await h.Api.GetFromJsonAsync<JsonObject>($"/api/v1/registry/{c.EntryId}/versions/1.0.0");
+        var originalHash = original!["content_hash"]!.GetValue<string>();
+
+        var moved = h.GitHub.PushCommit(c.Repo, "main", GitHubHarness.Skill("moved-tag", extra: "different content"));
+        h.GitHub.PushTag(c.Repo, "v1.0.0", moved);
+        await h.SendPushAsync(c.Installation, c.Repo, "refs/tags/v1.0.0", moved);
+        var attempt = (await h.WaitForFinishedAttemptsAsync(c.ConnectionId, 2))[0];
+        Assert.Equal(AttemptStatus.Failed, attempt.Status);
+        Assert.Contains("version 1.0.0 already exists with different content", attempt.Message);
+        Assert.Equal(moved, attempt.CommitSha);
+
+        var after = await h.Api.GetFromJsonAsync<JsonObject>($"/api/v1/registry/{c.EntryId}/versions/1.0.0");
+        Assert.Equal(originalHash, after!["content_hash"]!.GetValue<string>());
+        Assert.Equal(original["published_at"]!.GetValue<string>(), after["published_at"]!.GetValue<string>());
+        Assert.Single(await GitHubHarness.VersionsAsync(h.Api, c.EntryId));
+    }
+
+    [Fact]
+    public async Task Write_back_is_unsupported_without_checks_or_statuses_permission()
+    {
+        var c = await h.ConnectRepoAsync(h.Api, "no-write-perms", new { write_back_enabled = true }, checksWrite: false, statusesWrite: false);
+        await h.SendPushAsync(c.Installation, c.Repo, "refs/heads/main", c.Sha);
+        var attempt = (await h.WaitForFinishedAttemptsAsync(c.ConnectionId, 1))[0];
+        Assert.Equal(AttemptStatus.Published, attempt.Status);
+        Assert.Equal("unsupported", (await LatestAttemptJsonAsync(h.Api, c.ConnectionId))["write_back_status"]!.GetValue<string>());
+        Assert.DoesNotContain(h.GitHub.CheckRuns, r => r.RepoId == c.Repo.Id);
+        Assert.DoesNotContain(h.GitHub.Statuses, s => s.RepoId == c.Repo.Id);
+    }
+
+    [Fact]
+    public async Task With_only_statuses_permission_a_commit_status_is_posted_under_the_connection_context()
+    {
+        var c = await h.ConnectRepoAsync(h.Api, "statuses-only", new { write_back_enabled = true }, checksWrite: false, statusesWrite: true);
+        await h.SendPushAsync(c.Installation, c.Repo, "refs/heads/main", c.Sha);
+        Assert.Equal(AttemptStatus.Published, (await h.WaitForFinishedAttemptsAsync(c.ConnectionId, 1))[0].Status);
+
+        var json = await LatestAttemptJsonAsync(h.Api, c.ConnectionId);
+        var context = $"selftune/publish/{c.ConnectionId.ToString()[..8]}";
+        Assert.Equal("success", json["write_back_status"]!.GetValue<string>());
+        Assert.Equal(context, json["status_context"]!.GetValue<string>());
+        Assert.Null(json["check_run_id"]);
+
+        var statuses = h.GitHub.Statuses.Where(s => s.RepoId == c.Repo.Id).OrderBy(s => s.Id).ToList();
+        Assert.Equal(["pending", "success"], statuses.Select(s => s.State).ToList());
+        Assert.All(statuses, s => Assert.Equal(context, s.Context));
+        Assert.All(statuses, s => Assert.Equal(c.Sha, s.Sha));
+        Assert.Contains("Published", statuses[^1].Description);
+        Assert.DoesNotContain(h.GitHub.CheckRuns, r => r.RepoId == c.Repo.Id);
+    }
+
+    [Fact]
+    public async Task Write_back_is_disabled_when_the_connection_has_it_off()
+    {
+        var c = await h.ConnectRepoAsync(h.Api, "wb-off-connection");
+        await h.SendPushAsync(c.Installation, c.Repo, "refs/heads/main", c.Sha);
+        Assert.Equal(AttemptStatus.Published, (await h.WaitForFinishedAttemptsAsync(c.ConnectionId, 1))[0].Status);
+        Assert.Equal("disabled", (await LatestAttemptJsonAsync(h.Api, c.ConnectionId))["write_back_status"]!.GetValue<string>());
+        Assert.DoesNotContain(h.GitHub.CheckRuns, r => r.RepoId == c.Repo.Id);
+    }
+
+    [Fact]
+    public async Task Write_back_is_disabled_when_the_org_mode_is_off()
+    {
+        var (_, key) = await h.App.CreateOrgAsync(Plan.Pro);
+        using var api = h.App.CreateClient(key);
+        var settings = await api.PostAsJsonAsync("/api/v1/github/settings", new { write_back_mode = "off" });
+        Assert.Equal("off", (await settings.Content.ReadFromJsonAsync<JsonObject>())!["write_back_mode"]!.GetValue<string>());
+        Assert.Equal("off", (await api.GetFromJsonAsync<JsonObject>("/api/v1/github/settings"))!["write_back_mode"]!.GetValue<string>());
+        await GitHubHarness.AssertProblemAsync(await api.PostAsJsonAsync("/api/v1/github/settings", new { write_back_mode = "loud" }),
+            HttpStatusCode.BadRequest, "invalid_request");
+
+        var c = await h.ConnectRepoAsync(api, "wb-off-org", new { write_back_enabled = true });
+        var sync = await api.PostAsync($"/api/v1/github/connections/{c.ConnectionId}/sync", null);
+        var answer = (await sync.Content.ReadFromJsonAsync<JsonObject>())!;
+        Assert.Equal("published", answer["status"]!.GetValue<string>());
+        Assert.Equal("disabled", answer["write_back_status"]!.GetValue<string>());
+        Assert.DoesNotContain(h.GitHub.CheckRuns, r => r.RepoId == c.Repo.Id);
+        Assert.DoesNotContain(h.GitHub.Statuses, s => s.RepoId == c.Repo.Id);
+    }
+
+    [Fact]
+    public async Task A_failing_check_run_call_leaves_the_publish_standing_with_write_back_failed()
+    {
+        var c = await h.ConnectRepoAsync(h.Api, "checks-down", new { write_back_enabled = true });
+        var fault = h.GitHub.InjectFault(Fault.ServerError($"/repos/{c.Repo.FullName}/check-runs", times: 100).ForMethod("POST"));
+        await h.SendPushAsync(c.Installation, c.Repo, "refs/heads/main", c.Sha);
+        var attempt = (await h.WaitForFinishedAttemptsAsync(c.ConnectionId, 1))[0];
+        h.GitHub.ClearFaults();
+
+        Assert.True(fault.Remaining < 100);
+        Assert.Equal(AttemptStatus.Published, attempt.Status);
+        Assert.Equal(WriteBackStatus.Failed, attempt.WriteBackStatus);
+        Assert.Contains("Write-back to GitHub failed", attempt.Message);
+        Assert.Contains("500", attempt.Message);
+        var json = await LatestAttemptJsonAsync(h.Api, c.ConnectionId);
+        Assert.Equal("failed", json["write_back_status"]!.GetValue<string>());
+        Assert.Equal("published", json["status"]!.GetValue<string>());
+        var version = Assert.Single(await GitHubHarness.VersionsAsync(h.Api, c.EntryId));
+        Assert.Equal($"0.0.0-github.{c.Sha[..7]}", version["version"]!.GetValue<string>());
+    }
+}
