@@ -11,12 +11,15 @@ namespace SelfTune.Admin.E2E;
 /// The real app on a real Kestrel port with its own data folder, and Debian's Chromium driven by Playwright.
 /// Screenshots go to the test output folder (bin/.../screenshots) so a run leaves them for review.
 /// </summary>
-public sealed class E2EApp : WebApplicationFactory<Program>, IAsyncLifetime
+public class E2EApp : WebApplicationFactory<Program>, IAsyncLifetime
 {
     public string DataPath { get; } = Path.Combine(Path.GetTempPath(), "selftune-e2e", Guid.NewGuid().ToString("N"));
     public string BaseUrl { get; private set; } = "";
     public IBrowser Browser { get; private set; } = null!;
     IPlaywright? playwright;
+
+    /// <summary>Set before the first use to sign in through this provider instead of the development sign-in.</summary>
+    public OidcProvider? Oidc { get; set; }
 
     public static string ScreenshotDir => Path.Combine(AppContext.BaseDirectory, "screenshots");
 
@@ -24,14 +27,21 @@ public sealed class E2EApp : WebApplicationFactory<Program>, IAsyncLifetime
     {
         builder.UseEnvironment("Development");
         builder.UseSetting("Storage:DataPath", DataPath);
-        builder.UseSetting("Authentication:Oidc:Authority", "");
+        builder.UseSetting("Authentication:Oidc:Authority", Oidc?.Authority ?? "");
+        if (Oidc is not null)
+        {
+            builder.UseSetting("Authentication:Oidc:ClientId", OidcProvider.ClientId);
+            builder.UseSetting("Authentication:Oidc:ClientSecret", OidcProvider.ClientSecret);
+            builder.UseSetting("Authentication:Oidc:RequireHttpsMetadata", "false");
+        }
     }
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         UseKestrel(0);
         StartServer();
         BaseUrl = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().Replace("[::]", "127.0.0.1");
+        if (Oidc is not null) await Oidc.RegisterClientAsync(BaseUrl);
         playwright = await Playwright.CreateAsync();
         Browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
         {
@@ -59,6 +69,7 @@ public sealed class E2EApp : WebApplicationFactory<Program>, IAsyncLifetime
 
     async Task IAsyncLifetime.DisposeAsync()
     {
+        if (Oidc is not null) await Oidc.DisposeAsync();
         await Browser.CloseAsync();
         playwright?.Dispose();
         await base.DisposeAsync();
