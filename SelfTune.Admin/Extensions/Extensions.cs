@@ -45,7 +45,7 @@ public static class Extensions
             connectionString = $"Data Source={dbPath};Default Timeout=30";
         }
         // The factory also registers AdminDbContext as scoped; Blazor components use the factory (a circuit outlives a request).
-        services.AddDbContextFactory<AdminDbContext>(o => o.UseSqlite(connectionString));
+        services.AddDbContextFactory<AdminDbContext>(o => o.UseSqlite(connectionString).AddInterceptors(new SqlitePragmas()));
         services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDir, "keys")));
 
         services.Configure<StorageOptions>(o => o.ArchivePath = config["Storage:ArchivePath"] ?? Path.Combine(dataDir, "archives"));

@@ -1,0 +1,28 @@
+using System.Data.Common;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+
+namespace SelfTune.Admin.Data;
+
+/// <summary>
+/// Per-connection SQLite settings. With WAL (set once on the file at start-up), <c>synchronous=NORMAL</c> stays safe
+/// against an application crash and saves an fsync per commit; <c>busy_timeout</c> lets SQLite itself wait for a
+/// writer instead of failing at once, which matters when web requests and queue workers write together.
+/// </summary>
+public sealed class SqlitePragmas : DbConnectionInterceptor
+{
+    const string Pragmas = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;";
+
+    public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = Pragmas;
+        command.ExecuteNonQuery();
+    }
+
+    public override async Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken ct = default)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = Pragmas;
+        await command.ExecuteNonQueryAsync(ct);
+    }
+}
