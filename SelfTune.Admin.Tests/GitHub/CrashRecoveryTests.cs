@@ -5,6 +5,7 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using SelfTune.Admin.Auth;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Publishing;
@@ -203,6 +204,75 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output) : IAsyncLifetim
         Assert.Empty(gh.UnknownRouteRequests);
         Assert.DoesNotContain("fail:", second.Output, StringComparison.Ordinal);
         Log("done", clock);
+    }
+
+    /// <summary>
+    /// The webhook job used to save what a delivery queued (attempts, publish jobs) and the delivery's "processed" mark in
+    /// two transactions. A crash between them left the delivery queued with its work already stored, so the re-run queued
+    /// everything a second time. Here the mark's save fails once (what a crash at that moment leaves behind), in process
+    /// so the moment is exact.
+    /// </summary>
+    [Fact]
+    public async Task A_crash_while_recording_a_processed_delivery_does_not_queue_its_work_twice()
+    {
+        var installation = gh.AddInstallation("crash-mark");
+        var repo = gh.AddRepo(installation, "crash-mark", "skills");
+        await using var app = new CrashOnceAppFactory();
+        foreach (var (k, v) in GitHubHarness.Settings(gh)) app.Settings[k] = v;
+        using var api = app.CreateClient(app.DevelopmentKey);
+        await BindAsync(api, installation);
+        var connection = await ConnectAsync(api, await CreateEntryAsync(api, "skills"), installation, repo, writeBack: false);
+
+        var sha = gh.PushCommit(repo, "main", GitHubHarness.Skill("skills"));
+        using var request = gh.CreateWebhookRequest(new Uri(api.BaseAddress!, "/api/v1/github/webhook"), "push", gh.Payloads.Push(repo, "refs/heads/main", after: sha));
+        Assert.Equal(HttpStatusCode.Accepted, (await api.SendAsync(request)).StatusCode);
+
+        var queue = app.Services.GetRequiredService<SelfTune.Admin.Jobs.JobQueue>();
+        var webhookJob = await app.WithDbAsync(db => db.Jobs.SingleAsync(j => j.Kind == PublishJobs.Webhook));
+        var done = await queue.WaitForCompletionAsync(webhookJob.Id, TimeSpan.FromSeconds(30));
+        Assert.Equal(0, app.CrashesLeft); // the simulated crash happened
+        Assert.Equal(JobState.Succeeded, done.State);
+        Assert.Equal(2, done.Attempts); // the crashed try and the re-run
+
+        var publishJobs = await app.WithDbAsync(db => db.Jobs.Where(j => j.Kind == PublishJobs.Publish).ToListAsync());
+        foreach (var job in publishJobs) await queue.WaitForCompletionAsync(job.Id, TimeSpan.FromSeconds(30));
+        var attempts = await app.WithDbAsync(db => db.Attempts.Where(a => a.ConnectionId == connection).ToListAsync());
+        Assert.Single(publishJobs);
+        var attempt = Assert.Single(attempts);
+        Assert.Equal(AttemptStatus.Published, attempt.Status);
+        Assert.Equal(DeliveryOutcome.Processed, (await app.WithDbAsync(db => db.Deliveries.SingleAsync())).Outcome);
+    }
+
+    /// <summary>The app in process, whose first save marking a delivery processed fails as if the process died right then.</summary>
+    sealed class CrashOnceAppFactory : AdminAppFactory
+    {
+        readonly CrashOnDeliveryProcessed interceptor = new();
+
+        public int CrashesLeft => interceptor.Left;
+
+        protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            builder.ConfigureServices(services => services.ConfigureDbContext<AdminDbContext>(o => o.AddInterceptors(interceptor)));
+        }
+    }
+
+    sealed class CrashOnDeliveryProcessed : Microsoft.EntityFrameworkCore.Diagnostics.SaveChangesInterceptor
+    {
+        int left = 1;
+
+        public int Left => Volatile.Read(ref left);
+
+        public override ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<int>> SavingChangesAsync(
+            Microsoft.EntityFrameworkCore.Diagnostics.DbContextEventData eventData, Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<int> result,
+            CancellationToken cancellationToken = default)
+        {
+            var marking = eventData.Context!.ChangeTracker.Entries<WebhookDelivery>().Any(e => e.State == EntityState.Modified
+                && e.Entity.Outcome == DeliveryOutcome.Processed && e.Property(d => d.Outcome).OriginalValue == DeliveryOutcome.Queued);
+            if (marking && Interlocked.CompareExchange(ref left, 0, 1) == 1)
+                throw new IOException("Simulated crash: the process died while recording the delivery as processed.");
+            return base.SavingChangesAsync(eventData, result, cancellationToken);
+        }
     }
 
     // ---- The app as a child process
