@@ -39,8 +39,7 @@ public static class PublishJobs
             if (delivery.Outcome != DeliveryOutcome.Queued) return delivery.OutcomeMessage; // processed before a crash
             try
             {
-                delivery.OutcomeMessage = await processor.ProcessAsync(delivery, ct);
-                delivery.Outcome = DeliveryOutcome.Processed;
+                return await processor.ProcessAsync(delivery, ct); // saves the processed mark with what it queued
             }
             catch (System.Text.Json.JsonException e)
             {
@@ -61,8 +60,6 @@ public static class PublishJobs
                 await db.SaveChangesAsync(ct);
                 throw;
             }
-            await db.SaveChangesAsync(ct);
-            return delivery.OutcomeMessage;
         }
     }
 

@@ -30,7 +30,10 @@ public sealed class WebhookProcessor(
     readonly List<PublishAttempt> attempts = [];
     string? outcome;
 
-    /// <summary>Processes <paramref name="stored"/> and returns what it did, in words for the deliveries page.</summary>
+    /// <summary>
+    /// Processes <paramref name="stored"/> (tracked by this scope's context), marks it processed and returns what it did,
+    /// in words for the deliveries page.
+    /// </summary>
     public async Task<string> ProcessAsync(WebhookDelivery stored, CancellationToken ct)
     {
         delivery = stored;
@@ -40,10 +43,14 @@ public sealed class WebhookProcessor(
             ["X-GitHub-Delivery"] = stored.DeliveryId,
         };
         await ProcessWebhookAsync(headers, stored.Payload, ct);
+        // The mark goes in the same transaction as the attempts and jobs queued above: a crash keeps all or none of it,
+        // so a re-run of the webhook job (which skips a delivery that is no longer queued) never queues them twice.
+        stored.Outcome = DeliveryOutcome.Processed;
+        stored.OutcomeMessage = outcome ?? $"Nothing to do for {stored.Event}{(stored.Action is null ? "" : "." + stored.Action)}.";
         await db.SaveChangesAsync(ct);
         foreach (var attempt in attempts) notifier.Publish(attempt);
         queue.Notify();
-        return outcome ?? $"Nothing to do for {stored.Event}{(stored.Action is null ? "" : "." + stored.Action)}.";
+        return stored.OutcomeMessage;
     }
 
     protected override async ValueTask ProcessPushWebhookAsync(WebhookHeaders headers, PushEvent push, CancellationToken ct = default)

@@ -1,0 +1,237 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text;
+
+namespace SelfTune.Admin.Tests.Infrastructure;
+
+/// <summary>
+/// The real app as a child process (<c>dotnet SelfTune.Admin.dll</c>), for tests that need what an in-process host
+/// cannot give: a hard kill. Settings are passed as environment variables (<c>GitHub:AppId</c> → <c>GitHub__AppId</c>);
+/// stdout and stderr are kept in <see cref="Output"/> for failure messages.
+/// </summary>
+public sealed class AppProcess : IAsyncDisposable
+{
+    static readonly TimeSpan DefaultReadyTimeout = TimeSpan.FromSeconds(60);
+    static readonly TimeSpan ReadyPollInterval = TimeSpan.FromMilliseconds(100);
+
+    // Children still running when the test process exits without disposing them (an aborted run) are killed then.
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<AppProcess, byte> Live = new();
+
+    static AppProcess() => AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+    {
+        foreach (var app in Live.Keys)
+            try { app.process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } catch (System.ComponentModel.Win32Exception) { }
+    };
+
+    readonly Process process;
+    readonly StringBuilder output = new();
+    bool disposed;
+
+    AppProcess(Process process, Uri baseAddress)
+    {
+        this.process = process;
+        BaseAddress = baseAddress;
+    }
+
+    public Uri BaseAddress { get; }
+
+    public int ProcessId { get; private set; }
+
+    public bool HasExited => process.HasExited;
+
+    /// <summary>Everything the process wrote to stdout and stderr so far.</summary>
+    public string Output
+    {
+        get { lock (output) return output.ToString(); }
+    }
+
+    /// <summary>
+    /// SelfTune.Admin.dll beside the test assembly: the project reference copies it there together with its
+    /// runtimeconfig.json and deps.json, and the test's bin folder holds every assembly those name.
+    /// </summary>
+    public static string AppDllPath
+    {
+        get
+        {
+            var dll = Path.Combine(AppContext.BaseDirectory, "SelfTune.Admin.dll");
+            foreach (var required in new[] { dll, Path.ChangeExtension(dll, ".runtimeconfig.json"), Path.ChangeExtension(dll, ".deps.json") })
+                if (!File.Exists(required))
+                    throw new FileNotFoundException($"{Path.GetFileName(required)} is not beside the test assembly; build SelfTune.Admin.Tests.", required);
+            return dll;
+        }
+    }
+
+    /// <summary>
+    /// Starts the app in Development on a free loopback port with <paramref name="settings"/> (configuration keys with
+    /// ':'), and returns once <c>/readyz</c> answers 200.
+    /// </summary>
+    public static async Task<AppProcess> StartAsync(IReadOnlyDictionary<string, string?> settings, TimeSpan? readyTimeout = null)
+    {
+        // The free port is found by binding port 0 and letting it go, so another process may take it before the app
+        // binds it; the app then exits at once with "address already in use" and a new port is tried.
+        for (var attempt = 1; ; attempt++)
+        {
+            var app = Launch(settings, FreeLoopbackPort());
+            try
+            {
+                await app.WaitUntilReadyAsync(readyTimeout ?? DefaultReadyTimeout);
+                return app;
+            }
+            catch (Exception) when (attempt < 3 && app.HasExited && app.Output.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+            {
+                await app.DisposeAsync();
+            }
+            catch
+            {
+                await app.DisposeAsync();
+                throw;
+            }
+        }
+    }
+
+    static AppProcess Launch(IReadOnlyDictionary<string, string?> settings, int port)
+    {
+        var dll = AppDllPath;
+        var binFolder = Path.GetDirectoryName(dll)!;
+        var baseAddress = new Uri($"http://127.0.0.1:{port}/");
+        var start = new ProcessStartInfo(DotnetHost())
+        {
+            WorkingDirectory = binFolder,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true, // so the child never reads the test runner's console
+            UseShellExecute = false,
+            CreateNoWindow = true,
+        };
+        start.ArgumentList.Add(dll);
+        start.ArgumentList.Add("--urls");
+        start.ArgumentList.Add(baseAddress.GetLeftPart(UriPartial.Authority));
+
+        var env = start.Environment;
+        env["ASPNETCORE_ENVIRONMENT"] = "Development";
+        // appsettings*.json are beside the dll; static files do not matter for the API.
+        env["ASPNETCORE_CONTENTROOT"] = binFolder;
+        // In Development the host loads the static web assets manifest, whose content roots are folders of the source
+        // tree (wwwroot, obj/...) and fails to start when one is missing; the API needs none of them, so a manifest path
+        // that does not exist turns that off and the child depends on the bin folder only.
+        env["ASPNETCORE_STATICWEBASSETS"] = Path.Combine(binFolder, "no-static-web-assets.json");
+        env.Remove("ASPNETCORE_URLS"); // --urls decides
+        env["Authentication__Oidc__Authority"] = "";
+        env["Logging__Console__FormatterOptions__SingleLine"] = "true";
+        env["Logging__LogLevel__System.Net.Http.HttpClient"] = "Warning"; // a line per GitHub request otherwise
+        env["Logging__LogLevel__Polly"] = "Warning";
+        env["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ";
+        foreach (var (key, value) in settings)
+        {
+            var name = key.Replace(":", "__", StringComparison.Ordinal);
+            if (value is null) env.Remove(name);
+            else env[name] = value;
+        }
+
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        var app = new AppProcess(process, baseAddress);
+        process.OutputDataReceived += (_, e) => app.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => app.Append(e.Data);
+        if (!process.Start()) throw new InvalidOperationException($"Could not start {start.FileName} {dll}.");
+        app.ProcessId = process.Id;
+        Live.TryAdd(app, 0);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return app;
+    }
+
+    void Append(string? line)
+    {
+        if (line is null) return;
+        lock (output) output.AppendLine(line);
+    }
+
+    /// <summary>
+    /// Waits for <c>/readyz</c> to answer 200. A process starting up raises no event the test can wait on, so this is a
+    /// bounded poll; it stops early when the process exits.
+    /// </summary>
+    async Task WaitUntilReadyAsync(TimeSpan timeout)
+    {
+        using var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
+        var clock = Stopwatch.StartNew();
+        string last = "no answer yet";
+        while (clock.Elapsed < timeout)
+        {
+            if (process.HasExited)
+            {
+                await process.WaitForExitAsync(); // drains the output
+                throw new InvalidOperationException($"The app (pid {ProcessId}) exited with code {process.ExitCode} before it was ready.\n{Output}");
+            }
+            try
+            {
+                using var response = await http.GetAsync("/readyz");
+                if (response.StatusCode == HttpStatusCode.OK) return;
+                last = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                last = e.Message;
+            }
+            await Task.Delay(ReadyPollInterval);
+        }
+        throw new TimeoutException($"The app at {BaseAddress} (pid {ProcessId}) was not ready within {timeout} (last: {last}).\n{Output}");
+    }
+
+    public HttpClient CreateClient(string? apiKey)
+    {
+        var client = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        if (apiKey is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+        return client;
+    }
+
+    /// <summary>
+    /// A hard kill (SIGKILL on Unix, TerminateProcess on Windows) of the app and anything it started: no graceful
+    /// stop, no hosted service gets to finish or release its jobs. Returns once the process is gone.
+    /// </summary>
+    public async Task KillAsync()
+    {
+        if (!process.HasExited) process.Kill(entireProcessTree: true);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync(cts.Token);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (disposed) return;
+        disposed = true;
+        try
+        {
+            await KillAsync();
+        }
+        catch (InvalidOperationException)
+        {
+            // Never started.
+        }
+        Live.TryRemove(this, out _);
+        process.Dispose();
+    }
+
+    static int FreeLoopbackPort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        try
+        {
+            return ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+        finally
+        {
+            listener.Stop();
+        }
+    }
+
+    /// <summary>The dotnet host running the tests (the SDK sets DOTNET_HOST_PATH), else the test process itself if it is dotnet, else from PATH.</summary>
+    static string DotnetHost()
+    {
+        if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } hostPath && File.Exists(hostPath)) return hostPath;
+        if (Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase)) return self;
+        return OperatingSystem.IsWindows() ? "dotnet.exe" : "dotnet";
+    }
+}
