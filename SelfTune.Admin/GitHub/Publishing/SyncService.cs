@@ -8,7 +8,7 @@ namespace SelfTune.Admin.GitHub.Publishing;
 /// Sync (manual) and reconciliation (the sweep): compare the repository with the registry and publish what is missing.
 /// Runs inside a job keyed by the connection, so it never overlaps a webhook publish of the same connection.
 /// </summary>
-public sealed class SyncService(AdminDbContext db, PublishService publisher, AttemptNotifier notifier, ILogger<SyncService> log)
+public sealed class SyncService(AdminDbContext db, PublishService publisher, AttemptNotifier notifier, TimeProvider clock, ILogger<SyncService> log)
 {
     /// <summary>
     /// Manual: publishes the default branch head (unless already published) and the newest matching tag without a version;
@@ -19,6 +19,7 @@ public sealed class SyncService(AdminDbContext db, PublishService publisher, Att
     {
         var connection = await db.Connections.AsNoTracking().SingleOrDefaultAsync(c => c.Id == connectionId, ct);
         if (connection is null) return null;
+        await CloseInterruptedAsync(connectionId, ct);
         var manual = trigger == AttemptTrigger.Manual;
         if (!manual && (connection.PausedReason is not null || !connection.AutoPublish)) return null;
 
@@ -60,6 +61,26 @@ public sealed class SyncService(AdminDbContext db, PublishService publisher, Att
         if (releaseAttempt is { } release && await db.Attempts.AnyAsync(a => a.Id == release && a.Status == AttemptStatus.Published, ct))
             return release;
         return branchAttempt ?? releaseAttempt;
+    }
+
+    /// <summary>
+    /// Sync jobs of a connection run one at a time, so a sync or reconcile attempt still open when the next one starts
+    /// belongs to a run that was killed; it is closed with that reason (the version itself is never written twice).
+    /// </summary>
+    async Task CloseInterruptedAsync(Guid connectionId, CancellationToken ct)
+    {
+        var open = await db.Attempts.Where(a => a.ConnectionId == connectionId
+                && (a.Trigger == AttemptTrigger.Manual || a.Trigger == AttemptTrigger.Reconcile)
+                && (a.Status == AttemptStatus.Queued || a.Status == AttemptStatus.Running)).ToListAsync(ct);
+        foreach (var attempt in open)
+        {
+            attempt.Status = AttemptStatus.Failed;
+            attempt.Message = "Interrupted: the app stopped while this attempt ran; the next sync or sweep picks up what is missing.";
+            attempt.FinishedAt = clock.GetUtcNow();
+        }
+        if (open.Count == 0) return;
+        await db.SaveChangesAsync(ct);
+        foreach (var attempt in open) notifier.Publish(attempt);
     }
 
     async Task<Guid> RunAttemptAsync(GitHubConnection connection, AttemptTrigger trigger, string sourceRef, string sha, CancellationToken ct)
