@@ -14,7 +14,8 @@ public sealed partial class MemberDirectory(AdminDbContext db, TimeProvider cloc
 {
     public async Task<ClaimsIdentity> SignInAsync(string issuer, string subject, string? name, string? email, string authenticationType, CancellationToken ct = default)
     {
-        var key = $"{issuer}|{subject}";
+        // Providers differ on a trailing slash in "iss"; one person must map to one member either way.
+        var key = $"{issuer.TrimEnd('/')}|{subject}";
         var now = clock.GetUtcNow();
         var member = await db.Members.OrderBy(m => m.CreatedAt).FirstOrDefaultAsync(m => m.Subject == key, ct);
         if (member is null)

@@ -104,7 +104,7 @@ public sealed class PublishService(
         if (writeBackFailure is not null && attempt.Message?.Contains(writeBackFailure) != true)
             attempt.Message = $"{attempt.Message} {writeBackFailure}".Trim();
         attempt.FinishedAt = clock.GetUtcNow();
-        await writeBack.FinishAsync(channel, attempt, connection, Summary(attempt, connection), ct);
+        await writeBack.FinishAsync(channel, attempt, connection, await SummaryAsync(attempt, connection, ct), ct);
         await SaveAndNotifyAsync(attempt, ct);
     }
 
@@ -253,11 +253,12 @@ public sealed class PublishService(
     static string? ChangeSummary(PublishAttempt attempt, GitHubConnection connection) =>
         $"Published by SelfTune from {connection.RepoFullName}@{attempt.SourceRef} ({attempt.Trigger.ToString().ToLowerInvariant()}).";
 
-    string Summary(PublishAttempt attempt, GitHubConnection connection)
+    async Task<string> SummaryAsync(PublishAttempt attempt, GitHubConnection connection, CancellationToken ct)
     {
         var lines = new List<string> { attempt.Message ?? "" };
         if (attempt.Version is not null) lines.Add($"Version: `{attempt.Version}` of `{connection.Entry!.Name}`");
-        var version = attempt.Version is null ? null : db.Versions.AsNoTracking().FirstOrDefault(v => v.EntryId == connection.EntryId && v.Version == attempt.Version);
+        var version = attempt.Version is null ? null
+            : await db.Versions.AsNoTracking().FirstOrDefaultAsync(v => v.EntryId == connection.EntryId && v.Version == attempt.Version, ct);
         if (version is not null) lines.Add($"Files: {version.FileCount}, size: {version.Size} bytes, sha256 `{version.ContentHash}`");
         return string.Join("\n\n", lines.Where(l => l.Length > 0));
     }
