@@ -72,7 +72,7 @@ public class E2EApp : WebApplicationFactory<Program>, IAsyncLifetime
         if (Oidc is not null) await Oidc.DisposeAsync();
         await Browser.CloseAsync();
         playwright?.Dispose();
-        await base.DisposeAsync();
+        await DisposeAsync(); // virtual: subclasses stop what they started (fake GitHub)
         try { Directory.Delete(DataPath, true); } catch (IOException) { }
     }
 }

@@ -1,0 +1,72 @@
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Tests.Fakes;
+using static Microsoft.Playwright.Assertions;
+
+namespace SelfTune.Admin.E2E;
+
+/// <summary>
+/// The whole product as a user meets it: the app on a real port, browsers signed in through the OpenID Connect
+/// provider, and the fake GitHub (API, install page, codeload) the app talks to through Octokit.
+/// Alice is an owner of org acme (pro); Bob is an owner of another pro org.
+/// </summary>
+public sealed class GitHubE2EApp : E2EApp
+{
+    public FakeGitHub GitHub { get; private set; } = null!;
+    public Guid AcmeOrgId { get; private set; }
+    public Guid OtherOrgId { get; private set; }
+
+    public override async Task InitializeAsync()
+    {
+        GitHub = await FakeGitHub.StartAsync();
+        Oidc = await OidcProvider.StartAsync();
+        await base.InitializeAsync();
+        GitHub.SetupUrl = new Uri(BaseUrl.TrimEnd('/') + "/settings/github");
+
+        await using var scope = Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AdminDbContext>();
+        var issuer = Oidc.Authority.TrimEnd('/');
+        var acme = db.Orgs.Single(o => o.Slug == "acme");
+        var other = new Org { Slug = "other", Name = "Other Org", Plan = Plan.Pro, CreatedAt = DateTimeOffset.UtcNow };
+        db.Orgs.Add(other);
+        db.Members.Add(new Member { OrgId = acme.Id, Subject = $"{issuer}|{OidcProvider.Alice.Subject}", Name = OidcProvider.Alice.Name, Email = OidcProvider.Alice.Email, Role = MemberRole.Owner, CreatedAt = DateTimeOffset.UtcNow });
+        db.Members.Add(new Member { OrgId = other.Id, Subject = $"{issuer}|{OidcProvider.Bob.Subject}", Name = OidcProvider.Bob.Name, Email = OidcProvider.Bob.Email, Role = MemberRole.Owner, CreatedAt = DateTimeOffset.UtcNow });
+        await db.SaveChangesAsync();
+        AcmeOrgId = acme.Id;
+        OtherOrgId = other.Id;
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.UseSetting("GitHub:AppId", GitHub.AppId.ToString());
+        builder.UseSetting("GitHub:AppSlug", GitHub.AppSlug);
+        builder.UseSetting("GitHub:PrivateKey", GitHub.PrivateKeyPem);
+        builder.UseSetting("GitHub:WebhookSecret", GitHub.WebhookSecret);
+        builder.UseSetting("GitHub:ApiBaseUrl", GitHub.BaseUrl.ToString());
+        builder.UseSetting("GitHub:WebBaseUrl", GitHub.BaseUrl.ToString());
+        builder.UseSetting("GitHub:RetryBaseDelay", "00:00:00.050");
+        builder.UseSetting("GitHub:ReconcileInterval", "00:00:00");
+        builder.UseSetting("Jobs:PollInterval", "00:00:00.200");
+    }
+
+    /// <summary>A page signed in as <paramref name="user"/> through the provider's login form.</summary>
+    public async Task<IPage> SignInAsync(OidcProvider.TestUser user, string path = "/")
+    {
+        var page = await NewPageAsync();
+        await page.GotoAsync(path);
+        await page.Locator("#user").SelectOptionAsync(user.Subject);
+        await page.Locator("#sign-in").ClickAsync();
+        await Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("^" + System.Text.RegularExpressions.Regex.Escape(BaseUrl.TrimEnd('/'))));
+        await WaitForCircuitAsync(page);
+        return page;
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (GitHub is not null) await GitHub.DisposeAsync();
+    }
+}
