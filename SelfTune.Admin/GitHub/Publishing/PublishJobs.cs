@@ -27,7 +27,7 @@ public static class PublishJobs
 
     public static string ConcurrencyKey(Guid connectionId) => "connection:" + connectionId.ToString("N");
 
-    public sealed class WebhookHandler(AdminDbContext db, WebhookProcessor processor) : IJobHandler
+    public sealed class WebhookHandler(AdminDbContext db, WebhookProcessor processor, DeliveryNotifier notifier) : IJobHandler
     {
         public string Kind => Webhook;
 
@@ -50,6 +50,7 @@ public static class PublishJobs
                 delivery.Outcome = DeliveryOutcome.Failed;
                 delivery.OutcomeMessage = $"The {delivery.Event} payload could not be processed: {e.Message}";
                 await db.SaveChangesAsync(ct);
+                notifier.Publish(delivery);
                 throw new PermanentJobFailure(delivery.OutcomeMessage);
             }
             catch (Exception e) when (job.Attempts >= job.MaxAttempts && !ct.IsCancellationRequested)
@@ -59,9 +60,11 @@ public static class PublishJobs
                 delivery.Outcome = DeliveryOutcome.Failed;
                 delivery.OutcomeMessage = $"Processing failed after {job.Attempts} tries: {GitHubFailures.Describe(e)}";
                 await db.SaveChangesAsync(ct);
+                notifier.Publish(delivery);
                 throw;
             }
             await db.SaveChangesAsync(ct);
+            notifier.Publish(delivery);
             return delivery.OutcomeMessage;
         }
     }
