@@ -70,6 +70,16 @@ public sealed class DeliveryService(
         return await VisibleTo(db, orgId).SingleOrDefaultAsync(d => d.Id == id, ct);
     }
 
+    /// <summary>The delivery without its payload, by row id or by GitHub's delivery id; null when the org may not see it.</summary>
+    public async Task<Summary?> FindAsync(Guid orgId, Guid? id = null, string? deliveryId = null, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var query = VisibleTo(db, orgId);
+        query = id is { } rowId ? query.Where(d => d.Id == rowId) : query.Where(d => d.DeliveryId == deliveryId);
+        return await query.Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage))
+            .SingleOrDefaultAsync(ct);
+    }
+
     /// <summary>Replays of the delivery (<c>{delivery id}:replay-N</c>) the org may see, newest first.</summary>
     public async Task<List<Summary>> ReplaysOfAsync(Guid orgId, string deliveryId, CancellationToken ct = default)
     {
