@@ -53,6 +53,20 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
     }
 
     [Fact]
+    public async Task A_link_with_q_opens_the_list_searched()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId);
+        var wanted = await App.DeliveryAsync("push", installation.InstallationId);
+        await App.DeliveryAsync("push", installation.InstallationId);
+        SignInAs(orgId);
+        Services.GetRequiredService<NavigationManager>().NavigateTo($"/deliveries?q={wanted.DeliveryId}");
+        var page = RenderPage<Deliveries>();
+        page.WaitForAssertion(() => Assert.Equal([wanted.DeliveryId], page.FindAll("[data-testid=delivery-link]").Select(l => l.TextContent).ToList()));
+        Assert.Equal(wanted.DeliveryId, page.InputOf("search").GetAttribute("value"));
+    }
+
+    [Fact]
     public async Task Filters_by_outcome_and_event_and_pages()
     {
         var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
