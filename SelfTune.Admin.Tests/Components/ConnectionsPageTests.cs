@@ -13,6 +13,9 @@ namespace SelfTune.Admin.Tests.Components;
 /// <summary>The connections list and detail, on the real app wired to a fake GitHub.</summary>
 public sealed class ConnectionsPageTests(GitHubHarness h) : PageTestContext(h.App), IClassFixture<GitHubHarness>
 {
+    // Pages read the database and react to background work; a loaded CI machine needs more than bUnit's 1 s default.
+    static ConnectionsPageTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(10);
+
     string Web => h.GitHub.BaseUrl.ToString().TrimEnd('/');
 
     [Fact]

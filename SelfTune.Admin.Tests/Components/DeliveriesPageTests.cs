@@ -12,6 +12,9 @@ namespace SelfTune.Admin.Tests.Components;
 /// <summary>The deliveries list and detail, on the real app wired to a fake GitHub (webhooks go through the real receiver and job).</summary>
 public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App), IClassFixture<GitHubHarness>
 {
+    // Pages read the database and react to background work; a loaded CI machine needs more than bUnit's 1 s default.
+    static DeliveriesPageTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(10);
+
     [Fact]
     public async Task Empty_org_explains_where_deliveries_come_from()
     {
