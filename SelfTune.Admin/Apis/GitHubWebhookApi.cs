@@ -9,6 +9,7 @@ using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub;
 using SelfTune.Admin.GitHub.Client;
 using SelfTune.Admin.GitHub.Publishing;
+using SelfTune.Admin.GitHub.Webhooks;
 using SelfTune.Admin.Infrastructure;
 using SelfTune.Admin.Jobs;
 
@@ -23,7 +24,7 @@ public static class GitHubWebhookApi
     public const long MaxBodyBytes = 25 * 1024 * 1024;
 
     /// <summary>Events the processor acts on; anything else is stored as ignored.</summary>
-    static readonly HashSet<string> HandledEvents = ["push", "create", "installation", "installation_repositories", "repository", "pull_request", "ping"];
+    public static readonly IReadOnlySet<string> HandledEvents = new HashSet<string>(["push", "create", "installation", "installation_repositories", "repository", "pull_request", "ping"]);
 
     static readonly Meter Meter = new("SelfTune.Admin");
     static readonly Counter<long> Rejected = Meter.CreateCounter<long>("selftune.webhooks.rejected", description: "Webhook deliveries refused for a bad signature.");
@@ -42,7 +43,7 @@ public static class GitHubWebhookApi
     }
 
     static async Task<IResult> Receive(HttpContext http, AdminDbContext db, IGitHubAppCredentialSource credentials, JobQueue queue,
-        TimeProvider clock, ILoggerFactory loggers, CancellationToken ct)
+        TimeProvider clock, ILoggerFactory loggers, DeliveryNotifier deliveries, CancellationToken ct)
     {
         var log = loggers.CreateLogger("SelfTune.Admin.Webhooks");
         var secret = (await credentials.GetAsync(ct))?.WebhookSecret;
@@ -107,6 +108,7 @@ public static class GitHubWebhookApi
             return TypedResults.Ok(new { status = "duplicate", delivery_id = deliveryId }); // the same delivery raced in twice
         }
         if (handled) queue.Notify();
+        deliveries.Publish(delivery);
         return TypedResults.Accepted((string?)null, new { status = handled ? "queued" : "ignored", delivery_id = deliveryId });
     }
 

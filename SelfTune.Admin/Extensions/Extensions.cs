@@ -64,6 +64,10 @@ public static class Extensions
         services.AddScoped<SyncService>();
         services.AddScoped<WebhookProcessor>();
         services.AddSingleton<AttemptNotifier>();
+        // Pages: live delivery news, the deliveries view and replay, and "Sync now".
+        services.AddSingleton<DeliveryNotifier>();
+        services.AddScoped<DeliveryService>();
+        services.AddScoped<ManualSync>();
         services.AddScoped<IJobHandler, PublishJobs.WebhookHandler>();
         services.AddScoped<IJobHandler, PublishJobs.PublishHandler>();
         services.AddScoped<IJobHandler, PublishJobs.SyncHandler>();

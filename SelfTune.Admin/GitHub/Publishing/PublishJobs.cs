@@ -27,7 +27,7 @@ public static class PublishJobs
 
     public static string ConcurrencyKey(Guid connectionId) => "connection:" + connectionId.ToString("N");
 
-    public sealed class WebhookHandler(AdminDbContext db, WebhookProcessor processor) : IJobHandler
+    public sealed class WebhookHandler(AdminDbContext db, WebhookProcessor processor, DeliveryNotifier notifier) : IJobHandler
     {
         public string Kind => Webhook;
 
@@ -39,7 +39,9 @@ public static class PublishJobs
             if (delivery.Outcome != DeliveryOutcome.Queued) return delivery.OutcomeMessage; // processed before a crash
             try
             {
-                return await processor.ProcessAsync(delivery, ct); // saves the processed mark with what it queued
+                var outcome = await processor.ProcessAsync(delivery, ct); // saves the processed mark with what it queued
+                notifier.Publish(delivery);
+                return outcome;
             }
             catch (System.Text.Json.JsonException e)
             {
@@ -49,6 +51,7 @@ public static class PublishJobs
                 delivery.Outcome = DeliveryOutcome.Failed;
                 delivery.OutcomeMessage = $"The {delivery.Event} payload could not be processed: {e.Message}";
                 await db.SaveChangesAsync(ct);
+                notifier.Publish(delivery);
                 throw new PermanentJobFailure(delivery.OutcomeMessage);
             }
             catch (Exception e) when (job.Attempts >= job.MaxAttempts && !ct.IsCancellationRequested)
@@ -58,6 +61,7 @@ public static class PublishJobs
                 delivery.Outcome = DeliveryOutcome.Failed;
                 delivery.OutcomeMessage = $"Processing failed after {job.Attempts} tries: {GitHubFailures.Describe(e)}";
                 await db.SaveChangesAsync(ct);
+                notifier.Publish(delivery);
                 throw;
             }
         }

@@ -1,0 +1,230 @@
+using System.Net;
+using Bunit;
+using Microsoft.AspNetCore.Components;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using SelfTune.Admin.Components.Pages.Deliveries;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Tests.GitHub;
+
+namespace SelfTune.Admin.Tests.Components;
+
+/// <summary>The deliveries list and detail, on the real app wired to a fake GitHub (webhooks go through the real receiver and job).</summary>
+public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App), IClassFixture<GitHubHarness>
+{
+    // Pages read the database and react to background work; a loaded CI machine needs more than bUnit's 1 s default.
+    static DeliveriesPageTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task Empty_org_explains_where_deliveries_come_from()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        SignInAs(orgId);
+        var page = RenderPage<Deliveries>();
+        page.WaitForAssertion(() => Assert.Contains("No webhook deliveries yet", page.Find("[data-testid=empty]").TextContent));
+        Assert.Contains("/settings/github", page.Find("[data-testid=empty]").InnerHtml);
+    }
+
+    [Fact]
+    public async Task Lists_only_the_orgs_deliveries_and_filters_by_text()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId);
+        var connection = await App.ConnectionAsync(orgId, "hello", "acme-gh/skills", installation.InstallationId);
+        var byInstallation = await App.DeliveryAsync("installation", installation.InstallationId, message: "Installation suspended.",
+            receivedAt: DateTimeOffset.UtcNow.AddMinutes(-5));
+        // Another installation, but a repository this org connected (e.g. a second installation's webhook).
+        var byRepo = await App.DeliveryAsync("push", PageSeed.NewGitHubId(), connection.RepoId, "acme-gh/skills", message: "Push to main: 1 attempt(s) queued.");
+        await App.DeliveryAsync("push", PageSeed.NewGitHubId(), PageSeed.NewGitHubId(), "stranger/secret-repo");
+
+        SignInAs(orgId, MemberRole.Viewer);
+        var page = RenderPage<Deliveries>();
+        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=delivery-link]").Count));
+        Assert.DoesNotContain("secret-repo", page.Markup);
+        Assert.Equal([byRepo.DeliveryId, byInstallation.DeliveryId], page.FindAll("[data-testid=delivery-link]").Select(l => l.TextContent).ToList()); // newest first
+        Assert.Equal($"/deliveries/{byRepo.Id}", page.FindAll("[data-testid=delivery-link]")[0].GetAttribute("href"));
+        Assert.Equal(["processed", "processed"], page.FindAll("[data-testid=delivery-outcome]").Select(o => o.GetAttribute("data-outcome")!).ToList());
+
+        page.InputOf("search").Input(byInstallation.DeliveryId[..13]);
+        page.WaitForAssertion(() => Assert.Equal([byInstallation.DeliveryId], page.FindAll("[data-testid=delivery-link]").Select(l => l.TextContent).ToList()));
+        page.InputOf("search").Input("ACME-GH/SKI"); // repository, any case
+        page.WaitForAssertion(() => Assert.Equal([byRepo.DeliveryId], page.FindAll("[data-testid=delivery-link]").Select(l => l.TextContent).ToList()));
+        page.InputOf("search").Input("nothing-like-this");
+        page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=no-match]")));
+        page.Find("[data-testid=clear-filters]").Click();
+        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=delivery-link]").Count));
+    }
+
+    [Fact]
+    public async Task A_link_with_q_opens_the_list_searched()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId);
+        var wanted = await App.DeliveryAsync("push", installation.InstallationId);
+        await App.DeliveryAsync("push", installation.InstallationId);
+        SignInAs(orgId);
+        Services.GetRequiredService<NavigationManager>().NavigateTo($"/deliveries?q={wanted.DeliveryId}");
+        var page = RenderPage<Deliveries>();
+        page.WaitForAssertion(() => Assert.Equal([wanted.DeliveryId], page.FindAll("[data-testid=delivery-link]").Select(l => l.TextContent).ToList()));
+        Assert.Equal(wanted.DeliveryId, page.InputOf("search").GetAttribute("value"));
+    }
+
+    [Fact]
+    public async Task Filters_by_outcome_and_event_and_pages()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId);
+        var start = DateTimeOffset.UtcNow.AddHours(-1);
+        for (var i = 0; i < Deliveries.PageSize + 2; i++)
+            await App.DeliveryAsync("push", installation.InstallationId, receivedAt: start.AddSeconds(i));
+        var failed = await App.DeliveryAsync("create", installation.InstallationId, outcome: DeliveryOutcome.Failed, message: "payload could not be processed");
+        SignInAs(orgId);
+
+        var page = RenderPage<Deliveries>();
+        page.WaitForAssertion(() => Assert.Equal(Deliveries.PageSize, page.FindAll("[data-testid=delivery-link]").Count));
+        Assert.Contains($"{Deliveries.PageSize + 3} deliveries", page.Find("[data-testid=total]").TextContent);
+
+        // Page 2 holds the oldest three.
+        page.FindAll("[data-testid=pager] button").Single(b => b.TextContent.Trim() == "2").Click();
+        page.WaitForAssertion(() => Assert.Equal(3, page.FindAll("[data-testid=delivery-link]").Count));
+
+        await SelectAsync(page, "outcome-filter", "failed");
+        page.WaitForAssertion(() => Assert.Equal([failed.DeliveryId], page.FindAll("[data-testid=delivery-link]").Select(l => l.TextContent).ToList()));
+        await SelectAsync(page, "outcome-filter", "All outcomes");
+        await SelectAsync(page, "event-filter", "create");
+        page.WaitForAssertion(() => Assert.Equal([failed.DeliveryId], page.FindAll("[data-testid=delivery-link]").Select(l => l.TextContent).ToList()));
+    }
+
+    /// <summary>Opens a MudSelect and picks the item with <paramref name="text"/>.</summary>
+    static async Task SelectAsync(IRenderedComponent<ContainerFragment> page, string testId, string text)
+    {
+        await page.Find($"[data-testid={testId}] .mud-input-control-input-container, .mud-select:has([data-testid={testId}]) .mud-input-control-input-container")
+            .QuerySelector(".mud-input-slot, input, div")!.MouseDownAsync(new());
+        page.WaitForAssertion(() => Assert.Contains(page.FindAll(".mud-popover-open .mud-list-item"), i => i.TextContent.Trim() == text));
+        page.FindAll(".mud-popover-open .mud-list-item").First(i => i.TextContent.Trim() == text).Click();
+    }
+
+    [Fact]
+    public async Task New_webhooks_appear_live_and_turn_processed()
+    {
+        var c = await h.ConnectedOrgAsync("livelist");
+        SignInAs(c.OrgId);
+        var page = RenderPage<Deliveries>();
+        page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=empty]")));
+
+        var next = h.GitHub.PushCommit(c.Repo, "main", GitHubHarness.Skill("livelist", extra: "v2"));
+        var deliveryId = Guid.NewGuid().ToString();
+        Assert.Equal(HttpStatusCode.Accepted, (await h.SendWebhookAsync("push", h.GitHub.Payloads.Push(c.Repo, "main"), deliveryId)).StatusCode);
+
+        page.WaitForAssertion(() =>
+        {
+            var link = page.Find("[data-testid=delivery-link]");
+            Assert.Equal(deliveryId, link.TextContent);
+            Assert.Equal("processed", page.Find("[data-testid=delivery-outcome]").GetAttribute("data-outcome"));
+            Assert.Contains("Push to main: 1 attempt(s) queued.", page.Markup);
+        }, PageSeed.Slow);
+        Assert.Equal("push", page.Find("[data-testid=delivery-event]").TextContent);
+        _ = next;
+    }
+
+    [Fact]
+    public async Task Detail_shows_summary_outcome_attempts_and_payload()
+    {
+        var c = await h.ConnectedOrgAsync("detailed");
+        var next = h.GitHub.PushCommit(c.Repo, "main", GitHubHarness.Skill("detailed", extra: "v2"));
+        var deliveryId = Guid.NewGuid().ToString();
+        await h.SendWebhookAsync("push", h.GitHub.Payloads.Push(c.Repo, "main"), deliveryId);
+        await h.WaitForFinishedAttemptsAsync(c.ConnectionId, 1);
+        var row = await App.WithDbAsync(db => db.Deliveries.SingleAsync(d => d.DeliveryId == deliveryId));
+        SignInAs(c.OrgId, MemberRole.Viewer);
+
+        var page = RenderPage<DeliveryDetail>((nameof(DeliveryDetail.Id), row.Id));
+        page.WaitForAssertion(() => Assert.Equal("published", page.Find("[data-testid=delivery-attempts] [data-testid=attempt-status]").GetAttribute("data-status")));
+        Assert.Equal(deliveryId, page.Find("[data-testid=delivery-id]").TextContent);
+        Assert.Equal("push", page.Find("[data-testid=delivery-title]").TextContent);
+        Assert.Equal("processed", page.Find("[data-testid=delivery-outcome]").GetAttribute("data-outcome"));
+        Assert.Equal("Push to main: 1 attempt(s) queued.", page.Find("[data-testid=outcome-message]").TextContent);
+        Assert.Equal($"/connections/{c.ConnectionId}", page.Find("[data-testid=attempt-connection]").GetAttribute("href"));
+        Assert.Contains($"0.0.0-github.{next[..7]}", page.Find("[data-testid=delivery-attempts]").TextContent);
+        var payload = page.Find("[data-testid=payload]").TextContent;
+        Assert.Contains("\"ref\": \"refs/heads/main\"", payload); // pretty-printed
+        Assert.Contains($"\"after\": \"{next}\"", payload);
+        Assert.Contains("\n  ", payload);
+        Assert.Empty(page.FindAll("[data-testid=replay]")); // a viewer cannot replay
+    }
+
+    [Fact]
+    public async Task Detail_of_a_delivery_of_no_concern_to_the_org_is_not_found()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        await App.InstallationAsync(orgId);
+        var foreign = await App.DeliveryAsync("push", PageSeed.NewGitHubId(), PageSeed.NewGitHubId(), "stranger/secret-repo",
+            payload: """{"secret":"do-not-show"}""");
+        SignInAs(orgId, MemberRole.Owner);
+        var page = RenderPage<DeliveryDetail>((nameof(DeliveryDetail.Id), foreign.Id));
+        page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=not-found]")));
+        Assert.DoesNotContain("do-not-show", page.Markup);
+        Assert.DoesNotContain("secret-repo", page.Markup);
+    }
+
+    [Fact]
+    public async Task Replay_creates_a_new_delivery_that_is_processed_again()
+    {
+        var c = await h.ConnectedOrgAsync("replayed");
+        var deliveryId = Guid.NewGuid().ToString();
+        await h.SendWebhookAsync("push", h.GitHub.Payloads.Push(c.Repo, "main"), deliveryId);
+        await h.WaitForFinishedAttemptsAsync(c.ConnectionId, 1);
+        var original = await App.WithDbAsync(db => db.Deliveries.AsNoTracking().SingleAsync(d => d.DeliveryId == deliveryId));
+        SignInAs(c.OrgId, MemberRole.Admin);
+
+        var page = RenderPage<DeliveryDetail>((nameof(DeliveryDetail.Id), original.Id));
+        page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=replay]")));
+        page.Find("[data-testid=replay]").Click();
+
+        var nav = Services.GetRequiredService<NavigationManager>();
+        WebhookDelivery? replay = null;
+        await WaitUntilAsync(async () =>
+        {
+            replay = await App.WithDbAsync(db => db.Deliveries.AsNoTracking().SingleOrDefaultAsync(d => d.DeliveryId == deliveryId + ":replay-1"));
+            return replay?.Outcome == DeliveryOutcome.Processed;
+        });
+        Assert.Equal(original.Payload, replay!.Payload);
+        Assert.Equal("push", replay.Event);
+        page.WaitForAssertion(() => Assert.EndsWith($"/deliveries/{replay.Id}", nav.Uri));
+        // The original is untouched and lists its replay, live.
+        page.WaitForAssertion(() => Assert.Equal(deliveryId + ":replay-1", page.Find("[data-testid=replay-link]").TextContent));
+        Assert.Equal(DeliveryOutcome.Processed, (await App.WithDbAsync(db => db.Deliveries.SingleAsync(d => d.Id == original.Id))).Outcome);
+
+        // Processing again made a new attempt from the same commit: already published, so unchanged.
+        var attempts = await h.WaitForFinishedAttemptsAsync(c.ConnectionId, 2);
+        Assert.Equal(deliveryId + ":replay-1", attempts[0].DeliveryId);
+        Assert.Equal(AttemptStatus.Unchanged, attempts[0].Status);
+    }
+
+    [Fact]
+    public async Task Replayed_delivery_links_back_to_its_original()
+    {
+        var c = await h.ConnectedOrgAsync("backlink");
+        var original = await App.DeliveryAsync("ping", c.Installation.Id, message: "Ping received.");
+        var replay = await App.DeliveryAsync("ping", c.Installation.Id, message: "Ping received.");
+        await App.WithDbAsync(async db =>
+        {
+            db.Deliveries.Single(d => d.Id == replay.Id).DeliveryId = original.DeliveryId + ":replay-1";
+            return await db.SaveChangesAsync();
+        });
+        SignInAs(c.OrgId, MemberRole.Admin);
+        var page = RenderPage<DeliveryDetail>((nameof(DeliveryDetail.Id), replay.Id));
+        page.WaitForAssertion(() => Assert.Equal($"/deliveries/{original.Id}", page.Find("[data-testid=replay-of]").GetAttribute("href")));
+        Assert.Contains("None for your org's connections", page.Find("[data-testid=no-attempts]").TextContent);
+    }
+
+    static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow + PageSeed.Slow;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("The condition did not hold in time.");
+            await Task.Delay(100);
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.GitHub.Client;
+using SelfTune.Admin.Infrastructure;
+using SelfTune.Admin.Jobs;
+
+namespace SelfTune.Admin.GitHub.Publishing;
+
+/// <summary>
+/// "Sync now" for the UI: the same job as <c>POST .../sync</c> (queued per connection, so it never overlaps a webhook
+/// publish), waited for, answering the attempt it reported. Each call uses its own DbContext.
+/// </summary>
+public sealed class ManualSync(
+    IDbContextFactory<AdminDbContext> dbFactory, JobQueue queue, IGitHubAppCredentialSource credentials, IOptions<GitHubOptions> options)
+{
+    public static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(90);
+
+    /// <exception cref="ProblemException">Not found, the App not configured, or the sync could not run (the reason).</exception>
+    public async Task<PublishAttempt> RunAsync(Guid orgId, Guid connectionId, TimeSpan? wait = null, CancellationToken ct = default)
+    {
+        if (await credentials.GetAsync(ct) is null) throw GitHubFailures.NotConfigured(options.Value.MissingSettings());
+        long jobId;
+        await using (var db = await dbFactory.CreateDbContextAsync(ct))
+        {
+            if (!await db.Connections.AnyAsync(c => c.Id == connectionId && c.OrgId == orgId, ct))
+                throw ProblemException.NotFound("There is no such connection in your org.");
+            var job = PublishJobs.EnqueueSync(queue, db, connectionId, AttemptTrigger.Manual);
+            await db.SaveChangesAsync(ct);
+            jobId = job.Id;
+        }
+        queue.Notify();
+        Job done;
+        try
+        {
+            done = await queue.WaitForCompletionAsync(jobId, wait ?? DefaultWait, ct);
+        }
+        catch (TimeoutException)
+        {
+            throw new ProblemException(504, "timeout",
+                "The sync is still running; its result will appear in the attempts when it finishes.");
+        }
+        if (done.State != JobState.Succeeded || !Guid.TryParse(done.Result, out var attemptId))
+            throw new ProblemException(502, "upstream_failure", $"The sync could not run: {done.LastError ?? "no attempt was recorded"}.");
+        await using var read = await dbFactory.CreateDbContextAsync(ct);
+        return await read.Attempts.AsNoTracking().SingleAsync(a => a.Id == attemptId, ct);
+    }
+}

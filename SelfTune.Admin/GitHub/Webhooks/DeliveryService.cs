@@ -1,0 +1,177 @@
+using System.Security.Claims;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using SelfTune.Admin.Apis;
+using SelfTune.Admin.Auth;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.GitHub.Publishing;
+using SelfTune.Admin.Infrastructure;
+using SelfTune.Admin.Jobs;
+
+namespace SelfTune.Admin.GitHub.Webhooks;
+
+/// <summary>
+/// The webhook deliveries an org may see, and replay. A delivery carries no org: it belongs to every org that bound its
+/// installation, or that has a connection to its repository. Each call uses its own DbContext (safe for pages).
+/// </summary>
+public sealed class DeliveryService(
+    IDbContextFactory<AdminDbContext> dbFactory, JobQueue queue, DeliveryNotifier notifier, TimeProvider clock)
+{
+    public const string ReplaySeparator = ":replay-";
+
+    public sealed record Filter(string? Event = null, DeliveryOutcome? Outcome = null, string? Search = null);
+
+    /// <summary>A delivery without its payload (which may be megabytes), for lists.</summary>
+    public sealed record Summary(
+        Guid Id, string DeliveryId, string Event, string? Action, long? InstallationId, string? RepositoryFullName,
+        DateTimeOffset ReceivedAt, DeliveryOutcome Outcome, string? OutcomeMessage);
+
+    public sealed record Page(List<Summary> Items, int Total);
+
+    public static IQueryable<WebhookDelivery> VisibleTo(AdminDbContext db, Guid orgId)
+    {
+        var installations = db.Installations.Where(i => i.OrgId == orgId).Select(i => (long?)i.InstallationId);
+        var repositories = db.Connections.Where(c => c.OrgId == orgId).Select(c => (long?)c.RepoId);
+        return db.Deliveries.AsNoTracking()
+            .Where(d => installations.Contains(d.InstallationId) || repositories.Contains(d.RepositoryId));
+    }
+
+    /// <summary>What makes a delivery the org's: its bound installations and its connections' repositories.</summary>
+    public sealed record Scope(IReadOnlySet<long> InstallationIds, IReadOnlySet<long> RepositoryIds)
+    {
+        public static readonly Scope Empty = new(new HashSet<long>(), new HashSet<long>());
+
+        public bool Concerns(DeliveryChanged change) =>
+            (change.InstallationId is { } i && InstallationIds.Contains(i)) || (change.RepositoryId is { } r && RepositoryIds.Contains(r));
+    }
+
+    public async Task<Scope> ScopeAsync(Guid orgId, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var installations = await db.Installations.Where(i => i.OrgId == orgId).Select(i => i.InstallationId).ToListAsync(ct);
+        var repositories = await db.Connections.Where(c => c.OrgId == orgId).Select(c => c.RepoId).ToListAsync(ct);
+        return new Scope(installations.ToHashSet(), repositories.ToHashSet());
+    }
+
+    /// <summary>Newest first; <paramref name="page"/> counts from 0.</summary>
+    public async Task<Page> ListAsync(Guid orgId, Filter filter, int page, int pageSize, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var query = VisibleTo(db, orgId);
+        if (!string.IsNullOrWhiteSpace(filter.Event)) query = query.Where(d => d.Event == filter.Event);
+        if (filter.Outcome is { } outcome) query = query.Where(d => d.Outcome == outcome);
+        if (!string.IsNullOrWhiteSpace(filter.Search))
+        {
+            var like = "%" + EscapeLike(filter.Search.Trim()) + "%";
+            query = query.Where(d => EF.Functions.Like(d.DeliveryId, like, "\\")
+                                     || (d.RepositoryFullName != null && EF.Functions.Like(d.RepositoryFullName, like, "\\")));
+        }
+        var total = await query.CountAsync(ct);
+        var items = await query.OrderByDescending(d => d.ReceivedAt).Skip(Math.Max(0, page) * pageSize).Take(pageSize)
+            .Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage))
+            .ToListAsync(ct);
+        return new Page(items, total);
+    }
+
+    /// <summary>The event names among the org's deliveries, for the filter.</summary>
+    public async Task<List<string>> EventsAsync(Guid orgId, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await VisibleTo(db, orgId).Select(d => d.Event).Distinct().OrderBy(e => e).ToListAsync(ct);
+    }
+
+    /// <summary>The delivery with its payload, or null when there is none the org may see.</summary>
+    public async Task<WebhookDelivery?> GetAsync(Guid orgId, Guid id, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await VisibleTo(db, orgId).SingleOrDefaultAsync(d => d.Id == id, ct);
+    }
+
+    /// <summary>The delivery without its payload, by row id or by GitHub's delivery id; null when the org may not see it.</summary>
+    public async Task<Summary?> FindAsync(Guid orgId, Guid? id = null, string? deliveryId = null, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var query = VisibleTo(db, orgId);
+        query = id is { } rowId ? query.Where(d => d.Id == rowId) : query.Where(d => d.DeliveryId == deliveryId);
+        return await query.Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage))
+            .SingleOrDefaultAsync(ct);
+    }
+
+    /// <summary>Replays of the delivery (<c>{delivery id}:replay-N</c>) the org may see, newest first.</summary>
+    public async Task<List<Summary>> ReplaysOfAsync(Guid orgId, string deliveryId, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var like = EscapeLike(RootOf(deliveryId) + ReplaySeparator) + "%";
+        return await VisibleTo(db, orgId).Where(d => EF.Functions.Like(d.DeliveryId, like, "\\") && d.DeliveryId != deliveryId)
+            .OrderByDescending(d => d.ReceivedAt)
+            .Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage))
+            .ToListAsync(ct);
+    }
+
+    /// <summary>Attempts of the org's connections that the delivery created, newest first.</summary>
+    public async Task<List<(PublishAttempt Attempt, GitHubConnection? Connection, string? EntryName)>> AttemptsOfAsync(Guid orgId, string deliveryId, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var attempts = await db.Attempts.AsNoTracking().Where(a => a.OrgId == orgId && a.DeliveryId == deliveryId)
+            .OrderByDescending(a => a.CreatedAt).ToListAsync(ct);
+        var ids = attempts.Select(a => a.ConnectionId).Distinct().ToList();
+        var connections = await db.Connections.AsNoTracking().Include(c => c.Entry).Where(c => ids.Contains(c.Id)).ToDictionaryAsync(c => c.Id, ct);
+        return attempts.Select(a => (a, connections.GetValueOrDefault(a.ConnectionId), connections.GetValueOrDefault(a.ConnectionId)?.Entry?.Name)).ToList();
+    }
+
+    /// <summary>Whether the webhook job acts on this event at all (others are stored as ignored, and replaying them does nothing).</summary>
+    public static bool IsHandled(string eventName) => GitHubWebhookApi.HandledEvents.Contains(eventName);
+
+    /// <summary>
+    /// Replays a stored delivery the way GitHub's "Redeliver" would, without asking GitHub: a NEW delivery row with the same
+    /// event and payload and the id <c>{original}:replay-N</c>, and its <c>github.webhook</c> job, stored in one
+    /// transaction (as the receiver does). The original row stays as it was. Processing is the same as for a fresh
+    /// delivery, so it acts for every org bound to the installation, and publishing stays idempotent: content that is
+    /// already published comes out <c>unchanged</c>. Admin and owner only.
+    /// </summary>
+    public async Task<WebhookDelivery> ReplayAsync(ClaimsPrincipal user, Guid id, CancellationToken ct = default)
+    {
+        if (user.GetRole() < MemberRole.Admin)
+            throw new ProblemException(403, "forbidden", "Only an admin or owner can replay deliveries.");
+        var original = await GetAsync(user.GetOrgId(), id, ct) ?? throw ProblemException.NotFound("There is no such delivery in your org.");
+        if (!IsHandled(original.Event))
+            throw new ProblemException(409, "conflict", $"SelfTune does not act on '{original.Event}' events; replaying it would do nothing.");
+
+        var root = RootOf(original.DeliveryId);
+        for (var tries = 0; ; tries++)
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(ct);
+            var prefix = root + ReplaySeparator;
+            var taken = await db.Deliveries.Where(d => d.DeliveryId.StartsWith(prefix)).Select(d => d.DeliveryId).ToListAsync(ct);
+            var next = taken.Select(t => int.TryParse(t.AsSpan(prefix.Length), out var n) ? n : 0).DefaultIfEmpty(0).Max() + 1;
+            var replay = new WebhookDelivery
+            {
+                DeliveryId = prefix + next, Event = original.Event, Action = original.Action, InstallationId = original.InstallationId,
+                RepositoryId = original.RepositoryId, RepositoryFullName = original.RepositoryFullName, ReceivedAt = clock.GetUtcNow(),
+                Payload = original.Payload, Outcome = DeliveryOutcome.Queued,
+            };
+            db.Deliveries.Add(replay);
+            queue.Enqueue(db, PublishJobs.Webhook, new PublishJobs.WebhookPayload(replay.Id));
+            try
+            {
+                await db.SaveChangesAsync(ct);
+            }
+            catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19 } && tries < 3)
+            {
+                continue; // another replay took the same number
+            }
+            queue.Notify();
+            notifier.Publish(replay);
+            return replay;
+        }
+    }
+
+    /// <summary>The delivery id a replay id was made from (itself for a delivery from GitHub).</summary>
+    public static string RootOf(string deliveryId)
+    {
+        var at = deliveryId.IndexOf(ReplaySeparator, StringComparison.Ordinal);
+        return at < 0 ? deliveryId : deliveryId[..at];
+    }
+
+    static string EscapeLike(string text) => text.Replace("\\", "\\\\").Replace("%", "\\%").Replace("_", "\\_");
+}
