@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using Octokit;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Client;
@@ -14,8 +15,25 @@ public sealed record InstallationRefresh(GitHubInstallation Installation, string
 /// What the GitHub setup page needs besides binding and connections: the org's installations, re-reading one, the
 /// org's write-back mode, and the org's registry entries. Each call uses its own DbContext (safe for long-lived pages).
 /// </summary>
-public sealed class GitHubSetupService(IDbContextFactory<AdminDbContext> dbFactory, IGitHubClientFactory github, InstallationBinder binder, TimeProvider clock)
+public sealed class GitHubSetupService(IDbContextFactory<AdminDbContext> dbFactory, IGitHubClientFactory github, InstallationBinder binder,
+    IOptionsMonitor<GitHubOptions> options, TimeProvider clock)
 {
+    /// <summary>GitHub's web root without the trailing '/', e.g. https://github.com.</summary>
+    public string WebRoot => options.CurrentValue.WebBaseUrl.AbsoluteUri.TrimEnd('/');
+
+    /// <summary>The App settings configuration lacks (the manifest flow's stored App may stand in for them).</summary>
+    public IReadOnlyList<string> MissingSettings() => options.CurrentValue.MissingSettings();
+
+    /// <summary>GitHub's page that installs <paramref name="appSlug"/>; GitHub hands <paramref name="state"/> back to the Setup URL.</summary>
+    public string InstallUrl(string appSlug, string state) =>
+        $"{WebRoot}/apps/{Uri.EscapeDataString(appSlug)}/installations/new?state={Uri.EscapeDataString(state)}";
+
+    /// <summary>The installation's settings page on GitHub (repository access, permissions to accept, uninstall).</summary>
+    public string InstallationSettingsUrl(GitHubInstallation i) =>
+        i.AccountType == "Organization"
+            ? $"{WebRoot}/organizations/{Uri.EscapeDataString(i.AccountLogin)}/settings/installations/{i.InstallationId}"
+            : $"{WebRoot}/settings/installations/{i.InstallationId}";
+
     public async Task<List<GitHubInstallation>> ListInstallationsAsync(Guid orgId, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
