@@ -250,6 +250,16 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
     }
 
     [Fact]
+    public async Task An_installation_request_awaiting_an_organization_owner_is_explained()
+    {
+        await SignInToNewOrgAsync();
+        var page = RenderAt("/settings/github?setup_action=request");
+        page.WaitForElement("[data-testid=install-requested]", Wait);
+        Assert.Contains("owner of the organization", Text(page, "install-requested"));
+        Assert.NotEmpty(page.FindAll("[data-testid=start-again]"));
+    }
+
+    [Fact]
     public async Task Repository_table_flags_a_repository_another_org_publishes_from()
     {
         var (orgId, _) = await SignInToNewOrgAsync();
