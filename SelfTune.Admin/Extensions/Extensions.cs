@@ -73,6 +73,15 @@ public static class Extensions
         services.AddScoped<IJobHandler, PublishJobs.SyncHandler>();
         services.AddHostedService<ReconciliationSweep>();
 
+        // GitHub setup page: App credentials from configuration, else from the manifest flow (registered after
+        // AddGitHubClient, so this credential source is the one resolved); repository browsing; setup helpers.
+        services.AddSingleton<StoredAppCredentials>();
+        services.AddSingleton<GitHubAppCredentialSource>();
+        services.AddSingleton<IGitHubAppCredentialSource>(sp => sp.GetRequiredService<GitHubAppCredentialSource>());
+        services.AddScoped<AppManifestService>();
+        services.AddScoped<RepositoryBrowser>();
+        services.AddScoped<GitHubSetupService>();
+
         services.AddProblemDetails(o => o.CustomizeProblemDetails = ApiProblem.AddCodeExtension);
         services.AddExceptionHandler<ApiExceptionHandler>();
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // so bad input reaches ApiExceptionHandler

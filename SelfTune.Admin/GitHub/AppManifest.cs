@@ -1,0 +1,131 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.Options;
+using Octokit;
+using Octokit.Internal;
+using SelfTune.Admin.GitHub.Client;
+using SelfTune.Admin.Infrastructure;
+
+namespace SelfTune.Admin.GitHub;
+
+/// <summary>
+/// GitHub's App manifest flow (https://docs.github.com/apps/sharing-github-apps/registering-a-github-app-from-a-manifest):
+/// the browser POSTs a <c>manifest</c> to GitHub, GitHub creates the App and redirects to <c>redirect_url</c> with a
+/// one-hour, single-use <c>code</c>, which is exchanged for the App's id, slug, private key and webhook secret.
+/// </summary>
+public static class AppManifest
+{
+    public const string WebhookPath = "api/v1/github/webhook";
+    public const string CallbackPath = "settings/github/manifest";
+    public const string SetupPath = "settings/github";
+
+    /// <summary>GitHub App names are at most 34 characters and unique on GitHub.</summary>
+    public const int MaxNameLength = 34;
+
+    /// <summary>The manifest for this deployment at <paramref name="appBaseUrl"/> (the app's own root URL, ending in '/').</summary>
+    public static JsonObject Build(Uri appBaseUrl, string name, bool isPublic) => new()
+    {
+        ["name"] = name,
+        ["url"] = appBaseUrl.AbsoluteUri,
+        ["hook_attributes"] = new JsonObject { ["url"] = new Uri(appBaseUrl, WebhookPath).AbsoluteUri, ["active"] = true },
+        ["redirect_url"] = new Uri(appBaseUrl, CallbackPath).AbsoluteUri,
+        ["setup_url"] = new Uri(appBaseUrl, SetupPath).AbsoluteUri,
+        ["setup_on_update"] = true,
+        ["public"] = isPublic,
+        // Contents + metadata read to publish; checks + statuses write for write-back; pull requests read because GitHub
+        // only sends pull_request events (checks_and_prs) to Apps holding that permission.
+        ["default_permissions"] = new JsonObject
+        {
+            ["contents"] = "read", ["metadata"] = "read", ["checks"] = "write", ["statuses"] = "write", ["pull_requests"] = "read",
+        },
+        // installation and installation_repositories are always delivered to an App and cannot be listed here.
+        ["default_events"] = new JsonArray("push", "create", "repository", "pull_request"),
+    };
+
+    /// <summary>Where the manifest form posts: the signed-in user's account, or a GitHub organization they administer.</summary>
+    public static string FormAction(Uri webBaseUrl, string? githubOrganization, string state)
+    {
+        var root = webBaseUrl.AbsoluteUri.TrimEnd('/');
+        var path = string.IsNullOrWhiteSpace(githubOrganization)
+            ? "settings/apps/new"
+            : $"organizations/{Uri.EscapeDataString(githubOrganization.Trim())}/settings/apps/new";
+        return $"{root}/{path}?state={Uri.EscapeDataString(state)}";
+    }
+
+    /// <summary>A GitHub App name problem, or null. GitHub checks uniqueness itself.</summary>
+    public static string? NameError(string? name) =>
+        string.IsNullOrWhiteSpace(name) ? "Give the App a name."
+        : name.Trim().Length > MaxNameLength ? $"GitHub allows at most {MaxNameLength} characters."
+        : null;
+
+    /// <summary>A GitHub organization login problem, or null (empty means the personal account).</summary>
+    public static string? OrganizationError(string? login) =>
+        string.IsNullOrWhiteSpace(login) || Validation.IsRepoFullName(login.Trim() + "/x") ? null
+        : "Not a GitHub organization name (letters, digits and single hyphens).";
+}
+
+/// <summary>The manifest flow's server side: a signed state naming the org and member, and the code exchange.</summary>
+public sealed class AppManifestService(
+    IDataProtectionProvider protection, StoredAppCredentials stored, IOptionsMonitor<GitHubOptions> options,
+    IHttpMessageHandlerFactory handlers)
+{
+    public static readonly TimeSpan StateLifetime = TimeSpan.FromHours(1);
+    ITimeLimitedDataProtector Protector => protection.CreateProtector("SelfTune.GitHub.ManifestState").ToTimeLimitedDataProtector();
+
+    public string IssueState(Guid orgId, Guid actorId) =>
+        Protector.Protect($"{orgId:N}.{actorId:N}", StateLifetime);
+
+    /// <summary>Throws 403 unless <paramref name="state"/> was issued by this server, within the hour, to this member of this org.</summary>
+    public void VerifyState(string? state, Guid orgId, Guid actorId)
+    {
+        if (string.IsNullOrEmpty(state))
+            throw new ProblemException(403, "forbidden", "GitHub's answer carries no state, so SelfTune cannot tell that you started it. Start again from the GitHub settings page.");
+        string payload;
+        try { payload = Protector.Unprotect(state, out _); }
+        catch (System.Security.Cryptography.CryptographicException)
+        {
+            throw new ProblemException(403, "forbidden", "The App creation link is invalid or older than an hour. Start again from the GitHub settings page.");
+        }
+        if (payload != $"{orgId:N}.{actorId:N}")
+            throw new ProblemException(403, "forbidden", "This App creation was started by someone else. Start again from the GitHub settings page.");
+    }
+
+    /// <summary>Exchanges the code GitHub returned for the App's credentials and stores them encrypted.</summary>
+    public async Task<StoredAppInfo> ExchangeAsync(string? code, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(code) || code.Length > 200)
+            throw ProblemException.Invalid("code", "GitHub returned no code. If you cancelled on GitHub, start again.");
+        if (await stored.GetInfoAsync(ct) is { } existing)
+            throw ProblemException.Conflict($"A GitHub App ('{existing.Slug}') was already created from this page; SelfTune keeps using it.");
+
+        GitHubAppFromManifest app;
+        try
+        {
+            app = await CreateAnonymousClient().GitHubApps.CreateAppFromManifest(code);
+        }
+        catch (NotFoundException)
+        {
+            throw ProblemException.NotFound("GitHub does not know this code: codes work once and for one hour. Start again to create the App.");
+        }
+        catch (Exception e) when (GitHubFailures.IsGitHubFailure(e))
+        {
+            throw GitHubFailures.ToProblem(e, "creating the GitHub App from the manifest");
+        }
+        if (app.Id <= 0 || string.IsNullOrEmpty(app.Slug) || string.IsNullOrEmpty(app.Pem) || string.IsNullOrEmpty(app.WebhookSecret))
+            throw new ProblemException(502, "upstream_failure", "GitHub created the App but did not return its id, slug, private key and webhook secret.");
+        return await stored.SaveAsync(app.Id, app.Slug, app.Pem, app.WebhookSecret, app.HtmlUrl, ct);
+    }
+
+    /// <summary>The conversion endpoint takes no authentication; the code is the credential.</summary>
+    IGitHubClient CreateAnonymousClient()
+    {
+        var o = options.CurrentValue;
+        var connection = new Connection(new Octokit.ProductHeaderValue(GitHubClientFactory.ProductName), GitHubClientFactory.ApiRoot(o.ApiBaseUrl),
+            new InMemoryCredentialStore(Credentials.Anonymous),
+            new HttpClientAdapter(() => handlers.CreateHandler(GitHubClientFactory.HttpClientName)), new SimpleJsonSerializer());
+        return new GitHubClient(connection);
+    }
+
+    public static string Serialize(JsonObject manifest) => manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
+}

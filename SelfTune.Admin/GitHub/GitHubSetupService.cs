@@ -1,0 +1,113 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Octokit;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.GitHub.Client;
+using SelfTune.Admin.Infrastructure;
+using SelfTune.Admin.Registry;
+
+namespace SelfTune.Admin.GitHub;
+
+/// <summary>The outcome of re-reading an installation GitHub says was changed (<c>setup_action=update</c>).</summary>
+public sealed record InstallationRefresh(GitHubInstallation Installation, string PermissionsBefore, bool PermissionsChanged);
+
+/// <summary>
+/// What the GitHub setup page needs besides binding and connections: the org's installations, re-reading one, the
+/// org's write-back mode, and the org's registry entries. Each call uses its own DbContext (safe for long-lived pages).
+/// </summary>
+public sealed class GitHubSetupService(IDbContextFactory<AdminDbContext> dbFactory, IGitHubClientFactory github, InstallationBinder binder,
+    IOptionsMonitor<GitHubOptions> options, TimeProvider clock)
+{
+    /// <summary>GitHub's web root without the trailing '/', e.g. https://github.com.</summary>
+    public string WebRoot => options.CurrentValue.WebBaseUrl.AbsoluteUri.TrimEnd('/');
+
+    /// <summary>The App settings configuration lacks (the manifest flow's stored App may stand in for them).</summary>
+    public IReadOnlyList<string> MissingSettings() => options.CurrentValue.MissingSettings();
+
+    /// <summary>GitHub's page that installs <paramref name="appSlug"/>; GitHub hands <paramref name="state"/> back to the Setup URL.</summary>
+    public string InstallUrl(string appSlug, string state) =>
+        $"{WebRoot}/apps/{Uri.EscapeDataString(appSlug)}/installations/new?state={Uri.EscapeDataString(state)}";
+
+    /// <summary>The installation's settings page on GitHub (repository access, permissions to accept, uninstall).</summary>
+    public string InstallationSettingsUrl(GitHubInstallation i) =>
+        i.AccountType == "Organization"
+            ? $"{WebRoot}/organizations/{Uri.EscapeDataString(i.AccountLogin)}/settings/installations/{i.InstallationId}"
+            : $"{WebRoot}/settings/installations/{i.InstallationId}";
+
+    public async Task<List<GitHubInstallation>> ListInstallationsAsync(Guid orgId, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.Installations.AsNoTracking().Where(i => i.OrgId == orgId).OrderBy(i => i.CreatedAt).ToListAsync(ct);
+    }
+
+    public async Task<GitHubInstallation?> FindInstallationAsync(Guid orgId, long installationId, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.Installations.AsNoTracking().SingleOrDefaultAsync(i => i.OrgId == orgId && i.InstallationId == installationId, ct);
+    }
+
+    /// <summary>Asks GitHub for the installation again and stores what it says (account, permissions, suspension).</summary>
+    public async Task<InstallationRefresh> RefreshInstallationAsync(Guid orgId, long installationId, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var row = await db.Installations.SingleOrDefaultAsync(i => i.OrgId == orgId && i.InstallationId == installationId, ct)
+            ?? throw ProblemException.NotFound($"Installation {installationId} is not bound to this org.");
+        Installation installation;
+        try
+        {
+            var app = await github.CreateAppClientAsync(ct);
+            installation = await app.GitHubApps.GetInstallationForCurrent(installationId);
+        }
+        catch (NotFoundException)
+        {
+            throw ProblemException.NotFound($"GitHub has no installation {installationId} of this App any more; it may have been uninstalled.");
+        }
+        catch (Exception e) when (GitHubFailures.IsGitHubFailure(e))
+        {
+            throw GitHubFailures.ToProblem(e, $"looking up installation {installationId}");
+        }
+        var before = row.Permissions;
+        binder.Apply(row, installation);
+        await db.SaveChangesAsync(ct);
+        github.ForgetInstallationToken(installationId); // a token minted before the change carries the old permissions
+        return new InstallationRefresh(row, before, !SamePermissions(before, row.Permissions));
+    }
+
+    static bool SamePermissions(string a, string b)
+    {
+        var x = InstallationPermissions.Parse(a);
+        var y = InstallationPermissions.Parse(b);
+        return x.Count == y.Count && x.All(p => y.TryGetValue(p.Key, out var v) && v == p.Value);
+    }
+
+    public async Task<WriteBackMode> GetWriteBackModeAsync(Guid orgId, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.GitHubSettings.Where(s => s.OrgId == orgId).Select(s => (WriteBackMode?)s.WriteBackMode).SingleOrDefaultAsync(ct)
+            ?? WriteBackMode.Checks;
+    }
+
+    public async Task SetWriteBackModeAsync(Guid orgId, WriteBackMode mode, CancellationToken ct = default)
+    {
+        if (!Enum.IsDefined(mode)) throw ProblemException.Invalid("write_back_mode", "write_back_mode must be one of: off, checks, checks_and_prs.");
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var row = await db.GitHubSettings.SingleOrDefaultAsync(s => s.OrgId == orgId, ct);
+        if (row is null) db.GitHubSettings.Add(row = new GitHubOrgSettings { OrgId = orgId });
+        row.WriteBackMode = mode;
+        row.UpdatedAt = clock.GetUtcNow();
+        await db.SaveChangesAsync(ct);
+    }
+
+    public async Task<List<RegistryEntry>> ListEntriesAsync(Guid orgId, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.Entries.AsNoTracking().Where(e => e.OrgId == orgId).OrderBy(e => e.Name).ToListAsync(ct);
+    }
+
+    /// <summary>Creates an entry with the registry's own rules (RegistryService), on a context of its own.</summary>
+    public async Task<RegistryEntry> CreateEntryAsync(Guid orgId, Guid actorId, CreateEntryRequest request, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await new RegistryService(db, clock).CreateEntryAsync(orgId, actorId, request, ct);
+    }
+}
