@@ -24,17 +24,7 @@ public sealed record TagPreview(string? PatternError, IReadOnlyList<TagPreviewRo
     /// <summary>Evaluates <paramref name="pattern"/> exactly as publishing does (TagPattern).</summary>
     public static TagPreview For(string? pattern, IEnumerable<string> tags)
     {
-        TagPattern? parsed;
-        string? error;
-        try
-        {
-            if (!TagPattern.TryParse(pattern, out parsed, out error)) return new TagPreview(error, []);
-        }
-        catch (ArgumentOutOfRangeException)
-        {
-            // A '[' at the very end; TagPattern on main already answers this as an error (c88d904), this branch predates it.
-            return new TagPreview($"tag_pattern '{pattern}' has a '[' without a closing ']'.", []);
-        }
+        if (!TagPattern.TryParse(pattern, out var parsed, out var error)) return new TagPreview(error, []);
         var rows = tags.Select(tag =>
         {
             if (!parsed!.IsMatch(tag)) return new TagPreviewRow(tag, false, null, null);
