@@ -16,6 +16,8 @@ public static class SelfTuneTheme
             Background = "#f8fafc", Surface = "#ffffff", DrawerBackground = "#ffffff", DrawerText = "#374151", DrawerIcon = "#6b7280",
             TextPrimary = "#111827", TextSecondary = "#4b5563", LinesDefault = "#e5e7eb", TableLines = "#e5e7eb", Divider = "#e5e7eb",
             ActionDefault = "#4b5563",
+            // Status colours dark enough for text and outlined chips on white (WCAG AA), and for white text on them.
+            Success = "#15803d", Warning = "#b45309", Error = "#dc2626", Info = "#0369a1",
         },
         PaletteDark = new PaletteDark
         {
