@@ -33,6 +33,17 @@ public sealed class LayoutAndRegistryTests(E2EApp app) : IClassFixture<E2EApp>
     }
 
     [Fact]
+    public async Task User_menu_opens_shows_who_is_signed_in_and_signs_out()
+    {
+        var page = await app.SignedInPageAsync();
+        await Expect(page.GetByTestId("org-name")).ToHaveTextAsync("Acme");
+        await page.GetByTestId("user-menu").ClickAsync();
+        await Expect(page.GetByTestId("user-name")).ToHaveTextAsync("Dev Developer");
+        await page.GetByTestId("sign-out").ClickAsync();
+        await Expect(page.GetByTestId("signed-out")).ToBeVisibleAsync();
+    }
+
+    [Fact]
     public async Task On_a_phone_the_org_name_hides_and_the_navigation_is_an_overlay()
     {
         var page = await app.SignedInPageAsync(390, 844);
