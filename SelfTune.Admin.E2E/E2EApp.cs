@@ -53,19 +53,45 @@ public class E2EApp : WebApplicationFactory<Program>, IAsyncLifetime
         Directory.CreateDirectory(ScreenshotDir);
     }
 
-    public async Task<IPage> NewPageAsync()
+    public async Task<IPage> NewPageAsync(int width = 1280, int height = 800)
     {
-        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseUrl, ViewportSize = new() { Width = 1280, Height = 800 } });
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseUrl, ViewportSize = new() { Width = width, Height = height } });
         await context.GrantPermissionsAsync(["clipboard-read", "clipboard-write"], new() { Origin = BaseUrl });
         return await context.NewPageAsync();
+    }
+
+    /// <summary>A page signed in with the development sign-in (the seeded owner of org acme), on the overview.</summary>
+    public async Task<IPage> SignedInPageAsync(int width = 1280, int height = 800)
+    {
+        var page = await NewPageAsync(width, height);
+        await page.GotoAsync("/account/login?returnUrl=%2F");
+        await page.GetByTestId("dev-signin").ClickAsync();
+        await WaitForCircuitAsync(page);
+        return page;
     }
 
     /// <summary>Blazor prerenders; clicks before the circuit is up are lost. blazor.web.js marks the document when it connects.</summary>
     public static async Task WaitForCircuitAsync(IPage page) =>
         await Assertions.Expect(page.Locator("html[data-circuit=ready]")).ToHaveCountAsync(1);
 
-    public static Task ScreenshotAsync(IPage page, string name) =>
-        page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ScreenshotDir, name + ".png"), FullPage = true });
+    /// <summary>
+    /// A full-page PNG. The viewport grows to the content's height first: a plain full-page capture of a scrolled page draws
+    /// the fixed app bar and drawer at the scroll position, in the middle of the picture.
+    /// </summary>
+    public static async Task ScreenshotAsync(IPage page, string name)
+    {
+        var viewport = page.ViewportSize;
+        await page.EvaluateAsync("() => window.scrollTo(0, 0)");
+        var height = await page.EvaluateAsync<int>("() => Math.ceil(document.documentElement.scrollHeight)");
+        var grow = viewport is not null && height > viewport.Height;
+        if (grow)
+        {
+            await page.SetViewportSizeAsync(viewport!.Width, height);
+            await page.WaitForTimeoutAsync(100);
+        }
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ScreenshotDir, name + ".png"), FullPage = true });
+        if (grow) await page.SetViewportSizeAsync(viewport!.Width, viewport.Height);
+    }
 
     async Task IAsyncLifetime.DisposeAsync()
     {

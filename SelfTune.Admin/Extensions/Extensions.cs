@@ -53,6 +53,7 @@ public static class Extensions
         services.AddScoped<RegistryService>();
         services.AddScoped<MemberDirectory>();
         services.AddScoped<ApiKeyService>();
+        services.AddScoped<MemberService>();
 
         AddAuthentication(builder);
         services.AddGitHubClient(config);
@@ -198,6 +199,9 @@ public static class Extensions
         app.UseWhen(c => c.Request.Path.StartsWithSegments("/api"), api => api.UseStatusCodePages());
         app.UseWhen(c => !c.Request.Path.StartsWithSegments("/api"),
             pages => pages.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
+        // Routing after the status code pages, so their re-executed request (/not-found) is routed again: with the implicit
+        // routing at the start of the pipeline an unknown page answered 404 with an empty body (the browser's own error page).
+        app.UseRouting();
 
         app.UseAuthentication();
         app.UseAuthorization();

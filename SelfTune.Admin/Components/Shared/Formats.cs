@@ -10,6 +10,8 @@ public static class Formats
         _ => $"{bytes / (1024.0 * 1024):0.#} MiB",
     };
 
+    public static string Date(DateTimeOffset? t) => t is null ? "—" : t.Value.UtcDateTime.ToString("yyyy-MM-dd");
+
     public static string Time(DateTimeOffset? t) => t is null ? "—" : t.Value.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'");
 
     public static string Ago(DateTimeOffset? t, DateTimeOffset now)
