@@ -197,7 +197,8 @@ public static class Extensions
             SuppressDiagnosticsCallback = c => c.Exception is ProblemException or BadHttpRequestException,
         });
         app.UseWhen(c => c.Request.Path.StartsWithSegments("/api"), api => api.UseStatusCodePages());
-        app.UseWhen(c => !c.Request.Path.StartsWithSegments("/api"),
+        // Pages re-execute as the not-found page; only for GET/HEAD, since a re-executed POST would reach the page as a form post.
+        app.UseWhen(c => !c.Request.Path.StartsWithSegments("/api") && (HttpMethods.IsGet(c.Request.Method) || HttpMethods.IsHead(c.Request.Method)),
             pages => pages.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
         // Routing after the status code pages, so their re-executed request (/not-found) is routed again: with the implicit
         // routing at the start of the pipeline an unknown page answered 404 with an empty body (the browser's own error page).
