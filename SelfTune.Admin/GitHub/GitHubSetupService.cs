@@ -52,33 +52,14 @@ public sealed class GitHubSetupService(IDbContextFactory<AdminDbContext> dbFacto
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var row = await db.Installations.SingleOrDefaultAsync(i => i.OrgId == orgId && i.InstallationId == installationId, ct)
             ?? throw ProblemException.NotFound($"Installation {installationId} is not bound to this org.");
-        Installation installation;
-        try
-        {
-            var app = await github.CreateAppClientAsync(ct);
-            installation = await app.GitHubApps.GetInstallationForCurrent(installationId);
-        }
-        catch (NotFoundException)
-        {
-            throw ProblemException.NotFound($"GitHub has no installation {installationId} of this App any more; it may have been uninstalled.");
-        }
-        catch (Exception e) when (GitHubFailures.IsGitHubFailure(e))
-        {
-            throw GitHubFailures.ToProblem(e, $"looking up installation {installationId}");
-        }
+        var installation = await binder.FetchFromGitHubAsync(installationId, ct);
         var before = row.Permissions;
         binder.Apply(row, installation);
         await db.SaveChangesAsync(ct);
         github.ForgetInstallationToken(installationId); // a token minted before the change carries the old permissions
-        return new InstallationRefresh(row, before, !SamePermissions(before, row.Permissions));
+        return new InstallationRefresh(row, before, before != row.Permissions /* both in the binder's canonical (sorted) form */);
     }
 
-    static bool SamePermissions(string a, string b)
-    {
-        var x = InstallationPermissions.Parse(a);
-        var y = InstallationPermissions.Parse(b);
-        return x.Count == y.Count && x.All(p => y.TryGetValue(p.Key, out var v) && v == p.Value);
-    }
 
     public async Task<WriteBackMode> GetWriteBackModeAsync(Guid orgId, CancellationToken ct = default)
     {

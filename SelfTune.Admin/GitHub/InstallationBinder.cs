@@ -44,20 +44,7 @@ public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFacto
             throw Unverified("Binding an installation needs the 'state' from GitHub's redirect to /settings/github, issued to this org. " +
                              "Start the installation from SelfTune (the Install button or the install link) so GitHub returns one.");
 
-        Installation installation;
-        try
-        {
-            var app = await github.CreateAppClientAsync(ct);
-            installation = await app.GitHubApps.GetInstallationForCurrent(installationId);
-        }
-        catch (NotFoundException)
-        {
-            throw ProblemException.NotFound($"GitHub has no installation {installationId} of this App.");
-        }
-        catch (Exception e) when (GitHubFailures.IsGitHubFailure(e))
-        {
-            throw GitHubFailures.ToProblem(e, $"looking up installation {installationId}");
-        }
+        var installation = await FetchFromGitHubAsync(installationId, ct);
 
         var login = installation.Account.Login;
         var type = installation.TargetType.StringValue is { Length: > 0 } t ? t : installation.Account.Type?.ToString() ?? "User";
@@ -83,6 +70,24 @@ public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFacto
         if (existing is null) db.Installations.Add(row);
         await db.SaveChangesAsync(ct);
         return new BindResult(row, Created: existing is null);
+    }
+
+    /// <summary>What GitHub says about installation <paramref name="installationId"/> (App JWT), or the problem a client gets.</summary>
+    public async Task<Installation> FetchFromGitHubAsync(long installationId, CancellationToken ct)
+    {
+        try
+        {
+            var app = await github.CreateAppClientAsync(ct);
+            return await app.GitHubApps.GetInstallationForCurrent(installationId);
+        }
+        catch (NotFoundException)
+        {
+            throw ProblemException.NotFound($"GitHub has no installation {installationId} of this App; it may never have existed or have been uninstalled.");
+        }
+        catch (Exception e) when (GitHubFailures.IsGitHubFailure(e))
+        {
+            throw GitHubFailures.ToProblem(e, $"looking up installation {installationId}");
+        }
     }
 
     /// <summary>Copies what GitHub says about an installation onto a binding (also used by webhooks).</summary>

@@ -46,24 +46,25 @@ public static class PublishJobs
             catch (System.Text.Json.JsonException e)
             {
                 // A payload Octokit.Webhooks cannot read will not get better by retrying.
-                db.ChangeTracker.Clear();
-                delivery = await db.Deliveries.SingleAsync(d => d.Id == id, ct);
-                delivery.Outcome = DeliveryOutcome.Failed;
-                delivery.OutcomeMessage = $"The {delivery.Event} payload could not be processed: {e.Message}";
-                await db.SaveChangesAsync(ct);
-                notifier.Publish(delivery);
-                throw new PermanentJobFailure(delivery.OutcomeMessage);
+                var message = await MarkFailedAsync(id, $"The {delivery.Event} payload could not be processed: {e.Message}", ct);
+                throw new PermanentJobFailure(message);
             }
             catch (Exception e) when (job.Attempts >= job.MaxAttempts && !ct.IsCancellationRequested)
             {
-                db.ChangeTracker.Clear();
-                delivery = await db.Deliveries.SingleAsync(d => d.Id == id, ct);
-                delivery.Outcome = DeliveryOutcome.Failed;
-                delivery.OutcomeMessage = $"Processing failed after {job.Attempts} tries: {GitHubFailures.Describe(e)}";
-                await db.SaveChangesAsync(ct);
-                notifier.Publish(delivery);
+                await MarkFailedAsync(id, $"Processing failed after {job.Attempts} tries: {GitHubFailures.Describe(e)}", ct);
                 throw;
             }
+        }
+
+        async Task<string> MarkFailedAsync(Guid id, string message, CancellationToken ct)
+        {
+            db.ChangeTracker.Clear(); // drop whatever the failed processing left half-done
+            var delivery = await db.Deliveries.SingleAsync(d => d.Id == id, ct);
+            delivery.Outcome = DeliveryOutcome.Failed;
+            delivery.OutcomeMessage = message;
+            await db.SaveChangesAsync(ct);
+            notifier.Publish(delivery);
+            return message;
         }
     }
 

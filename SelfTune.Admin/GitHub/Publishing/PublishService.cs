@@ -16,7 +16,7 @@ namespace SelfTune.Admin.GitHub.Publishing;
 /// </summary>
 public sealed class PublishService(
     AdminDbContext db, IGitHubClientFactory github, RegistryService registry, ArchiveStore archives, WriteBack writeBack,
-    AttemptNotifier notifier, TimeProvider clock, ILogger<PublishService> log)
+    AttemptNotifier notifier, TimeProvider clock)
 {
     public const string PrereleasePrefix = "0.0.0-github.";
 

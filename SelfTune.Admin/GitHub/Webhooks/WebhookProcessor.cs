@@ -166,6 +166,7 @@ public sealed class WebhookProcessor(
                 var app = await github.CreateAppClientAsync(ct);
                 var fresh = await app.GitHubApps.GetInstallationForCurrent(id);
                 foreach (var b in bindings) binder.Apply(b, fresh);
+                github.ForgetInstallationToken(id); // a cached token still carries the old permissions
             }
             outcome = $"Installation {id} {action}: permissions of {bindings.Count} binding(s) refreshed.";
         }
@@ -215,7 +216,7 @@ public sealed class WebhookProcessor(
             var following = connections.Where(c => c.DefaultBranch == oldDefault).ToList();
             foreach (var c in following)
             {
-                c.DefaultBranch = repo.DefaultBranch;
+                c.DefaultBranch = repo.DefaultBranch ?? c.DefaultBranch;
                 c.UpdatedAt = clock.GetUtcNow();
             }
             outcome = $"Default branch of {repo.FullName} changed from {oldDefault} to {repo.DefaultBranch}: {following.Count} connection(s) follow it.";
