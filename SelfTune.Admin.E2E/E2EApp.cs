@@ -38,6 +38,8 @@ public class E2EApp : WebApplicationFactory<Program>, IAsyncLifetime
 
     public virtual async Task InitializeAsync()
     {
+        // Playwright's 5 s default is short for background jobs on a loaded 2-core machine; a passing run never waits it out.
+        Assertions.SetDefaultExpectTimeout(10_000);
         UseKestrel(0);
         StartServer();
         BaseUrl = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().Replace("[::]", "127.0.0.1");

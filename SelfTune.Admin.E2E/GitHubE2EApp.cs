@@ -1,6 +1,11 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Claims;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
+using SelfTune.Admin.Auth;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.Tests.Fakes;
 using static Microsoft.Playwright.Assertions;
@@ -62,6 +67,42 @@ public sealed class GitHubE2EApp : E2EApp
         await Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("^" + System.Text.RegularExpressions.Regex.Escape(BaseUrl.TrimEnd('/'))));
         await WaitForCircuitAsync(page);
         return page;
+    }
+
+    /// <summary>An API key of <paramref name="orgId"/> with every permission, created by <paramref name="user"/> through ApiKeyService.</summary>
+    public async Task<string> CreateApiKeyAsync(Guid orgId, OidcProvider.TestUser user)
+    {
+        await using var scope = Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AdminDbContext>();
+        var subject = $"{Oidc!.Authority.TrimEnd('/')}|{user.Subject}";
+        var member = await db.Members.AsNoTracking().SingleAsync(m => m.OrgId == orgId && m.Subject == subject);
+        var principal = new ClaimsPrincipal(new ClaimsIdentity(
+        [
+            new Claim(SelfTuneClaims.OrgId, orgId.ToString()),
+            new Claim(SelfTuneClaims.ActorId, member.Id.ToString()),
+            new Claim(SelfTuneClaims.Role, member.Role.ToString()),
+        ], "e2e"));
+        var created = await scope.ServiceProvider.GetRequiredService<ApiKeyService>()
+            .CreateAsync(principal, $"{user.Name} script", SelfTuneClaims.AllPermissions, null);
+        return created.Secret;
+    }
+
+    /// <summary>An HttpClient for the app's API, with <paramref name="apiKey"/> as the Bearer token when given.</summary>
+    public HttpClient ApiClient(string? apiKey = null)
+    {
+        var http = new HttpClient { BaseAddress = new Uri(BaseUrl) };
+        if (apiKey is not null) http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+        return http;
+    }
+
+    /// <summary>Delivers a webhook as GitHub does (signed with the App's secret) and checks that the app accepted it.</summary>
+    public async Task PostWebhookAsync(string eventName, string payload)
+    {
+        using var http = new HttpClient();
+        using var request = GitHub.CreateWebhookRequest(new Uri(new Uri(BaseUrl), "api/v1/github/webhook"), eventName, payload);
+        using var response = await http.SendAsync(request);
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted,
+            $"The {eventName} webhook was answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
     }
 
     public override async ValueTask DisposeAsync()

@@ -480,7 +480,7 @@ public sealed partial class FakeGitHub : IAsyncDisposable
             var fault = TakeFault(method, path + query, truncation: false);
             if (fault is not null)
             {
-                if (fault.Kind == FaultKind.Timeout) await Task.Delay(fault.Delay, cts.Token);
+                if (fault.Kind == FaultKind.Timeout) await (fault.Until?.WaitAsync(cts.Token) ?? Task.Delay(fault.Delay, cts.Token));
                 else
                 {
                     await WriteFaultAsync(ctx, fault);

@@ -265,6 +265,8 @@ public sealed class Fault
     public int RetryAfterSeconds { get; private init; }
     public int ResetInSeconds { get; private init; }
     public TimeSpan Delay { get; private init; }
+    /// <summary>For <see cref="Hold"/>: the request waits until this task completes.</summary>
+    public Task? Until { get; private init; }
     /// <summary>How many more requests this fault will hit.</summary>
     public int Remaining => Volatile.Read(ref _remaining);
 
@@ -284,6 +286,11 @@ public sealed class Fault
     public static Fault Timeout(string pathContains, TimeSpan delay, int times = 1) =>
         new(FaultKind.Timeout, pathContains, times) { Delay = delay };
 
+    /// <summary>Holds the request until <paramref name="until"/> completes, then answers normally: lets a test see a long
+    /// action in progress without waiting a fixed time.</summary>
+    public static Fault Hold(string pathContains, Task until, int times = 1) =>
+        new(FaultKind.Timeout, pathContains, times) { Until = until };
+
     /// <summary>Sends half of the tarball (Content-Length of the whole) and aborts the connection.
     /// Matched against the API path (…/tarball/…) and the codeload path (/_codeload/…).</summary>
     public static Fault TruncatedTarball(string pathContains = "tarball", int times = 1) =>
@@ -297,6 +304,7 @@ public sealed class Fault
         RetryAfterSeconds = RetryAfterSeconds,
         ResetInSeconds = ResetInSeconds,
         Delay = Delay,
+        Until = Until,
     };
 
     internal bool Matches(string method, string pathAndQuery) =>
