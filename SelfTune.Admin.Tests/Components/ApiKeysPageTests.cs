@@ -41,4 +41,19 @@ public sealed class ApiKeysPageTests(AdminAppFactory app) : PageTestContext(app)
         Assert.Empty(page.FindAll("[data-testid=create-key]"));
         Assert.Empty(page.FindAll("[data-testid=revoke-key]"));
     }
+
+    [Fact]
+    public async Task Last_used_updates_live_when_a_script_uses_the_key()
+    {
+        var (orgId, key) = await App.CreateOrgAsync(Plan.Pro);
+        SignInAs(orgId);
+        var page = RenderPage<ApiKeys>();
+        page.WaitForAssertion(() => Assert.Contains("never", page.Find("[data-testid=keys]").TextContent));
+
+        using var script = App.CreateClient(key);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await script.GetAsync("/api/v1/registry")).StatusCode);
+
+        // No new render call: the page hears about the use and re-reads.
+        page.WaitForAssertion(() => Assert.Contains("just now", page.Find("[data-testid=keys]").TextContent));
+    }
 }

@@ -16,7 +16,8 @@ public sealed class ApiKeyAuthenticationHandler(
     ILoggerFactory logger,
     UrlEncoder encoder,
     AdminDbContext db,
-    TimeProvider clock)
+    TimeProvider clock,
+    ApiKeyNotifier notifier)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -48,6 +49,7 @@ public sealed class ApiKeyAuthenticationHandler(
         {
             await db.ApiKeys.Where(k => k.Id == found.Key.Id)
                 .ExecuteUpdateAsync(s => s.SetProperty(k => k.LastUsedAt, now), Context.RequestAborted);
+            notifier.Publish(found.Key.OrgId);
         }
 
         var claims = new List<Claim>

@@ -11,7 +11,7 @@ public sealed record CreatedApiKey(ApiKey Key, string Secret);
 /// API keys of an org: created (the secret is returned once), listed, revoked. Admins and owners only.
 /// Each call uses its own DbContext, so a page (whose circuit outlives requests) can hold this service.
 /// </summary>
-public sealed class ApiKeyService(IDbContextFactory<AdminDbContext> dbFactory, TimeProvider clock)
+public sealed class ApiKeyService(IDbContextFactory<AdminDbContext> dbFactory, TimeProvider clock, ApiKeyNotifier notifier)
 {
     public async Task<CreatedApiKey> CreateAsync(ClaimsPrincipal user, string name, IReadOnlyCollection<string> permissions, DateTimeOffset? expiresAt, CancellationToken ct = default)
     {
@@ -33,6 +33,7 @@ public sealed class ApiKeyService(IDbContextFactory<AdminDbContext> dbFactory, T
         };
         db.ApiKeys.Add(key);
         await db.SaveChangesAsync(ct);
+        notifier.Publish(key.OrgId);
         return new CreatedApiKey(key, secret);
     }
 
@@ -52,6 +53,7 @@ public sealed class ApiKeyService(IDbContextFactory<AdminDbContext> dbFactory, T
             ?? throw ProblemException.NotFound("No such API key.");
         key.RevokedAt ??= clock.GetUtcNow();
         await db.SaveChangesAsync(ct);
+        notifier.Publish(orgId);
     }
 
     static void RequireAdmin(ClaimsPrincipal user)

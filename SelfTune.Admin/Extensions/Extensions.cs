@@ -53,6 +53,7 @@ public static class Extensions
         services.AddScoped<RegistryService>();
         services.AddScoped<MemberDirectory>();
         services.AddScoped<ApiKeyService>();
+        services.AddSingleton<ApiKeyNotifier>();
         services.AddScoped<MemberService>();
 
         AddAuthentication(builder);
