@@ -38,6 +38,8 @@ public sealed class ApiKeyJourneyTests(GitHubE2EApp app)
         using var script = app.ApiClient(secret);
         using (var ok = await script.GetAsync("/api/v1/github/settings"))
             Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        // The page hears about the use without a reload.
+        await Expect(row).ToContainTextAsync("just now");
 
         // Revoked in the browser (after a confirmation): the same call is refused.
         await row.GetByTestId("revoke-key").ClickAsync();

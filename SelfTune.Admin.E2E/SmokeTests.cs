@@ -35,6 +35,7 @@ public sealed class SmokeTests(E2EApp app) : IClassFixture<E2EApp>
         using var http = new HttpClient { BaseAddress = new Uri(app.BaseUrl) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", secret);
         Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync("/api/v1/registry")).StatusCode);
+        await Expect(page.GetByTestId("keys")).ToContainTextAsync("just now"); // live: the use shows without a reload
 
         await page.GetByTestId("revoke-key").First.ClickAsync();
         await page.Locator(".mud-dialog").GetByRole(AriaRole.Button, new() { Name = "Revoke" }).ClickAsync();
