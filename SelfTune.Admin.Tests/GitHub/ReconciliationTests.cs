@@ -61,4 +61,35 @@ public sealed class ReconciliationTests(GitHubHarness h) : IClassFixture<GitHubH
         Assert.Empty(await h.AttemptsAsync(manual.ConnectionId));
         Assert.Empty(await GitHubHarness.VersionsAsync(api, manual.EntryId));
     }
+
+    [Fact]
+    public async Task Reconcile_does_not_retry_a_failure_until_something_changes()
+    {
+        var (_, key) = await h.App.CreateOrgAsync(Plan.Pro);
+        using var api = h.App.CreateClient(key);
+        var files = GitHubHarness.Skill("leaky");
+        files["keys/id_rsa"] = "-----BEGIN OPENSSH PRIVATE KEY-----"u8.ToArray();
+        var c = await h.ConnectRepoAsync(api, "leaky", files: files);
+
+        // First sweep: the head fails (a secret file), with the reason.
+        Assert.Equal(HttpStatusCode.Accepted, (await api.PostAsync("/api/v1/github/reconcile", null)).StatusCode);
+        await h.WaitForConnectionJobsAsync(c.ConnectionId);
+        var first = Assert.Single(await h.AttemptsAsync(c.ConnectionId));
+        Assert.Equal(AttemptStatus.Failed, first.Status);
+        Assert.Contains("id_rsa", first.Message);
+
+        // Second sweep: the same head would fail the same way, so nothing new is recorded (nor posted to GitHub).
+        var checkRuns = h.GitHub.CheckRuns.Count;
+        Assert.Equal(HttpStatusCode.Accepted, (await api.PostAsync("/api/v1/github/reconcile", null)).StatusCode);
+        await h.WaitForConnectionJobsAsync(c.ConnectionId);
+        Assert.Single(await h.AttemptsAsync(c.ConnectionId));
+        Assert.Equal(checkRuns, h.GitHub.CheckRuns.Count);
+
+        // A fixed commit is new work: the next sweep publishes it.
+        var fixedSha = h.GitHub.PushCommit(c.Repo, "main", GitHubHarness.Skill("leaky"));
+        Assert.Equal(HttpStatusCode.Accepted, (await api.PostAsync("/api/v1/github/reconcile", null)).StatusCode);
+        await h.WaitForConnectionJobsAsync(c.ConnectionId);
+        var latest = (await h.AttemptsAsync(c.ConnectionId)).First(a => a.SourceRef == fixedSha);
+        Assert.Equal(AttemptStatus.Published, latest.Status);
+    }
 }

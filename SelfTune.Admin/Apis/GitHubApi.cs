@@ -17,9 +17,6 @@ namespace SelfTune.Admin.Apis;
 /// </summary>
 public static class GitHubApi
 {
-    /// <summary>How long POST .../sync waits for its job before answering with the attempt as it stands.</summary>
-    static readonly TimeSpan SyncWait = TimeSpan.FromSeconds(90);
-
     public static IEndpointRouteBuilder MapGitHubApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1/github").WithTags("GitHub")
@@ -154,17 +151,10 @@ public static class GitHubApi
         return TypedResults.Ok(new { deleted = true });
     }
 
-    static async Task<IResult> SyncConnection(string id, ClaimsPrincipal user, ConnectionService connections, AdminDbContext db, JobQueue queue, CancellationToken ct)
+    static async Task<IResult> SyncConnection(string id, ClaimsPrincipal user, ManualSync sync, CancellationToken ct)
     {
-        var (connection, _, _) = await connections.GetAsync(user.GetOrgId(), id, ct);
-        var job = PublishJobs.EnqueueSync(queue, db, connection.Id, AttemptTrigger.Manual);
-        await db.SaveChangesAsync(ct);
-        queue.Notify();
-        var done = await queue.WaitForCompletionAsync(job.Id, SyncWait, ct);
-        if (done.State != JobState.Succeeded || !Guid.TryParse(done.Result, out var attemptId))
-            throw new ProblemException(502, "upstream_failure", $"The sync could not run: {done.LastError ?? "no attempt was recorded"}.");
-        var attempt = await db.Attempts.AsNoTracking().SingleAsync(a => a.Id == attemptId, ct);
-        return TypedResults.Ok(SyncResponse.From(attempt));
+        if (!Guid.TryParse(id, out var connectionId)) throw ProblemException.NotFound($"No connection with id '{id}'.");
+        return TypedResults.Ok(SyncResponse.From(await sync.RunAsync(user.GetOrgId(), connectionId, ct: ct)));
     }
 
     static async Task<IResult> ListAttempts(string id, int? limit, ClaimsPrincipal user, ConnectionService connections, AdminDbContext db, CancellationToken ct)

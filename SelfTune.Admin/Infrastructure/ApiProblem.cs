@@ -66,6 +66,10 @@ public sealed class ApiExceptionHandler(IProblemDetailsService problems, ILogger
         var path = http.Features.Get<IExceptionHandlerFeature>()?.Path ?? http.Request.Path;
         if (!path.StartsWith("/api", StringComparison.OrdinalIgnoreCase)) return false;
 
+        // A GitHub App whose key cannot be read (bad path, lost Data Protection keys) is a configuration problem: 503.
+        if (exception is GitHub.Client.GitHubNotConfiguredException notConfigured)
+            exception = GitHub.GitHubFailures.NotConfigured(notConfigured.MissingSettings);
+
         if (exception is ProblemException refused)
         {
             http.Response.StatusCode = refused.Status;

@@ -75,7 +75,17 @@ public static class PublishJobs
         public async Task<string?> RunAsync(Job job, CancellationToken ct)
         {
             var attemptId = job.ReadPayload<PublishPayload>().AttemptId;
-            await publisher.RunAsync(attemptId, finalTry: job.Attempts >= job.MaxAttempts, ct);
+            var finalTry = job.Attempts >= job.MaxAttempts;
+            try
+            {
+                await publisher.RunAsync(attemptId, finalTry, ct);
+            }
+            catch (Exception e) when (finalTry && !ct.IsCancellationRequested)
+            {
+                // The job ends here: the attempt must not stay 'running' (nor its check run in progress).
+                await publisher.AbandonAsync(attemptId, $"Publishing failed after {job.Attempts} tries: {e.Message}", ct);
+                throw;
+            }
             return attemptId.ToString();
         }
     }

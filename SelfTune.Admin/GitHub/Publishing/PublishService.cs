@@ -108,6 +108,23 @@ public sealed class PublishService(
         await SaveAndNotifyAsync(attempt, ct);
     }
 
+    /// <summary>Ends an attempt whose job gave up on an unexpected error: failed, with the reason, and so is its write-back.</summary>
+    public async Task AbandonAsync(Guid attemptId, string message, CancellationToken ct)
+    {
+        db.ChangeTracker.Clear();
+        var attempt = await db.Attempts.SingleOrDefaultAsync(a => a.Id == attemptId, ct);
+        if (attempt is null || attempt.Status is not (AttemptStatus.Queued or AttemptStatus.Running)) return;
+        attempt.Status = AttemptStatus.Failed;
+        attempt.Message = message;
+        attempt.FinishedAt = clock.GetUtcNow();
+        attempt.StartedAt ??= attempt.FinishedAt;
+        var connection = await db.Connections.Include(c => c.Entry).SingleOrDefaultAsync(c => c.Id == attempt.ConnectionId, ct);
+        var channel = attempt.CheckRunId is not null ? WriteBack.Channel.Checks
+            : attempt.StatusContext is not null ? WriteBack.Channel.Statuses : WriteBack.Channel.None;
+        if (connection is not null) await writeBack.FinishAsync(channel, attempt, connection, message, ct);
+        await SaveAndNotifyAsync(attempt, ct);
+    }
+
     sealed record Outcome(AttemptStatus Status, string Message, string? Version, DateTimeOffset? PublishedAt = null);
 
     async Task<Outcome> PublishAsync(GitHubConnection connection, PublishAttempt attempt, CancellationToken ct)

@@ -47,12 +47,19 @@ public sealed class SyncService(AdminDbContext db, PublishService publisher, Att
         var versions = published.Select(v => v.Version).ToHashSet();
         var missingTags = tags.Where(t => !versions.Contains(t.Version.ToString())).OrderByDescending(t => t.Version, Semver.SemVersion.PrecedenceComparer).ToList();
 
+        // The sweep does not retry what already failed or was skipped for the current settings (a secret file, a moved
+        // tag): it would fail the same way every 15 minutes. A push, a settings change or Sync tries again.
+        var settled = manual ? [] : (await db.Attempts.AsNoTracking()
+            .Where(a => a.ConnectionId == connection.Id && a.CreatedAt >= connection.UpdatedAt
+                && (a.Status == AttemptStatus.Failed || a.Status == AttemptStatus.Skipped) && a.SourceRef != null)
+            .Select(a => a.SourceRef!).ToListAsync(ct)).ToHashSet();
+
         Guid? branchAttempt = null;
-        if (manual || !published.Any(v => v.SourceRef == head))
+        if (manual || (!published.Any(v => v.SourceRef == head) && !settled.Contains(head)))
             branchAttempt = await RunAttemptAsync(connection, trigger, head, head, ct);
 
         Guid? releaseAttempt = null;
-        foreach (var tag in manual ? missingTags.Take(1) : missingTags)
+        foreach (var tag in manual ? missingTags.Take(1) : missingTags.Where(t => !settled.Contains(t.Tag)))
         {
             var id = await RunAttemptAsync(connection, trigger, tag.Tag, tag.Sha, ct);
             releaseAttempt ??= id;

@@ -86,7 +86,7 @@ public sealed class WriteBack(AdminDbContext db, IGitHubClientFactory github, IC
                 if (attempt.CheckRunId is null)
                 {
                     var run = await client.Check.Run.Create(connection.RepoOwner, connection.RepoName,
-                        new NewCheckRun(update.Name ?? "SelfTune publish", attempt.CommitSha));
+                        new NewCheckRun(CheckRunNameFor(connection.Entry!.Name), attempt.CommitSha));
                     attempt.CheckRunId = run.Id.ToString();
                 }
                 await client.Check.Run.Update(connection.RepoOwner, connection.RepoName, long.Parse(attempt.CheckRunId), update);
