@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.AspNetCore.TestHost;
 using System.Net;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -88,6 +90,45 @@ public partial class BrowserSignInTests(AdminAppFactory factory) : IClassFixture
 
         Assert.True((int)post.StatusCode >= 400, $"expected a refusal, got {(int)post.StatusCode}");
         Assert.Equal(HttpStatusCode.Redirect, (await browser.GetAsync("/")).StatusCode); // still signed out
+    }
+
+    sealed class ManualClock(DateTimeOffset now) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = now;
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    [Fact]
+    public async Task A_signed_in_browser_sees_member_changes_within_minutes_without_signing_in_again()
+    {
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        using var app = factory.WithWebHostBuilder(b => b.ConfigureServices(s => s.AddSingleton<TimeProvider>(clock)));
+        var browser = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
+        var html = await browser.GetStringAsync("/account/login?returnUrl=%2F");
+        var token = WebUtility.HtmlDecode(HiddenToken().Match(html).Groups["value"].Value);
+        var post = await browser.PostAsync("/account/dev-signin", new FormUrlEncodedContent(new Dictionary<string, string>
+            { ["__RequestVerificationToken"] = token, ["returnUrl"] = "/" }));
+        Assert.Equal(HttpStatusCode.Redirect, post.StatusCode);
+        Assert.Contains("Dev Developer", await browser.GetStringAsync("/"));
+
+        var subject = $"{DevelopmentSeed.Issuer}|{DevelopmentSeed.Subject}";
+        async Task Rename(string name) => await factory.WithDbAsync(async db =>
+        {
+            var member = db.Members.Single(m => m.Subject == subject);
+            member.Name = name;
+            return await db.SaveChangesAsync();
+        });
+        try
+        {
+            await Rename("Renamed Developer");
+            Assert.Contains("Dev Developer", await browser.GetStringAsync("/")); // trusted for a few minutes
+            clock.Now += TimeSpan.FromMinutes(6);
+            Assert.Contains("Renamed Developer", await browser.GetStringAsync("/")); // read again, no new sign-in
+        }
+        finally
+        {
+            await Rename(DevelopmentSeed.UserName);
+        }
     }
 
     /// <summary>Loads the login page (setting the antiforgery cookie) and reads the form's hidden token.</summary>

@@ -36,6 +36,13 @@ public sealed partial class MemberDirectory(AdminDbContext db, TimeProvider cloc
         return await IdentityForAsync(member, authenticationType, ct);
     }
 
+    /// <summary>The current identity of a signed-in member (role and plan may have changed), or null when the member is gone.</summary>
+    public async Task<ClaimsIdentity?> RefreshAsync(Guid memberId, string authenticationType, CancellationToken ct = default)
+    {
+        var member = await db.Members.AsNoTracking().SingleOrDefaultAsync(m => m.Id == memberId, ct);
+        return member is null ? null : await IdentityForAsync(member, authenticationType, ct);
+    }
+
     async Task<ClaimsIdentity> IdentityForAsync(Member member, string authenticationType, CancellationToken ct)
     {
         var org = await db.Orgs.AsNoTracking().SingleAsync(o => o.Id == member.OrgId, ct);

@@ -138,6 +138,7 @@ public static class Extensions
                 o.Cookie.SameSite = SameSiteMode.Lax;
                 o.ExpireTimeSpan = TimeSpan.FromHours(12);
                 o.SlidingExpiration = true;
+                o.Events.OnValidatePrincipal = RevalidateMemberAsync;
             })
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null)
             // Bearer requests are API-key callers, everything else is a browser with the sign-in cookie. Deciding here means
@@ -174,6 +175,38 @@ public static class Extensions
             });
         }
         builder.Services.AddAuthorization();
+    }
+
+    /// <summary>How long a sign-in cookie's role and plan are trusted before they are read again.</summary>
+    static readonly TimeSpan MemberRecheck = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Role and plan live in the cookie; every few minutes they are read again, so a demotion, a removal or an upgrade
+    /// takes effect without signing out. A member who no longer exists is signed out.
+    /// </summary>
+    static async Task RevalidateMemberAsync(CookieValidatePrincipalContext context)
+    {
+        var clock = context.HttpContext.RequestServices.GetRequiredService<TimeProvider>();
+        var now = clock.GetUtcNow();
+        if (context.Properties.Items.TryGetValue("selftune.checked", out var last)
+            && DateTimeOffset.TryParse(last, out var checkedAt) && now - checkedAt < MemberRecheck)
+            return;
+        if (!Guid.TryParse(context.Principal?.FindFirstValue(ClaimTypes.NameIdentifier), out var memberId))
+        {
+            context.RejectPrincipal();
+            return;
+        }
+        var members = context.HttpContext.RequestServices.GetRequiredService<MemberDirectory>();
+        var identity = await members.RefreshAsync(memberId, CookieAuthenticationDefaults.AuthenticationScheme, context.HttpContext.RequestAborted);
+        if (identity is null)
+        {
+            context.RejectPrincipal();
+            await context.HttpContext.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
+            return;
+        }
+        context.ReplacePrincipal(new ClaimsPrincipal(identity));
+        context.Properties.Items["selftune.checked"] = now.ToString("O");
+        context.ShouldRenew = true;
     }
 
     /// <summary>Applies checked-in migrations and, in Development, the development seed.</summary>
