@@ -111,16 +111,18 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock)
     Task<SkillVersion?> FindVersionAsync(Guid entryId, string version, CancellationToken ct) =>
         db.Versions.AsNoTracking().SingleOrDefaultAsync(v => v.EntryId == entryId && v.Version == version, ct);
 
+    /// <summary>
+    /// The entry's latest after publishing <paramref name="published"/>, computed from all its versions (not from the
+    /// stored value, which a concurrent publish may have just changed): the highest release, else the newest prerelease.
+    /// </summary>
     async Task<string> ChooseLatestAsync(RegistryEntry entry, string published, CancellationToken ct)
     {
-        var candidate = SemVersion.Parse(published, SemVersionStyles.Strict);
-        if (entry.LatestVersion is null || !SemVersion.TryParse(entry.LatestVersion, SemVersionStyles.Strict, out var current))
-            return published;
-        if (candidate.IsRelease)
-            return current.IsPrerelease || SemVersion.ComparePrecedence(candidate, current) > 0 ? published : entry.LatestVersion;
-        // A prerelease becomes latest only while the entry has no release at all.
-        var hasRelease = current.IsRelease || await db.Versions.AnyAsync(v => v.EntryId == entry.Id && !v.Version.Contains('-'), ct);
-        return hasRelease ? entry.LatestVersion : published;
+        var versions = await db.Versions.AsNoTracking().Where(v => v.EntryId == entry.Id)
+            .Select(v => new { v.Version, v.PublishedAt }).ToListAsync(ct);
+        var releases = versions.Select(v => v.Version).Append(published)
+            .Select(v => SemVersion.Parse(v, SemVersionStyles.Strict)).Where(v => v.IsRelease).ToList();
+        if (releases.Count > 0) return releases.Max(SemVersion.PrecedenceComparer)!.ToString();
+        return published; // no release yet: the prerelease being published is the newest
     }
 
     public static bool TryParseVisibility(string value, out Visibility visibility)
