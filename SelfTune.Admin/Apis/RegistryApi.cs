@@ -81,9 +81,14 @@ public static class RegistryApi
     static async Task<IResult> ListVersions(string id, ClaimsPrincipal user, AdminDbContext db, CancellationToken ct)
     {
         var entry = await FindReadableAsync(db, user, id, ct);
+        // Only the listed columns: SKILL.md and the manifest stay in the database (an entry fed by a branch gains a
+        // version per push).
         var versions = await db.Versions.AsNoTracking().Where(v => v.EntryId == entry.Id)
-            .OrderByDescending(v => v.PublishedAt).ToListAsync(ct);
-        return TypedResults.Ok(new { versions = versions.Select(v => VersionResponse.From(v, withManifest: false)) });
+            .OrderByDescending(v => v.PublishedAt)
+            .Select(v => new VersionResponse(v.Id, v.EntryId, v.Version, v.ChangeSummary, v.Source, v.SourceRef, v.SourceRepo,
+                v.ContentHash, v.Size, v.FileCount, v.PublishedAt, v.CreatedBy, null))
+            .ToListAsync(ct);
+        return TypedResults.Ok(new { versions });
     }
 
     static async Task<IResult> GetVersion(string id, string version, ClaimsPrincipal user, AdminDbContext db, CancellationToken ct)
