@@ -202,6 +202,74 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
     }
 
     [Fact]
+    public async Task Replay_acts_only_on_the_replaying_orgs_connections()
+    {
+        // Org A and org B both bound the installation and connected the same repository. B's connection is paused, so a
+        // delivery reaching it leaves a skipped attempt and no publish job.
+        var a = await h.ConnectedOrgAsync("replayscope");
+        var (orgB, _) = await App.CreateOrgAsync(Plan.Pro);
+        await App.InstallationAsync(orgB, a.Installation.AccountLogin, installationId: a.Installation.Id);
+        var b = await App.ConnectionAsync(orgB, "replayscope-b", "replayscope-gh/skills", a.Installation.Id, pausedReason: "paused by org B", repoId: a.Repo.Id);
+        var deliveryId = Guid.NewGuid().ToString();
+        await h.SendWebhookAsync("push", h.GitHub.Payloads.Push(a.Repo, "main"), deliveryId);
+        await h.WaitForFinishedAttemptsAsync(a.ConnectionId, 1);
+        // A delivery from GitHub concerns every org that connected the repository.
+        Assert.Equal([deliveryId], await App.WithDbAsync(db => db.Attempts.Where(x => x.ConnectionId == b.Id).Select(x => x.DeliveryId!).ToListAsync()));
+        var original = await App.WithDbAsync(db => db.Deliveries.AsNoTracking().SingleAsync(d => d.DeliveryId == deliveryId));
+
+        SignInAs(a.OrgId, MemberRole.Admin);
+        var page = RenderPage<DeliveryDetail>((nameof(DeliveryDetail.Id), original.Id));
+        page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=replay]")));
+        page.Find("[data-testid=replay]").Click();
+        WebhookDelivery? replay = null;
+        await WaitUntilAsync(async () =>
+        {
+            replay = await App.WithDbAsync(db => db.Deliveries.AsNoTracking().SingleOrDefaultAsync(d => d.DeliveryId == deliveryId + ":replay-1"));
+            return replay?.Outcome == DeliveryOutcome.Processed;
+        });
+
+        // Only A got a new attempt; B's connection saw nothing of A's replay.
+        var attemptsOfA = await h.WaitForFinishedAttemptsAsync(a.ConnectionId, 2);
+        Assert.Equal(deliveryId + ":replay-1", attemptsOfA[0].DeliveryId);
+        Assert.Equal([deliveryId], await App.WithDbAsync(db => db.Attempts.Where(x => x.ConnectionId == b.Id).Select(x => x.DeliveryId!).ToListAsync()));
+        Assert.False(await App.WithDbAsync(db => db.Attempts.AnyAsync(x => x.OrgId == orgB && x.DeliveryId == deliveryId + ":replay-1")));
+        Assert.Equal("Push to main: 1 attempt(s) queued.", replay!.OutcomeMessage);
+    }
+
+    [Fact]
+    public async Task State_changing_deliveries_cannot_be_replayed()
+    {
+        var c = await h.ConnectedOrgAsync("noreplay");
+        var deliveryId = Guid.NewGuid().ToString();
+        await h.SendWebhookAsync("installation", h.GitHub.Payloads.Installation("suspend", c.Installation), deliveryId);
+        var original = await App.WithDbAsync(db => db.Deliveries.AsNoTracking().SingleAsync(d => d.DeliveryId == deliveryId));
+        SignInAs(c.OrgId, MemberRole.Owner);
+
+        // The page shows Replay disabled (its tooltip says why).
+        var page = RenderPage<DeliveryDetail>((nameof(DeliveryDetail.Id), original.Id));
+        page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=replay]")));
+        Assert.True(page.Find("[data-testid=replay]").HasAttribute("disabled"));
+
+        // The server refuses it too, and stores nothing.
+        var user = new System.Security.Claims.ClaimsPrincipal(new System.Security.Claims.ClaimsIdentity([
+            new(SelfTune.Admin.Auth.SelfTuneClaims.OrgId, c.OrgId.ToString()),
+            new(SelfTune.Admin.Auth.SelfTuneClaims.ActorId, Guid.NewGuid().ToString()),
+            new(SelfTune.Admin.Auth.SelfTuneClaims.Role, MemberRole.Owner.ToString()),
+        ], "test"));
+        using var scope = App.Services.CreateScope();
+        var service = scope.ServiceProvider.GetRequiredService<SelfTune.Admin.GitHub.Webhooks.DeliveryService>();
+        var refused = await Assert.ThrowsAsync<SelfTune.Admin.Infrastructure.ProblemException>(() => service.ReplayAsync(user, original.Id));
+        Assert.Equal(409, refused.Status);
+        Assert.Contains("re-apply old state", refused.Message);
+        foreach (var e in new[] { "installation_repositories", "repository" })
+        {
+            var other = await App.DeliveryAsync(e, c.Installation.Id);
+            Assert.Contains("re-apply old state", (await Assert.ThrowsAsync<SelfTune.Admin.Infrastructure.ProblemException>(() => service.ReplayAsync(user, other.Id))).Message);
+        }
+        Assert.False(await App.WithDbAsync(db => db.Deliveries.AnyAsync(d => d.DeliveryId.Contains(":replay-") && d.InstallationId == c.Installation.Id)));
+    }
+
+    [Fact]
     public async Task Replayed_delivery_links_back_to_its_original()
     {
         var c = await h.ConnectedOrgAsync("backlink");

@@ -71,9 +71,47 @@ public sealed class GitHubSetupManifestTests : PageTestContext, IClassFixture<Un
     [Fact]
     public async Task Not_configured_offers_the_manifest_flow_whose_callback_stores_encrypted_credentials_the_product_then_uses()
     {
-        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        // 0. The App serves every org: only owners of the operator's org (GitHub:ManifestSetupOrg; in Development the seeded
+        //    acme) may create it. An owner of another Pro org is told why, and the callback refuses them too.
+        var (otherOrg, _) = await App.CreateOrgAsync(Plan.Pro);
+        var otherOwner = Guid.NewGuid();
+        SignInAs(otherOrg, MemberRole.Owner, memberId: otherOwner);
+        var refused = RenderAt<GitHubSetupPage>("/settings/github");
+        refused.WaitForElement("[data-testid=create-app-refused]", Wait);
+        Assert.Contains("GitHub:ManifestSetupOrg", refused.Find("[data-testid=create-app-refused]").TextContent);
+        Assert.Contains("operator", refused.Find("[data-testid=create-app-refused]").TextContent);
+        Assert.Empty(refused.FindAll("[data-testid=create-app]"));
+        Assert.Empty(refused.FindAll("[data-testid=manifest-form]"));
+        await DisposeComponentsAsync();
+
+        gh.RegisterManifestCode("code-stolen");
+        refused = RenderAt<GitHubAppManifestCallback>(
+            $"/settings/github/manifest?code=code-stolen&state={Uri.EscapeDataString(IssueManifestState(otherOrg, otherOwner))}");
+        refused.WaitForElement("[data-testid=manifest-error]", Wait);
+        Assert.Contains("Only owners of the org named in GitHub:ManifestSetupOrg", refused.Find("[data-testid=manifest-error-message]").TextContent);
+        Assert.Equal(0, gh.CountRequests("/app-manifests/code-stolen/conversions", "POST"));
+        Assert.False(await App.WithDbAsync(db => db.StoredApps.AnyAsync()));
+        await DisposeComponentsAsync();
+
+        // An admin (not owner) of the operator's org may not either.
+        var orgId = await App.AcmeOrgIdAsync();
+        var adminId = Guid.NewGuid();
+        SignInAs(orgId, MemberRole.Admin, memberId: adminId);
+        refused = RenderAt<GitHubSetupPage>("/settings/github");
+        refused.WaitForElement("[data-testid=create-app-refused]", Wait);
+        Assert.Contains("Only owners of this org", refused.Find("[data-testid=create-app-refused]").TextContent);
+        Assert.Empty(refused.FindAll("[data-testid=create-app]"));
+        await DisposeComponentsAsync();
+        refused = RenderAt<GitHubAppManifestCallback>(
+            $"/settings/github/manifest?code=code-stolen&state={Uri.EscapeDataString(IssueManifestState(orgId, adminId))}");
+        refused.WaitForElement("[data-testid=manifest-error]", Wait);
+        Assert.Contains("Only owners of this org", refused.Find("[data-testid=manifest-error-message]").TextContent);
+        Assert.Equal(0, gh.CountRequests("/app-manifests/code-stolen/conversions", "POST"));
+        await DisposeComponentsAsync();
+
+        // The operator's org's owner goes through the flow.
         var actorId = Guid.NewGuid();
-        SignInAs(orgId, MemberRole.Admin, memberId: actorId);
+        SignInAs(orgId, MemberRole.Owner, memberId: actorId);
 
         // 1. Not configured: the missing settings are named, the App can be created through GitHub.
         var page = RenderAt<GitHubSetupPage>("/settings/github");
@@ -178,6 +216,6 @@ public sealed class GitHubSetupManifestTests : PageTestContext, IClassFixture<Un
 
         page = RenderAt<GitHubAppManifestCallback>($"/settings/github/manifest?code=x&state={Uri.EscapeDataString(IssueManifestState(orgId, actorId))}");
         page.WaitForElement("[data-testid=manifest-error]", Wait);
-        Assert.Contains("Only admins and owners", page.Find("[data-testid=manifest-error-message]").TextContent);
+        Assert.Contains("Only owners", page.Find("[data-testid=manifest-error-message]").TextContent);
     }
 }

@@ -13,14 +13,15 @@ public static class DevelopmentSeed
     public const string Subject = "developer";
     public const string UserName = "Dev Developer";
     public const string UserEmail = "dev@selftune.local";
+    public const string OrgSlug = "acme";
 
     public static async Task ApplyAsync(AdminDbContext db, IConfiguration config, TimeProvider clock, CancellationToken ct = default)
     {
         var now = clock.GetUtcNow();
-        var org = await db.Orgs.SingleOrDefaultAsync(o => o.Slug == "acme", ct);
+        var org = await db.Orgs.SingleOrDefaultAsync(o => o.Slug == OrgSlug, ct);
         if (org is null)
         {
-            org = new Org { Slug = "acme", Name = "Acme", Plan = Plan.Pro, CreatedAt = now };
+            org = new Org { Slug = OrgSlug, Name = "Acme", Plan = Plan.Pro, CreatedAt = now };
             db.Orgs.Add(org);
         }
         var subject = $"{Issuer}|{Subject}";

@@ -1,9 +1,13 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Security.Claims;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Octokit;
 using Octokit.Internal;
+using SelfTune.Admin.Auth;
+using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Client;
 using SelfTune.Admin.Infrastructure;
 
@@ -65,11 +69,62 @@ public static class AppManifest
         : "Not a GitHub organization name (letters, digits and single hyphens).";
 }
 
-/// <summary>The manifest flow's server side: a signed state naming the org and member, and the code exchange.</summary>
+/// <summary>
+/// The manifest flow's server side: who may run it, a signed state naming the org and member, and the code exchange.
+/// The App it creates serves every org of the deployment (its key and webhook secret are the deployment's), so only owners of
+/// the org the operator named in <c>GitHub:ManifestSetupOrg</c> may run it.
+/// </summary>
 public sealed class AppManifestService(
     IDataProtectionProvider protection, StoredAppCredentials stored, IOptionsMonitor<GitHubOptions> options,
-    IHttpMessageHandlerFactory handlers)
+    IHttpMessageHandlerFactory handlers, IDbContextFactory<AdminDbContext> dbFactory, IHostEnvironment environment)
 {
+    public const string SetupOrgSetting = GitHubOptions.SectionName + ":" + nameof(GitHubOptions.ManifestSetupOrg);
+
+    /// <summary>The slug of the org whose owners may create the App, or null when no org may (the operator configures it).</summary>
+    public string? SetupOrgSlug
+    {
+        get
+        {
+            var configured = options.CurrentValue.ManifestSetupOrg;
+            if (configured is null) return environment.IsDevelopment() ? DevelopmentSeed.OrgSlug : null;
+            return string.IsNullOrWhiteSpace(configured) ? null : configured.Trim();
+        }
+    }
+
+    /// <summary>Why this member may not create the App (in words for the page), or null when they may.</summary>
+    public async Task<string?> RefusalAsync(Guid orgId, MemberRole role, CancellationToken ct = default)
+    {
+        if (SetupOrgSlug is not { } setupOrg)
+            return "The GitHub App serves every org of this deployment, so its operator sets it up: configure GitHub:AppId, GitHub:AppSlug, "
+                   + $"GitHub:PrivateKey and GitHub:WebhookSecret, or set {SetupOrgSetting} to the org whose owners may create the App here.";
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var slug = await db.Orgs.AsNoTracking().Where(o => o.Id == orgId).Select(o => o.Slug).SingleOrDefaultAsync(ct);
+        if (!string.Equals(slug, setupOrg, StringComparison.OrdinalIgnoreCase))
+            return $"Only owners of the org named in {SetupOrgSetting} can create the GitHub App, because it serves every org of this deployment. "
+                   + "Ask the operator of this deployment to configure the App.";
+        if (role < MemberRole.Owner)
+            return "Only owners of this org can create the GitHub App, because it serves every org of this deployment.";
+        return null;
+    }
+
+    /// <summary>Throws 403 unless the signed-in member may create the App (<see cref="RefusalAsync"/>).</summary>
+    public async Task EnsureAllowedAsync(ClaimsPrincipal user, CancellationToken ct = default)
+    {
+        if (await RefusalAsync(user.GetOrgId(), user.GetRole(), ct) is { } refusal)
+            throw new ProblemException(403, "forbidden", refusal);
+    }
+
+    /// <summary>
+    /// The callback's work: checks that <paramref name="user"/> may create the App and started this flow (the state), then
+    /// exchanges GitHub's code for the App's credentials and stores them.
+    /// </summary>
+    public async Task<StoredAppInfo> CompleteAsync(ClaimsPrincipal user, string? state, string? code, CancellationToken ct)
+    {
+        await EnsureAllowedAsync(user, ct);
+        VerifyState(state, user.GetOrgId(), user.GetActorId());
+        return await ExchangeAsync(code, ct);
+    }
+
     public static readonly TimeSpan StateLifetime = TimeSpan.FromHours(1);
     ITimeLimitedDataProtector Protector => protection.CreateProtector("SelfTune.GitHub.ManifestState").ToTimeLimitedDataProtector();
 
@@ -91,8 +146,8 @@ public sealed class AppManifestService(
             throw new ProblemException(403, "forbidden", "This App creation was started by someone else. Start again from the GitHub settings page.");
     }
 
-    /// <summary>Exchanges the code GitHub returned for the App's credentials and stores them encrypted.</summary>
-    public async Task<StoredAppInfo> ExchangeAsync(string? code, CancellationToken ct)
+    /// <summary>Exchanges the code GitHub returned for the App's credentials and stores them encrypted (after the checks of <see cref="CompleteAsync"/>).</summary>
+    async Task<StoredAppInfo> ExchangeAsync(string? code, CancellationToken ct)
     {
         if (string.IsNullOrWhiteSpace(code) || code.Length > 200)
             throw ProblemException.Invalid("code", "GitHub returned no code. If you cancelled on GitHub, start again.");

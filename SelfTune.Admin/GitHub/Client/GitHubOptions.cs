@@ -21,6 +21,13 @@ public sealed class GitHubOptions
 
     public bool TrustApiKeyBinding { get; set; }
 
+    /// <summary>
+    /// Slug of the org whose owners may create the deployment's GitHub App from <c>/settings/github</c> (the manifest flow).
+    /// The App serves every org, so this is the operator's choice: unset means the Development seed org (<c>acme</c>) in
+    /// Development and no org otherwise; empty means no org.
+    /// </summary>
+    public string? ManifestSetupOrg { get; set; }
+
     /// <summary>Timeout of a single HTTP attempt (retries get their own).</summary>
     public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

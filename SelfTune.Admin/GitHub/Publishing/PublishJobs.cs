@@ -15,7 +15,11 @@ public static class PublishJobs
     public const string Publish = "github.publish";
     public const string Sync = "github.sync";
 
-    public sealed record WebhookPayload(Guid DeliveryRowId);
+    /// <summary>
+    /// A stored delivery to process. <paramref name="OrgId"/> is set for a replay (the replaying org): processing then touches
+    /// that org's connections and installation bindings only. Null for a delivery from GitHub, which concerns every org.
+    /// </summary>
+    public sealed record WebhookPayload(Guid DeliveryRowId, Guid? OrgId = null);
     public sealed record PublishPayload(Guid AttemptId);
     public sealed record SyncPayload(Guid ConnectionId, AttemptTrigger Trigger);
 
@@ -33,13 +37,14 @@ public static class PublishJobs
 
         public async Task<string?> RunAsync(Job job, CancellationToken ct)
         {
-            var id = job.ReadPayload<WebhookPayload>().DeliveryRowId;
+            var payload = job.ReadPayload<WebhookPayload>();
+            var id = payload.DeliveryRowId;
             var delivery = await db.Deliveries.SingleOrDefaultAsync(d => d.Id == id, ct)
                 ?? throw new PermanentJobFailure($"Delivery row {id} does not exist.");
             if (delivery.Outcome != DeliveryOutcome.Queued) return delivery.OutcomeMessage; // processed before a crash
             try
             {
-                var outcome = await processor.ProcessAsync(delivery, ct); // saves the processed mark with what it queued
+                var outcome = await processor.ProcessAsync(delivery, ct, payload.OrgId); // saves the processed mark with what it queued
                 notifier.Publish(delivery);
                 return outcome;
             }

@@ -122,20 +122,41 @@ public sealed class DeliveryService(
     /// <summary>Whether the webhook job acts on this event at all (others are stored as ignored, and replaying them does nothing).</summary>
     public static bool IsHandled(string eventName) => GitHubWebhookApi.HandledEvents.Contains(eventName);
 
+    /// <summary>Events a replay may process again: they only queue (idempotent) publishes for the replaying org's connections.</summary>
+    public static readonly IReadOnlySet<string> ReplayableEvents = new HashSet<string>(["push", "create", "pull_request"]);
+
+    /// <summary>
+    /// Events that change connection or installation state (pause, resume, suspend, rename, default branch). Replaying one would
+    /// re-apply old state over what happened since, so they are never replayed.
+    /// </summary>
+    public static readonly IReadOnlySet<string> StateChangingEvents = new HashSet<string>(["installation", "installation_repositories", "repository"]);
+
+    public static bool CanReplay(string eventName) => ReplayableEvents.Contains(eventName);
+
+    /// <summary>Why a delivery of <paramref name="eventName"/> cannot be replayed, or null when it can.</summary>
+    public static string? ReplayRefusal(string eventName) =>
+        CanReplay(eventName) ? null
+        : StateChangingEvents.Contains(eventName)
+            ? $"'{eventName}' deliveries cannot be replayed: they change installation and connection state, and replaying an old one would re-apply old state over what happened since."
+        : IsHandled(eventName)
+            ? $"Replaying a '{eventName}' delivery would do nothing; only push, create and pull_request deliveries can be replayed."
+            : $"SelfTune does not act on '{eventName}' events; replaying it would do nothing.";
+
     /// <summary>
     /// Replays a stored delivery the way GitHub's "Redeliver" would, without asking GitHub: a NEW delivery row with the same
     /// event and payload and the id <c>{original}:replay-N</c>, and its <c>github.webhook</c> job, stored in one
-    /// transaction (as the receiver does). The original row stays as it was. Processing is the same as for a fresh
-    /// delivery, so it acts for every org bound to the installation, and publishing stays idempotent: content that is
-    /// already published comes out <c>unchanged</c>. Admin and owner only.
+    /// transaction (as the receiver does). The original row stays as it was. The job carries the replaying org, so
+    /// processing acts on that org's connections only (never another org's), and publishing stays idempotent: content
+    /// that is already published comes out <c>unchanged</c>. Only <see cref="ReplayableEvents"/> can be replayed:
+    /// replaying an installation, installation_repositories or repository event would re-apply old state. Admin and owner only.
     /// </summary>
     public async Task<WebhookDelivery> ReplayAsync(ClaimsPrincipal user, Guid id, CancellationToken ct = default)
     {
         if (user.GetRole() < MemberRole.Admin)
             throw new ProblemException(403, "forbidden", "Only an admin or owner can replay deliveries.");
         var original = await GetAsync(user.GetOrgId(), id, ct) ?? throw ProblemException.NotFound("There is no such delivery in your org.");
-        if (!IsHandled(original.Event))
-            throw new ProblemException(409, "conflict", $"SelfTune does not act on '{original.Event}' events; replaying it would do nothing.");
+        if (ReplayRefusal(original.Event) is { } refusal)
+            throw ProblemException.Conflict(refusal);
 
         var root = RootOf(original.DeliveryId);
         for (var tries = 0; ; tries++)
@@ -151,7 +172,7 @@ public sealed class DeliveryService(
                 Payload = original.Payload, Outcome = DeliveryOutcome.Queued,
             };
             db.Deliveries.Add(replay);
-            queue.Enqueue(db, PublishJobs.Webhook, new PublishJobs.WebhookPayload(replay.Id));
+            queue.Enqueue(db, PublishJobs.Webhook, new PublishJobs.WebhookPayload(replay.Id, user.GetOrgId()));
             try
             {
                 await db.SaveChangesAsync(ct);

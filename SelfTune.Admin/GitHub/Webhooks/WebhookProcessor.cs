@@ -27,16 +27,19 @@ public sealed class WebhookProcessor(
     const string ZeroSha = "0000000000000000000000000000000000000000";
 
     WebhookDelivery delivery = null!;
+    Guid? scopeOrgId;
     readonly List<PublishAttempt> attempts = [];
     string? outcome;
 
     /// <summary>
     /// Processes <paramref name="stored"/> (tracked by this scope's context), marks it processed and returns what it did,
-    /// in words for the deliveries page.
+    /// in words for the deliveries page. With <paramref name="orgId"/> (a replay) only that org's connections and installation
+    /// bindings are looked at; without it (a delivery from GitHub) every org's that the event concerns.
     /// </summary>
-    public async Task<string> ProcessAsync(WebhookDelivery stored, CancellationToken ct)
+    public async Task<string> ProcessAsync(WebhookDelivery stored, CancellationToken ct, Guid? orgId = null)
     {
         delivery = stored;
+        scopeOrgId = orgId;
         var headers = new Dictionary<string, StringValues>(StringComparer.OrdinalIgnoreCase)
         {
             ["X-GitHub-Event"] = stored.Event,
@@ -140,8 +143,8 @@ public sealed class WebhookProcessor(
     protected override async ValueTask ProcessInstallationWebhookAsync(WebhookHeaders headers, InstallationEvent e, InstallationAction action, CancellationToken ct = default)
     {
         var id = e.Installation.Id;
-        var bindings = await db.Installations.Where(i => i.InstallationId == id).ToListAsync(ct);
-        var connections = await db.Connections.Where(c => c.InstallationId == id).ToListAsync(ct);
+        var bindings = await Bindings().Where(i => i.InstallationId == id).ToListAsync(ct);
+        var connections = await Connections().Where(c => c.InstallationId == id).ToListAsync(ct);
         var now = clock.GetUtcNow();
         if (action == InstallationAction.Deleted)
         {
@@ -182,14 +185,14 @@ public sealed class WebhookProcessor(
         {
             var removed = e.RepositoriesRemoved.ToDictionary(r => r.Id, r => r.FullName);
             var ids = removed.Keys.ToList();
-            var connections = await db.Connections.Where(c => c.InstallationId == installationId && ids.Contains(c.RepoId)).ToListAsync(ct);
+            var connections = await Connections().Where(c => c.InstallationId == installationId && ids.Contains(c.RepoId)).ToListAsync(ct);
             foreach (var c in connections) Pause(c, $"repository {removed[c.RepoId]} was removed from the GitHub App installation");
             outcome = $"{removed.Count} repository(ies) removed from installation {installationId}: {connections.Count} connection(s) paused.";
         }
         else
         {
             var ids = e.RepositoriesAdded.Select(r => r.Id).ToList();
-            var connections = await db.Connections.Where(c => c.InstallationId == installationId && ids.Contains(c.RepoId)
+            var connections = await Connections().Where(c => c.InstallationId == installationId && ids.Contains(c.RepoId)
                 && c.PausedReason != null && c.PausedReason.Contains("was removed from the GitHub App installation")).ToListAsync(ct);
             foreach (var c in connections) Resume(c);
             outcome = $"{ids.Count} repository(ies) added to installation {installationId}: {connections.Count} connection(s) resumed.";
@@ -199,7 +202,7 @@ public sealed class WebhookProcessor(
     protected override async ValueTask ProcessRepositoryWebhookAsync(WebhookHeaders headers, RepositoryEvent e, RepositoryAction action, CancellationToken ct = default)
     {
         var repo = e.Repository!;
-        var connections = await db.Connections.Where(c => c.RepoId == repo.Id).ToListAsync(ct);
+        var connections = await Connections().Where(c => c.RepoId == repo.Id).ToListAsync(ct);
         if (action == RepositoryAction.Renamed || action == RepositoryAction.Transferred)
         {
             foreach (var c in connections)
@@ -244,7 +247,15 @@ public sealed class WebhookProcessor(
     }
 
     Task<List<GitHubConnection>> ConnectionsForAsync(long repoId, CancellationToken ct) =>
-        db.Connections.Where(c => c.RepoId == repoId).ToListAsync(ct);
+        Connections().Where(c => c.RepoId == repoId).ToListAsync(ct);
+
+    /// <summary>Every connection, or only the replaying org's: a replay never acts on another org's connections.</summary>
+    IQueryable<GitHubConnection> Connections() =>
+        scopeOrgId is { } orgId ? db.Connections.Where(c => c.OrgId == orgId) : db.Connections;
+
+    /// <summary>Every installation binding, or only the replaying org's.</summary>
+    IQueryable<GitHubInstallation> Bindings() =>
+        scopeOrgId is { } orgId ? db.Installations.Where(i => i.OrgId == orgId) : db.Installations;
 
     void Pause(GitHubConnection c, string reason)
     {
