@@ -194,6 +194,7 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
         var first = gh.AddInstallation("reuse-a-" + Guid.NewGuid().ToString("N")[..6]);
         var second = gh.AddInstallation("reuse-b-" + Guid.NewGuid().ToString("N")[..6]);
         var state = Uri.EscapeDataString(await IssueStateAsync(orgId, actorId));
+        gh.TouchInstallation(first); // installed on GitHub through this link
 
         var page = RenderAt($"/settings/github?installation_id={first.Id}&setup_action=install&state={state}");
         page.WaitForElement("[data-testid=verified-account]", Wait);
@@ -217,6 +218,23 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
         var page = RenderAt($"/settings/github?installation_id={installation.Id}&setup_action=install&state={state}");
         page.WaitForElement("[data-testid=bind-error]", Wait);
         Assert.Contains("started by another SelfTune org", Text(page, "bind-error-message"));
+        Assert.NotEmpty(page.FindAll("[data-testid=start-again]"));
+        Assert.False(await App.WithDbAsync(db => db.Installations.AnyAsync(i => i.OrgId == orgId)));
+    }
+
+    [Fact]
+    public async Task An_installation_not_installed_through_the_link_is_refused_and_explained()
+    {
+        // Someone else's installation, installed before this org's link was issued: the id in the address is not proof.
+        var installation = gh.AddInstallation("elsewhere-" + Guid.NewGuid().ToString("N")[..6]);
+        var (orgId, actorId) = await SignInToNewOrgAsync();
+        var state = Uri.EscapeDataString(await IssueStateAsync(orgId, actorId));
+
+        var page = RenderAt($"/settings/github?installation_id={installation.Id}&setup_action=install&state={state}");
+        page.WaitForElement("[data-testid=bind-error]", Wait);
+        Assert.Contains("could not verify", Text(page, "bind-error-title"));
+        Assert.Contains($"Installation {installation.Id} was not installed or configured through this installation link", Text(page, "bind-error-message"));
+        Assert.DoesNotContain(installation.AccountLogin, Text(page, "bind-error-message"));
         Assert.NotEmpty(page.FindAll("[data-testid=start-again]"));
         Assert.False(await App.WithDbAsync(db => db.Installations.AnyAsync(i => i.OrgId == orgId)));
     }

@@ -1046,6 +1046,8 @@ public sealed partial class FakeGitHub
             await ctx.Response.WriteAsync("FakeGitHub: set NextInstallForBrowser and SetupUrl before the browser install.");
             return;
         }
+        // The user installs (or configures) the App on GitHub's page: GitHub creates or updates the installation.
+        inst.Touch();
         var state = ctx.Request.Query["state"];
         var url = setup.AbsoluteUri + (string.IsNullOrEmpty(setup.Query) ? "?" : "&")
             + $"installation_id={inst.Id}&setup_action=install"

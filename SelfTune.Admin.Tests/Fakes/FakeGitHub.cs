@@ -155,8 +155,13 @@ public sealed partial class FakeGitHub : IAsyncDisposable
         return p;
     }
 
+    /// <summary>
+    /// An installation that already exists on GitHub: created (and last updated) <paramref name="createdAt"/>, by default
+    /// a day ago. GitHub bumps updated_at when a user installs or configures it through the install page: the browser
+    /// install (<see cref="NextInstallForBrowser"/>) does that, or <see cref="TouchInstallation"/> without a browser.
+    /// </summary>
     public FakeInstallation AddInstallation(string accountLogin, string accountType = "Organization",
-        bool checksWrite = true, bool statusesWrite = true, long? id = null)
+        bool checksWrite = true, bool statusesWrite = true, long? id = null, DateTimeOffset? createdAt = null)
     {
         if (accountType is not ("Organization" or "User")) throw new ArgumentException("Organization or User", nameof(accountType));
         lock (_gate)
@@ -165,11 +170,18 @@ public sealed partial class FakeGitHub : IAsyncDisposable
             if (_installations.ContainsKey(instId)) throw new InvalidOperationException($"Installation {instId} exists.");
             var account = Account(accountLogin, accountType);
             var inst = new FakeInstallation(_gate, instId, accountLogin, account.Id, account.Type,
-                DefaultPermissions(checksWrite, statusesWrite), DateTimeOffset.UtcNow.Truncate());
+                DefaultPermissions(checksWrite, statusesWrite), (createdAt ?? DateTimeOffset.UtcNow.AddDays(-1)).Truncate());
             _installations[instId] = inst;
             return inst;
         }
     }
+
+    /// <summary>
+    /// A user installed or configured <paramref name="inst"/> on GitHub's install/configure page (what the browser
+    /// install does): its updated_at becomes <paramref name="at"/>, by default now (an earlier time back-dates the
+    /// last configuration, e.g. "installed an hour ago").
+    /// </summary>
+    public void TouchInstallation(FakeInstallation inst, DateTimeOffset? at = null) => inst.Touch(at);
 
     /// <summary>Uninstalls the app: the installation answers 404 and its tokens stop working.</summary>
     public void RemoveInstallation(FakeInstallation inst)

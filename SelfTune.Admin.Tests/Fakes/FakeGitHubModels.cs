@@ -89,6 +89,12 @@ public sealed class FakeInstallation
         }
     }
 
+    /// <summary>GitHub bumps updated_at when the installation is installed or configured on its page.</summary>
+    internal void Touch(DateTimeOffset? at = null)
+    {
+        lock (_gate) _updatedAt = (at ?? DateTimeOffset.UtcNow).Truncate();
+    }
+
     internal bool Has(string permission, string level)
     {
         lock (_gate)

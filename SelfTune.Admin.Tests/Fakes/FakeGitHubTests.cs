@@ -518,6 +518,38 @@ public sealed class FakeGitHubTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Installation_times_are_served_and_the_browser_install_and_touch_bump_updated_at()
+    {
+        var app = AppClient();
+        async Task<SelfTune.Admin.GitHub.InstallationTimes> TimesAsync(FakeInstallation i) =>
+            (await app.Connection.Get<SelfTune.Admin.GitHub.InstallationTimes>(new Uri($"app/installations/{i.Id}", UriKind.Relative), null)).Body;
+
+        var created = DateTimeOffset.UtcNow.AddDays(-3).Truncate();
+        var old = _fake.AddInstallation("old-org", createdAt: created);
+        var times = await TimesAsync(old);
+        Assert.Equal(created, times.CreatedAt);
+        Assert.Equal(created, times.UpdatedAt);
+        Assert.Equal(old.CreatedAt, times.CreatedAt);
+        Assert.True(_inst.CreatedAt < DateTimeOffset.UtcNow.AddHours(-1), "AddInstallation defaults to an installation that already exists");
+
+        var before = DateTimeOffset.UtcNow.Truncate();
+        _fake.SetupUrl = new Uri("http://localhost:5123/settings/github");
+        _fake.NextInstallForBrowser = old;
+        using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        using var resp = await http.GetAsync(new Uri(_fake.BaseUrl, "apps/selftune-test/installations/new?state=x"));
+        Assert.Equal(HttpStatusCode.Found, resp.StatusCode);
+        times = await TimesAsync(old);
+        Assert.Equal(created, times.CreatedAt);
+        Assert.True(times.UpdatedAt >= before, $"updated_at {times.UpdatedAt:O} is before the browser install {before:O}");
+        Assert.Equal(old.UpdatedAt, times.UpdatedAt);
+
+        var untouched = await TimesAsync(_inst);
+        Assert.True(untouched.UpdatedAt < before);
+        _fake.TouchInstallation(_inst);
+        Assert.True((await TimesAsync(_inst)).UpdatedAt >= before);
+    }
+
+    [Fact]
     public async Task Unknown_routes_answer_github_404_and_are_logged()
     {
         using var http = new HttpClient();

@@ -29,6 +29,7 @@ public sealed class InstallationBindingTests(GitHubHarness h) : IClassFixture<Gi
         var (_, otherKey) = await h.App.CreateOrgAsync(Plan.Pro);
         using var other = h.App.CreateClient(otherKey);
         var othersState = await GitHubHarness.IssueStateAsync(other);
+        h.GitHub.TouchInstallation(installation); // the other org's admin installs it on GitHub with their link
 
         var response = await h.Api.PostAsJsonAsync("/api/v1/github/installations", Bind(installation.Id, "stolen-state-org", state: othersState));
         var problem = await GitHubHarness.AssertProblemAsync(response, HttpStatusCode.Forbidden, "installation_unverified");
@@ -37,6 +38,57 @@ public sealed class InstallationBindingTests(GitHubHarness h) : IClassFixture<Gi
         // The state was not used up by the refused attempt: its own org can still bind with it.
         var own = await other.PostAsJsonAsync("/api/v1/github/installations", Bind(installation.Id, "stolen-state-org", state: othersState));
         Assert.Equal(HttpStatusCode.Created, own.StatusCode);
+    }
+
+    [Fact]
+    public async Task Another_orgs_fresh_state_cannot_bind_an_installation_that_was_not_installed_through_its_link()
+    {
+        // Org A installed the App (an hour ago) and bound it; its repositories are private.
+        var installation = h.GitHub.AddInstallation("victim-org");
+        var repo = h.GitHub.AddRepo(installation, "victim-org", "secret-skills", visibility: "private");
+        await h.BindAsync(h.Api, installation);
+        h.GitHub.TouchInstallation(installation, at: DateTimeOffset.UtcNow.AddHours(-1));
+
+        // An admin of org B takes B's own state (valid, unused, issued to B) and presents A's installation id.
+        var (_, attackerKey) = await h.App.CreateOrgAsync(Plan.Pro);
+        using var attacker = h.App.CreateClient(attackerKey);
+        var state = await GitHubHarness.IssueStateAsync(attacker);
+        var response = await attacker.PostAsJsonAsync("/api/v1/github/installations", Bind(installation.Id, "victim-org", state: state));
+        var problem = await GitHubHarness.AssertProblemAsync(response, HttpStatusCode.Forbidden, "installation_unverified");
+        Assert.Equal($"Installation {installation.Id} was not installed or configured through this installation link. " +
+                     "Start the installation from SelfTune and finish it on GitHub.", problem["detail"]!.GetValue<string>());
+
+        // A wrong guess of the account is refused the same way: no 422 that would name the installation's account.
+        var blind = await attacker.PostAsJsonAsync("/api/v1/github/installations", Bind(installation.Id, "a-guess", "User", state));
+        problem = await GitHubHarness.AssertProblemAsync(blind, HttpStatusCode.Forbidden, "installation_unverified");
+        Assert.DoesNotContain("victim-org", problem["detail"]!.GetValue<string>());
+
+        Assert.Empty(await ListInstallationsAsync(attacker));
+        await GitHubHarness.AssertProblemAsync(await attacker.GetAsync($"/api/v1/github/repos?installation_id={installation.Id}"), HttpStatusCode.NotFound, "not_found");
+        Assert.Contains(repo.FullName, await (await h.Api.GetAsync($"/api/v1/github/repos?installation_id={installation.Id}")).Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Another_org_binds_the_same_installation_after_going_through_its_own_install_link()
+    {
+        var installation = h.GitHub.AddInstallation("shared-org");
+        h.GitHub.AddRepo(installation, "shared-org", "shared-skills", visibility: "private");
+        await h.BindAsync(h.Api, installation);
+        h.GitHub.TouchInstallation(installation, at: DateTimeOffset.UtcNow.AddHours(-1)); // org A bound it an hour ago
+
+        // An admin of the GitHub account also administers org B: they start from B's install link and configure the
+        // existing installation on GitHub, which sends them back with B's state.
+        var (_, otherKey) = await h.App.CreateOrgAsync(Plan.Pro);
+        using var other = h.App.CreateClient(otherKey);
+        var (id, state) = await h.InstallThroughBrowserAsync(other, installation);
+        var response = await other.PostAsJsonAsync("/api/v1/github/installations", Bind(id, "shared-org", state: state));
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+
+        Assert.Single(await ListInstallationsAsync(other), i => i["installation_id"]!.GetValue<long>() == installation.Id);
+        Assert.Single(await ListInstallationsAsync(h.Api), i => i["installation_id"]!.GetValue<long>() == installation.Id);
+        var repos = await other.GetAsync($"/api/v1/github/repos?installation_id={installation.Id}");
+        Assert.Equal(HttpStatusCode.OK, repos.StatusCode);
+        Assert.Contains("shared-org/shared-skills", await repos.Content.ReadAsStringAsync());
     }
 
     [Fact]
@@ -68,6 +120,7 @@ public sealed class InstallationBindingTests(GitHubHarness h) : IClassFixture<Gi
     {
         var installation = h.GitHub.AddInstallation("real-owner");
         var state = await GitHubHarness.IssueStateAsync(h.Api);
+        h.GitHub.TouchInstallation(installation); // installed on GitHub through this link
 
         var wrongLogin = await h.Api.PostAsJsonAsync("/api/v1/github/installations", Bind(installation.Id, "someone-else", state: state));
         var problem = await GitHubHarness.AssertProblemAsync(wrongLogin, HttpStatusCode.UnprocessableEntity, "validation_failed");

@@ -11,6 +11,16 @@ namespace SelfTune.Admin.GitHub;
 public sealed record BindResult(GitHubInstallation Installation, bool Created);
 
 /// <summary>
+/// When GitHub created and last updated an installation (<c>GET /app/installations/{id}</c>); Octokit's
+/// <see cref="Installation"/> lacks both.
+/// </summary>
+public sealed class InstallationTimes
+{
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+/// <summary>
 /// Binds a GitHub App installation to an org (SPEC section 4). The installation id in GitHub's redirect can be spoofed,
 /// so binding needs a signed, single-use <c>state</c> this org issued, and the stored account and permissions are the
 /// ones GitHub reports for the id, never the caller's.
@@ -19,6 +29,8 @@ public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFacto
     Microsoft.Extensions.Options.IOptions<GitHubOptions> options, TimeProvider clock)
 {
     public static readonly TimeSpan StateLifetime = TimeSpan.FromHours(1);
+    /// <summary>How much earlier than the state GitHub may say an installation was created or updated (clock skew).</summary>
+    public static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(2);
     ITimeLimitedDataProtector Protector => protection.CreateProtector("SelfTune.GitHub.InstallState").ToTimeLimitedDataProtector();
 
     /// <summary>A fresh state for the install link: signed, naming a row that records org, user and expiry.</summary>
@@ -44,7 +56,20 @@ public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFacto
             throw Unverified("Binding an installation needs the 'state' from GitHub's redirect to /settings/github, issued to this org. " +
                              "Start the installation from SelfTune (the Install button or the install link) so GitHub returns one.");
 
-        var installation = await FetchFromGitHubAsync(installationId, ct);
+        var (installation, times) = await FetchWithTimesAsync(installationId, ct);
+
+        // GET /app/installations/{id} answers for every installation of the App, so a state alone does not tie the
+        // installation to this org: an admin of another org could present its own fresh state with someone else's id.
+        // GitHub creates or updates an installation exactly when a user goes through the install/configure page our
+        // install link leads to, so with a state the installation must have been created or updated since the state
+        // was issued. Checked before the account comparison, which would tell the caller whose installation it is.
+        if (stateRow is not null)
+        {
+            var since = stateRow.CreatedAt - ClockSkew;
+            if (times.CreatedAt < since && times.UpdatedAt < since)
+                throw Unverified($"Installation {installationId} was not installed or configured through this installation link. " +
+                                 "Start the installation from SelfTune and finish it on GitHub.");
+        }
 
         var login = installation.Account.Login;
         var type = installation.TargetType.StringValue is { Length: > 0 } t ? t : installation.Account.Type?.ToString() ?? "User";
@@ -79,6 +104,31 @@ public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFacto
         {
             var app = await github.CreateAppClientAsync(ct);
             return await app.GitHubApps.GetInstallationForCurrent(installationId);
+        }
+        catch (NotFoundException)
+        {
+            throw ProblemException.NotFound($"GitHub has no installation {installationId} of this App; it may never have existed or have been uninstalled.");
+        }
+        catch (Exception e) when (GitHubFailures.IsGitHubFailure(e))
+        {
+            throw GitHubFailures.ToProblem(e, $"looking up installation {installationId}");
+        }
+    }
+
+    /// <summary>
+    /// Like <see cref="FetchFromGitHubAsync"/>, with when GitHub created and last updated the installation: one request,
+    /// its body read both as Octokit's <see cref="Installation"/> and as <see cref="InstallationTimes"/>.
+    /// </summary>
+    public async Task<(Installation Installation, InstallationTimes Times)> FetchWithTimesAsync(long installationId, CancellationToken ct)
+    {
+        try
+        {
+            var app = await github.CreateAppClientAsync(ct);
+            var response = await app.Connection.Get<InstallationTimes>(new Uri($"app/installations/{installationId}", UriKind.Relative), null, null, ct);
+            var body = response.HttpResponse.Body as string;
+            if (response.Body is not { } times || string.IsNullOrEmpty(body))
+                throw new ProblemException(502, "upstream_failure", $"GitHub answered without a body while looking up installation {installationId}.");
+            return (new Octokit.Internal.SimpleJsonSerializer().Deserialize<Installation>(body), times);
         }
         catch (NotFoundException)
         {
