@@ -56,38 +56,24 @@ public static class GitHubApi
             return await next(context);
         });
 
-    static async Task<IResult> GetSettings(ClaimsPrincipal user, AdminDbContext db, CancellationToken ct)
-    {
-        var orgId = user.GetOrgId();
-        var mode = await db.GitHubSettings.Where(s => s.OrgId == orgId).Select(s => (WriteBackMode?)s.WriteBackMode).SingleOrDefaultAsync(ct);
-        return TypedResults.Ok(new GitHubSettingsDto(mode ?? WriteBackMode.Checks));
-    }
+    static async Task<IResult> GetSettings(ClaimsPrincipal user, GitHubSetupService setup, CancellationToken ct) =>
+        TypedResults.Ok(new GitHubSettingsDto(await setup.GetWriteBackModeAsync(user.GetOrgId(), ct)));
 
-    static async Task<IResult> UpdateSettings(UpdateGitHubSettingsRequest? request, ClaimsPrincipal user, AdminDbContext db, TimeProvider clock, CancellationToken ct)
+    static async Task<IResult> UpdateSettings(UpdateGitHubSettingsRequest? request, ClaimsPrincipal user, GitHubSetupService setup, CancellationToken ct)
     {
-        WriteBackMode mode;
-        switch (request?.WriteBackMode)
+        var mode = request?.WriteBackMode switch
         {
-            case "off": mode = WriteBackMode.Off; break;
-            case "checks": mode = WriteBackMode.Checks; break;
-            case "checks_and_prs": mode = WriteBackMode.ChecksAndPrs; break;
-            default: throw ProblemException.Invalid("write_back_mode", "write_back_mode must be one of: off, checks, checks_and_prs.");
-        }
-        var orgId = user.GetOrgId();
-        var row = await db.GitHubSettings.SingleOrDefaultAsync(s => s.OrgId == orgId, ct);
-        if (row is null) db.GitHubSettings.Add(row = new GitHubOrgSettings { OrgId = orgId });
-        row.WriteBackMode = mode;
-        row.UpdatedAt = clock.GetUtcNow();
-        await db.SaveChangesAsync(ct);
+            "off" => WriteBackMode.Off,
+            "checks" => WriteBackMode.Checks,
+            "checks_and_prs" => WriteBackMode.ChecksAndPrs,
+            _ => throw ProblemException.Invalid("write_back_mode", "write_back_mode must be one of: off, checks, checks_and_prs."),
+        };
+        await setup.SetWriteBackModeAsync(user.GetOrgId(), mode, ct);
         return TypedResults.Ok(new GitHubSettingsDto(mode));
     }
 
-    static async Task<IResult> ListInstallations(ClaimsPrincipal user, AdminDbContext db, CancellationToken ct)
-    {
-        var orgId = user.GetOrgId();
-        var rows = await db.Installations.AsNoTracking().Where(i => i.OrgId == orgId).OrderBy(i => i.CreatedAt).ToListAsync(ct);
-        return TypedResults.Ok(new { installations = rows.Select(InstallationResponse.From) });
-    }
+    static async Task<IResult> ListInstallations(ClaimsPrincipal user, GitHubSetupService setup, CancellationToken ct) =>
+        TypedResults.Ok(new { installations = (await setup.ListInstallationsAsync(user.GetOrgId(), ct)).Select(InstallationResponse.From) });
 
     static async Task<IResult> BindInstallation(BindInstallationRequest? request, ClaimsPrincipal user, InstallationBinder binder, CancellationToken ct)
     {
@@ -103,11 +89,11 @@ public static class GitHubApi
         return result.Created ? TypedResults.Created($"/api/v1/github/installations/{body.Id}", body) : TypedResults.Ok(body);
     }
 
-    static async Task<IResult> InstallUrl(ClaimsPrincipal user, InstallationBinder binder, IGitHubAppCredentialSource credentials, IOptions<GitHubOptions> options, CancellationToken ct)
+    static async Task<IResult> InstallUrl(ClaimsPrincipal user, InstallationBinder binder, IGitHubAppCredentialSource credentials, GitHubSetupService setup, CancellationToken ct)
     {
         var app = await credentials.GetAsync(ct);
         var state = await binder.IssueStateAsync(user.GetOrgId(), user.GetActorId(), ct);
-        var url = $"{options.Value.WebBaseUrl.ToString().TrimEnd('/')}/apps/{app!.AppSlug}/installations/new?state={Uri.EscapeDataString(state)}";
+        var url = setup.InstallUrl(app!.AppSlug, state);
         return TypedResults.Ok(new { url, state, expires_in = (int)InstallationBinder.StateLifetime.TotalSeconds });
     }
 

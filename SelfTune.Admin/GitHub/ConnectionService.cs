@@ -137,6 +137,9 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         if (request.TagPattern is not null && !TagPattern.TryParse(request.TagPattern, out _, out var patternError)) errors["tag_pattern"] = [patternError!];
         if (errors.Count > 0) throw new ProblemException(422, "validation_failed", errors.Values.First()[0], errors);
 
+        // Attached as read, so only the fields changed below are written: a rename or pause a webhook applied in the
+        // meantime is not overwritten with the values this caller read.
+        db.Connections.Attach(connection);
         if (request.SkillPath is not null)
         {
             var skillPath = GitHubRules.NormalizeSkillPath(request.SkillPath);
@@ -150,7 +153,6 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         if (request.TagPattern is not null) connection.TagPattern = request.TagPattern;
         if (request.DefaultBranch is not null) connection.DefaultBranch = request.DefaultBranch;
         connection.UpdatedAt = clock.GetUtcNow();
-        db.Entry(connection).State = EntityState.Modified; // the connection was read by another context
         await db.SaveChangesAsync(ct);
     }
 

@@ -40,12 +40,6 @@ public sealed class GitHubSetupService(IDbContextFactory<AdminDbContext> dbFacto
         return await db.Installations.AsNoTracking().Where(i => i.OrgId == orgId).OrderBy(i => i.CreatedAt).ToListAsync(ct);
     }
 
-    public async Task<GitHubInstallation?> FindInstallationAsync(Guid orgId, long installationId, CancellationToken ct = default)
-    {
-        await using var db = await dbFactory.CreateDbContextAsync(ct);
-        return await db.Installations.AsNoTracking().SingleOrDefaultAsync(i => i.OrgId == orgId && i.InstallationId == installationId, ct);
-    }
-
     /// <summary>Asks GitHub for the installation again and stores what it says (account, permissions, suspension).</summary>
     public async Task<InstallationRefresh> RefreshInstallationAsync(Guid orgId, long installationId, CancellationToken ct = default)
     {
