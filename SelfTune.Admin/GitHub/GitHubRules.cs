@@ -5,19 +5,18 @@ public static class GitHubRules
 {
     public const int MaxSkillPathLength = 1024;
 
-    /// <summary>A relative POSIX path inside the repository; "." is the root.</summary>
+    /// <summary>
+    /// A relative POSIX path inside the repository; "." is the root. The path rules are the packager's (the same
+    /// validator refuses archive entries), so what the API accepts is what publishing can use.
+    /// </summary>
     public static string? SkillPathError(string path)
     {
         if (path.Length == 0) return "skill_path must not be empty; use \".\" for the repository root.";
         if (path.Length > MaxSkillPathLength) return $"skill_path must be at most {MaxSkillPathLength} characters.";
         if (path == ".") return null;
-        if (path.StartsWith('/')) return "skill_path must be relative to the repository root (no leading '/').";
-        if (path.Contains('\\')) return "skill_path must use '/' as separator (no backslash).";
-        if (path.Any(char.IsControl)) return "skill_path must not contain control characters.";
-        var segments = path.TrimEnd('/').Split('/');
-        if (segments.Any(s => s == "..")) return "skill_path must not contain a '..' segment.";
-        if (segments.Any(s => s.Length == 0 || s == ".")) return "skill_path must not contain empty or '.' segments.";
-        return null;
+        return Registry.Packaging.PackagingRules.UnsafePathReason(path.TrimEnd('/')) is { } reason
+            ? $"skill_path must be a relative path inside the repository, like \"skills/foo\"; '{path}' is not: {reason}."
+            : null;
     }
 
     /// <summary>Normalises "skills/foo/" to "skills/foo".</summary>
