@@ -45,9 +45,7 @@ public static class RegistryApi
             var orgId = user.GetOrgId();
             var row = await db.Versions.AsNoTracking().Include(v => v.Entry)
                 .SingleOrDefaultAsync(v => v.EntryId == id && v.OrgId == orgId && v.Version == version, ct);
-            return row is null
-                ? Results.NotFound()
-                : Results.Stream(store.OpenRead(row.ContentHash), "application/gzip", $"{row.Entry!.Name}-{row.Version}.tar.gz");
+            return row is null ? Results.NotFound() : Archive(store, row.Entry!.Name, row);
         }).RequireAuthorization().ExcludeFromDescription();
 
         app.MapGet("/api/v1/public/registry", ListPublic).WithTags("Registry")
@@ -93,17 +91,20 @@ public static class RegistryApi
 
     static async Task<IResult> GetVersion(string id, string version, ClaimsPrincipal user, AdminDbContext db, CancellationToken ct)
     {
-        var row = await FindVersionAsync(db, user, id, version, ct);
+        var (_, row) = await FindVersionAsync(db, user, id, version, ct);
         return TypedResults.Ok(VersionResponse.From(row, withManifest: true));
     }
 
     static async Task<IResult> DownloadArchive(string id, string version, ClaimsPrincipal user, AdminDbContext db, ArchiveStore store, CancellationToken ct)
     {
-        var row = await FindVersionAsync(db, user, id, version, ct);
-        var entry = await db.Entries.AsNoTracking().SingleAsync(e => e.Id == row.EntryId, ct);
-        return TypedResults.Stream(store.OpenRead(row.ContentHash), "application/gzip", $"{entry.Name}-{row.Version}.tar.gz",
-            entityTag: new EntityTagHeaderValue($"\"{row.ContentHash}\""));
+        var (entry, row) = await FindVersionAsync(db, user, id, version, ct);
+        return Archive(store, entry.Name, row);
     }
+
+    /// <summary>A version's stored bytes, named <c>{entry}-{version}.tar.gz</c>; the ETag is the content hash.</summary>
+    static IResult Archive(ArchiveStore store, string entryName, SkillVersion row) =>
+        TypedResults.Stream(store.OpenRead(row.ContentHash), "application/gzip", $"{entryName}-{row.Version}.tar.gz",
+            entityTag: new EntityTagHeaderValue($"\"{row.ContentHash}\""));
 
     static async Task<IResult> CreateEntry(HttpContext http, RegistryService registry, ArchiveStore store, IOptions<JsonOptions> json, CancellationToken ct)
     {
@@ -232,11 +233,11 @@ public static class RegistryApi
         return entry;
     }
 
-    static async Task<SkillVersion> FindVersionAsync(AdminDbContext db, ClaimsPrincipal user, string id, string version, CancellationToken ct)
+    static async Task<(RegistryEntry Entry, SkillVersion Version)> FindVersionAsync(AdminDbContext db, ClaimsPrincipal user, string id, string version, CancellationToken ct)
     {
         var entry = await FindReadableAsync(db, user, id, ct);
-        return await db.Versions.AsNoTracking().SingleOrDefaultAsync(v => v.EntryId == entry.Id && v.Version == version, ct)
-            ?? throw ProblemException.NotFound($"Entry '{entry.Name}' has no version '{version}'.");
+        return (entry, await db.Versions.AsNoTracking().SingleOrDefaultAsync(v => v.EntryId == entry.Id && v.Version == version, ct)
+            ?? throw ProblemException.NotFound($"Entry '{entry.Name}' has no version '{version}'."));
     }
 
     static ProblemException EntryNotFound(string id) => ProblemException.NotFound($"No registry entry with id '{id}'.");
