@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 using SelfTune.Admin.Auth;
 using SelfTune.Admin.Data;
+using SelfTune.Admin.GitHub.Publishing;
 using SelfTune.Admin.Infrastructure;
 using SelfTune.Admin.Registry;
 using SelfTune.Admin.Registry.Packaging;
@@ -47,6 +48,20 @@ public static class RegistryApi
                 .SingleOrDefaultAsync(v => v.EntryId == id && v.OrgId == orgId && v.Version == version, ct);
             return row is null ? Results.NotFound() : Archive(store, row.Entry!.Name, row);
         }).RequireAuthorization().ExcludeFromDescription();
+
+        // A one-off import from GitHub needs a bound installation, so it is part of the (pro) GitHub integration.
+        api.MapPost("{id}/versions/github", async (string id, DirectImportRequest? request, ClaimsPrincipal user, DirectImport import, CancellationToken ct) =>
+            {
+                if (request is null) throw new ProblemException(400, "invalid_request", "The request body must be a JSON object.");
+                var result = await import.ImportAsync(user.GetOrgId(), user.GetActorId(), id, request, ct);
+                var body = VersionResponse.From(result.Version, withManifest: true);
+                return result.Created
+                    ? Results.Created($"/api/v1/registry/{result.Version.EntryId}/versions/{Uri.EscapeDataString(result.Version.Version)}", body)
+                    : Results.Ok(body);
+            })
+            .RequireApiKey(SelfTuneClaims.RegistryPush).RequirePlan(Plan.Pro)
+            .Produces<VersionResponse>(StatusCodes.Status201Created).Produces<VersionResponse>()
+            .WithSummary("Import a repository ref through a bound GitHub installation (source github-direct).");
 
         app.MapGet("/api/v1/public/registry", ListPublic).WithTags("Registry")
             .WithSummary("List public entries of every org; no key needed.");

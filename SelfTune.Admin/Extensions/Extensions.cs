@@ -64,6 +64,7 @@ public static class Extensions
         services.AddScoped<WriteBack>();
         services.AddScoped<PublishService>();
         services.AddScoped<SyncService>();
+        services.AddScoped<DirectImport>();
         services.AddScoped<WebhookProcessor>();
         services.AddSingleton<AttemptNotifier>();
         // Pages: live delivery news, the deliveries view and replay, and "Sync now".

@@ -190,18 +190,22 @@ public sealed class PublishService(
         return new VersionChoice($"{stem}.{next}", false);
     }
 
-    sealed record Packaged(StagedArchive Archive, SkillPackage Package) : IAsyncDisposable
+    public sealed record Packaged(StagedArchive Archive, SkillPackage Package) : IAsyncDisposable
     {
         public ValueTask DisposeAsync() => Archive.DisposeAsync();
     }
 
-    async Task<Packaged> PackageAsync(GitHubConnection connection, string sha, CancellationToken ct)
+    Task<Packaged> PackageAsync(GitHubConnection connection, string sha, CancellationToken ct) =>
+        PackageAsync(connection.InstallationId, connection.RepoOwner, connection.RepoName, connection.SkillPath, sha, ct);
+
+    /// <summary>The skill under <paramref name="skillPath"/> of the repository archive at <paramref name="sha"/>, validated and staged.</summary>
+    public async Task<Packaged> PackageAsync(long installationId, string owner, string repo, string skillPath, string sha, CancellationToken ct)
     {
         using var repacked = new MemoryStream();
         SkillPackage package;
-        await using (var tarball = await github.DownloadTarballAsync(connection.InstallationId, connection.RepoOwner, connection.RepoName, sha, ct))
+        await using (var tarball = await github.DownloadTarballAsync(installationId, owner, repo, sha, ct))
         {
-            package = await SkillArchive.RepackAsync(tarball, connection.SkillPath, repacked, PackagingLimits.Default, ct);
+            package = await SkillArchive.RepackAsync(tarball, skillPath, repacked, PackagingLimits.Default, ct);
         }
         repacked.Position = 0;
         return new Packaged(await archives.StageAsync(repacked, ct), package);

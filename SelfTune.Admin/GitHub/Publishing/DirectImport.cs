@@ -1,0 +1,89 @@
+using Microsoft.EntityFrameworkCore;
+using Octokit;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.GitHub.Client;
+using SelfTune.Admin.Infrastructure;
+using SelfTune.Admin.Registry;
+using SelfTune.Admin.Registry.Packaging;
+
+namespace SelfTune.Admin.GitHub.Publishing;
+
+public sealed record DirectImportRequest(string? RepoFullName, string? Ref, string? SkillPath, string? Version);
+
+/// <summary>
+/// <c>POST /api/v1/registry/{id}/versions/github</c> (SPEC section 10): a one-off import of a repository ref through an
+/// installation bound to the org, without a connection. Provenance <c>github-direct</c>; <c>source_ref</c> is the tag
+/// when the ref is a tag, else the full commit SHA. The version defaults to the commit's prerelease, as a push would.
+/// </summary>
+public sealed class DirectImport(AdminDbContext db, ConnectionService connections, IGitHubClientFactory github,
+    PublishService publisher, RegistryService registry)
+{
+    public async Task<PublishResult> ImportAsync(Guid orgId, Guid actorId, string entryId, DirectImportRequest request, CancellationToken ct)
+    {
+        var entry = (Guid.TryParse(entryId, out var id) ? await db.Entries.SingleOrDefaultAsync(e => e.Id == id && e.OrgId == orgId, ct) : null)
+            ?? throw ProblemException.NotFound($"No registry entry with id '{entryId}'.");
+
+        var errors = new Dictionary<string, string[]>();
+        if (!Validation.IsRepoFullName(request.RepoFullName)) errors["repo_full_name"] = ["repo_full_name is required: 'owner/repo'."];
+        if (string.IsNullOrWhiteSpace(request.Ref) || request.Ref.Length > 255 || request.Ref.Any(char.IsControl))
+            errors["ref"] = ["ref is required: a tag, a branch or a commit SHA (at most 255 characters)."];
+        var skillPath = GitHubRules.NormalizeSkillPath(request.SkillPath ?? ".");
+        if (GitHubRules.SkillPathError(request.SkillPath ?? ".") is { } pathError) errors["skill_path"] = [pathError];
+        if (errors.Count > 0) throw new ProblemException(400, "invalid_request", errors.Values.First()[0], errors);
+        var version = request.Version is null ? null : RegistryService.ValidateVersion(request.Version);
+
+        var (installationId, repo) = await FindReachingInstallationAsync(orgId, request.RepoFullName!, ct);
+        try
+        {
+            var client = await github.CreateInstallationClientAsync(installationId, ct);
+            var (sha, tag) = await ResolveAsync(client, repo, request.Ref!);
+            await using var package = await publisher.PackageAsync(installationId, repo.Owner, repo.Name, skillPath, sha, ct);
+            var provenance = new VersionProvenance(VersionSource.GithubDirect, tag ?? sha, repo.FullName);
+            return await registry.PublishAsync(entry, version ?? PublishService.PrereleasePrefix + sha[..7], null,
+                package.Archive, package.Package, provenance, actorId, ct);
+        }
+        catch (PackagingException e)
+        {
+            throw new ProblemException(422, "invalid_skill", e.Message, new Dictionary<string, string[]> { ["archive"] = [e.Message] });
+        }
+        catch (Exception e) when (GitHubFailures.IsGitHubFailure(e) || e is IOException)
+        {
+            throw GitHubFailures.ToProblem(e, $"reading {repo.FullName}@{request.Ref}");
+        }
+    }
+
+    async Task<(long InstallationId, RepoResponse Repo)> FindReachingInstallationAsync(Guid orgId, string fullName, CancellationToken ct)
+    {
+        var installations = await db.Installations.AsNoTracking()
+            .Where(i => i.OrgId == orgId && i.DeletedAt == null && !i.Suspended).Select(i => i.InstallationId).ToListAsync(ct);
+        foreach (var installationId in installations)
+        {
+            var repos = await connections.ListReposAsync(orgId, installationId, ct);
+            if (repos.FirstOrDefault(r => string.Equals(r.FullName, fullName, StringComparison.OrdinalIgnoreCase)) is { } repo)
+                return (installationId, repo);
+        }
+        throw new ProblemException(422, "validation_failed", $"{fullName} is not reachable through any GitHub installation bound to this org.",
+            new Dictionary<string, string[]> { ["repo_full_name"] = [$"{fullName} is not reachable through any installation bound to this org."] });
+    }
+
+    /// <summary>The commit a ref names, and the tag name when the ref is a tag (GitHub peels annotated tags).</summary>
+    static async Task<(string Sha, string? Tag)> ResolveAsync(IGitHubClient client, RepoResponse repo, string reference)
+    {
+        if (reference.Length == 40 && reference.All(char.IsAsciiHexDigit))
+            return ((await client.Repository.Commit.Get(repo.Owner, repo.Name, reference)).Sha, null);
+        try
+        {
+            return ((await client.Repository.Commit.Get(repo.Owner, repo.Name, "refs/tags/" + reference)).Sha, reference);
+        }
+        catch (Exception e) when (e is NotFoundException or ApiValidationException) { }
+        try
+        {
+            return ((await client.Repository.Commit.Get(repo.Owner, repo.Name, reference)).Sha, null);
+        }
+        catch (Exception e) when (e is NotFoundException or ApiValidationException)
+        {
+            throw new ProblemException(422, "validation_failed", $"{repo.FullName} has no tag, branch or commit '{reference}'.",
+                new Dictionary<string, string[]> { ["ref"] = [$"'{reference}' is not a tag, branch or commit of {repo.FullName}."] });
+        }
+    }
+}
