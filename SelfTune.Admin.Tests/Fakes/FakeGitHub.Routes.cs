@@ -944,10 +944,18 @@ public sealed partial class FakeGitHub
     {
         if (await RequireCommitAsync(ctx, repo, r) is not { } c) return;
         var checkName = ctx.Request.Query["check_name"].ToString();
+        var filter = ctx.Request.Query["filter"].ToString() is { Length: > 0 } f ? f : "latest";
+        if (filter is not ("latest" or "all"))
+        {
+            await ValidationFailedAsync(ctx, "CheckRun", "filter", $"filter '{filter}' is not valid");
+            return;
+        }
         FakeCheckRun[] runs;
         lock (_gate)
             runs = _checkRuns.Where(x => x.RepoId == repo.Id && x.HeadSha == c.Commit.Sha && (checkName.Length == 0 || x.Name == checkName))
                 .OrderByDescending(x => x.Id).ToArray();
+        // GitHub's default, filter=latest, answers only the most recent run of each name; filter=all answers every one.
+        if (filter == "latest") runs = runs.DistinctBy(x => x.Name).ToArray();
         var page = Page(ctx, runs);
         await WriteJsonAsync(ctx, 200, new JsonObject
         {

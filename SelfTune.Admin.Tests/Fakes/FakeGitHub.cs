@@ -361,6 +361,14 @@ public sealed partial class FakeGitHub : IAsyncDisposable
 
     public void ClearFaults() { lock (_gate) _faults.Clear(); }
 
+    /// <summary>
+    /// Asked about every request that no injected fault hit, with its method and path + query: a fault to apply to that
+    /// request alone (its count is ignored), or null to answer normally. For randomized fault injection; it is called
+    /// concurrently. <see cref="FaultKind.TruncatedTarball"/> is not supported here.
+    /// </summary>
+    public Func<string, string, Fault?>? FaultSelector { get { lock (_gate) return _faultSelector; } set { lock (_gate) _faultSelector = value; } }
+    private Func<string, string, Fault?>? _faultSelector;
+
     private Fault? TakeFault(string method, string pathAndQuery, bool truncation)
     {
         lock (_gate)
@@ -370,8 +378,8 @@ public sealed partial class FakeGitHub : IAsyncDisposable
                 if ((f.Kind == FaultKind.TruncatedTarball) != truncation) continue;
                 if (f.Matches(method, pathAndQuery) && f.TryConsume()) return f;
             }
-            return null;
         }
+        return truncation ? null : FaultSelector?.Invoke(method, pathAndQuery);
     }
 
     // ---------------------------------------------------------------- Observability
@@ -487,17 +495,25 @@ public sealed partial class FakeGitHub : IAsyncDisposable
         ctx.Items["auth"] = DescribeAuth(ctx.Request);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, _shutdown.Token);
         var aborted = false;
+        var reset = false;
         try
         {
             var fault = TakeFault(method, path + query, truncation: false);
-            if (fault is not null)
+            switch (fault?.Kind)
             {
-                if (fault.Kind == FaultKind.Timeout) await (fault.Until?.WaitAsync(cts.Token) ?? Task.Delay(fault.Delay, cts.Token));
-                else
-                {
+                case null:
+                    break;
+                case FaultKind.Timeout:
+                    await (fault.Until?.WaitAsync(cts.Token) ?? Task.Delay(fault.Delay, cts.Token));
+                    break;
+                case FaultKind.ActedThenServerError or FaultKind.ConnectionReset:
+                    reset = fault.Kind == FaultKind.ConnectionReset;
+                    if (reset && !fault.AfterActing) ctx.Abort();
+                    else await ActThenLoseTheAnswerAsync(ctx, fault, cts.Token);
+                    return;
+                default:
                     await WriteFaultAsync(ctx, fault);
                     return;
-                }
             }
             await DispatchAsync(ctx, RawSegments(ctx), cts.Token);
         }
@@ -513,7 +529,7 @@ public sealed partial class FakeGitHub : IAsyncDisposable
         }
         finally
         {
-            var entry = new FakeRequest(method, path, query, aborted ? 499 : ctx.Response.StatusCode,
+            var entry = new FakeRequest(method, path, query, reset ? 0 : aborted ? 499 : ctx.Response.StatusCode,
                 ctx.Items["auth"] as string, DateTimeOffset.UtcNow, ctx.Items.ContainsKey("unrouted"));
             lock (_gate) _requests.Add(entry);
         }
@@ -534,6 +550,28 @@ public sealed partial class FakeGitHub : IAsyncDisposable
         var q = raw.IndexOf('?');
         if (q >= 0) raw = raw[..q];
         return raw.Split('/', StringSplitOptions.RemoveEmptyEntries).Select(Uri.UnescapeDataString).ToArray();
+    }
+
+    /// <summary>
+    /// Carries the request out (its effects stay), then drops its answer: a 5xx goes back instead, or the connection is
+    /// reset. The client cannot tell this from a request GitHub never saw.
+    /// </summary>
+    private async Task ActThenLoseTheAnswerAsync(HttpContext ctx, Fault fault, CancellationToken ct)
+    {
+        var answer = ctx.Response.Body;
+        using (var discarded = new MemoryStream())
+        {
+            ctx.Response.Body = discarded;
+            try { await DispatchAsync(ctx, RawSegments(ctx), ct); }
+            finally { ctx.Response.Body = answer; }
+        }
+        if (fault.Kind == FaultKind.ConnectionReset)
+        {
+            ctx.Abort();
+            return;
+        }
+        ctx.Response.Clear();
+        await WriteJsonAsync(ctx, fault.StatusCode, new System.Text.Json.Nodes.JsonObject { ["message"] = "Server Error" });
     }
 
     private async Task WriteFaultAsync(HttpContext ctx, Fault fault)

@@ -241,13 +241,14 @@ public sealed record FakeCommitStatus(
     DateTimeOffset CreatedAt);
 
 /// <summary>One request the fake answered. Path includes the /api/v3 prefix; Query includes '?'.
-/// Auth: null, "jwt", "installation" or "other"; StatusCode 499 when the client went away; Unrouted: no route matched.</summary>
+/// Auth: null, "jwt", "installation" or "other"; StatusCode 499 when the client went away, 0 when the fake dropped the
+/// connection (<see cref="FaultKind.ConnectionReset"/>); Unrouted: no route matched.</summary>
 public sealed record FakeRequest(string Method, string Path, string Query, int StatusCode, string? Auth, DateTimeOffset At, bool Unrouted)
 {
     public override string ToString() => $"{Method} {Path}{Query} -> {StatusCode}{(Unrouted ? " (no route)" : "")}";
 }
 
-public enum FaultKind { ServerError, SecondaryRateLimit, PrimaryRateLimit, Timeout, TruncatedTarball }
+public enum FaultKind { ServerError, SecondaryRateLimit, PrimaryRateLimit, Timeout, TruncatedTarball, ActedThenServerError, ConnectionReset }
 
 /// <summary>A fault applied to the next N requests whose path+query contains <see cref="PathContains"/>.</summary>
 public sealed class Fault
@@ -271,6 +272,8 @@ public sealed class Fault
     public int RetryAfterSeconds { get; private init; }
     public int ResetInSeconds { get; private init; }
     public TimeSpan Delay { get; private init; }
+    /// <summary>For <see cref="FaultKind.ConnectionReset"/>: the request was carried out before the connection dropped.</summary>
+    public bool AfterActing { get; private init; }
     /// <summary>For <see cref="Hold"/>: the request waits until this task completes.</summary>
     public Task? Until { get; private init; }
     /// <summary>How many more requests this fault will hit.</summary>
@@ -280,9 +283,12 @@ public sealed class Fault
     public static Fault ServerError(string pathContains, int times = 1, int statusCode = 500) =>
         new(FaultKind.ServerError, pathContains, times) { StatusCode = statusCode };
 
-    /// <summary>403 + Retry-After + "You have exceeded a secondary rate limit..." (Octokit: SecondaryRateLimitExceededException).</summary>
-    public static Fault SecondaryRateLimit(string pathContains, int retryAfterSeconds = 1, int times = 1) =>
-        new(FaultKind.SecondaryRateLimit, pathContains, times) { StatusCode = 403, RetryAfterSeconds = retryAfterSeconds };
+    /// <summary>
+    /// 403 (or 429) + Retry-After + "You have exceeded a secondary rate limit..." (Octokit: SecondaryRateLimitExceededException
+    /// on 403, a plain ApiException on 429). GitHub refuses the request: nothing is done.
+    /// </summary>
+    public static Fault SecondaryRateLimit(string pathContains, int retryAfterSeconds = 1, int times = 1, int statusCode = 403) =>
+        new(FaultKind.SecondaryRateLimit, pathContains, times) { StatusCode = statusCode, RetryAfterSeconds = retryAfterSeconds };
 
     /// <summary>403 (or 429) with x-ratelimit-remaining: 0 and x-ratelimit-reset = now + resetInSeconds (Octokit: RateLimitExceededException on 403).</summary>
     public static Fault PrimaryRateLimit(string pathContains, int resetInSeconds = 1, int times = 1, int statusCode = 403) =>
@@ -296,6 +302,20 @@ public sealed class Fault
     /// action in progress without waiting a fixed time.</summary>
     public static Fault Hold(string pathContains, Task until, int times = 1) =>
         new(FaultKind.Timeout, pathContains, times) { Until = until };
+
+    /// <summary>
+    /// GitHub carries the request out (a POST creates its check run or status), then the client gets a 5xx instead of the
+    /// answer: what a proxy timeout or an internal error after the write looks like from outside.
+    /// </summary>
+    public static Fault ActedThenServerError(string pathContains, int times = 1, int statusCode = 502) =>
+        new(FaultKind.ActedThenServerError, pathContains, times) { StatusCode = statusCode };
+
+    /// <summary>
+    /// The connection is dropped without an answer: before anything is done, or with <paramref name="afterActing"/> after
+    /// the request was carried out (the client cannot tell which).
+    /// </summary>
+    public static Fault ConnectionReset(string pathContains, int times = 1, bool afterActing = false) =>
+        new(FaultKind.ConnectionReset, pathContains, times) { AfterActing = afterActing };
 
     /// <summary>Sends half of the tarball (Content-Length of the whole) and aborts the connection.
     /// Matched against the API path (…/tarball/…) and the codeload path (/_codeload/…).</summary>
@@ -311,6 +331,7 @@ public sealed class Fault
         ResetInSeconds = ResetInSeconds,
         Delay = Delay,
         Until = Until,
+        AfterActing = AfterActing,
     };
 
     internal bool Matches(string method, string pathAndQuery) =>

@@ -485,6 +485,55 @@ public sealed class FakeGitHubTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_write_GitHub_carried_out_before_losing_the_answer_is_there_for_the_next_lookup()
+    {
+        var (_, sha) = RepoWithSkill();
+        var client = await InstallationClient();
+        NewCheckRun Run(string externalId) => new("SelfTune publish: foo", sha) { Status = CheckStatus.InProgress, ExternalId = externalId };
+
+        _fake.InjectFault(Fault.ActedThenServerError("/repos/acme-org/skills/check-runs").ForMethod("POST"));
+        var lost = await Assert.ThrowsAsync<ApiException>(() => client.Check.Run.Create("acme-org", "skills", Run("a1")));
+        Assert.Equal(HttpStatusCode.BadGateway, lost.StatusCode);
+        _fake.InjectFault(Fault.ConnectionReset("/repos/acme-org/skills/check-runs", afterActing: true).ForMethod("POST"));
+        await Assert.ThrowsAsync<HttpRequestException>(() => client.Check.Run.Create("acme-org", "skills", Run("a2")));
+        _fake.InjectFault(Fault.ConnectionReset("/repos/acme-org/skills/check-runs").ForMethod("POST"));
+        await Assert.ThrowsAsync<HttpRequestException>(() => client.Check.Run.Create("acme-org", "skills", Run("a3")));
+
+        // Both writes that GitHub carried out are listed for the commit, with their external ids; the reset before acting made none.
+        var all = await client.Check.Run.GetAllForReference("acme-org", "skills", sha,
+            new CheckRunRequest { CheckName = "SelfTune publish: foo", Filter = CheckRunCompletedAtFilter.All });
+        Assert.Equal(["a2", "a1"], all.CheckRuns.Select(r => r.ExternalId));
+        // GitHub's default filter (latest) lists only the newest run of each name.
+        var latest = await client.Check.Run.GetAllForReference("acme-org", "skills", sha, new CheckRunRequest { CheckName = "SelfTune publish: foo" });
+        Assert.Equal("a2", Assert.Single(latest.CheckRuns).ExternalId);
+        Assert.Equal([502, 0, 0], _fake.RequestLog.Where(r => r.Method == "POST" && r.Path.EndsWith("/check-runs")).Select(r => r.StatusCode));
+    }
+
+    [Fact]
+    public async Task A_rate_limit_may_be_answered_429_with_retry_after()
+    {
+        RepoWithSkill();
+        var client = await InstallationClient();
+        _fake.InjectFault(Fault.SecondaryRateLimit("/repos/acme-org/skills", retryAfterSeconds: 3, statusCode: 429));
+        var ex = await Assert.ThrowsAsync<ApiException>(() => client.Repository.Get("acme-org", "skills"));
+        Assert.Equal(HttpStatusCode.TooManyRequests, ex.StatusCode);
+        Assert.Equal("3", ex.HttpResponse.Headers["Retry-After"]);
+    }
+
+    [Fact]
+    public async Task A_fault_selector_picks_faults_per_request()
+    {
+        RepoWithSkill();
+        var client = await InstallationClient();
+        _fake.FaultSelector = (method, path) => path.Contains("/repos/acme-org/skills/branches") ? Fault.ServerError(path, statusCode: 503) : null;
+        var ex = await Assert.ThrowsAsync<ApiException>(() => client.Repository.Branch.Get("acme-org", "skills", "main"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ex.StatusCode);
+        Assert.Equal("skills", (await client.Repository.Get("acme-org", "skills")).Name);
+        _fake.FaultSelector = null;
+        Assert.Equal("main", (await client.Repository.Branch.Get("acme-org", "skills", "main")).Name);
+    }
+
+    [Fact]
     public async Task Truncated_tarball_and_timeout()
     {
         var (_, sha) = RepoWithSkill();

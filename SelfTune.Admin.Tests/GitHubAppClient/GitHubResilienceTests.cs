@@ -8,12 +8,14 @@ namespace SelfTune.Admin.Tests.GitHubAppClient;
 public class GitHubResilienceTests
 {
     private static async Task<(HttpResponseMessage Response, LoopbackServer.Seen[] Requests)> Send(
-        Func<HttpContext, int, Task> handle, IDictionary<string, string?>? settings = null)
+        Func<HttpContext, int, Task> handle, IDictionary<string, string?>? settings = null, HttpMethod? method = null, string path = "api/v3/thing")
     {
         await using var server = await LoopbackServer.StartAsync(handle);
         using var services = TestServices.Build(server.BaseUrl, extra: settings);
         var http = services.GetRequiredService<IHttpClientFactory>().CreateClient(GitHubClientFactory.HttpClientName);
-        var response = await http.GetAsync(new Uri(server.BaseUrl, "api/v3/thing"));
+        using var request = new HttpRequestMessage(method ?? HttpMethod.Get, new Uri(server.BaseUrl, path));
+        if (request.Method == HttpMethod.Post) request.Content = new StringContent("{}");
+        var response = await http.SendAsync(request);
         return (response, server.Requests.ToArray());
     }
 
@@ -31,6 +33,34 @@ public class GitHubResilienceTests
 
         Assert.Equal(200, (int)response.StatusCode);
         Assert.Equal(3, requests.Length);
+    }
+
+    [Fact]
+    public async Task A_POST_answered_5xx_is_not_repeated_since_GitHub_may_have_acted_on_it()
+    {
+        var (response, requests) = await Send((ctx, n) => Status(ctx, n == 1 ? 502 : 201), method: HttpMethod.Post, path: "api/v3/repos/o/r/check-runs");
+
+        Assert.Equal(502, (int)response.StatusCode);
+        Assert.Single(requests);
+    }
+
+    [Fact]
+    public async Task A_POST_refused_by_a_rate_limit_is_repeated()
+    {
+        var (response, requests) = await Send((ctx, n) => n == 1 ? Status(ctx, 429, ("Retry-After", "0")) : Status(ctx, 201),
+            method: HttpMethod.Post, path: "api/v3/repos/o/r/check-runs");
+
+        Assert.Equal(201, (int)response.StatusCode);
+        Assert.Equal(2, requests.Length);
+    }
+
+    [Fact]
+    public async Task An_installation_token_POST_answered_5xx_is_repeated()
+    {
+        var (response, requests) = await Send((ctx, n) => Status(ctx, n == 1 ? 502 : 201), method: HttpMethod.Post, path: "api/v3/app/installations/1/access_tokens");
+
+        Assert.Equal(201, (int)response.StatusCode);
+        Assert.Equal(2, requests.Length);
     }
 
     [Fact]

@@ -21,5 +21,17 @@ public interface IJobHandler
     Task<string?> RunAsync(Job job, CancellationToken ct);
 }
 
+/// <summary>
+/// Optional for an <see cref="IJobHandler"/> whose jobs leave something open while they run (an attempt shown as running, a
+/// check run in progress). The worker calls it when it fails a job without running the handler: a takeover after the
+/// job's last allowed attempt was abandoned by a worker that died. A handler closes up in its own catch when a run of
+/// its own is the last one. Must be idempotent: a crash before the job's failure is recorded leads to another call.
+/// </summary>
+public interface IJobGiveUp
+{
+    /// <param name="reason">Why the job failed, as stored in <see cref="Job.LastError"/>.</param>
+    Task OnGaveUpAsync(Job job, string reason, CancellationToken ct);
+}
+
 /// <summary>Thrown by a handler when retrying cannot help: the job fails at once with this message as LastError.</summary>
 public sealed class PermanentJobFailure(string message) : Exception(message);

@@ -92,8 +92,9 @@ public sealed class JobWorker(
         if (job.Attempts > job.MaxAttempts)
         {
             // Taken over after its last allowed attempt was abandoned by a worker that died.
-            await RecordAsync(job, "fail", () => queue.FailAsync(job,
-                $"Attempt {job.Attempts - 1} of {job.MaxAttempts} was abandoned (its worker stopped renewing the lease) and no attempts remain. Last error: {job.LastError ?? "none"}"));
+            var reason = $"Attempt {job.Attempts - 1} of {job.MaxAttempts} was abandoned (its worker stopped renewing the lease) and no attempts remain. Last error: {job.LastError ?? "none"}";
+            await GiveUpAsync(job, reason);
+            await RecordAsync(job, "fail", () => queue.FailAsync(job, reason));
             logger.LogWarning("Job {JobId} ({Kind}) failed: its last attempt was abandoned", job.Id, job.Kind);
             return;
         }
@@ -164,6 +165,21 @@ public sealed class JobWorker(
                 if (await RecordAsync(job, "retry", () => queue.RetryLaterAsync(job, Describe(transient), time.GetUtcNow() + delay)))
                     WakeAfter(delay);
                 break;
+        }
+    }
+
+    /// <summary>Lets the job's handler close what the job left open (<see cref="IJobGiveUp"/>), before the failure is recorded so a crash repeats it. Errors are logged.</summary>
+    async Task GiveUpAsync(Job job, string reason)
+    {
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            if (scope.ServiceProvider.GetServices<IJobHandler>().LastOrDefault(h => h.Kind == job.Kind) is IJobGiveUp handler)
+                await handler.OnGaveUpAsync(job, reason, abort.Token);
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Job {JobId} ({Kind}): its handler's give-up hook failed", job.Id, job.Kind);
         }
     }
 

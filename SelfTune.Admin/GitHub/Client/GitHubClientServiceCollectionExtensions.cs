@@ -48,8 +48,9 @@ public static class GitHubClientServiceCollectionExtensions
     }
 
     /// <remarks>
-    /// POSTs are retried too: the ones we make (installation access tokens, check runs, commit statuses)
-    /// are harmless to repeat, and GitHub rejects 5xx/429/rate-limited requests before acting on them.
+    /// A POST (a check run, a commit status) is sent again only when GitHub refused it (429, rate limit) or it never left:
+    /// after a 5xx, a timeout or a dropped connection GitHub may have created the thing already (see
+    /// <see cref="GitHubRetryDelay.IsSafeToRepeat"/>), so the caller looks it up before creating it again.
     /// </remarks>
     private static void ConfigurePipeline(ResiliencePipelineBuilder<HttpResponseMessage> builder, GitHubOptions o, TimeProvider time)
     {
@@ -65,7 +66,8 @@ public static class GitHubClientServiceCollectionExtensions
                     var jitter = Random.Shared.NextDouble();
                     TimeSpan? delay = args.Outcome switch
                     {
-                        { Exception: { } e } => GitHubRetryDelay.ForException(e, args.AttemptNumber, o.RetryBaseDelay, o.MaxRetryDelay, jitter),
+                        { Exception: { } e } => GitHubRetryDelay.ForException(e, args.AttemptNumber, o.RetryBaseDelay, o.MaxRetryDelay, jitter,
+                            args.Context.GetRequestMessage()),
                         { Result: { } r } => GitHubRetryDelay.ForResponse(r, args.AttemptNumber, time.GetUtcNow(), o.RetryBaseDelay, o.MaxRetryDelay, jitter),
                         _ => null,
                     };

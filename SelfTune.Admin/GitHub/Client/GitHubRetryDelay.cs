@@ -9,6 +9,12 @@ namespace SelfTune.Admin.GitHub.Client;
 /// Decides whether a GitHub response/exception is retried and how long to wait first.
 /// Pure so it can be unit tested; <c>null</c> means "do not retry".
 /// </summary>
+/// <remarks>
+/// A 5xx, a timeout or a dropped connection can come after GitHub carried the request out, so only requests that are
+/// harmless to repeat (<see cref="IsSafeToRepeat"/>) are sent again then. A rate-limit refusal (429, or 403 with
+/// Retry-After or no quota left) and a connection that could not be made mean GitHub did nothing: those are retried
+/// whatever the method.
+/// </remarks>
 public static class GitHubRetryDelay
 {
     /// <summary>x-ratelimit-reset has one-second resolution and clocks drift; wait a little past it.</summary>
@@ -21,6 +27,7 @@ public static class GitHubRetryDelay
     {
         ArgumentNullException.ThrowIfNull(response);
         if (!IsRetryable(response)) return null;
+        if ((int)response.StatusCode >= 500 && !IsSafeToRepeat(response.RequestMessage)) return null;
 
         var hinted = ServerDelay(response, now);
         if (hinted is { } wait)
@@ -31,11 +38,33 @@ public static class GitHubRetryDelay
         return Backoff(attempt, baseDelay, maxDelay, jitter);
     }
 
-    /// <summary>Network failures and per-attempt timeouts are retried with backoff; anything else (incl. caller cancellation) is not.</summary>
-    public static TimeSpan? ForException(Exception exception, int attempt, TimeSpan baseDelay, TimeSpan maxDelay, double jitter) =>
-        exception is HttpRequestException or TimeoutRejectedException
-            ? Backoff(attempt, baseDelay, maxDelay, jitter)
-            : null;
+    /// <summary>
+    /// Network failures and per-attempt timeouts are retried with backoff when <paramref name="request"/> is safe to repeat
+    /// or never reached GitHub; anything else (incl. caller cancellation) is not.
+    /// </summary>
+    /// <param name="request">The request that failed; null when unknown (treated as safe to repeat).</param>
+    public static TimeSpan? ForException(Exception exception, int attempt, TimeSpan baseDelay, TimeSpan maxDelay, double jitter,
+        HttpRequestMessage? request = null)
+    {
+        if (exception is not (HttpRequestException or TimeoutRejectedException)) return null;
+        if (!NeverReachedServer(exception) && !IsSafeToRepeat(request)) return null;
+        return Backoff(attempt, baseDelay, maxDelay, jitter);
+    }
+
+    /// <summary>
+    /// Whether sending the request again is harmless even if GitHub carried the first one out. A POST creates something
+    /// each time (a check run, a commit status), so it is not repeated blindly: its caller looks for what an unanswered
+    /// one made before creating again (see WriteBack). Creating a second installation token is harmless. Our PATCHes set
+    /// absolute values. Null (unknown) counts as safe.
+    /// </summary>
+    public static bool IsSafeToRepeat(HttpRequestMessage? request) =>
+        request is null
+        || request.Method != HttpMethod.Post
+        || request.RequestUri?.AbsolutePath.EndsWith("/access_tokens", StringComparison.Ordinal) == true;
+
+    /// <summary>The connection could not be made: the request was never sent.</summary>
+    private static bool NeverReachedServer(Exception exception) =>
+        exception is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError };
 
     /// <summary>5xx, 429, and 403 when it is a (primary or secondary) rate limit.</summary>
     public static bool IsRetryable(HttpResponseMessage response)

@@ -73,7 +73,7 @@ public static class PublishJobs
         }
     }
 
-    public sealed class PublishHandler(PublishService publisher) : IJobHandler
+    public sealed class PublishHandler(PublishService publisher) : IJobHandler, IJobGiveUp
     {
         public string Kind => Publish;
 
@@ -85,7 +85,7 @@ public static class PublishJobs
             {
                 await publisher.RunAsync(attemptId, finalTry, ct);
             }
-            catch (Exception e) when (finalTry && !ct.IsCancellationRequested)
+            catch (Exception e) when ((finalTry || e is PermanentJobFailure) && !ct.IsCancellationRequested)
             {
                 // The job ends here: the attempt must not stay 'running' (nor its check run in progress).
                 await publisher.AbandonAsync(attemptId, $"Publishing failed after {job.Attempts} tries: {e.Message}", ct);
@@ -93,6 +93,10 @@ public static class PublishJobs
             }
             return attemptId.ToString();
         }
+
+        /// <summary>The worker failed the job without running it (its last try was abandoned by a worker that died).</summary>
+        public Task OnGaveUpAsync(Job job, string reason, CancellationToken ct) =>
+            publisher.AbandonAsync(job.ReadPayload<PublishPayload>().AttemptId, $"Publishing gave up: {reason}", ct);
     }
 
     public sealed class SyncHandler(SyncService sync) : IJobHandler

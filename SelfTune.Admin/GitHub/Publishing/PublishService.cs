@@ -61,13 +61,11 @@ public sealed class PublishService(
         await SaveAndNotifyAsync(attempt, ct);
 
         var channel = WriteBack.Channel.None;
-        string? writeBackFailure = null; // why the in-progress write-back failed; the outcome's message must not hide it
         try
         {
             attempt.CommitSha ??= await ResolveCommitAsync(connection, attempt, ct);
             channel = await writeBack.PrepareAsync(attempt, connection, ct);
-            if (attempt.CheckRunId is null && attempt.StatusContext is null) await writeBack.StartAsync(channel, attempt, connection, connection.Entry!.Name, ct);
-            if (attempt.WriteBackStatus == WriteBackStatus.Failed) writeBackFailure = attempt.Message;
+            if (attempt.CheckRunId is null && attempt.StatusContext is null) await writeBack.StartAsync(channel, attempt, connection, ct);
             await SaveAndNotifyAsync(attempt, ct);
 
             var outcome = attempt.Trigger == AttemptTrigger.PullRequest
@@ -101,14 +99,15 @@ public sealed class PublishService(
             attempt.Message = $"Could not read {connection.RepoFullName} from GitHub: {what}.";
         }
 
-        if (writeBackFailure is not null && attempt.Message?.Contains(writeBackFailure) != true)
-            attempt.Message = $"{attempt.Message} {writeBackFailure}".Trim();
         attempt.FinishedAt = clock.GetUtcNow();
         await writeBack.FinishAsync(channel, attempt, connection, await SummaryAsync(attempt, connection, ct), ct);
         await SaveAndNotifyAsync(attempt, ct);
     }
 
-    /// <summary>Ends an attempt whose job gave up on an unexpected error: failed, with the reason, and so is its write-back.</summary>
+    /// <summary>
+    /// Ends an attempt whose job gave up (an unexpected error on its last try, or its last try abandoned by a worker that
+    /// died): failed, with the reason, and its check run or status concluded as a failure.
+    /// </summary>
     public async Task AbandonAsync(Guid attemptId, string message, CancellationToken ct)
     {
         db.ChangeTracker.Clear();
@@ -119,9 +118,8 @@ public sealed class PublishService(
         attempt.FinishedAt = clock.GetUtcNow();
         attempt.StartedAt ??= attempt.FinishedAt;
         var connection = await db.Connections.Include(c => c.Entry).SingleOrDefaultAsync(c => c.Id == attempt.ConnectionId, ct);
-        var channel = attempt.CheckRunId is not null ? WriteBack.Channel.Checks
-            : attempt.StatusContext is not null ? WriteBack.Channel.Statuses : WriteBack.Channel.None;
-        if (connection is not null) await writeBack.FinishAsync(channel, attempt, connection, message, ct);
+        if (connection is not null)
+            await writeBack.FinishAsync(await writeBack.ResumeAsync(attempt, connection, ct), attempt, connection, message, ct);
         await SaveAndNotifyAsync(attempt, ct);
     }
 

@@ -1,4 +1,6 @@
+using System.Net;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using Octokit;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Client;
@@ -9,7 +11,15 @@ namespace SelfTune.Admin.GitHub.Publishing;
 /// Posts an attempt's result to GitHub (SPEC section 9): a check run when the installation may write checks, otherwise a
 /// commit status. A failure here is recorded as <c>failed</c> on the attempt and never undoes the publish.
 /// </summary>
-public sealed class WriteBack(AdminDbContext db, IGitHubClientFactory github, IConfiguration config, ILogger<WriteBack> log)
+/// <remarks>
+/// GitHub may carry out a write and then lose the answer (a 5xx or a dropped connection after the fact), and every write
+/// here is tried again after a failure: by the next try below, by a job retry, or by the worker that takes over from a
+/// crashed one. So each write is idempotent: an attempt's check run is looked up by its external_id (the attempt id)
+/// before one is created, and a status is posted only when the commit's latest one for our context says otherwise.
+/// </remarks>
+public sealed class WriteBack(
+    AdminDbContext db, IGitHubClientFactory github, IConfiguration config, IOptionsMonitor<GitHubOptions> options, TimeProvider clock,
+    ILogger<WriteBack> log)
 {
     public enum Channel { None, Checks, Statuses }
 
@@ -33,93 +43,159 @@ public sealed class WriteBack(AdminDbContext db, IGitHubClientFactory github, IC
         return channel;
     }
 
+    /// <summary>
+    /// The channel of an attempt that stopped half-way: the one its start recorded, else decided again (a start whose
+    /// answer was lost may still have created a check run, which <see cref="FinishAsync"/> then finds).
+    /// </summary>
+    public async Task<Channel> ResumeAsync(PublishAttempt attempt, GitHubConnection connection, CancellationToken ct) =>
+        attempt.CheckRunId is not null ? Channel.Checks
+        : attempt.StatusContext is not null ? Channel.Statuses
+        : await PrepareAsync(attempt, connection, ct);
+
     public static string StatusContextFor(GitHubConnection connection) => $"selftune/publish/{connection.Id.ToString("N")[..8]}";
 
     public static string CheckRunNameFor(string entryName) => $"SelfTune publish: {entryName}";
 
-    /// <summary>Marks the commit as being worked on: an in-progress check run or a pending status.</summary>
-    public async Task StartAsync(Channel channel, PublishAttempt attempt, GitHubConnection connection, string entryName, CancellationToken ct)
+    /// <summary>
+    /// Marks the commit as being worked on: an in-progress check run or a pending status. Best effort: when it does not
+    /// land, <see cref="FinishAsync"/> still posts the result (and finds a run this created without hearing back).
+    /// </summary>
+    public async Task StartAsync(Channel channel, PublishAttempt attempt, GitHubConnection connection, CancellationToken ct)
     {
         if (channel == Channel.None) return;
-        await TryAsync(attempt, async client =>
+        await WriteAsync(attempt, connection, "start", async client =>
         {
             if (channel == Channel.Checks)
             {
-                var run = await client.Check.Run.Create(connection.RepoOwner, connection.RepoName,
-                    new NewCheckRun(CheckRunNameFor(entryName), attempt.CommitSha)
-                    {
-                        Status = CheckStatus.InProgress, StartedAt = attempt.StartedAt, ExternalId = attempt.Id.ToString(),
-                        DetailsUrl = DetailsUrl(connection),
-                    });
+                var run = await FindRunAsync(client, attempt, connection)
+                    ?? await client.Check.Run.Create(connection.RepoOwner, connection.RepoName,
+                        new NewCheckRun(CheckRunNameFor(connection.Entry!.Name), attempt.CommitSha)
+                        {
+                            Status = CheckStatus.InProgress, StartedAt = attempt.StartedAt, ExternalId = attempt.Id.ToString(),
+                            DetailsUrl = DetailsUrl(connection),
+                        });
                 attempt.CheckRunId = run.Id.ToString();
             }
-            else
-            {
-                attempt.StatusContext = StatusContextFor(connection);
-                await client.Repository.Status.Create(connection.RepoOwner, connection.RepoName, attempt.CommitSha,
-                    new NewCommitStatus { State = CommitState.Pending, Context = attempt.StatusContext, Description = "SelfTune is publishing", TargetUrl = DetailsUrl(connection) });
-            }
-        }, connection, ct);
+            else await PostStatusAsync(client, attempt, connection, CommitState.Pending, "SelfTune is publishing");
+        }, ct);
     }
 
-    /// <summary>Posts the final result and sets the attempt's write-back status to success or failed.</summary>
+    /// <summary>
+    /// Posts the final result, trying again until it lands (up to GitHub:MaxRetries more times, on failures a later try may
+    /// fix), and sets the write-back status to success, or to failed with the reason added to the attempt's message.
+    /// </summary>
     public async Task FinishAsync(Channel channel, PublishAttempt attempt, GitHubConnection connection, string summary, CancellationToken ct)
     {
-        if (channel == Channel.None || attempt.WriteBackStatus == WriteBackStatus.Failed) return;
-        var ok = await TryAsync(attempt, async client =>
+        if (channel == Channel.None) return;
+        var failure = await WriteAsync(attempt, connection, "finish", async client =>
         {
-            if (channel == Channel.Checks)
+            if (channel == Channel.Statuses)
             {
-                var update = new CheckRunUpdate
+                await PostStatusAsync(client, attempt, connection, attempt.Status == AttemptStatus.Failed ? CommitState.Failure : CommitState.Success, Title(attempt));
+                return;
+            }
+            var output = new NewCheckRunOutput(Title(attempt), summary);
+            if (attempt.CheckRunId is null)
+            {
+                if (await FindRunAsync(client, attempt, connection) is { } started) attempt.CheckRunId = started.Id.ToString();
+                else
                 {
-                    Status = CheckStatus.Completed, CompletedAt = attempt.FinishedAt, DetailsUrl = DetailsUrl(connection),
-                    Conclusion = attempt.Status switch
-                    {
-                        AttemptStatus.Failed => CheckConclusion.Failure,
-                        // A pull request that passed validation ends 'skipped' (nothing is published), but its check succeeded.
-                        AttemptStatus.Skipped when attempt.Trigger == AttemptTrigger.PullRequest => CheckConclusion.Success,
-                        AttemptStatus.Skipped => CheckConclusion.Skipped,
-                        _ => CheckConclusion.Success,
-                    },
-                    Output = new NewCheckRunOutput(Title(attempt), summary),
-                };
-                if (attempt.CheckRunId is null)
-                {
+                    // Never started (or its start never landed): one run, created completed.
                     var run = await client.Check.Run.Create(connection.RepoOwner, connection.RepoName,
-                        new NewCheckRun(CheckRunNameFor(connection.Entry!.Name), attempt.CommitSha));
+                        new NewCheckRun(CheckRunNameFor(connection.Entry!.Name), attempt.CommitSha)
+                        {
+                            Status = CheckStatus.Completed, Conclusion = ConclusionOf(attempt), StartedAt = attempt.StartedAt,
+                            CompletedAt = attempt.FinishedAt, ExternalId = attempt.Id.ToString(), DetailsUrl = DetailsUrl(connection), Output = output,
+                        });
                     attempt.CheckRunId = run.Id.ToString();
+                    return;
                 }
-                await client.Check.Run.Update(connection.RepoOwner, connection.RepoName, long.Parse(attempt.CheckRunId), update);
             }
-            else
-            {
-                attempt.StatusContext = StatusContextFor(connection);
-                var state = attempt.Status == AttemptStatus.Failed ? CommitState.Failure : CommitState.Success;
-                var description = Title(attempt);
-                if (description.Length > 140) description = description[..139] + "…"; // GitHub's limit
-                await client.Repository.Status.Create(connection.RepoOwner, connection.RepoName, attempt.CommitSha,
-                    new NewCommitStatus { State = state, Context = attempt.StatusContext, Description = description, TargetUrl = DetailsUrl(connection) });
-            }
-        }, connection, ct);
-        if (ok) attempt.WriteBackStatus = WriteBackStatus.Success;
+            // Repeating this update is harmless: it sets the same final state.
+            await client.Check.Run.Update(connection.RepoOwner, connection.RepoName, long.Parse(attempt.CheckRunId),
+                new CheckRunUpdate
+                {
+                    Status = CheckStatus.Completed, Conclusion = ConclusionOf(attempt), CompletedAt = attempt.FinishedAt,
+                    DetailsUrl = DetailsUrl(connection), Output = output,
+                });
+        }, ct);
+        attempt.WriteBackStatus = failure is null ? WriteBackStatus.Success : WriteBackStatus.Failed;
+        if (failure is not null)
+            attempt.Message = (attempt.Message + $" Write-back to GitHub failed: {GitHubFailures.Describe(failure)}.").Trim();
     }
 
-    async Task<bool> TryAsync(PublishAttempt attempt, Func<IGitHubClient, Task> post, GitHubConnection connection, CancellationToken ct)
+    /// <summary>The attempt's check run on its commit, if an earlier try created it (matched by external_id = attempt id).</summary>
+    static async Task<CheckRun?> FindRunAsync(IGitHubClient client, PublishAttempt attempt, GitHubConnection connection)
     {
-        try
+        var runs = await client.Check.Run.GetAllForReference(connection.RepoOwner, connection.RepoName, attempt.CommitSha,
+            new CheckRunRequest { CheckName = CheckRunNameFor(connection.Entry!.Name), Filter = CheckRunCompletedAtFilter.All },
+            new ApiOptions { PageSize = 100 });
+        var externalId = attempt.Id.ToString();
+        return runs.CheckRuns.Where(r => r.ExternalId == externalId).MinBy(r => r.Id);
+    }
+
+    /// <summary>Posts a status, unless the commit's latest one for our context already says the same (an earlier try landed).</summary>
+    async Task PostStatusAsync(IGitHubClient client, PublishAttempt attempt, GitHubConnection connection, CommitState state, string description)
+    {
+        if (description.Length > 140) description = description[..139] + "…"; // GitHub's limit
+        var context = attempt.StatusContext = StatusContextFor(connection);
+        // Newest first: the first page holds the latest status of our context unless 100 newer ones of others came after it.
+        var latest = (await client.Repository.Status.GetAll(connection.RepoOwner, connection.RepoName, attempt.CommitSha,
+            new ApiOptions { PageSize = 100, PageCount = 1 })).FirstOrDefault(s => s.Context == context);
+        if (latest is not null && latest.State == state && latest.Description == description) return;
+        await client.Repository.Status.Create(connection.RepoOwner, connection.RepoName, attempt.CommitSha,
+            new NewCommitStatus { State = state, Context = context, Description = description, TargetUrl = DetailsUrl(connection) });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="write"/> until it lands, trying again after a backoff on failures a later try may fix, up to
+    /// GitHub:MaxRetries more times (the HTTP layer does not repeat a POST GitHub may have acted on; this does, and the
+    /// write looks first). Returns null when it landed, else the last failure (logged).
+    /// </summary>
+    async Task<Exception?> WriteAsync(PublishAttempt attempt, GitHubConnection connection, string step, Func<IGitHubClient, Task> write, CancellationToken ct)
+    {
+        var o = options.CurrentValue;
+        for (var retry = 0; ; retry++)
         {
-            var client = await github.CreateInstallationClientAsync(connection.InstallationId, ct);
-            await post(client);
-            return true;
-        }
-        catch (Exception e) when (GitHubFailures.IsGitHubFailure(e) || e is IOException)
-        {
-            log.LogWarning(e, "Write-back for attempt {AttemptId} on {Repo} failed", attempt.Id, connection.RepoFullName);
-            attempt.WriteBackStatus = WriteBackStatus.Failed;
-            attempt.Message = (attempt.Message + $" Write-back to GitHub failed: {GitHubFailures.Describe(e)}.").Trim();
-            return false;
+            try
+            {
+                var client = await github.CreateInstallationClientAsync(connection.InstallationId, ct);
+                await write(client);
+                return null;
+            }
+            catch (Exception e) when ((GitHubFailures.IsGitHubFailure(e) || e is IOException) && !ct.IsCancellationRequested)
+            {
+                if (retry >= o.MaxRetries || !MayPassOnRetry(e))
+                {
+                    log.LogWarning(e, "Write-back ({Step}) for attempt {AttemptId} on {Repo} failed after {Tries} tries",
+                        step, attempt.Id, connection.RepoFullName, retry + 1);
+                    return e;
+                }
+                var delay = GitHubRetryDelay.Backoff(retry, o.RetryBaseDelay, o.MaxRetryDelay, Random.Shared.NextDouble());
+                log.LogInformation("Write-back ({Step}) for attempt {AttemptId} failed ({Reason}); trying again in {Delay}",
+                    step, attempt.Id, GitHubFailures.Describe(e), delay);
+                await Task.Delay(delay, clock, ct);
+            }
         }
     }
+
+    /// <summary>GitHub erring or refusing for now, or no answer at all; not a refusal that will stand (403, 404, 422).</summary>
+    static bool MayPassOnRetry(Exception e) => e switch
+    {
+        RateLimitExceededException or SecondaryRateLimitExceededException => true,
+        ApiException api => (int)api.StatusCode >= 500 || api.StatusCode == HttpStatusCode.TooManyRequests,
+        GitHubNotConfiguredException => false,
+        _ => true, // a dropped connection or a timeout
+    };
+
+    static CheckConclusion ConclusionOf(PublishAttempt attempt) => attempt.Status switch
+    {
+        AttemptStatus.Failed => CheckConclusion.Failure,
+        // A pull request that passed validation ends 'skipped' (nothing is published), but its check succeeded.
+        AttemptStatus.Skipped when attempt.Trigger == AttemptTrigger.PullRequest => CheckConclusion.Success,
+        AttemptStatus.Skipped => CheckConclusion.Skipped,
+        _ => CheckConclusion.Success,
+    };
 
     static string Title(PublishAttempt a) => a.Status switch
     {
