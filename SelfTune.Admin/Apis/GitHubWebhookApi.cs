@@ -78,15 +78,15 @@ public static class GitHubWebhookApi
             using var doc = JsonDocument.Parse(body);
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) return ApiProblem.BadRequest("The webhook body must be a JSON object.");
-            action = root.TryGetProperty("action", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString() : null;
-            installationId = root.TryGetProperty("installation", out var i) && i.ValueKind == JsonValueKind.Object && i.TryGetProperty("id", out var iid) && iid.TryGetInt64(out var iv) ? iv : null;
+            action = StringProperty(root, "action");
+            installationId = root.TryGetProperty("installation", out var i) ? IdOf(i) : null;
             var hasRepo = root.TryGetProperty("repository", out var r) && r.ValueKind == JsonValueKind.Object;
-            repositoryId = hasRepo && r.TryGetProperty("id", out var rid) && rid.TryGetInt64(out var rv) ? rv : null;
-            repositoryName = hasRepo && r.TryGetProperty("full_name", out var rn) && rn.ValueKind == JsonValueKind.String ? rn.GetString() : null;
+            repositoryId = hasRepo ? IdOf(r) : null;
+            repositoryName = hasRepo ? StringProperty(r, "full_name") : null;
         }
         catch (JsonException e)
         {
-            return ApiProblem.BadRequest("The webhook body is not valid JSON: " + e.Message);
+            return ApiProblem.BadRequest("The webhook body is not valid JSON: " + InputProblems.Describe(e) + ".");
         }
 
         var handled = HandledEvents.Contains(eventName);
@@ -111,6 +111,15 @@ public static class GitHubWebhookApi
         deliveries.Publish(delivery);
         return TypedResults.Accepted((string?)null, new { status = handled ? "queued" : "ignored", delivery_id = deliveryId });
     }
+
+    static string? StringProperty(JsonElement obj, string name) =>
+        obj.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    /// <summary>The numeric <c>id</c> of an object; null when there is none or it is not a number (TryGetInt64 throws on a string).</summary>
+    static long? IdOf(JsonElement obj) =>
+        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.Number && id.TryGetInt64(out var value)
+            ? value
+            : null;
 
     /// <summary>Constant-time comparison of GitHub's <c>sha256=&lt;hex&gt;</c> HMAC of the raw body.</summary>
     public static bool SignatureMatches(byte[] body, string? header, string secret)
