@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Publishing;
+using SelfTune.Admin.GitHub.Webhooks;
 using SelfTune.Admin.Jobs;
 
 namespace SelfTune.Admin.Tests.GitHub;
@@ -59,6 +60,41 @@ public sealed class WebhookHostileInputTests(GitHubHarness h) : IClassFixture<Gi
         Assert.Equal(DeliveryOutcome.Failed, delivery.Outcome);
         Assert.Equal("The push payload has no repository.id.", delivery.OutcomeMessage);
         Assert.Equal(delivery.OutcomeMessage, job.LastError);
+    }
+
+    [Fact]
+    public async Task Large_bodies_beyond_the_concurrent_limit_are_answered_503_with_retry_after_and_small_ones_still_pass()
+    {
+        var gate = h.App.Services.GetRequiredService<WebhookBodyGate>();
+        var held = Enumerable.Range(0, WebhookBodyGate.LargeBodySlots).Select(_ => gate.TryEnter(null)).ToList();
+        Assert.All(held, Assert.NotNull); // every slot taken, as by that many large bodies still arriving
+        var large = Ping();
+        large["padding"] = new string('x', (int)WebhookBodyGate.LargeBodyBytes * 2);
+        var deliveryId = Guid.NewGuid().ToString();
+        try
+        {
+            using (var busy = await h.SendWebhookAsync("ping", large.ToJsonString(), deliveryId))
+            {
+                await GitHubHarness.AssertProblemAsync(busy, HttpStatusCode.ServiceUnavailable, "busy");
+                Assert.NotNull(busy.Headers.RetryAfter?.Delta);
+            }
+            Assert.False(await h.App.WithDbAsync(db => db.Deliveries.AnyAsync(d => d.DeliveryId == deliveryId)));
+            await h.SendAsync("ping", Ping().ToJsonString()); // a small body needs no slot
+        }
+        finally
+        {
+            foreach (var slot in held) slot!.Dispose();
+        }
+
+        using var accepted = await h.SendWebhookAsync("ping", large.ToJsonString(), deliveryId); // GitHub's redelivery, once there is room
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+    }
+
+    JsonObject Ping()
+    {
+        var ping = GitHubHarness.SharedPayload("ping/with-app_id.payload.json");
+        ping["hook"]!["app_id"] = h.GitHub.AppId;
+        return ping;
     }
 
     /// <summary>Waits for the delivery's github.webhook job to end, however it ends (WaitForDeliveryAsync insists on success).</summary>

@@ -25,6 +25,10 @@ public sealed class WebhookProcessor(
     AdminDbContext db, JobQueue queue, PublishService publisher, InstallationBinder binder, IGitHubClientFactory github,
     AttemptNotifier notifier, TimeProvider clock) : WebhookEventProcessor
 {
+    /// <summary>Events this processor acts on (the overrides below); the receiver stores any other as ignored, without its payload.</summary>
+    public static readonly IReadOnlySet<string> HandledEvents =
+        new HashSet<string>(["push", "create", "installation", "installation_repositories", "repository", "pull_request", "ping"]);
+
     static readonly TimeSpan TagEchoWindow = TimeSpan.FromMinutes(10);
     const string ZeroSha = "0000000000000000000000000000000000000000";
 
