@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using System.IO.Pipelines;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -19,12 +20,17 @@ namespace SelfTune.Admin.Apis;
 /// GitHub's webhook deliveries (SPEC section 8). The signature is checked before anything else; an accepted delivery is
 /// stored together with its job in one transaction and answered 202 before any GitHub call, so a crash loses nothing.
 /// </summary>
+/// <remarks>
+/// Hostile input costs little: a post without a well-formed signature header is refused before its body is read; a body is
+/// read once, hashed as it streams in, and held in one buffer; large bodies wait for a <see cref="WebhookBodyGate"/> slot
+/// (503 when none is free); only deliveries the app acts on keep their payload.
+/// </remarks>
 public static class GitHubWebhookApi
 {
     public const long MaxBodyBytes = 25 * 1024 * 1024;
 
-    /// <summary>Events the processor acts on; anything else is stored as ignored.</summary>
-    public static readonly IReadOnlySet<string> HandledEvents = new HashSet<string>(["push", "create", "installation", "installation_repositories", "repository", "pull_request", "ping"]);
+    /// <summary>Seconds a sender is asked to wait when every slot for large bodies is taken.</summary>
+    const int BusyRetryAfterSeconds = 10;
 
     static readonly Meter Meter = new("SelfTune.Admin");
     static readonly Counter<long> Rejected = Meter.CreateCounter<long>("selftune.webhooks.rejected", description: "Webhook deliveries refused for a bad signature.");
@@ -43,26 +49,30 @@ public static class GitHubWebhookApi
     }
 
     static async Task<IResult> Receive(HttpContext http, AdminDbContext db, IGitHubAppCredentialSource credentials, JobQueue queue,
-        TimeProvider clock, ILoggerFactory loggers, DeliveryNotifier deliveries, CancellationToken ct)
+        TimeProvider clock, ILoggerFactory loggers, DeliveryNotifier deliveries, WebhookBodyGate gate, CancellationToken ct)
     {
         var log = loggers.CreateLogger("SelfTune.Admin.Webhooks");
         var secret = (await credentials.GetAsync(ct))?.WebhookSecret;
         if (string.IsNullOrEmpty(secret)) throw GitHubFailures.NotConfigured(["GitHub:WebhookSecret"]);
 
-        if (http.Request.ContentLength > MaxBodyBytes)
+        var contentLength = http.Request.ContentLength;
+        if (contentLength > MaxBodyBytes)
             throw new ProblemException(413, "payload_too_large", "Webhook bodies are limited to 25 MB.");
-        using var buffer = new MemoryStream();
-        await http.Request.Body.CopyToAsync(buffer, ct);
-        var body = buffer.ToArray();
 
         string? signature = http.Request.Headers["X-Hub-Signature-256"];
-        if (!SignatureMatches(body, signature, secret))
+        if (ParseSignature(signature) is not { } claimedDigest)
+            return RejectSignature(http, log, signature is null ? "missing" : "malformed"); // the body is never read
+
+        using var slot = gate.TryEnter(contentLength);
+        if (slot is null)
         {
-            Rejected.Add(1);
-            log.LogWarning("Rejected a webhook delivery {DeliveryId} with a {Problem} signature from {Remote}",
-                http.Request.Headers["X-GitHub-Delivery"].ToString(), signature is null ? "missing" : "wrong", http.Connection.RemoteIpAddress);
-            return ApiProblem.Create(401, "The X-Hub-Signature-256 signature is missing or does not match the webhook secret.", "invalid_signature");
+            http.Response.Headers.RetryAfter = BusyRetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return ApiProblem.Create(503, $"Too many large webhook bodies are being received at once; retry in {BusyRetryAfterSeconds} seconds.", "busy");
         }
+
+        var (body, digest) = await ReadSignedAsync(http.Request.BodyReader, contentLength, secret, ct);
+        if (!CryptographicOperations.FixedTimeEquals(digest, claimedDigest))
+            return RejectSignature(http, log, "wrong");
 
         string? eventName = http.Request.Headers["X-GitHub-Event"];
         string? deliveryId = http.Request.Headers["X-GitHub-Delivery"];
@@ -75,25 +85,26 @@ public static class GitHubWebhookApi
         string? action; long? installationId, repositoryId; string? repositoryName;
         try
         {
-            using var doc = JsonDocument.Parse(body);
+            using var doc = JsonDocument.Parse(body); // reads the buffer in place, no copy
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) return ApiProblem.BadRequest("The webhook body must be a JSON object.");
-            action = root.TryGetProperty("action", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString() : null;
-            installationId = root.TryGetProperty("installation", out var i) && i.ValueKind == JsonValueKind.Object && i.TryGetProperty("id", out var iid) && iid.TryGetInt64(out var iv) ? iv : null;
+            action = StringProperty(root, "action");
+            installationId = root.TryGetProperty("installation", out var i) ? IdOf(i) : null;
             var hasRepo = root.TryGetProperty("repository", out var r) && r.ValueKind == JsonValueKind.Object;
-            repositoryId = hasRepo && r.TryGetProperty("id", out var rid) && rid.TryGetInt64(out var rv) ? rv : null;
-            repositoryName = hasRepo && r.TryGetProperty("full_name", out var rn) && rn.ValueKind == JsonValueKind.String ? rn.GetString() : null;
+            repositoryId = hasRepo ? IdOf(r) : null;
+            repositoryName = hasRepo ? StringProperty(r, "full_name") : null;
         }
         catch (JsonException e)
         {
-            return ApiProblem.BadRequest("The webhook body is not valid JSON: " + e.Message);
+            return ApiProblem.BadRequest("The webhook body is not valid JSON: " + InputProblems.Describe(e) + ".");
         }
 
-        var handled = HandledEvents.Contains(eventName);
+        // An event the app does not act on keeps its headers and outcome, not up to 25 MB of body nobody will read.
+        var handled = WebhookProcessor.HandledEvents.Contains(eventName);
         var delivery = new WebhookDelivery
         {
             DeliveryId = deliveryId, Event = eventName, Action = action, InstallationId = installationId, RepositoryId = repositoryId,
-            RepositoryFullName = repositoryName, ReceivedAt = clock.GetUtcNow(), Payload = Encoding.UTF8.GetString(body),
+            RepositoryFullName = repositoryName, ReceivedAt = clock.GetUtcNow(), Payload = handled ? Encoding.UTF8.GetString(body.Span) : "",
             Outcome = handled ? DeliveryOutcome.Queued : DeliveryOutcome.Ignored,
             OutcomeMessage = handled ? null : $"SelfTune does not act on '{eventName}' events.",
         };
@@ -112,14 +123,54 @@ public static class GitHubWebhookApi
         return TypedResults.Accepted((string?)null, new { status = handled ? "queued" : "ignored", delivery_id = deliveryId });
     }
 
-    /// <summary>Constant-time comparison of GitHub's <c>sha256=&lt;hex&gt;</c> HMAC of the raw body.</summary>
-    public static bool SignatureMatches(byte[] body, string? header, string secret)
+    static IResult RejectSignature(HttpContext http, ILogger log, string problem)
     {
-        if (header is null || !header.StartsWith("sha256=", StringComparison.Ordinal)) return false;
-        byte[] given;
-        try { given = Convert.FromHexString(header.AsSpan(7)); }
-        catch (FormatException) { return false; }
-        var expected = HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), body);
-        return CryptographicOperations.FixedTimeEquals(expected, given);
+        Rejected.Add(1);
+        log.LogWarning("Rejected a webhook delivery {DeliveryId} with a {Problem} signature from {Remote}",
+            http.Request.Headers["X-GitHub-Delivery"].ToString(), problem, http.Connection.RemoteIpAddress);
+        return ApiProblem.Create(401, "The X-Hub-Signature-256 signature is missing or does not match the webhook secret.", "invalid_signature");
     }
+
+    /// <summary>The digest of GitHub's <c>sha256=&lt;64 hex digits&gt;</c> header; null when the header is missing or not of that form.</summary>
+    public static byte[]? ParseSignature(string? header)
+    {
+        const string prefix = "sha256=";
+        if (header is null || header.Length != prefix.Length + SHA256.HashSizeInBytes * 2 || !header.StartsWith(prefix, StringComparison.Ordinal))
+            return null;
+        try { return Convert.FromHexString(header.AsSpan(prefix.Length)); }
+        catch (FormatException) { return null; }
+    }
+
+    /// <summary>
+    /// Reads the body into one buffer (sized by Content-Length when there is one) while computing its HMAC-SHA256 with
+    /// <paramref name="secret"/>, so the bytes are neither copied again nor read twice. More than <see cref="MaxBodyBytes"/> is 413.
+    /// </summary>
+    static async Task<(ReadOnlyMemory<byte> Body, byte[] Digest)> ReadSignedAsync(PipeReader reader, long? contentLength, string secret, CancellationToken ct)
+    {
+        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, Encoding.UTF8.GetBytes(secret));
+        var buffer = new MemoryStream((int)Math.Min(contentLength ?? 64 * 1024, MaxBodyBytes));
+        while (true)
+        {
+            var read = await reader.ReadAsync(ct);
+            foreach (var segment in read.Buffer)
+            {
+                if (buffer.Length + segment.Length > MaxBodyBytes)
+                    throw new ProblemException(413, "payload_too_large", "Webhook bodies are limited to 25 MB.");
+                hmac.AppendData(segment.Span);
+                buffer.Write(segment.Span);
+            }
+            reader.AdvanceTo(read.Buffer.End);
+            if (read.IsCompleted) break;
+        }
+        return (buffer.GetBuffer().AsMemory(0, (int)buffer.Length), hmac.GetHashAndReset());
+    }
+
+    static string? StringProperty(JsonElement obj, string name) =>
+        obj.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    /// <summary>The numeric <c>id</c> of an object; null when there is none or it is not a number (TryGetInt64 throws on a string).</summary>
+    static long? IdOf(JsonElement obj) =>
+        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.Number && id.TryGetInt64(out var value)
+            ? value
+            : null;
 }

@@ -190,7 +190,7 @@ public static class RegistryApi
             throw ProblemException.Invalid("metadata", "The 'metadata' part is required: JSON such as {\"version\": \"1.0.0\"}.");
         PushMetadata? metadata;
         try { metadata = JsonSerializer.Deserialize<PushMetadata>(metadataText, json); }
-        catch (JsonException e) { throw ProblemException.Invalid("metadata", "The 'metadata' part is not valid JSON: " + e.Message); }
+        catch (JsonException e) { throw ProblemException.Invalid("metadata", "The 'metadata' part is not valid JSON: " + InputProblems.Describe(e) + "."); }
         if (metadata is null) throw ProblemException.Invalid("metadata", "The 'metadata' part must be a JSON object.");
         if (metadata.ChangeSummary is { Length: > RegistryService.MaxChangeSummaryLength })
             throw ProblemException.Invalid("change_summary", $"change_summary must be at most {RegistryService.MaxChangeSummaryLength} characters.");

@@ -67,6 +67,7 @@ public static class Extensions
         services.AddScoped<DirectImport>();
         services.AddScoped<WebhookProcessor>();
         services.AddSingleton<AttemptNotifier>();
+        services.AddSingleton<WebhookBodyGate>(); // bounds the large webhook bodies held at once
         // Pages: live delivery news, the deliveries view and replay, and "Sync now".
         services.AddSingleton<DeliveryNotifier>();
         services.AddScoped<DeliveryService>();

@@ -56,7 +56,7 @@ public static class ApiProblem
 
 /// <summary>
 /// Turns what a client can send wrong (unreadable JSON, wrong types, oversized bodies) into a 400/413
-/// problem for API calls; anything else is a 500 that shows no internals.
+/// problem for API calls, described by <see cref="InputProblems"/> in plain words; anything else is a 500 that shows no internals.
 /// </summary>
 public sealed class ApiExceptionHandler(IProblemDetailsService problems, ILogger<ApiExceptionHandler> log) : IExceptionHandler
 {
@@ -81,8 +81,8 @@ public sealed class ApiExceptionHandler(IProblemDetailsService problems, ILogger
 
         var (status, detail) = exception switch
         {
-            BadHttpRequestException bad => (bad.StatusCode, Describe(bad)),
-            JsonException json => (400, "The request body is not valid JSON: " + json.Message),
+            BadHttpRequestException bad => (bad.StatusCode, InputProblems.Describe(bad, http)),
+            JsonException json => (400, InputProblems.DescribeBody(json)),
             _ => (500, "An unexpected error occurred. The trace id identifies it in the server log."),
         };
         if (status >= 500) log.LogError(exception, "Unhandled error on {Path}", path);
@@ -91,12 +91,5 @@ public sealed class ApiExceptionHandler(IProblemDetailsService problems, ILogger
         var problem = new ProblemDetails { Status = status, Detail = detail };
         problem.Extensions["code"] = ApiProblem.CodeFor(status);
         return await problems.TryWriteAsync(new() { HttpContext = http, ProblemDetails = problem, Exception = exception });
-    }
-
-    static string Describe(BadHttpRequestException bad)
-    {
-        // The interesting part (which field, which type) sits in the inner JsonException.
-        var inner = bad.InnerException is JsonException json ? " " + json.Message : "";
-        return bad.Message + inner;
     }
 }

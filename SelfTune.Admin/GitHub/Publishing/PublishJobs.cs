@@ -48,10 +48,10 @@ public static class PublishJobs
                 notifier.Publish(delivery);
                 return outcome;
             }
-            catch (System.Text.Json.JsonException e)
+            catch (UnprocessablePayloadException e)
             {
-                // A payload Octokit.Webhooks cannot read will not get better by retrying.
-                var message = await MarkFailedAsync(id, $"The {delivery.Event} payload could not be processed: {e.Message}", ct);
+                // A payload that cannot be read, or lacks what its event needs, will not get better by retrying.
+                var message = await MarkFailedAsync(id, e.Message, ct);
                 throw new PermanentJobFailure(message);
             }
             catch (Exception e) when (job.Attempts >= job.MaxAttempts && !ct.IsCancellationRequested)

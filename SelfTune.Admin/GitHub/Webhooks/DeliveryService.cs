@@ -1,7 +1,6 @@
 using System.Security.Claims;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
-using SelfTune.Admin.Apis;
 using SelfTune.Admin.Auth;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Publishing;
@@ -120,7 +119,7 @@ public sealed class DeliveryService(
     }
 
     /// <summary>Whether the webhook job acts on this event at all (others are stored as ignored, and replaying them does nothing).</summary>
-    public static bool IsHandled(string eventName) => GitHubWebhookApi.HandledEvents.Contains(eventName);
+    public static bool IsHandled(string eventName) => WebhookProcessor.HandledEvents.Contains(eventName);
 
     /// <summary>Events a replay may process again: they only queue (idempotent) publishes for the replaying org's connections.</summary>
     public static readonly IReadOnlySet<string> ReplayableEvents = new HashSet<string>(["push", "create", "pull_request"]);

@@ -10,6 +10,7 @@ using Octokit.Webhooks.Events.Repository;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Client;
 using SelfTune.Admin.GitHub.Publishing;
+using SelfTune.Admin.Infrastructure;
 using SelfTune.Admin.Jobs;
 
 namespace SelfTune.Admin.GitHub.Webhooks;
@@ -17,12 +18,17 @@ namespace SelfTune.Admin.GitHub.Webhooks;
 /// <summary>
 /// What a stored delivery means for the org's connections (SPEC section 8). Runs in the background queue, after GitHub
 /// already had its answer. Octokit.Webhooks parses the payload; publishing itself is queued per connection, so this
-/// makes no GitHub call except to refresh an installation's permissions.
+/// makes no GitHub call except to refresh an installation's permissions. A payload that lacks what an event needs
+/// (a push without <c>repository.id</c>, a mistyped field) throws <see cref="UnprocessablePayloadException"/>, naming the field.
 /// </summary>
 public sealed class WebhookProcessor(
     AdminDbContext db, JobQueue queue, PublishService publisher, InstallationBinder binder, IGitHubClientFactory github,
     AttemptNotifier notifier, TimeProvider clock) : WebhookEventProcessor
 {
+    /// <summary>Events this processor acts on (the overrides below); the receiver stores any other as ignored, without its payload.</summary>
+    public static readonly IReadOnlySet<string> HandledEvents =
+        new HashSet<string>(["push", "create", "installation", "installation_repositories", "repository", "pull_request", "ping"]);
+
     static readonly TimeSpan TagEchoWindow = TimeSpan.FromMinutes(10);
     const string ZeroSha = "0000000000000000000000000000000000000000";
 
@@ -45,7 +51,14 @@ public sealed class WebhookProcessor(
             ["X-GitHub-Event"] = stored.Event,
             ["X-GitHub-Delivery"] = stored.DeliveryId,
         };
-        await ProcessWebhookAsync(headers, stored.Payload, ct);
+        try
+        {
+            await ProcessWebhookAsync(headers, stored.Payload, ct);
+        }
+        catch (JsonException e)
+        {
+            throw new UnprocessablePayloadException($"The {stored.Event} payload could not be read: {InputProblems.Describe(e)}.");
+        }
         // The mark goes in the same transaction as the attempts and jobs queued above: a crash keeps all or none of it,
         // so a re-run of the webhook job (which skips a delivery that is no longer queued) never queues them twice.
         stored.Outcome = DeliveryOutcome.Processed;
@@ -58,25 +71,28 @@ public sealed class WebhookProcessor(
 
     protected override async ValueTask ProcessPushWebhookAsync(WebhookHeaders headers, PushEvent push, CancellationToken ct = default)
     {
-        if (push.Deleted || push.After == ZeroSha) { outcome = $"{push.Ref} was deleted; nothing to publish."; return; }
-        var connections = await ConnectionsForAsync(push.Repository!.Id, ct);
-        if (push.Ref.StartsWith("refs/heads/", StringComparison.Ordinal))
+        var gitRef = push.Ref ?? throw Missing("ref");
+        if (push.Deleted || push.After == ZeroSha) { outcome = $"{gitRef} was deleted; nothing to publish."; return; }
+        var after = push.After ?? throw Missing("after");
+        var connections = await ConnectionsForAsync(RepositoryIdOf(push.Repository), ct);
+        if (gitRef.StartsWith("refs/heads/", StringComparison.Ordinal))
         {
-            var branch = push.Ref["refs/heads/".Length..];
+            var branch = gitRef["refs/heads/".Length..];
             var matching = connections.Where(c => c.DefaultBranch == branch).ToList();
-            foreach (var c in matching) Trigger(c, AttemptTrigger.Push, push.After, push.After);
+            foreach (var c in matching) Trigger(c, AttemptTrigger.Push, after, after);
             outcome = matching.Count == 0 ? $"Push to {branch}: no connection follows this branch." : Summary($"Push to {branch}");
         }
-        else if (push.Ref.StartsWith("refs/tags/", StringComparison.Ordinal))
+        else if (gitRef.StartsWith("refs/tags/", StringComparison.Ordinal))
         {
-            await TagAsync(connections, push.Ref["refs/tags/".Length..], push.After, ct);
+            await TagAsync(connections, gitRef["refs/tags/".Length..], after, ct);
         }
     }
 
     protected override async ValueTask ProcessCreateWebhookAsync(WebhookHeaders headers, CreateEvent create, CancellationToken ct = default)
     {
         if (create.RefType.StringValue != "tag") { outcome = $"Created {create.RefType.StringValue} {create.Ref}; only tags publish."; return; }
-        await TagAsync(await ConnectionsForAsync(create.Repository!.Id, ct), create.Ref, null, ct);
+        var tag = create.Ref ?? throw Missing("ref");
+        await TagAsync(await ConnectionsForAsync(RepositoryIdOf(create.Repository), ct), tag, null, ct);
     }
 
     /// <summary>GitHub sends both a push and a create event for a new tag; the second within minutes is an echo.</summary>
@@ -129,11 +145,11 @@ public sealed class WebhookProcessor(
             outcome = $"Pull request {action}: nothing to validate.";
             return;
         }
-        var connections = await ConnectionsForAsync(pr.Repository!.Id, ct);
+        var sha = pr.PullRequest?.Head?.Sha ?? throw Missing("pull_request.head.sha");
+        var connections = await ConnectionsForAsync(RepositoryIdOf(pr.Repository), ct);
         var orgIds = connections.Select(c => c.OrgId).Distinct().ToList();
         var validating = (await db.GitHubSettings.AsNoTracking().Where(s => orgIds.Contains(s.OrgId) && s.WriteBackMode == WriteBackMode.ChecksAndPrs)
             .Select(s => s.OrgId).ToListAsync(ct)).ToHashSet();
-        var sha = pr.PullRequest.Head.Sha;
         foreach (var c in connections.Where(c => validating.Contains(c.OrgId))) Trigger(c, AttemptTrigger.PullRequest, sha, sha);
         outcome = attempts.Count == 0
             ? $"Pull request #{pr.Number}: no connected org validates pull requests (write-back mode checks_and_prs)."
@@ -142,14 +158,14 @@ public sealed class WebhookProcessor(
 
     protected override async ValueTask ProcessInstallationWebhookAsync(WebhookHeaders headers, InstallationEvent e, InstallationAction action, CancellationToken ct = default)
     {
-        var id = e.Installation.Id;
+        var id = e.Installation is { Id: > 0 } installation ? installation.Id : throw Missing("installation.id");
         var bindings = await Bindings().Where(i => i.InstallationId == id).ToListAsync(ct);
         var connections = await Connections().Where(c => c.InstallationId == id).ToListAsync(ct);
         var now = clock.GetUtcNow();
         if (action == InstallationAction.Deleted)
         {
             foreach (var b in bindings) { b.DeletedAt = now; b.UpdatedAt = now; }
-            foreach (var c in connections) Pause(c, $"the GitHub App was uninstalled from {e.Installation.Account.Login}");
+            foreach (var c in connections) Pause(c, $"the GitHub App was uninstalled from {e.Installation.Account?.Login ?? $"installation {id}"}");
             outcome = $"Installation {id} deleted: {bindings.Count} binding(s) marked, {connections.Count} connection(s) paused.";
         }
         else if (action == InstallationAction.Suspend || action == InstallationAction.Unsuspend)
@@ -180,10 +196,11 @@ public sealed class WebhookProcessor(
     protected override async ValueTask ProcessInstallationRepositoriesWebhookAsync(WebhookHeaders headers, InstallationRepositoriesEvent e,
         InstallationRepositoriesAction action, CancellationToken ct = default)
     {
-        var installationId = e.Installation.Id;
+        var installationId = e.Installation is { Id: > 0 } installation ? installation.Id : throw Missing("installation.id");
         if (action == InstallationRepositoriesAction.Removed)
         {
-            var removed = e.RepositoriesRemoved.ToDictionary(r => r.Id, r => r.FullName);
+            var removed = (e.RepositoriesRemoved ?? throw Missing("repositories_removed"))
+                .Where(r => r is not null).DistinctBy(r => r.Id).ToDictionary(r => r.Id, r => r.FullName);
             var ids = removed.Keys.ToList();
             var connections = await Connections().Where(c => c.InstallationId == installationId && ids.Contains(c.RepoId)).ToListAsync(ct);
             foreach (var c in connections) Pause(c, $"repository {removed[c.RepoId]} was removed from the GitHub App installation");
@@ -191,7 +208,7 @@ public sealed class WebhookProcessor(
         }
         else
         {
-            var ids = e.RepositoriesAdded.Select(r => r.Id).ToList();
+            var ids = (e.RepositoriesAdded ?? throw Missing("repositories_added")).Where(r => r is not null).Select(r => r.Id).ToList();
             var connections = await Connections().Where(c => c.InstallationId == installationId && ids.Contains(c.RepoId)
                 && c.PausedReason != null && c.PausedReason.Contains("was removed from the GitHub App installation")).ToListAsync(ct);
             foreach (var c in connections) Resume(c);
@@ -201,14 +218,17 @@ public sealed class WebhookProcessor(
 
     protected override async ValueTask ProcessRepositoryWebhookAsync(WebhookHeaders headers, RepositoryEvent e, RepositoryAction action, CancellationToken ct = default)
     {
+        var repoId = RepositoryIdOf(e.Repository);
         var repo = e.Repository!;
-        var connections = await Connections().Where(c => c.RepoId == repo.Id).ToListAsync(ct);
+        var connections = await Connections().Where(c => c.RepoId == repoId).ToListAsync(ct);
         if (action == RepositoryAction.Renamed || action == RepositoryAction.Transferred)
         {
+            var owner = repo.Owner?.Login ?? throw Missing("repository.owner.login");
+            var name = repo.Name ?? throw Missing("repository.name");
             foreach (var c in connections)
             {
-                c.RepoOwner = repo.Owner.Login;
-                c.RepoName = repo.Name;
+                c.RepoOwner = owner;
+                c.RepoName = name;
                 c.UpdatedAt = clock.GetUtcNow();
             }
             outcome = $"Repository {repo.Id} is now {repo.FullName}: {connections.Count} connection(s) updated.";
@@ -246,6 +266,12 @@ public sealed class WebhookProcessor(
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>The payload's <c>repository.id</c> (GitHub's ids are positive); without one there is nothing to match connections by.</summary>
+    long RepositoryIdOf(Octokit.Webhooks.Models.Repository? repository) =>
+        repository is { Id: > 0 } ? repository.Id : throw Missing("repository.id");
+
+    UnprocessablePayloadException Missing(string field) => new($"The {delivery.Event} payload has no {field}.");
+
     Task<List<GitHubConnection>> ConnectionsForAsync(long repoId, CancellationToken ct) =>
         Connections().Where(c => c.RepoId == repoId).ToListAsync(ct);
 
@@ -269,3 +295,6 @@ public sealed class WebhookProcessor(
         c.UpdatedAt = clock.GetUtcNow();
     }
 }
+
+/// <summary>A stored payload that lacks what its event needs, or does not parse: retrying cannot help, so its job fails at once.</summary>
+public sealed class UnprocessablePayloadException(string message) : Exception(message);
