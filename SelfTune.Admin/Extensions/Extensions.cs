@@ -162,6 +162,7 @@ public static class Extensions
                 o.MapInboundClaims = false;
                 o.Scope.Clear();
                 foreach (var scope in new[] { "openid", "profile", "email" }) o.Scope.Add(scope);
+                o.Events.OnRemoteFailure = AccountApi.ShowSignInFailureAsync;
                 o.Events.OnTicketReceived = async context =>
                 {
                     // Replace the provider's principal by our member principal (org, role, plan).
