@@ -104,6 +104,7 @@ public static class Extensions
         }));
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
 
+        services.AddAntiforgery(o => o.Cookie.SecurePolicy = CookieSecurity(env));
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddCascadingAuthenticationState();
         services.AddMudServices();
@@ -117,6 +118,13 @@ public static class Extensions
     }
 
     const string BrowserOrApiKey = "BrowserOrApiKey";
+
+    /// <summary>
+    /// The sign-in and antiforgery cookies are Secure outside Development, where the app is reached over https (directly
+    /// or through a proxy, see <see cref="ReverseProxy"/>); in Development, often plain http, they follow the request.
+    /// </summary>
+    static CookieSecurePolicy CookieSecurity(IHostEnvironment env) =>
+        env.IsDevelopment() ? CookieSecurePolicy.SameAsRequest : CookieSecurePolicy.Always;
 
     static void AddAuthentication(WebApplicationBuilder builder)
     {
@@ -137,6 +145,7 @@ public static class Extensions
                 o.LoginPath = "/account/signin";
                 o.Cookie.Name = "selftune.auth";
                 o.Cookie.SameSite = SameSiteMode.Lax;
+                o.Cookie.SecurePolicy = CookieSecurity(builder.Environment);
                 o.ExpireTimeSpan = TimeSpan.FromHours(12);
                 o.SlidingExpiration = true;
                 o.Events.OnValidatePrincipal = RevalidateMemberAsync;
@@ -225,6 +234,10 @@ public static class Extensions
 
     public static void UseSelfTuneAdmin(this WebApplication app)
     {
+        // First, so everything after sees the client's address and scheme and every answer carries the headers.
+        app.UseReverseProxy();
+        if (!app.Environment.IsDevelopment()) app.UseHsts();
+        app.UseSecurityHeaders();
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
             ExceptionHandlingPath = "/Error",
@@ -246,7 +259,8 @@ public static class Extensions
 
         app.MapStaticAssets();
         app.MapOpenApi().AllowAnonymous();
-        app.MapScalarApiReference("/api-reference", o => o.WithTitle("SelfTune Admin API").WithOpenApiRoutePattern("/openapi/{documentName}.json"))
+        app.MapScalarApiReference("/api-reference", o => o.WithTitle("SelfTune Admin API").WithOpenApiRoutePattern("/openapi/{documentName}.json")
+                .DisableDefaultFonts()) // its fonts come from Scalar's CDN, which the Content-Security-Policy does not allow
             .AllowAnonymous();
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") }).AllowAnonymous();
