@@ -7,6 +7,7 @@ using Bunit.TestDoubles;
 using Microsoft.AspNetCore.Components;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using SelfTune.Admin.Auth;
 using SelfTune.Admin.Components.Pages.GitHubSetup;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub;
@@ -67,7 +68,7 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
     async Task<string> IssueStateAsync(Guid orgId, Guid actorId)
     {
         await using var scope = App.Services.CreateAsyncScope();
-        return await scope.ServiceProvider.GetRequiredService<InstallationBinder>().IssueStateAsync(orgId, actorId, CancellationToken.None);
+        return await scope.ServiceProvider.GetRequiredService<InstallationBinder>().IssueStateAsync(new Actor(orgId, actorId, MemberRole.Admin), CancellationToken.None);
     }
 
     /// <summary>Binds an installation straight into the database, with the permissions GitHub holds for it.</summary>

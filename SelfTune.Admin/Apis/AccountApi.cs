@@ -3,12 +3,16 @@ using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authentication.OpenIdConnect;
+using Microsoft.AspNetCore.Http.HttpResults;
 using SelfTune.Admin.Auth;
 using SelfTune.Admin.Data;
 
 namespace SelfTune.Admin.Apis;
 
-/// <summary>Browser sign-in and sign-out. Sign-in goes to the OIDC provider, or to the development sign-in page.</summary>
+/// <summary>
+/// Browser sign-in and sign-out. Sign-in goes to the OIDC provider, or to the development sign-in page; a sign-in the
+/// provider refused or that could not be finished lands on <c>/account/signin-failed</c>, which says why.
+/// </summary>
 public static class AccountApi
 {
     public static IEndpointRouteBuilder MapAccountApi(this IEndpointRouteBuilder app)
@@ -17,24 +21,26 @@ public static class AccountApi
 
         account.MapGet("/signin", (string? returnUrl, HttpContext http, OidcSettings oidc) =>
             oidc.IsConfigured
-                ? Results.Challenge(new AuthenticationProperties { RedirectUri = LocalOnly(returnUrl) }, [OpenIdConnectDefaults.AuthenticationScheme])
-                : Results.Redirect($"/account/login?returnUrl={Uri.EscapeDataString(LocalOnly(returnUrl))}"));
+                ? Results.Challenge(new AuthenticationProperties { RedirectUri = LocalReturnUrl(returnUrl) }, [OpenIdConnectDefaults.AuthenticationScheme])
+                : Results.Redirect($"/account/login?returnUrl={Uri.EscapeDataString(LocalReturnUrl(returnUrl))}"));
 
         // The development sign-in exists only in Development and only while no OIDC provider is configured.
         account.MapPost("/dev-signin", async (HttpContext http, MemberDirectory members, OidcSettings oidc, IHostEnvironment env, IAntiforgery antiforgery) =>
         {
             if (oidc.IsConfigured || !env.IsDevelopment()) return Results.NotFound();
             // The form is read by hand, so the antiforgery middleware does not check it on its own: no login CSRF.
-            if (!await antiforgery.IsRequestValidAsync(http)) return Results.BadRequest();
+            if (!await HasValidAntiforgeryTokenAsync(http, antiforgery)) return Results.BadRequest();
             var form = await http.Request.ReadFormAsync();
             var identity = await members.SignInAsync(DevelopmentSeed.Issuer, DevelopmentSeed.Subject, DevelopmentSeed.UserName,
                 DevelopmentSeed.UserEmail, CookieAuthenticationDefaults.AuthenticationScheme, http.RequestAborted);
             await http.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity));
-            return Results.LocalRedirect(LocalOnly(form["returnUrl"]));
+            return Results.LocalRedirect(LocalReturnUrl(form["returnUrl"]));
         });
 
-        account.MapPost("/signout", async (HttpContext http, OidcSettings oidc) =>
+        account.MapPost("/signout", async (HttpContext http, OidcSettings oidc, IAntiforgery antiforgery) =>
         {
+            // Checked by hand like the development sign-in: without the token another site could sign people out.
+            if (!await HasValidAntiforgeryTokenAsync(http, antiforgery)) return Results.BadRequest();
             await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
             if (oidc.IsConfigured)
                 return Results.SignOut(new AuthenticationProperties { RedirectUri = "/account/signed-out" }, [OpenIdConnectDefaults.AuthenticationScheme]);
@@ -43,6 +49,60 @@ public static class AccountApi
         return app;
     }
 
-    static string LocalOnly(string? url) =>
-        !string.IsNullOrEmpty(url) && url.StartsWith('/') && !url.StartsWith("//") && !url.StartsWith("/\\") ? url : "/";
+    /// <summary>Whether the posted form carries a valid antiforgery token; a form that cannot be read (e.g. a NUL in a value) does not.</summary>
+    static async Task<bool> HasValidAntiforgeryTokenAsync(HttpContext http, IAntiforgery antiforgery)
+    {
+        try
+        {
+            return await antiforgery.IsRequestValidAsync(http);
+        }
+        catch (AntiforgeryValidationException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="url"/> when it is a path on this site, else "/". The framework's check refuses "//host", "/\host"
+    /// and absolute URLs; control characters are refused outright, since browsers drop tabs and newlines from a Location
+    /// ("/\t/evil.example" is followed as "//evil.example") and a NUL cannot be sent as a header.
+    /// </summary>
+    public static string LocalReturnUrl(string? url) =>
+        !string.IsNullOrEmpty(url) && url.StartsWith('/') && !url.Any(char.IsControl) && RedirectHttpResult.IsLocalUrl(url) ? url : "/";
+
+    /// <summary>Why a sign-in failed, as <c>/account/signin-failed?reason=</c> names it.</summary>
+    public static class SignInFailure
+    {
+        /// <summary>The person, or the provider on their behalf, declined (OAuth <c>access_denied</c>).</summary>
+        public const string Denied = "denied";
+        /// <summary>The provider answered with another error (e.g. <c>login_required</c>, <c>invalid_client</c>).</summary>
+        public const string Provider = "provider";
+        /// <summary>
+        /// The answer could not be matched to a sign-in this browser started: no or unreadable state, a correlation cookie
+        /// that is gone (too slow, another window, an old link), or a token that did not validate.
+        /// </summary>
+        public const string Interrupted = "interrupted";
+    }
+
+    /// <summary>
+    /// The OIDC handler's remote failures (the provider's error, a bad state, a correlation failure) would otherwise be
+    /// thrown as a 500: send the browser to a page that says what went wrong and offers to try again.
+    /// </summary>
+    public static Task ShowSignInFailureAsync(RemoteFailureContext context)
+    {
+        var http = context.HttpContext;
+        var error = context.Failure?.Data["error"] as string ?? (string?)http.Request.Query["error"];
+        var reason = error switch
+        {
+            "access_denied" => SignInFailure.Denied,
+            { Length: > 0 } => SignInFailure.Provider,
+            _ => SignInFailure.Interrupted,
+        };
+        http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(AccountApi))
+            .LogWarning("OpenID Connect sign-in failed ({Reason}): {Message}", reason, context.Failure?.Message);
+        var returnUrl = LocalReturnUrl(context.Properties?.RedirectUri);
+        context.Response.Redirect($"/account/signin-failed?reason={reason}&returnUrl={Uri.EscapeDataString(returnUrl)}");
+        context.HandleResponse();
+        return Task.CompletedTask;
+    }
 }

@@ -13,7 +13,8 @@ namespace SelfTune.Admin.Apis;
 
 /// <summary>
 /// The seed's GitHub Integration API (<c>/api/v1/github</c>): every endpoint needs a key with <c>registry:push</c> (403)
-/// of an org on pro or higher (402). Endpoints that call GitHub answer 503 while the App is not configured.
+/// of an org on pro or higher (402). Endpoints that call GitHub answer 503 while the App is not configured. Changes go to
+/// the services with the caller's <see cref="Actor"/>; the services check the role.
 /// </summary>
 public static class GitHubApi
 {
@@ -68,7 +69,7 @@ public static class GitHubApi
             "checks_and_prs" => WriteBackMode.ChecksAndPrs,
             _ => throw ProblemException.Invalid("write_back_mode", "write_back_mode must be one of: off, checks, checks_and_prs."),
         };
-        await setup.SetWriteBackModeAsync(user.GetOrgId(), mode, ct);
+        await setup.SetWriteBackModeAsync(Actor.From(user), mode, ct);
         return TypedResults.Ok(new GitHubSettingsDto(mode));
     }
 
@@ -84,7 +85,7 @@ public static class GitHubApi
         if (request?.State is { Length: > 4096 }) errors["state"] = ["state is too long."];
         if (errors.Count > 0) throw new ProblemException(400, "invalid_request", errors.Values.First()[0], errors);
 
-        var result = await binder.BindInstallationAsync(user.GetOrgId(), user.GetActorId(), request!.InstallationId!.Value, request.AccountLogin, request.AccountType, request.State, ct);
+        var result = await binder.BindInstallationAsync(Actor.From(user), request!.InstallationId!.Value, request.AccountLogin, request.AccountType, request.State, ct);
         var body = InstallationResponse.From(result.Installation);
         return result.Created ? TypedResults.Created($"/api/v1/github/installations/{body.Id}", body) : TypedResults.Ok(body);
     }
@@ -92,7 +93,7 @@ public static class GitHubApi
     static async Task<IResult> InstallUrl(ClaimsPrincipal user, InstallationBinder binder, IGitHubAppCredentialSource credentials, GitHubSetupService setup, CancellationToken ct)
     {
         var app = await credentials.GetAsync(ct);
-        var state = await binder.IssueStateAsync(user.GetOrgId(), user.GetActorId(), ct);
+        var state = await binder.IssueStateAsync(Actor.From(user), ct);
         var url = setup.InstallUrl(app!.AppSlug, state);
         return TypedResults.Ok(new { url, state, expires_in = (int)InstallationBinder.StateLifetime.TotalSeconds });
     }
@@ -117,7 +118,7 @@ public static class GitHubApi
     static async Task<IResult> CreateConnection(CreateConnectionRequest? request, ClaimsPrincipal user, ConnectionService connections, AdminDbContext db, CancellationToken ct)
     {
         if (request is null) throw new ProblemException(400, "invalid_request", "The request body must be a JSON object.");
-        var created = await connections.CreateAsync(user.GetOrgId(), user.GetActorId(), request, ct);
+        var created = await connections.CreateAsync(Actor.From(user), request, ct);
         var entryName = await db.Entries.Where(e => e.Id == created.EntryId).Select(e => e.Name).SingleAsync(ct);
         return TypedResults.Created($"/api/v1/github/connections/{created.Id}", ConnectionResponse.From(created, entryName, null));
     }
@@ -126,21 +127,21 @@ public static class GitHubApi
     {
         if (request is null) throw new ProblemException(400, "invalid_request", "The request body must be a JSON object.");
         var (connection, entryName, last) = await connections.GetAsync(user.GetOrgId(), id, ct);
-        await connections.UpdateAsync(connection, request, ct);
+        await connections.UpdateAsync(Actor.From(user), connection, request, ct);
         return TypedResults.Ok(ConnectionResponse.From(connection, entryName, last));
     }
 
     static async Task<IResult> DeleteConnection(string id, ClaimsPrincipal user, ConnectionService connections, CancellationToken ct)
     {
         var (connection, _, _) = await connections.GetAsync(user.GetOrgId(), id, ct);
-        await connections.DeleteAsync(connection, ct);
+        await connections.DeleteAsync(Actor.From(user), connection, ct);
         return TypedResults.Ok(new { deleted = true });
     }
 
     static async Task<IResult> SyncConnection(string id, ClaimsPrincipal user, ManualSync sync, CancellationToken ct)
     {
         if (!Guid.TryParse(id, out var connectionId)) throw ProblemException.NotFound($"No connection with id '{id}'.");
-        return TypedResults.Ok(SyncResponse.From(await sync.RunAsync(user.GetOrgId(), connectionId, ct: ct)));
+        return TypedResults.Ok(SyncResponse.From(await sync.RunAsync(Actor.From(user), connectionId, ct: ct)));
     }
 
     static async Task<IResult> ListAttempts(string id, int? limit, ClaimsPrincipal user, ConnectionService connections, AdminDbContext db, CancellationToken ct)

@@ -56,9 +56,5 @@ public sealed class ApiKeyService(IDbContextFactory<AdminDbContext> dbFactory, T
         notifier.Publish(orgId);
     }
 
-    static void RequireAdmin(ClaimsPrincipal user)
-    {
-        if (user.GetRole() < MemberRole.Admin)
-            throw new ProblemException(403, "forbidden", "Only admins and owners manage API keys.");
-    }
+    static void RequireAdmin(ClaimsPrincipal user) => Actor.From(user).Require(MemberRole.Admin, "manage API keys");
 }

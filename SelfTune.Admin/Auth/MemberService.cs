@@ -39,8 +39,7 @@ public sealed class MemberService(IDbContextFactory<AdminDbContext> dbFactory)
     {
         if (!Enum.IsDefined(role)) throw ProblemException.Invalid("role", "role must be one of: owner, admin, member, viewer.");
         var callerRole = user.GetRole();
-        if (callerRole < MemberRole.Admin)
-            throw new ProblemException(403, "forbidden", "Only admins and owners change members' roles.");
+        Actor.From(user).Require(MemberRole.Admin, "change members' roles");
         if (memberId.ToString() == user.FindFirstValue(SelfTuneClaims.ActorId))
             throw new ProblemException(403, "forbidden", "You cannot change your own role; ask another owner or admin.");
 

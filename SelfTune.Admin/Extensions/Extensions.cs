@@ -105,6 +105,7 @@ public static class Extensions
         }));
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
 
+        services.AddAntiforgery(o => o.Cookie.SecurePolicy = CookieSecurity(env));
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddCascadingAuthenticationState();
         services.AddMudServices();
@@ -118,6 +119,13 @@ public static class Extensions
     }
 
     const string BrowserOrApiKey = "BrowserOrApiKey";
+
+    /// <summary>
+    /// The sign-in and antiforgery cookies are Secure outside Development, where the app is reached over https (directly
+    /// or through a proxy, see <see cref="ReverseProxy"/>); in Development, often plain http, they follow the request.
+    /// </summary>
+    static CookieSecurePolicy CookieSecurity(IHostEnvironment env) =>
+        env.IsDevelopment() ? CookieSecurePolicy.SameAsRequest : CookieSecurePolicy.Always;
 
     static void AddAuthentication(WebApplicationBuilder builder)
     {
@@ -138,6 +146,7 @@ public static class Extensions
                 o.LoginPath = "/account/signin";
                 o.Cookie.Name = "selftune.auth";
                 o.Cookie.SameSite = SameSiteMode.Lax;
+                o.Cookie.SecurePolicy = CookieSecurity(builder.Environment);
                 o.ExpireTimeSpan = TimeSpan.FromHours(12);
                 o.SlidingExpiration = true;
                 o.Events.OnValidatePrincipal = RevalidateMemberAsync;
@@ -163,6 +172,7 @@ public static class Extensions
                 o.MapInboundClaims = false;
                 o.Scope.Clear();
                 foreach (var scope in new[] { "openid", "profile", "email" }) o.Scope.Add(scope);
+                o.Events.OnRemoteFailure = AccountApi.ShowSignInFailureAsync;
                 o.Events.OnTicketReceived = async context =>
                 {
                     // Replace the provider's principal by our member principal (org, role, plan).
@@ -225,6 +235,10 @@ public static class Extensions
 
     public static void UseSelfTuneAdmin(this WebApplication app)
     {
+        // First, so everything after sees the client's address and scheme and every answer carries the headers.
+        app.UseReverseProxy();
+        if (!app.Environment.IsDevelopment()) app.UseHsts();
+        app.UseSecurityHeaders();
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
             ExceptionHandlingPath = "/Error",
@@ -246,7 +260,8 @@ public static class Extensions
 
         app.MapStaticAssets();
         app.MapOpenApi().AllowAnonymous();
-        app.MapScalarApiReference("/api-reference", o => o.WithTitle("SelfTune Admin API").WithOpenApiRoutePattern("/openapi/{documentName}.json"))
+        app.MapScalarApiReference("/api-reference", o => o.WithTitle("SelfTune Admin API").WithOpenApiRoutePattern("/openapi/{documentName}.json")
+                .DisableDefaultFonts()) // its fonts come from Scalar's CDN, which the Content-Security-Policy does not allow
             .AllowAnonymous();
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") }).AllowAnonymous();

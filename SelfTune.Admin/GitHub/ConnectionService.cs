@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Octokit;
+using SelfTune.Admin.Auth;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Client;
 using SelfTune.Admin.GitHub.Publishing;
@@ -8,8 +9,9 @@ using SelfTune.Admin.Infrastructure;
 namespace SelfTune.Admin.GitHub;
 
 /// <summary>
-/// Repositories an installation reaches, and the connections of an org (SPEC sections 5 and 6). Each call uses its own
-/// DbContext, so the API and long-lived pages share this service safely.
+/// Repositories an installation reaches, and the connections of an org (SPEC sections 5 and 6). Reads need only the org;
+/// creating, editing and deleting a connection take the <see cref="Actor"/> and need an admin or owner. Each call uses its
+/// own DbContext, so the API and long-lived pages share this service safely.
 /// </summary>
 public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactory, IGitHubClientFactory github, TimeProvider clock)
 {
@@ -77,8 +79,10 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         return connections.Select(c => ConnectionResponse.From(c, c.Entry!.Name, byConnection.GetValueOrDefault(c.Id))).ToList();
     }
 
-    public async Task<GitHubConnection> CreateAsync(Guid orgId, Guid actorId, CreateConnectionRequest request, CancellationToken ct)
+    public async Task<GitHubConnection> CreateAsync(Actor actor, CreateConnectionRequest request, CancellationToken ct)
     {
+        actor.Require(MemberRole.Admin, "connect repositories");
+        var orgId = actor.OrgId;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var errors = new Dictionary<string, string[]>();
         if (request.EntryId is null) errors["entry_id"] = ["entry_id is required."];
@@ -117,7 +121,7 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
             OrgId = orgId, EntryId = entry!.Id, InstallationId = installation.InstallationId, RepoId = repo.Id,
             RepoOwner = repo.Owner.Login, RepoName = repo.Name, DefaultBranch = branch, SkillPath = skillPath,
             AutoPublish = request.AutoPublish ?? true, WriteBackEnabled = request.WriteBackEnabled ?? false, TagPattern = tagPattern,
-            CreatedBy = actorId, CreatedAt = now, UpdatedAt = now,
+            CreatedBy = actor.Id, CreatedAt = now, UpdatedAt = now,
         };
         db.Connections.Add(connection);
         try { await db.SaveChangesAsync(ct); }
@@ -128,8 +132,9 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         return connection;
     }
 
-    public async Task UpdateAsync(GitHubConnection connection, UpdateConnectionRequest request, CancellationToken ct)
+    public async Task UpdateAsync(Actor actor, GitHubConnection connection, UpdateConnectionRequest request, CancellationToken ct)
     {
+        RequireManage(actor, connection, "edit connections");
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var errors = new Dictionary<string, string[]>();
         if (request.DefaultBranch is not null && GitHubRules.BranchError(request.DefaultBranch) is { } branchError) errors["default_branch"] = [branchError];
@@ -157,9 +162,17 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
     }
 
     /// <summary>Removes the connection; published versions and the attempt history stay.</summary>
-    public async Task DeleteAsync(GitHubConnection connection, CancellationToken ct)
+    public async Task DeleteAsync(Actor actor, GitHubConnection connection, CancellationToken ct)
     {
+        RequireManage(actor, connection, "delete connections");
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         await db.Connections.Where(c => c.Id == connection.Id).ExecuteDeleteAsync(ct);
+    }
+
+    /// <summary>An admin or owner of the connection's own org (another org's connection is "not found", never "forbidden").</summary>
+    static void RequireManage(Actor actor, GitHubConnection connection, string action)
+    {
+        if (connection.OrgId != actor.OrgId) throw ProblemException.NotFound($"No connection with id '{connection.Id}'.");
+        actor.Require(MemberRole.Admin, action);
     }
 }

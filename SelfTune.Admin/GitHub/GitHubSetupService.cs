@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Octokit;
+using SelfTune.Admin.Auth;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Client;
 using SelfTune.Admin.Infrastructure;
@@ -13,7 +14,8 @@ public sealed record InstallationRefresh(GitHubInstallation Installation, string
 
 /// <summary>
 /// What the GitHub setup page needs besides binding and connections: the org's installations, re-reading one, the
-/// org's write-back mode, and the org's registry entries. Each call uses its own DbContext (safe for long-lived pages).
+/// org's write-back mode, and the org's registry entries. Changes take the <see cref="Actor"/> and need an admin or owner.
+/// Each call uses its own DbContext (safe for long-lived pages).
 /// </summary>
 public sealed class GitHubSetupService(IDbContextFactory<AdminDbContext> dbFactory, IGitHubClientFactory github, InstallationBinder binder,
     IOptionsMonitor<GitHubOptions> options, TimeProvider clock)
@@ -41,10 +43,11 @@ public sealed class GitHubSetupService(IDbContextFactory<AdminDbContext> dbFacto
     }
 
     /// <summary>Asks GitHub for the installation again and stores what it says (account, permissions, suspension).</summary>
-    public async Task<InstallationRefresh> RefreshInstallationAsync(Guid orgId, long installationId, CancellationToken ct = default)
+    public async Task<InstallationRefresh> RefreshInstallationAsync(Actor actor, long installationId, CancellationToken ct = default)
     {
+        actor.Require(MemberRole.Admin, "update installations");
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var row = await db.Installations.SingleOrDefaultAsync(i => i.OrgId == orgId && i.InstallationId == installationId, ct)
+        var row = await db.Installations.SingleOrDefaultAsync(i => i.OrgId == actor.OrgId && i.InstallationId == installationId, ct)
             ?? throw ProblemException.NotFound($"Installation {installationId} is not bound to this org.");
         var installation = await binder.FetchFromGitHubAsync(installationId, ct);
         var before = row.Permissions;
@@ -62,8 +65,10 @@ public sealed class GitHubSetupService(IDbContextFactory<AdminDbContext> dbFacto
             ?? WriteBackMode.Checks;
     }
 
-    public async Task SetWriteBackModeAsync(Guid orgId, WriteBackMode mode, CancellationToken ct = default)
+    public async Task SetWriteBackModeAsync(Actor actor, WriteBackMode mode, CancellationToken ct = default)
     {
+        actor.Require(MemberRole.Admin, "change the write-back mode");
+        var orgId = actor.OrgId;
         if (!Enum.IsDefined(mode)) throw ProblemException.Invalid("write_back_mode", "write_back_mode must be one of: off, checks, checks_and_prs.");
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var row = await db.GitHubSettings.SingleOrDefaultAsync(s => s.OrgId == orgId, ct);
@@ -79,10 +84,14 @@ public sealed class GitHubSetupService(IDbContextFactory<AdminDbContext> dbFacto
         return await db.Entries.AsNoTracking().Where(e => e.OrgId == orgId).OrderBy(e => e.Name).ToListAsync(ct);
     }
 
-    /// <summary>Creates an entry with the registry's own rules (RegistryService), on a context of its own.</summary>
-    public async Task<RegistryEntry> CreateEntryAsync(Guid orgId, Guid actorId, CreateEntryRequest request, CancellationToken ct = default)
+    /// <summary>
+    /// Creates an entry for a new connection with the registry's own rules (RegistryService), on a context of its own;
+    /// part of connecting a repository, so it needs the same role.
+    /// </summary>
+    public async Task<RegistryEntry> CreateEntryAsync(Actor actor, CreateEntryRequest request, CancellationToken ct = default)
     {
+        actor.Require(MemberRole.Admin, "connect repositories");
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        return await new RegistryService(db, clock).CreateEntryAsync(orgId, actorId, request, ct);
+        return await new RegistryService(db, clock).CreateEntryAsync(actor.OrgId, actor.Id, request, ct);
     }
 }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Octokit;
+using SelfTune.Admin.Auth;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Client;
 using SelfTune.Admin.Infrastructure;
@@ -23,7 +24,8 @@ public sealed class InstallationTimes
 /// <summary>
 /// Binds a GitHub App installation to an org (SPEC section 4). The installation id in GitHub's redirect can be spoofed,
 /// so binding needs a signed, single-use <c>state</c> this org issued, and the stored account and permissions are the
-/// ones GitHub reports for the id, never the caller's.
+/// ones GitHub reports for the id, never the caller's. Issuing a state and binding take the <see cref="Actor"/> and need an
+/// admin or owner; reading and applying GitHub's view of an installation (webhooks) need no one.
 /// </summary>
 public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFactory, IDataProtectionProvider protection, IGitHubClientFactory github,
     Microsoft.Extensions.Options.IOptions<GitHubOptions> options, TimeProvider clock)
@@ -34,19 +36,23 @@ public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFacto
     ITimeLimitedDataProtector Protector => protection.CreateProtector("SelfTune.GitHub.InstallState").ToTimeLimitedDataProtector();
 
     /// <summary>A fresh state for the install link: signed, naming a row that records org, user and expiry.</summary>
-    public async Task<string> IssueStateAsync(Guid orgId, Guid issuedTo, CancellationToken ct)
+    public async Task<string> IssueStateAsync(Actor actor, CancellationToken ct)
     {
+        actor.Require(MemberRole.Admin, "install the GitHub App");
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var now = clock.GetUtcNow();
-        var row = new InstallState { OrgId = orgId, IssuedTo = issuedTo, CreatedAt = now, ExpiresAt = now + StateLifetime };
+        var row = new InstallState { OrgId = actor.OrgId, IssuedTo = actor.Id, CreatedAt = now, ExpiresAt = now + StateLifetime };
         db.InstallStates.Add(row);
         await db.SaveChangesAsync(ct);
         return Protector.Protect(row.Id.ToString("N"), StateLifetime);
     }
 
-    public async Task<BindResult> BindInstallationAsync(Guid orgId, Guid actorId, long installationId, string? expectedLogin, string? expectedType,
+    public async Task<BindResult> BindInstallationAsync(Actor actor, long installationId, string? expectedLogin, string? expectedType,
         string? state, CancellationToken ct)
     {
+        // Before the state is looked at, so a refused caller cannot use it up.
+        actor.Require(MemberRole.Admin, "bind installations");
+        var orgId = actor.OrgId;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var existing = await db.Installations.SingleOrDefaultAsync(i => i.OrgId == orgId && i.InstallationId == installationId, ct);
         if (existing is not null && existing.DeletedAt is null) return new BindResult(existing, Created: false);
@@ -89,7 +95,7 @@ public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFacto
             if (consumed == 0) throw Unverified("This installation link has already been used. Start the installation again from SelfTune.");
         }
 
-        var row = existing ?? new GitHubInstallation { OrgId = orgId, InstallationId = installationId, AccountLogin = login, AccountType = type, CreatedBy = actorId, CreatedAt = clock.GetUtcNow() };
+        var row = existing ?? new GitHubInstallation { OrgId = orgId, InstallationId = installationId, AccountLogin = login, AccountType = type, CreatedBy = actor.Id, CreatedAt = clock.GetUtcNow() };
         Apply(row, installation);
         row.DeletedAt = null;
         if (existing is null) db.Installations.Add(row);

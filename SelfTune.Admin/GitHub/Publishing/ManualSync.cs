@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using SelfTune.Admin.Auth;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Client;
 using SelfTune.Admin.Infrastructure;
@@ -9,16 +10,19 @@ namespace SelfTune.Admin.GitHub.Publishing;
 
 /// <summary>
 /// "Sync now" for the UI: the same job as <c>POST .../sync</c> (queued per connection, so it never overlaps a webhook
-/// publish), waited for, answering the attempt it reported. Each call uses its own DbContext.
+/// publish), waited for, answering the attempt it reported. Members, admins and owners may sync (SPEC section 2); viewers
+/// only read. Each call uses its own DbContext.
 /// </summary>
 public sealed class ManualSync(
     IDbContextFactory<AdminDbContext> dbFactory, JobQueue queue, IGitHubAppCredentialSource credentials, IOptions<GitHubOptions> options)
 {
     public static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(90);
 
-    /// <exception cref="ProblemException">Not found, the App not configured, or the sync could not run (the reason).</exception>
-    public async Task<PublishAttempt> RunAsync(Guid orgId, Guid connectionId, TimeSpan? wait = null, CancellationToken ct = default)
+    /// <exception cref="ProblemException">Not allowed, not found, the App not configured, or the sync could not run (the reason).</exception>
+    public async Task<PublishAttempt> RunAsync(Actor actor, Guid connectionId, TimeSpan? wait = null, CancellationToken ct = default)
     {
+        actor.Require(MemberRole.Member, "sync connections");
+        var orgId = actor.OrgId;
         if (await credentials.GetAsync(ct) is null) throw GitHubFailures.NotConfigured(options.Value.MissingSettings());
         long jobId;
         await using (var db = await dbFactory.CreateDbContextAsync(ct))

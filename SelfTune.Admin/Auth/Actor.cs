@@ -1,0 +1,41 @@
+using System.Security.Claims;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
+
+namespace SelfTune.Admin.Auth;
+
+/// <summary>
+/// Who is acting on an org, as services see it: the org, the member or API key (<see cref="Id"/> becomes
+/// <c>created_by</c>) and the role a change is checked against. Services that change settings take one and check it
+/// themselves, so a page that forgets to hide a button, or a new endpoint, cannot skip the rule (SPEC section 2:
+/// admins and owners manage GitHub settings, connections and API keys; members may also trigger a sync; viewers read).
+/// </summary>
+public sealed record Actor(Guid OrgId, Guid Id, MemberRole Role)
+{
+    /// <summary>
+    /// The actor behind a signed-in browser or an API key. A key has no member behind it: one with
+    /// <c>registry:push</c> is the org's automation for publishing and the GitHub integration (the seed's API), which
+    /// admins created for it, so it acts as an admin; any other key only reads.
+    /// </summary>
+    public static Actor From(ClaimsPrincipal user)
+    {
+        var role = user.Identity?.AuthenticationType == ApiKeyAuthenticationHandler.SchemeName
+            ? user.HasPermission(SelfTuneClaims.RegistryPush) ? MemberRole.Admin : MemberRole.Viewer
+            : user.GetRole();
+        return new Actor(user.GetOrgId(), user.GetActorId(), role);
+    }
+
+    /// <summary>Throws 403 <c>forbidden</c> unless the actor has <paramref name="minimum"/> or a higher role.</summary>
+    /// <param name="action">What is being done, completing "Only admins and owners can ...", e.g. "delete connections".</param>
+    public void Require(MemberRole minimum, string action)
+    {
+        if (Role >= minimum) return;
+        var who = minimum switch
+        {
+            MemberRole.Owner => "owners",
+            MemberRole.Admin => "admins and owners",
+            _ => "members, admins and owners",
+        };
+        throw new ProblemException(403, "forbidden", $"Only {who} can {action}; your role is {Role.ToString().ToLowerInvariant()}.");
+    }
+}
