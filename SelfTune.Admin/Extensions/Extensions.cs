@@ -51,6 +51,7 @@ public static class Extensions
         services.Configure<StorageOptions>(o => o.ArchivePath = config["Storage:ArchivePath"] ?? Path.Combine(dataDir, "archives"));
         services.AddSingleton<ArchiveStore>();
         services.AddScoped<RegistryService>();
+        services.AddSingleton<RegistryQueries>(); // a context per call, from the factory
         services.AddScoped<MemberDirectory>();
         services.AddScoped<ApiKeyService>();
         services.AddSingleton<ApiKeyNotifier>();
