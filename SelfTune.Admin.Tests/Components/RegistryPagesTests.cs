@@ -159,6 +159,107 @@ public sealed class RegistryPagesTests(AdminAppFactory app) : PageTestContext(ap
     }
 
     [Fact]
+    public async Task Prereleases_are_marked_and_the_versions_table_filters_releases_and_prereleases()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var entry = await AddEntryAsync(orgId, "pdf-summarizer", Visibility.Org, "acme/skills", "");
+        await AddVersionAsync(entry, "1.0.0", VersionSource.Cli);
+        await AddVersionAsync(entry, "0.0.0-github.0123456", VersionSource.Github, sourceRef: "0123456789abcdef0123456789abcdef01234567");
+        await AddVersionAsync(entry, "1.1.0-beta.1", VersionSource.Cli);
+        await SetLatestAsync(entry, "1.0.0");
+        SignInAs(orgId);
+        var page = RenderPage<EntryDetail>(("Id", entry));
+        page.WaitForAssertion(() => Assert.Equal(3, page.FindAll("[data-testid=version]").Count));
+
+        // Each prerelease row carries the mark; the release does not; the version text stays exactly the version.
+        Assert.Equal(["1.1.0-beta.1", "0.0.0-github.0123456", "1.0.0"], Shown(page));
+        Assert.Equal([true, true, false], page.FindAll("[data-testid=versions] tbody tr")
+            .Select(r => r.QuerySelector("[data-testid=prerelease]") is not null));
+        Assert.Equal("prerelease", page.Find("[data-testid=versions] [data-testid=prerelease]").TextContent.Trim());
+        Assert.Empty(page.FindAll("[data-testid=latest-prerelease]")); // the latest is a release
+
+        Assert.Contains("All (3)", page.Find("[data-testid=filter-all]").TextContent);
+        page.Find("[data-testid=filter-releases]").Click();
+        page.WaitForAssertion(() => Assert.Equal(["1.0.0"], Shown(page)));
+        Assert.Contains("Releases (1)", page.Find("[data-testid=filter-releases]").TextContent);
+
+        page.Find("[data-testid=filter-prereleases]").Click();
+        page.WaitForAssertion(() => Assert.Equal(["1.1.0-beta.1", "0.0.0-github.0123456"], Shown(page)));
+        Assert.Equal(2, page.FindAll("[data-testid=versions] [data-testid=prerelease]").Count);
+
+        page.Find("[data-testid=filter-all]").Click();
+        page.WaitForAssertion(() => Assert.Equal(3, Shown(page).Length));
+    }
+
+    [Fact]
+    public async Task An_entry_with_only_prereleases_says_so_in_the_header_the_list_and_the_releases_filter()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var entry = await AddEntryAsync(orgId, "branch-only", Visibility.Org, "acme/skills", "");
+        await AddVersionAsync(entry, "0.0.0-github.abcdef1", VersionSource.Github, sourceRef: "abcdef1234567890abcdef1234567890abcdef12");
+        SignInAs(orgId);
+
+        var list = RenderPage<RegistryEntries>();
+        list.WaitForAssertion(() => Assert.Equal("0.0.0-github.abcdef1", list.Find("[data-testid=latest-version]").TextContent.Trim()));
+        Assert.Single(list.FindAll("[data-testid=entries] [data-testid=prerelease]"));
+
+        await DisposeComponentsAsync();
+        var page = RenderPage<EntryDetail>(("Id", entry));
+        page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=latest-prerelease]")));
+        Assert.Single(page.FindAll("[data-testid=selected-prerelease]"));
+        page.Find("[data-testid=filter-releases]").Click();
+        page.WaitForAssertion(() => Assert.Contains("No releases yet", page.Find("[data-testid=no-versions-shown]").TextContent));
+    }
+
+    [Fact]
+    public async Task A_long_change_summary_is_whole_on_hover_and_opens_in_place()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var entry = await AddEntryAsync(orgId, "verbose", Visibility.Org, null, "");
+        var longSummary = "Rewrites the extraction step: " + string.Join(" ", Enumerable.Range(1, 40).Select(i => $"change{i}")) + ". The end.";
+        await AddVersionAsync(entry, "1.0.0", VersionSource.Cli, summary: "Short one");
+        await AddVersionAsync(entry, "2.0.0", VersionSource.Cli, summary: longSummary);
+        await SetLatestAsync(entry, "2.0.0");
+        SignInAs(orgId);
+        var page = RenderPage<EntryDetail>(("Id", entry));
+        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=change-summary]").Count));
+
+        var summary = page.FindAll("[data-testid=change-summary]")[0];
+        Assert.Equal(longSummary, summary.GetAttribute("title")); // hover
+        Assert.Contains("selftune-clamp", summary.ClassName);
+        Assert.Single(page.FindAll("[data-testid=summary-toggle]")); // only the long one has a toggle
+
+        page.Find("[data-testid=summary-toggle]").Click();
+        page.WaitForAssertion(() => Assert.Contains("selftune-prewrap", page.FindAll("[data-testid=change-summary]")[0].ClassName));
+        Assert.Equal(longSummary, page.FindAll("[data-testid=change-summary]")[0].TextContent);
+        Assert.Equal("Show less", page.Find("[data-testid=summary-toggle]").TextContent.Trim());
+        Assert.Equal("2.0.0", page.Find("[data-testid=selected-version]").TextContent.Trim()); // the toggle is not a row click
+        Assert.Equal(longSummary, page.Find("[data-testid=selected-change-summary]").TextContent); // and in the selected version's panel
+    }
+
+    [Fact]
+    public async Task Secondary_sections_have_a_toggle_for_phones_and_keep_their_content_in_the_page()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var entry = await AddEntryAsync(orgId, "phone", Visibility.Org, null, "");
+        await AddVersionAsync(entry, "1.0.0", VersionSource.Cli);
+        SignInAs(orgId);
+        var page = RenderPage<EntryDetail>(("Id", entry));
+        page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=script-panel]")));
+
+        // CSS collapses them below 600 px (see SecondarySection.razor.css); the content is rendered either way.
+        var toggle = page.Find("[data-testid=script-panel-toggle]");
+        Assert.Equal("false", toggle.GetAttribute("aria-expanded"));
+        Assert.Contains("/versions/1.0.0/archive", page.Find("[data-testid=curl] pre").TextContent);
+        toggle.Click();
+        page.WaitForAssertion(() => Assert.Equal("true", page.Find("[data-testid=script-panel-toggle]").GetAttribute("aria-expanded")));
+        Assert.Equal("false", page.Find("[data-testid=provenance-panel-toggle]").GetAttribute("aria-expanded"));
+    }
+
+    static string[] Shown(IRenderedComponent<ContainerFragment> page) =>
+        page.FindAll("[data-testid=version]").Select(v => v.TextContent.Trim()).ToArray();
+
+    [Fact]
     public async Task Another_orgs_entry_is_not_found_like_a_missing_one()
     {
         var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);

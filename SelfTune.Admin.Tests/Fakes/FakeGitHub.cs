@@ -260,10 +260,11 @@ public sealed partial class FakeGitHub : IAsyncDisposable
     /// <summary>
     /// Commits a FULL snapshot (<paramref name="files"/> replaces the whole tree; optional symlinks path → target)
     /// on top of the branch head and moves the branch. Returns the commit's 40-hex SHA (a real git SHA,
-    /// deterministic from tree + parent + message).
+    /// deterministic from tree + parent + message), or <paramref name="sha"/> when given: for rules that depend on the
+    /// SHA's characters (e.g. a sha7 of digits with a leading zero), which a real hash would need millions of tries to hit.
     /// </summary>
     public string PushCommit(FakeRepo repo, string branch, IDictionary<string, byte[]> files, string message = "Update skill",
-        IDictionary<string, string>? symlinks = null, IEnumerable<string>? executables = null)
+        IDictionary<string, string>? symlinks = null, IEnumerable<string>? executables = null, string? sha = null)
     {
         var exec = new HashSet<string>((executables ?? []).Select(FakeGitObjects.NormalizePath), StringComparer.Ordinal);
         var snapshot = new SortedDictionary<string, FakeFile>(StringComparer.Ordinal);
@@ -278,7 +279,7 @@ public sealed partial class FakeGitHub : IAsyncDisposable
             var bytes = Encoding.UTF8.GetBytes(target);
             snapshot[p] = new FakeFile(p, bytes, FakeGitObjects.SymlinkMode, FakeGitObjects.BlobSha(bytes));
         }
-        return Commit(repo, branch, snapshot, message);
+        return Commit(repo, branch, snapshot, message, sha);
     }
 
     /// <summary>Commits changes on top of the branch head: a null value deletes the path.</summary>
@@ -299,10 +300,12 @@ public sealed partial class FakeGitHub : IAsyncDisposable
         }
     }
 
-    private string Commit(FakeRepo repo, string branch, SortedDictionary<string, FakeFile> snapshot, string message)
+    private string Commit(FakeRepo repo, string branch, SortedDictionary<string, FakeFile> snapshot, string message, string? chosenSha = null)
     {
         if (string.IsNullOrWhiteSpace(branch) || branch.StartsWith("refs/", StringComparison.Ordinal))
             throw new ArgumentException("Give a plain branch name.", nameof(branch));
+        if (chosenSha is not null && (chosenSha.Length != 40 || !chosenSha.All(char.IsAsciiHexDigitLower)))
+            throw new ArgumentException("A commit SHA is 40 lower-case hex characters.", nameof(chosenSha));
         lock (_gate)
         {
             repo.BranchMap.TryGetValue(branch, out var parent);
@@ -311,7 +314,7 @@ public sealed partial class FakeGitHub : IAsyncDisposable
             var date = DateTimeOffset.FromUnixTimeSeconds(1_704_067_200 + depth * 60L); // 2024-01-01 + 1 min per commit
             var treeSha = FakeGitObjects.BuildTrees(snapshot, repo.Trees);
             foreach (var f in snapshot.Values) repo.Blobs[f.BlobSha] = f.Content;
-            var sha = FakeGitObjects.CommitSha(treeSha, parent, message, date);
+            var sha = chosenSha ?? FakeGitObjects.CommitSha(treeSha, parent, message, date);
             repo.Commits.TryAdd(sha, new FakeCommit(sha, treeSha, parent, message, date, snapshot));
             repo.BranchMap[branch] = sha;
             repo.PushedAt = DateTimeOffset.UtcNow.Truncate();

@@ -40,6 +40,30 @@ public sealed class PublishingRulesTests(GitHubHarness h) : IClassFixture<GitHub
     }
 
     [Fact]
+    public async Task A_commit_whose_sha7_is_digits_with_a_leading_zero_publishes_and_the_entry_keeps_publishing()
+    {
+        var c = await h.ConnectRepoAsync(h.Api, "leading-zero-sha");
+        // Not strict SemVer as 0.0.0-github.0123456 (issue 8): it used to throw, retry 5 times and hold up the queue.
+        const string sha = "0123456789abcdef0123456789abcdef01234567";
+        h.GitHub.PushCommit(c.Repo, "main", GitHubHarness.Skill("leading-zero-sha", extra: "zero"), sha: sha);
+        await h.SendPushAsync(c.Installation, c.Repo, "refs/heads/main", sha);
+        var attempt = (await h.WaitForFinishedAttemptsAsync(c.ConnectionId, 1))[0];
+        Assert.True(attempt.Status == AttemptStatus.Published, attempt.Message);
+        Assert.Equal("0.0.0-github.0123456", attempt.Version);
+        var job = await h.App.WithDbAsync(db => Task.FromResult(db.Jobs.AsEnumerable().Single(j => j.Payload.Contains(attempt.Id.ToString()))));
+        Assert.Equal(1, job.Attempts); // published on the first try, no retry
+
+        // The stored version must not stop later publishes of the entry: a release tag on the same commit.
+        h.GitHub.PushTag(c.Repo, "v1.0.0", sha);
+        await h.SendPushAsync(c.Installation, c.Repo, "refs/tags/v1.0.0", sha);
+        Assert.Equal(AttemptStatus.Published, (await h.WaitForFinishedAttemptsAsync(c.ConnectionId, 2))[0].Status);
+        var versions = (await GitHubHarness.VersionsAsync(h.Api, c.EntryId)).Select(v => v["version"]!.GetValue<string>()).ToList();
+        Assert.Equal(["1.0.0", "0.0.0-github.0123456"], versions);
+        var entry = await h.Api.GetFromJsonAsync<JsonObject>($"/api/v1/registry/{c.EntryId}");
+        Assert.Equal("1.0.0", entry!["latest_version"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task A_moved_tag_with_different_content_fails_and_leaves_the_release_untouched()
     {
         var c = await h.ConnectRepoAsync(h.Api, "moved-tag");

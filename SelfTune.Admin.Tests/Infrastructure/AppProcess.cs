@@ -7,7 +7,7 @@ using System.Text;
 namespace SelfTune.Admin.Tests.Infrastructure;
 
 /// <summary>
-/// The real app as a child process (<c>dotnet SelfTune.Admin.dll</c>), for tests that need what an in-process host
+/// The real app as a child process (<c>dotnet SelfTune.Admin.dll</c>, or <c>dotnet run</c> from the repository), for tests that need what an in-process host
 /// cannot give: a hard kill. Settings are passed as environment variables (<c>GitHub:AppId</c> → <c>GitHub__AppId</c>);
 /// stdout and stderr are kept in <see cref="Output"/> for failure messages.
 /// </summary>
@@ -63,17 +63,30 @@ public sealed class AppProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The repository's root folder (the one holding SelfTune.Admin.sln), found upwards from the test assembly.</summary>
+    public static string RepositoryRoot
+    {
+        get
+        {
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "SelfTune.Admin.sln"))) return dir.FullName;
+            throw new DirectoryNotFoundException($"No SelfTune.Admin.sln above {AppContext.BaseDirectory}.");
+        }
+    }
+
     /// <summary>
     /// Starts the app in Development on a free loopback port with <paramref name="settings"/> (configuration keys with
-    /// ':'), and returns once <c>/readyz</c> answers 200.
+    /// ':'), and returns once <c>/readyz</c> answers 200. <paramref name="fromRepository"/>: as a developer runs it,
+    /// <c>dotnet run --project SelfTune.Admin --no-build</c> in the repository root (content root = the project folder),
+    /// instead of the dll in the test's bin folder.
     /// </summary>
-    public static async Task<AppProcess> StartAsync(IReadOnlyDictionary<string, string?> settings, TimeSpan? readyTimeout = null)
+    public static async Task<AppProcess> StartAsync(IReadOnlyDictionary<string, string?> settings, TimeSpan? readyTimeout = null, bool fromRepository = false)
     {
         // The free port is found by binding port 0 and letting it go, so another process may take it before the app
         // binds it; the app then exits at once with "address already in use" and a new port is tried.
         for (var attempt = 1; ; attempt++)
         {
-            var app = Launch(settings, FreeLoopbackPort());
+            var app = Launch(settings, FreeLoopbackPort(), fromRepository);
             try
             {
                 await app.WaitUntilReadyAsync(readyTimeout ?? DefaultReadyTimeout);
@@ -91,32 +104,42 @@ public sealed class AppProcess : IAsyncDisposable
         }
     }
 
-    static AppProcess Launch(IReadOnlyDictionary<string, string?> settings, int port)
+    static AppProcess Launch(IReadOnlyDictionary<string, string?> settings, int port, bool fromRepository)
     {
-        var dll = AppDllPath;
-        var binFolder = Path.GetDirectoryName(dll)!;
         var baseAddress = new Uri($"http://127.0.0.1:{port}/");
         var start = new ProcessStartInfo(DotnetHost())
         {
-            WorkingDirectory = binFolder,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true, // so the child never reads the test runner's console
             UseShellExecute = false,
             CreateNoWindow = true,
         };
-        start.ArgumentList.Add(dll);
+        var env = start.Environment;
+        if (fromRepository)
+        {
+            // The launch profile would pin port 5080, which a parallel run may hold; --urls decides instead.
+            start.WorkingDirectory = RepositoryRoot;
+            foreach (var arg in new[] { "run", "--project", "SelfTune.Admin", "--no-build", "--no-launch-profile", "--" }) start.ArgumentList.Add(arg);
+            env.Remove("ASPNETCORE_CONTENTROOT");
+        }
+        else
+        {
+            var dll = AppDllPath;
+            var binFolder = Path.GetDirectoryName(dll)!;
+            start.WorkingDirectory = binFolder;
+            start.ArgumentList.Add(dll);
+            // appsettings*.json are beside the dll; static files do not matter for the API.
+            env["ASPNETCORE_CONTENTROOT"] = binFolder;
+            // In Development the host loads the static web assets manifest, whose content roots are folders of the source
+            // tree (wwwroot, obj/...) and fails to start when one is missing; the API needs none of them, so a manifest path
+            // that does not exist turns that off and the child depends on the bin folder only.
+            env["ASPNETCORE_STATICWEBASSETS"] = Path.Combine(binFolder, "no-static-web-assets.json");
+        }
         start.ArgumentList.Add("--urls");
         start.ArgumentList.Add(baseAddress.GetLeftPart(UriPartial.Authority));
 
-        var env = start.Environment;
         env["ASPNETCORE_ENVIRONMENT"] = "Development";
-        // appsettings*.json are beside the dll; static files do not matter for the API.
-        env["ASPNETCORE_CONTENTROOT"] = binFolder;
-        // In Development the host loads the static web assets manifest, whose content roots are folders of the source
-        // tree (wwwroot, obj/...) and fails to start when one is missing; the API needs none of them, so a manifest path
-        // that does not exist turns that off and the child depends on the bin folder only.
-        env["ASPNETCORE_STATICWEBASSETS"] = Path.Combine(binFolder, "no-static-web-assets.json");
         env.Remove("ASPNETCORE_URLS"); // --urls decides
         env["Authentication__Oidc__Authority"] = "";
         env["Logging__Console__FormatterOptions__SingleLine"] = "true";
@@ -134,7 +157,7 @@ public sealed class AppProcess : IAsyncDisposable
         var app = new AppProcess(process, baseAddress);
         process.OutputDataReceived += (_, e) => app.Append(e.Data);
         process.ErrorDataReceived += (_, e) => app.Append(e.Data);
-        if (!process.Start()) throw new InvalidOperationException($"Could not start {start.FileName} {dll}.");
+        if (!process.Start()) throw new InvalidOperationException($"Could not start {start.FileName} {string.Join(' ', start.ArgumentList)}.");
         app.ProcessId = process.Id;
         Live.TryAdd(app, 0);
         process.BeginOutputReadLine();

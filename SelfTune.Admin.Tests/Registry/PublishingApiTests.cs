@@ -265,6 +265,31 @@ public class PublishingApiTests(AdminAppFactory factory) : IClassFixture<AdminAp
     }
 
     [Fact]
+    public async Task A_commit_prerelease_whose_sha7_has_a_leading_zero_is_accepted_listed_and_ordered()
+    {
+        // 0123456 is not strict SemVer (a numeric identifier with a leading zero), but it is the seed's 0.0.0-github.<sha7>.
+        var id = (await CreateEntryAsync(Acme, UniqueName())).GetProperty("id").GetString()!;
+
+        var pushed = await PushAsync(Acme, id, "0.0.0-github.0123456", SkillArchive("a"));
+        Assert.Equal("0.0.0-github.0123456", pushed.GetProperty("version").GetString());
+        var read = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}/versions/0.0.0-github.0123456"), HttpStatusCode.OK);
+        Assert.Equal("0.0.0-github.0123456", read.GetProperty("version").GetString());
+        Assert.Equal("0.0.0-github.0123456", await LatestAsync(id)); // no release yet: the newest prerelease
+
+        await PushAsync(Acme, id, "0.0.0-github.0123456.1", SkillArchive("b"));
+        await PushAsync(Acme, id, "1.0.0", SkillArchive("c"));
+        await PushAsync(Acme, id, "0.0.0-github.0abcdef", SkillArchive("d"));
+        Assert.Equal("1.0.0", await LatestAsync(id)); // a release outranks every commit prerelease, and publishing goes on
+
+        var list = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}/versions"), HttpStatusCode.OK);
+        Assert.Equal(["0.0.0-github.0abcdef", "1.0.0", "0.0.0-github.0123456.1", "0.0.0-github.0123456"],
+            list.GetProperty("versions").EnumerateArray().Select(v => v.GetProperty("version").GetString()!).ToArray());
+    }
+
+    async Task<string?> LatestAsync(string id) =>
+        (await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}"), HttpStatusCode.OK)).GetProperty("latest_version").GetString();
+
+    [Fact]
     public async Task Duplicate_entry_name_is_409()
     {
         var name = UniqueName();

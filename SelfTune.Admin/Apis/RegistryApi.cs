@@ -23,14 +23,15 @@ public static class RegistryApi
     {
         var api = app.MapGroup("/api/v1/registry").WithTags("Registry");
 
-        api.MapGet("", ListEntries).RequireApiKey(SelfTuneClaims.RegistryRead)
-            .WithSummary("List the org's registry entries (optionally ?name= for one exact name).");
+        api.MapGet("", ListEntries).RequireApiKey(SelfTuneClaims.RegistryRead).Produces<EntryList>()
+            .WithSummary("List the org's registry entries by name (optionally ?name= for one exact name); paged with ?limit= and ?cursor=.");
         api.MapPost("", CreateEntry).RequireApiKey(SelfTuneClaims.RegistryPush)
             .Accepts<CreateEntryRequest>("application/json", "multipart/form-data")
             .Produces<EntryCreatedResponse>(StatusCodes.Status201Created)
             .WithSummary("Create an entry; with multipart 'metadata' + 'archive' also push its first version.");
         api.MapGet("{id}", GetEntry).AllowOptionalApiKey().WithSummary("Get one entry.");
-        api.MapGet("{id}/versions", ListVersions).AllowOptionalApiKey().WithSummary("List an entry's versions, newest first.");
+        api.MapGet("{id}/versions", ListVersions).AllowOptionalApiKey().Produces<VersionList>()
+            .WithSummary("List an entry's versions, newest first; paged with ?limit= and ?cursor=.");
         api.MapGet("{id}/versions/{version}", GetVersion).AllowOptionalApiKey().WithSummary("Get one version with its file manifest.");
         api.MapGet("{id}/versions/{version}/archive", DownloadArchive).AllowOptionalApiKey()
             .Produces(StatusCodes.Status200OK, contentType: "application/gzip").WithSummary("Download a version's tar.gz.");
@@ -63,26 +64,21 @@ public static class RegistryApi
             .Produces<VersionResponse>(StatusCodes.Status201Created).Produces<VersionResponse>()
             .WithSummary("Import a repository ref through a bound GitHub installation (source github-direct).");
 
-        app.MapGet("/api/v1/public/registry", ListPublic).WithTags("Registry")
-            .WithSummary("List public entries of every org; no key needed.");
+        app.MapGet("/api/v1/public/registry", ListPublic).WithTags("Registry").Produces<EntryList>()
+            .WithSummary("List public entries of every org by name; no key needed; paged with ?limit= and ?cursor=.");
         return app;
     }
 
-    static async Task<IResult> ListEntries(ClaimsPrincipal user, AdminDbContext db, string? name, CancellationToken ct)
+    static async Task<IResult> ListEntries(ClaimsPrincipal user, RegistryQueries queries, string? name, string? limit, string? cursor, CancellationToken ct)
     {
-        var orgId = user.GetOrgId();
-        var query = db.Entries.AsNoTracking().Where(e => e.OrgId == orgId);
-        if (name is not null) query = query.Where(e => e.Name == name);
-        var entries = await query.OrderBy(e => e.Name).ToListAsync(ct);
-        return TypedResults.Ok(new { entries = entries.Select(EntryResponse.From) });
+        var page = await queries.ListEntriesAsync(user.GetOrgId(), name, PageRequest.Parse(limit, cursor, RegistryQueries.EntriesList), ct);
+        return TypedResults.Ok(new EntryList(page.Items.Select(EntryResponse.From).ToList(), page.NextCursor));
     }
 
-    static async Task<IResult> ListPublic(AdminDbContext db, string? name, CancellationToken ct)
+    static async Task<IResult> ListPublic(RegistryQueries queries, string? name, string? limit, string? cursor, CancellationToken ct)
     {
-        var query = db.Entries.AsNoTracking().Where(e => e.Visibility == Visibility.Public);
-        if (name is not null) query = query.Where(e => e.Name == name);
-        var entries = await query.OrderBy(e => e.Name).Take(1000).ToListAsync(ct);
-        return TypedResults.Ok(new { entries = entries.Select(EntryResponse.From) });
+        var page = await queries.ListEntriesAsync(orgId: null, name, PageRequest.Parse(limit, cursor, RegistryQueries.EntriesList), ct);
+        return TypedResults.Ok(new EntryList(page.Items.Select(EntryResponse.From).ToList(), page.NextCursor));
     }
 
     static async Task<IResult> GetEntry(string id, ClaimsPrincipal user, AdminDbContext db, CancellationToken ct)
@@ -91,17 +87,13 @@ public static class RegistryApi
         return TypedResults.Ok(EntryResponse.From(entry));
     }
 
-    static async Task<IResult> ListVersions(string id, ClaimsPrincipal user, AdminDbContext db, CancellationToken ct)
+    static async Task<IResult> ListVersions(string id, ClaimsPrincipal user, AdminDbContext db, RegistryQueries queries,
+        string? limit, string? cursor, CancellationToken ct)
     {
+        var request = PageRequest.Parse(limit, cursor, RegistryQueries.VersionsList); // a bad page is a 400 before any lookup
         var entry = await FindReadableAsync(db, user, id, ct);
-        // Only the listed columns: SKILL.md and the manifest stay in the database (an entry fed by a branch gains a
-        // version per push).
-        var versions = await db.Versions.AsNoTracking().Where(v => v.EntryId == entry.Id)
-            .OrderByDescending(v => v.PublishedAt)
-            .Select(v => new VersionResponse(v.Id, v.EntryId, v.Version, v.ChangeSummary, v.Source, v.SourceRef, v.SourceRepo,
-                v.ContentHash, v.Size, v.FileCount, v.PublishedAt, v.CreatedBy, null))
-            .ToListAsync(ct);
-        return TypedResults.Ok(new { versions });
+        var page = await queries.ListVersionsAsync(entry.Id, request, ct);
+        return TypedResults.Ok(new VersionList(page.Items, page.NextCursor));
     }
 
     static async Task<IResult> GetVersion(string id, string version, ClaimsPrincipal user, AdminDbContext db, CancellationToken ct)

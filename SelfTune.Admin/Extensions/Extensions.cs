@@ -7,6 +7,8 @@ using Microsoft.AspNetCore.Authentication.OpenIdConnect;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration.Json;
+using Microsoft.Extensions.FileProviders;
 using Microsoft.OpenApi;
 using MudBlazor.Services;
 using Scalar.AspNetCore;
@@ -29,6 +31,7 @@ public static class Extensions
 {
     public static void AddSelfTuneAdmin(this WebApplicationBuilder builder)
     {
+        AddRepositoryDevelopmentSettings(builder);
         var services = builder.Services;
         var config = builder.Configuration;
         var env = builder.Environment;
@@ -51,6 +54,7 @@ public static class Extensions
         services.Configure<StorageOptions>(o => o.ArchivePath = config["Storage:ArchivePath"] ?? Path.Combine(dataDir, "archives"));
         services.AddSingleton<ArchiveStore>();
         services.AddScoped<RegistryService>();
+        services.AddSingleton<RegistryQueries>(); // a context per call, from the factory
         services.AddScoped<MemberDirectory>();
         services.AddScoped<ApiKeyService>();
         services.AddSingleton<ApiKeyNotifier>();
@@ -109,6 +113,32 @@ public static class Extensions
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddCascadingAuthenticationState();
         services.AddMudServices();
+    }
+
+    /// <summary>
+    /// appsettings.Development.json lives at the top of the repository, beside SelfTune.Admin.sln (the design card), not in
+    /// the project folder. <c>dotnet run --project SelfTune.Admin</c> and WebApplicationFactory make the project folder the
+    /// content root, so in Development, when the folder above is the repository (it holds the .sln), its file is added
+    /// right after the host's own appsettings.Development.json source: environment variables, the command line and test
+    /// settings still come later and win. Run from bin or a publish folder, the copy the build puts there is the host's own.
+    /// </summary>
+    static void AddRepositoryDevelopmentSettings(WebApplicationBuilder builder)
+    {
+        var env = builder.Environment;
+        if (!env.IsDevelopment()) return;
+        var repository = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(env.ContentRootPath));
+        if (repository is null || !File.Exists(Path.Combine(repository, "SelfTune.Admin.sln"))) return;
+
+        var sources = builder.Configuration.Sources;
+        var hostFile = $"appsettings.{env.EnvironmentName}.json";
+        var hostSource = sources.OfType<JsonConfigurationSource>().LastOrDefault(s => s.Path == hostFile);
+        // Read at start, like the settings that matter here; no file watcher per host (the tests start many hosts).
+        var repositoryFile = new JsonConfigurationSource
+        {
+            Path = hostFile, Optional = true, ReloadOnChange = false, FileProvider = new PhysicalFileProvider(repository),
+        };
+        // Without the host's own source (someone cleared them), the lowest place: it must never override anything.
+        sources.Insert(hostSource is null ? 0 : sources.IndexOf(hostSource) + 1, repositoryFile);
     }
 
     public static void ConfigureJson(JsonSerializerOptions json)

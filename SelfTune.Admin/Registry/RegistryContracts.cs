@@ -21,6 +21,12 @@ public sealed record EntryResponse(
         new(e.Id, e.OrgId, e.Name, e.Description, e.Visibility, e.SourceRepo, e.LatestVersion, e.CreatedAt, e.UpdatedAt);
 }
 
+/// <summary>A page of <c>GET /api/v1/registry</c> (and the public list): the seed's wrapper with the next page's cursor.</summary>
+public sealed record EntryList(IReadOnlyList<EntryResponse> Entries, string? NextCursor);
+
+/// <summary>A page of <c>GET /api/v1/registry/{id}/versions</c>, newest first.</summary>
+public sealed record VersionList(IReadOnlyList<VersionResponse> Versions, string? NextCursor);
+
 public sealed record EntryCreatedResponse(
     Guid Id, Guid OrgId, string Name, string Description, Visibility Visibility, string? SourceRepo,
     string? LatestVersion, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, VersionResponse? Version);

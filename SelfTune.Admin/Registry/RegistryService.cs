@@ -1,6 +1,5 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
-using Semver;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.Infrastructure;
 using SelfTune.Admin.Registry.Packaging;
@@ -52,13 +51,13 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock)
         return entry;
     }
 
-    /// <summary>Validates a pushed version string: SemVer 2.0, at most 128 characters.</summary>
+    /// <summary>Validates a pushed version string by the registry's rule (<see cref="RegistryVersion"/>).</summary>
     public static string ValidateVersion(string? version)
     {
         if (string.IsNullOrWhiteSpace(version))
             throw ProblemException.Invalid("version", "version is required (a SemVer 2.0 version such as 1.0.0).");
-        if (version.Length > 128 || !SemVersion.TryParse(version, SemVersionStyles.Strict, out _))
-            throw ProblemException.Invalid("version", $"'{Truncate(version)}' is not a SemVer 2.0 version (such as 1.0.0 or 1.0.0-beta.1).");
+        if (!RegistryVersion.TryParse(version, out _))
+            throw ProblemException.Invalid("version", $"'{Truncate(version)}' is not a SemVer 2.0 version (such as 1.0.0 or 1.0.0-beta.1) of at most {RegistryVersion.MaxLength} characters.");
         return version;
     }
 
@@ -119,9 +118,11 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock)
     {
         var versions = await db.Versions.AsNoTracking().Where(v => v.EntryId == entry.Id)
             .Select(v => new { v.Version, v.PublishedAt }).ToListAsync(ct);
+        // A row that is not a version by today's rule (none should be) cannot be the latest; it must not stop a publish.
         var releases = versions.Select(v => v.Version).Append(published)
-            .Select(v => SemVersion.Parse(v, SemVersionStyles.Strict)).Where(v => v.IsRelease).ToList();
-        if (releases.Count > 0) return releases.Max(SemVersion.PrecedenceComparer)!.ToString();
+            .Select(v => RegistryVersion.TryParse(v, out var parsed) ? parsed : null)
+            .OfType<RegistryVersion>().Where(v => !v.IsPrerelease).ToList();
+        if (releases.Count > 0) return releases.Max()!.Text;
         return published; // no release yet: the prerelease being published is the newest
     }
 

@@ -39,7 +39,7 @@ public sealed class DirectImport(AdminDbContext db, ConnectionService connection
             var (sha, tag) = await ResolveAsync(client, repo, request.Ref!);
             await using var package = await publisher.PackageAsync(installationId, repo.Owner, repo.Name, skillPath, sha, ct);
             var provenance = new VersionProvenance(VersionSource.GithubDirect, tag ?? sha, repo.FullName);
-            return await registry.PublishAsync(entry, version ?? PublishService.PrereleasePrefix + sha[..7], null,
+            return await registry.PublishAsync(entry, version ?? RegistryVersion.ForCommit(sha), null,
                 package.Archive, package.Package, provenance, actorId, ct);
         }
         catch (PackagingException e)

@@ -1,6 +1,5 @@
 using Microsoft.EntityFrameworkCore;
 using Octokit;
-using Semver;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Client;
 using SelfTune.Admin.Infrastructure;
@@ -18,7 +17,7 @@ public sealed class PublishService(
     AdminDbContext db, IGitHubClientFactory github, RegistryService registry, ArchiveStore archives, WriteBack writeBack,
     AttemptNotifier notifier, TimeProvider clock)
 {
-    public const string PrereleasePrefix = "0.0.0-github.";
+    public const string PrereleasePrefix = RegistryVersion.GitHubPrereleasePrefix;
 
     /// <summary>Thrown when GitHub failed in a way a later try may not (the job queue retries it).</summary>
     public sealed class TransientPublishFailure(string message, Exception inner) : Exception(message, inner);
@@ -178,7 +177,7 @@ public sealed class PublishService(
     /// </summary>
     async Task<VersionChoice> ChoosePrereleaseAsync(Guid entryId, string sha, string hash, CancellationToken ct)
     {
-        var stem = PrereleasePrefix + sha[..7];
+        var stem = RegistryVersion.ForCommit(sha);
         var taken = await db.Versions.AsNoTracking()
             .Where(v => v.EntryId == entryId && (v.Version == stem || v.Version.StartsWith(stem + ".")))
             .Select(v => new { v.Version, v.ContentHash }).ToListAsync(ct);
@@ -241,16 +240,16 @@ public sealed class PublishService(
         }
     }
 
-    /// <summary>The repository's tags that match the pattern and give a SemVer version: (tag, version, commit sha).</summary>
-    public async Task<List<(string Tag, SemVersion Version, string Sha)>> GetReleaseTagsAsync(GitHubConnection connection, CancellationToken ct)
+    /// <summary>The repository's tags that match the pattern and give a registry version: (tag, version, commit sha).</summary>
+    public async Task<List<(string Tag, RegistryVersion Version, string Sha)>> GetReleaseTagsAsync(GitHubConnection connection, CancellationToken ct)
     {
         var client = await github.CreateInstallationClientAsync(connection.InstallationId, ct);
         var tags = await client.Repository.GetAllTags(connection.RepoOwner, connection.RepoName, new ApiOptions { PageSize = 100 });
         var pattern = TagPattern.Parse(connection.TagPattern);
-        var result = new List<(string, SemVersion, string)>();
+        var result = new List<(string, RegistryVersion, string)>();
         foreach (var tag in tags)
             if (pattern.TryGetVersion(tag.Name, out var v, out _))
-                result.Add((tag.Name, SemVersion.Parse(v, SemVersionStyles.Strict), tag.Commit.Sha));
+                result.Add((tag.Name, RegistryVersion.Parse(v), tag.Commit.Sha));
         return result;
     }
 

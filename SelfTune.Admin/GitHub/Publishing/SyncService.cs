@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.Infrastructure;
+using SelfTune.Admin.Registry;
 
 namespace SelfTune.Admin.GitHub.Publishing;
 
@@ -24,7 +25,7 @@ public sealed class SyncService(AdminDbContext db, PublishService publisher, Att
         if (!manual && (connection.PausedReason is not null || !connection.AutoPublish)) return null;
 
         string head;
-        List<(string Tag, Semver.SemVersion Version, string Sha)> tags;
+        List<(string Tag, RegistryVersion Version, string Sha)> tags;
         try
         {
             head = await publisher.GetBranchHeadAsync(connection, ct);
@@ -45,7 +46,7 @@ public sealed class SyncService(AdminDbContext db, PublishService publisher, Att
         var published = await db.Versions.AsNoTracking().Where(v => v.EntryId == connection.EntryId)
             .Select(v => new { v.Version, v.SourceRef }).ToListAsync(ct);
         var versions = published.Select(v => v.Version).ToHashSet();
-        var missingTags = tags.Where(t => !versions.Contains(t.Version.ToString())).OrderByDescending(t => t.Version, Semver.SemVersion.PrecedenceComparer).ToList();
+        var missingTags = tags.Where(t => !versions.Contains(t.Version.Text)).OrderByDescending(t => t.Version).ToList();
 
         // The sweep does not retry what already failed or was skipped for the current settings (a secret file, a moved
         // tag): it would fail the same way every 15 minutes. A push, a settings change or Sync tries again.

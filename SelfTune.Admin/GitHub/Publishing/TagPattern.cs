@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using Semver;
+using SelfTune.Admin.Registry;
 
 namespace SelfTune.Admin.GitHub.Publishing;
 
@@ -86,7 +86,7 @@ public sealed class TagPattern
         version = tag.StartsWith(LiteralPrefix, StringComparison.Ordinal) ? tag[LiteralPrefix.Length..] : tag;
         reason = null;
         if (!IsMatch(tag)) { reason = $"tag {tag} does not match the tag pattern {Pattern}"; return false; }
-        if (!SemVersion.TryParse(version, SemVersionStyles.Strict, out _))
+        if (!RegistryVersion.TryParse(version, out _))
         {
             reason = $"tag {tag} gives version '{version}' (the tag without the pattern's prefix '{LiteralPrefix}'), which is not SemVer 2.0 (MAJOR.MINOR.PATCH, e.g. 1.2.0)";
             return false;

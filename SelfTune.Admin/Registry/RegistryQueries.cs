@@ -1,0 +1,77 @@
+using System.Globalization;
+using Microsoft.EntityFrameworkCore;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
+
+namespace SelfTune.Admin.Registry;
+
+/// <summary>
+/// Reads of the registry for the API and the registry pages. The API's lists have one stable order each, so cursor
+/// paging (<see cref="PageRequest"/>) never repeats or skips a row: entries by name then id, versions newest first by
+/// published_at then id. A short-lived context per call, so a page's circuit and an API request can both use it.
+/// </summary>
+public sealed class RegistryQueries(IDbContextFactory<AdminDbContext> dbFactory)
+{
+    public const string EntriesList = "entries";
+    public const string VersionsList = "versions";
+
+    /// <summary>The registry page's rows: the org's entries by name, each with its number of versions.</summary>
+    public async Task<List<(RegistryEntry Entry, int Versions)>> EntriesWithVersionCountsAsync(Guid orgId, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var rows = await db.Entries.AsNoTracking().Where(e => e.OrgId == orgId)
+            .Select(e => new { Entry = e, Versions = db.Versions.Count(v => v.EntryId == e.Id) })
+            .ToListAsync(ct);
+        return rows.Select(r => (r.Entry, r.Versions)).OrderBy(r => r.Entry.Name, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>
+    /// An entry of the org with all its versions, newest first, for the entry page; null when the org has no such entry
+    /// (another org's entry is "not found" exactly like a missing one).
+    /// </summary>
+    public async Task<(RegistryEntry Entry, List<SkillVersion> Versions)?> EntryWithVersionsAsync(Guid orgId, Guid entryId, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var entry = await db.Entries.AsNoTracking().SingleOrDefaultAsync(e => e.Id == entryId && e.OrgId == orgId, ct);
+        if (entry is null) return null;
+        var versions = await db.Versions.AsNoTracking().Where(v => v.EntryId == entryId && v.OrgId == orgId)
+            .OrderByDescending(v => v.PublishedAt).ThenByDescending(v => v.Id).ToListAsync(ct);
+        return (entry, versions);
+    }
+
+    /// <param name="orgId">The org whose entries to list; null lists the public entries of every org.</param>
+    public async Task<Page<RegistryEntry>> ListEntriesAsync(Guid? orgId, string? name, PageRequest page, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var query = db.Entries.AsNoTracking();
+        query = orgId is { } org ? query.Where(e => e.OrgId == org) : query.Where(e => e.Visibility == Visibility.Public);
+        if (name is not null) query = query.Where(e => e.Name == name);
+        if (page.After is not null)
+        {
+            if (page.After is not [var afterName, var afterIdText] || !Guid.TryParse(afterIdText, out var afterId)) throw PageRequest.InvalidCursor();
+            query = query.Where(e => string.Compare(e.Name, afterName) > 0 || (e.Name == afterName && e.Id.CompareTo(afterId) > 0));
+        }
+        var rows = await query.OrderBy(e => e.Name).ThenBy(e => e.Id).Take(page.Limit + 1).ToListAsync(ct);
+        return page.ToPage(rows, EntriesList, e => [e.Name, e.Id.ToString()]);
+    }
+
+    /// <summary>An entry's versions, newest first, with the listed columns only (SKILL.md and the manifest stay behind).</summary>
+    public async Task<Page<VersionResponse>> ListVersionsAsync(Guid entryId, PageRequest page, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var query = db.Versions.AsNoTracking().Where(v => v.EntryId == entryId);
+        if (page.After is not null)
+        {
+            if (page.After is not [var atText, var afterIdText]
+                || !DateTimeOffset.TryParseExact(atText, "O", CultureInfo.InvariantCulture, DateTimeStyles.None, out var at)
+                || !Guid.TryParse(afterIdText, out var afterId))
+                throw PageRequest.InvalidCursor();
+            query = query.Where(v => v.PublishedAt < at || (v.PublishedAt == at && v.Id.CompareTo(afterId) < 0));
+        }
+        var rows = await query.OrderByDescending(v => v.PublishedAt).ThenByDescending(v => v.Id).Take(page.Limit + 1)
+            .Select(v => new VersionResponse(v.Id, v.EntryId, v.Version, v.ChangeSummary, v.Source, v.SourceRef, v.SourceRepo,
+                v.ContentHash, v.Size, v.FileCount, v.PublishedAt, v.CreatedBy, null))
+            .ToListAsync(ct);
+        return page.ToPage(rows, VersionsList, v => [v.PublishedAt.ToString("O", CultureInfo.InvariantCulture), v.Id.ToString()]);
+    }
+}
