@@ -267,9 +267,7 @@ public class SkillArchiveTests
         byte[] block = TarBuilder.RawHeader("a/", '5', 0);
         byte[] chunk = new byte[16 * MiB];
         for (int i = 0; i < chunk.Length; i += 512) block.CopyTo(chunk, i);
-        byte[] member = TarBuilder.Gzip(chunk, CompressionLevel.SmallestSize);
-        byte[] bomb = new byte[member.Length * 256];
-        for (int i = 0; i < 256; i++) member.CopyTo(bomb, i * member.Length);
+        byte[] bomb = TarBuilder.RepeatedGzipMember(chunk, 256);
 
         var input = new CountingInput(bomb);
         var ex = await Assert.ThrowsAsync<PackagingException>(() => SkillArchive.ValidateAsync(input, PackagingLimits.Default));

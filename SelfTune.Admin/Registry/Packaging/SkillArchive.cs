@@ -122,7 +122,8 @@ public static class SkillArchive
 
         public async Task RunAsync(Stream input, long budget, string archiveKind, CancellationToken ct)
         {
-            await using var gzip = new GZipStream(input, CompressionMode.Decompress, leaveOpen: true);
+            // Compressed data never needs more room than the decompressed budget (deflate adds a few bytes per 64 KiB).
+            await using var gzip = new StrictGzipStream(input, compressedBudget: budget, archiveKind);
             await using var guard = new TarGuardStream(gzip, budget, archiveKind);
             try
             {
@@ -130,6 +131,12 @@ public static class SkillArchive
                 // Non-seekable input: each entry's DataStream is read fully before asking for the next entry.
                 while (await reader.GetNextEntryAsync(copyData: false, ct).ConfigureAwait(false) is TarEntry entry)
                     await OnEntryAsync(entry, ct).ConfigureAwait(false);
+
+                // TarReader stops at the end-of-archive block. Reading on to the end of the input counts the rest against
+                // the budget, refuses anything but zero padding after the tar, and checks every gzip member's CRC-32 and
+                // length (GZipStream checks a member only when it reads its trailer).
+                await guard.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+                gzip.EnsureWhole();
             }
             catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException
                                            or InvalidOperationException or NotSupportedException or ArgumentException
