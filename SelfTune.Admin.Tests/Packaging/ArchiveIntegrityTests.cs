@@ -165,11 +165,11 @@ public class ArchiveIntegrityTests
         var output = new MemoryStream();
 
         var ex = await Assert.ThrowsAsync<PackagingException>(() =>
-            SkillArchive.RepackAsync(new CountingInput(corrupt), ".", output, PackagingLimits.Default));
+            SkillArchive.RepackAsync(new CountingInput(corrupt), ".", output, () => new MemoryStream(), PackagingLimits.Default));
 
         Assert.Equal("invalid_archive", ex.Rule);
         Assert.Contains("GitHub tarball", ex.Message);
         Assert.Equal(0, output.Length);
-        Assert.Single((await SkillArchive.RepackAsync(new CountingInput(tarball), ".", new MemoryStream(), PackagingLimits.Default)).Files);
+        Assert.Single((await SkillArchive.RepackAsync(new CountingInput(tarball), ".", new MemoryStream(), () => new MemoryStream(), PackagingLimits.Default)).Files);
     }
 }

@@ -344,7 +344,7 @@ public class SkillArchiveTests
     private static async Task<(SkillPackage Package, byte[] Output)> Repack(byte[] tarball, string skillPath)
     {
         var output = new MemoryStream();
-        SkillPackage package = await SkillArchive.RepackAsync(new CountingInput(tarball), skillPath, output, PackagingLimits.Default);
+        SkillPackage package = await SkillArchive.RepackAsync(new CountingInput(tarball), skillPath, output, () => new MemoryStream(), PackagingLimits.Default);
         return (package, output.ToArray());
     }
 
@@ -352,7 +352,7 @@ public class SkillArchiveTests
     {
         var output = new MemoryStream();
         var ex = await Assert.ThrowsAsync<PackagingException>(() =>
-            SkillArchive.RepackAsync(new CountingInput(tarball), skillPath, output, PackagingLimits.Default));
+            SkillArchive.RepackAsync(new CountingInput(tarball), skillPath, output, () => new MemoryStream(), PackagingLimits.Default));
         Assert.Equal(rule, ex.Rule);
         Assert.Equal(path, ex.FilePath);
         if (path is not null) Assert.Contains(path, ex.Message);

@@ -120,7 +120,7 @@ public class SkillMarkdownBoundsTests
             .ToTarGz();
 
         var ex = await Assert.ThrowsAsync<PackagingException>(() =>
-            SkillArchive.RepackAsync(new CountingInput(tarball), "skills/deep", new MemoryStream(), PackagingLimits.Default));
+            SkillArchive.RepackAsync(new CountingInput(tarball), "skills/deep", new MemoryStream(), () => new MemoryStream(), PackagingLimits.Default));
 
         Assert.Equal("skill_md_nesting_too_deep", ex.Rule);
         Assert.StartsWith("skills/deep/SKILL.md front matter", ex.Message);

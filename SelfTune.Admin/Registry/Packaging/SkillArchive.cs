@@ -36,19 +36,22 @@ public static class SkillArchive
     /// leaves out .git, node_modules and .env* files, validates them, and only then writes a deterministic tar.gz
     /// to <paramref name="output"/>. Rejection messages name paths relative to the repository root.
     /// </summary>
-    public static async Task<SkillPackage> RepackAsync(Stream githubTarball, string skillPath, Stream output, PackagingLimits limits, CancellationToken ct = default)
+    /// <param name="createSpool">
+    /// Opens the read/write stream that holds the kept files until they are written out in order (up to
+    /// <see cref="PackagingLimits.MaxTotalBytes"/>); disposed at the end. The app passes <c>ArchiveStore.CreateScratchFile</c>.
+    /// </param>
+    public static async Task<SkillPackage> RepackAsync(Stream githubTarball, string skillPath, Stream output, Func<Stream> createSpool,
+        PackagingLimits limits, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(githubTarball);
         ArgumentNullException.ThrowIfNull(skillPath);
         ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(createSpool);
         ArgumentNullException.ThrowIfNull(limits);
         string prefix = NormalizeSkillPath(skillPath);
 
-        // Kept files are spooled to a temp file, not memory: output must be sorted, and the input can only be read once.
-        await using var spool = new FileStream(
-            Path.Combine(Path.GetTempPath(), "selftune-repack-" + Guid.NewGuid().ToString("N")),
-            FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, bufferSize: 81920,
-            FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+        // Kept files are spooled, not held in memory: output must be sorted, and the input can only be read once.
+        await using var spool = createSpool();
 
         var scan = new Scan(limits, prefix, spool);
         await scan.RunAsync(githubTarball, RepoBudget(limits), "GitHub tarball", ct).ConfigureAwait(false);
