@@ -53,6 +53,13 @@ public class PackagingApiTests(AdminAppFactory factory) : IClassFixture<AdminApp
         AssertRejectedAsync(Skill().Raw("/etc/x", "absolute"u8.ToArray()).ToTarGz(), "/etc/x");
 
     [Fact]
+    public async Task Right_to_left_override_in_a_file_name()
+    {
+        var problem = await AssertRejectedAsync(Skill().File("docs/evil\u202Etxt.exe", "x").ToTarGz(), "docs/evil\\u202Etxt.exe");
+        Assert.DoesNotContain("\u202E", problem.GetProperty("detail").GetString()!, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public Task Symlink() =>
         AssertRejectedAsync(Skill().Symlink("docs/link", "../../etc/passwd").ToTarGz(), "docs/link");
 

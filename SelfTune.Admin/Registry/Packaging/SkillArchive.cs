@@ -76,7 +76,7 @@ public static class SkillArchive
         if (p is "" or ".") return "";
         if (UnsafePathReason(p) is string reason)
             throw new PackagingException("invalid_skill_path", skillPath,
-                $"skill_path \"{skillPath}\" is not a valid folder inside the repository ({reason}); use \".\" or a relative path like \"skills/foo\".");
+                $"skill_path \"{Printable(skillPath)}\" is not a valid folder inside the repository ({reason}); use \".\" or a relative path like \"skills/foo\".");
         return p;
     }
 
@@ -201,7 +201,7 @@ public static class SkillArchive
 
             if (UnsafePathReason(path) is string unsafeReason)
                 throw new PackagingException("unsafe_path", display,
-                    $"\"{display}\" is not a safe path ({unsafeReason}); archive paths must be relative and stay inside the skill folder.");
+                    $"\"{Printable(display)}\" is not a safe path ({unsafeReason}); archive paths must be relative and stay inside the skill folder.");
 
             if (ExcludedReason(path, isDir) is string excluded)
             {
@@ -263,13 +263,13 @@ public static class SkillArchive
             {
                 if (UnsafePathReason(top) is not null || (slash < 0 && !isDir))
                     throw new PackagingException("invalid_archive", name,
-                        $"\"{name}\" is not inside a top-level folder; expected a GitHub repository tarball.");
+                        $"\"{Printable(name)}\" is not inside a top-level folder; expected a GitHub repository tarball.");
                 _topFolder = top;
             }
             else if (top != _topFolder)
             {
                 throw new PackagingException("invalid_archive", name,
-                    $"\"{name}\" is outside the tarball's top-level folder \"{_topFolder}/\"; expected a GitHub repository tarball.");
+                    $"\"{Printable(name)}\" is outside the tarball's top-level folder \"{_topFolder}/\"; expected a GitHub repository tarball.");
             }
             return slash < 0 || slash == name.Length - 1 ? null : name[(slash + 1)..];
         }
