@@ -67,7 +67,11 @@ public sealed class Benchmarks(ITestOutputHelper output)
         for (var i = 0; i < rounds; i++)
         {
             using var output = new MemoryStream();
-            await SelfTune.Admin.Registry.Packaging.SkillArchive.RepackAsync(new MemoryStream(tarball), "skills/bench", output, PackagingLimits.Default);
+            // A spool file deleted on close, as the app's ArchiveStore.CreateScratchFile gives.
+            await SelfTune.Admin.Registry.Packaging.SkillArchive.RepackAsync(new MemoryStream(tarball), "skills/bench", output,
+                () => new FileStream(Path.Combine(Path.GetTempPath(), "selftune-bench-" + Guid.NewGuid().ToString("N")), FileMode.CreateNew,
+                    FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.DeleteOnClose | FileOptions.Asynchronous),
+                PackagingLimits.Default);
         }
         Report("RepackAsync, 16 MiB repo tarball -> 8 MiB skill", rounds * 16.0 / watch.Elapsed.TotalSeconds, "MiB/s of tarball");
     }

@@ -267,9 +267,7 @@ public class SkillArchiveTests
         byte[] block = TarBuilder.RawHeader("a/", '5', 0);
         byte[] chunk = new byte[16 * MiB];
         for (int i = 0; i < chunk.Length; i += 512) block.CopyTo(chunk, i);
-        byte[] member = TarBuilder.Gzip(chunk, CompressionLevel.SmallestSize);
-        byte[] bomb = new byte[member.Length * 256];
-        for (int i = 0; i < 256; i++) member.CopyTo(bomb, i * member.Length);
+        byte[] bomb = TarBuilder.RepeatedGzipMember(chunk, 256);
 
         var input = new CountingInput(bomb);
         var ex = await Assert.ThrowsAsync<PackagingException>(() => SkillArchive.ValidateAsync(input, PackagingLimits.Default));
@@ -346,7 +344,7 @@ public class SkillArchiveTests
     private static async Task<(SkillPackage Package, byte[] Output)> Repack(byte[] tarball, string skillPath)
     {
         var output = new MemoryStream();
-        SkillPackage package = await SkillArchive.RepackAsync(new CountingInput(tarball), skillPath, output, PackagingLimits.Default);
+        SkillPackage package = await SkillArchive.RepackAsync(new CountingInput(tarball), skillPath, output, () => new MemoryStream(), PackagingLimits.Default);
         return (package, output.ToArray());
     }
 
@@ -354,7 +352,7 @@ public class SkillArchiveTests
     {
         var output = new MemoryStream();
         var ex = await Assert.ThrowsAsync<PackagingException>(() =>
-            SkillArchive.RepackAsync(new CountingInput(tarball), skillPath, output, PackagingLimits.Default));
+            SkillArchive.RepackAsync(new CountingInput(tarball), skillPath, output, () => new MemoryStream(), PackagingLimits.Default));
         Assert.Equal(rule, ex.Rule);
         Assert.Equal(path, ex.FilePath);
         if (path is not null) Assert.Contains(path, ex.Message);

@@ -88,6 +88,18 @@ internal sealed class TarBuilder : IDisposable
         return output.ToArray();
     }
 
+    /// <summary>
+    /// A gzip bomb without the memory: <paramref name="chunk"/> compressed once and that member repeated
+    /// <paramref name="times"/> times (concatenated members are one valid gzip stream); 16 MiB x 256 = 4 GiB in about 4 MB.
+    /// </summary>
+    public static byte[] RepeatedGzipMember(byte[] chunk, int times)
+    {
+        byte[] member = Gzip(chunk, CompressionLevel.SmallestSize);
+        byte[] bomb = new byte[member.Length * times];
+        for (int i = 0; i < times; i++) member.CopyTo(bomb, i * member.Length);
+        return bomb;
+    }
+
     private TarBuilder Add(TarEntryType type, string name, Action<TarEntry>? configure = null)
     {
         TarEntry entry = _writer.Format switch

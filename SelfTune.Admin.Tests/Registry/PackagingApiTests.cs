@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.IO.Compression;
 using System.Net;
 using System.Text.Json;
 using SelfTune.Admin.Tests.Infrastructure;
@@ -52,6 +51,13 @@ public class PackagingApiTests(AdminAppFactory factory) : IClassFixture<AdminApp
     [Fact]
     public Task Absolute_path() =>
         AssertRejectedAsync(Skill().Raw("/etc/x", "absolute"u8.ToArray()).ToTarGz(), "/etc/x");
+
+    [Fact]
+    public async Task Right_to_left_override_in_a_file_name()
+    {
+        var problem = await AssertRejectedAsync(Skill().File("docs/evil\u202Etxt.exe", "x").ToTarGz(), "docs/evil\\u202Etxt.exe");
+        Assert.DoesNotContain("\u202E", problem.GetProperty("detail").GetString()!, StringComparison.Ordinal);
+    }
 
     [Fact]
     public Task Symlink() =>
@@ -133,15 +139,26 @@ public class PackagingApiTests(AdminAppFactory factory) : IClassFixture<AdminApp
         AssertRejectedAsync([], "empty");
 
     [Fact]
+    public Task Gzip_whose_crc_does_not_match()
+    {
+        // The CRC-32 sits in the gzip trailer, after the tar's end-of-archive blocks: it is checked only when read to the end.
+        byte[] archive = Skill().ToTarGz();
+        archive[^8] ^= 0x01;
+        return AssertRejectedAsync(archive, "CRC-32");
+    }
+
+    [Fact]
+    public Task Data_after_the_gzip_stream() =>
+        AssertRejectedAsync([.. Skill().ToTarGz(), .. "trailing garbage"u8.ToArray()], "data follows the end of its gzip stream");
+
+    [Fact]
     public async Task Tar_gz_bomb_is_refused_quickly()
     {
         // 4 GiB of valid tar (folder headers) in a few MB of gzip: a 16 MiB member concatenated 256 times.
         byte[] header = TarBuilder.RawHeader("a/", '5', 0);
         byte[] chunk = new byte[16 * MiB];
         for (int i = 0; i < chunk.Length; i += 512) header.CopyTo(chunk, i);
-        byte[] member = TarBuilder.Gzip(chunk, CompressionLevel.SmallestSize);
-        byte[] bomb = new byte[member.Length * 256];
-        for (int i = 0; i < 256; i++) member.CopyTo(bomb, i * member.Length);
+        byte[] bomb = TarBuilder.RepeatedGzipMember(chunk, 256);
         Assert.True(bomb.Length < 30 * MiB);
 
         var clock = Stopwatch.StartNew();

@@ -12,21 +12,62 @@ public sealed class StorageOptions
 /// <summary>
 /// Content-addressed archive files: <c>{root}/sha256/ab/abcdef....tar.gz</c>. A file is written once under its own hash,
 /// so two versions with the same content share it and nothing stored is ever rewritten.
+/// Work in progress (uploads being validated, repack spools) lives in <c>{root}/staging</c>, and only there: a process
+/// that dies leaves its files behind, so the folder is cleared of old files when the store is created at start-up.
 /// </summary>
 public sealed class ArchiveStore
 {
-    readonly string root;
+    /// <summary>
+    /// A staging file older than this at start-up was left by a run that died. A younger one may belong to another
+    /// instance on the same folder that is still writing it, so it is left alone.
+    /// </summary>
+    public static readonly TimeSpan StaleStagingAge = TimeSpan.FromHours(1);
 
-    public ArchiveStore(IOptions<StorageOptions> options, IHostEnvironment env)
+    readonly string root;
+    readonly string staging;
+
+    public ArchiveStore(IOptions<StorageOptions> options, IHostEnvironment env, ILogger<ArchiveStore> logger)
     {
         root = Path.GetFullPath(options.Value.ArchivePath, env.ContentRootPath);
-        Directory.CreateDirectory(Path.Combine(root, "staging"));
+        staging = Path.Combine(root, "staging");
+        Directory.CreateDirectory(staging);
+        RemoveStaleStagingFiles(logger);
     }
+
+    void RemoveStaleStagingFiles(ILogger logger)
+    {
+        // File times come from the OS clock, so the cut-off does too.
+        var cutoff = DateTime.UtcNow - StaleStagingAge;
+        int removed = 0;
+        foreach (var file in new DirectoryInfo(staging).EnumerateFiles())
+        {
+            if (file.LastWriteTimeUtc > cutoff) continue;
+            try
+            {
+                file.Delete();
+                removed++;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                logger.LogWarning("Could not remove the stale staging file {File}: {Reason}", file.FullName, e.Message);
+            }
+        }
+        if (removed > 0) logger.LogInformation("Removed {Count} staging file(s) an earlier run left in {Folder}.", removed, staging);
+    }
+
+    /// <summary>
+    /// A scratch file in the staging folder, deleted when closed (e.g. the spool of a GitHub repack). Not in the system
+    /// temp folder: on Unix "delete on close" happens in the process, so a crash leaves the file, and here the next
+    /// start removes it.
+    /// </summary>
+    public FileStream CreateScratchFile() =>
+        new(Path.Combine(staging, "scratch-" + Guid.NewGuid().ToString("N")), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None,
+            81920, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
 
     /// <summary>Copies <paramref name="content"/> to a staging file, hashing it on the way.</summary>
     public async Task<StagedArchive> StageAsync(Stream content, CancellationToken ct)
     {
-        var path = Path.Combine(root, "staging", Guid.NewGuid().ToString("N"));
+        var path = Path.Combine(staging, Guid.NewGuid().ToString("N"));
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         long size = 0;
         await using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920, useAsync: true))

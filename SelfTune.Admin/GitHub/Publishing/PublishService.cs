@@ -202,7 +202,7 @@ public sealed class PublishService(
         SkillPackage package;
         await using (var tarball = await github.DownloadTarballAsync(installationId, owner, repo, sha, ct))
         {
-            package = await SkillArchive.RepackAsync(tarball, skillPath, repacked, PackagingLimits.Default, ct);
+            package = await SkillArchive.RepackAsync(tarball, skillPath, repacked, archives.CreateScratchFile, PackagingLimits.Default, ct);
         }
         repacked.Position = 0;
         return new Packaged(await archives.StageAsync(repacked, ct), package);

@@ -1,20 +1,25 @@
 using System.Globalization;
+using System.Text;
 
 namespace SelfTune.Admin.Registry.Packaging;
 
 /// <summary>Path, exclusion and secret rules shared by uploads and GitHub repacks.</summary>
 internal static class PackagingRules
 {
-    /// <summary>Returns why <paramref name="path"/> could escape or confuse the skill root, or null when it is safe.</summary>
+    /// <summary>
+    /// Returns why <paramref name="path"/> could escape or confuse the skill root, or null when it is safe.
+    /// Name a refused path in messages with <see cref="Printable"/>.
+    /// </summary>
     public static string? UnsafePathReason(string path)
     {
         if (path.Length == 0) return "the name is empty";
-        foreach (char c in path)
+        foreach (Rune r in path.EnumerateRunes())
         {
-            if (c == '\0') return "it contains a NUL character";
+            if (r.Value == 0) return "it contains a NUL character";
             // Control characters (newlines etc.) make names ambiguous in logs, UIs and shells.
-            if (c < 0x20 || c == 0x7F) return "it contains a control character";
-            if (c == '\\') return "it contains a backslash";
+            if (Rune.IsControl(r)) return $"it contains a control character ({CodePoint(r)})";
+            if (IsInvisible(r)) return $"it contains an invisible formatting character ({CodePoint(r)})";
+            if (r.Value == '\\') return "it contains a backslash";
         }
         if (path[0] == '/') return "it is an absolute path";
         foreach (string segment in path.Split('/'))
@@ -25,6 +30,39 @@ internal static class PackagingRules
         }
         return null;
     }
+
+    /// <summary>
+    /// Format characters and line/paragraph separators: nothing visible, yet they change how a name reads. A right-to-left
+    /// override (U+202E) shows "evil\u202Etxt.exe" as "evilexe.txt"; bidi marks, embeddings and isolates (U+200E/F,
+    /// U+061C, U+202A-U+202E, U+2066-U+2069) and zero-width characters make two different names look the same.
+    /// </summary>
+    private static bool IsInvisible(Rune r) =>
+        Rune.GetUnicodeCategory(r) is UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator;
+
+    /// <summary>
+    /// <paramref name="path"/> for a message: control and invisible characters written as \uXXXX, so the message reads
+    /// the same everywhere it is shown and a bidi override cannot reorder it. (A backslash is never part of a safe path,
+    /// so an escape cannot be mistaken for one.)
+    /// </summary>
+    public static string Printable(string path)
+    {
+        StringBuilder? escaped = null;
+        int start = 0, index = 0;
+        foreach (Rune r in path.EnumerateRunes())
+        {
+            if (Rune.IsControl(r) || IsInvisible(r))
+            {
+                escaped ??= new StringBuilder(path.Length + 16);
+                escaped.Append(path, start, index - start)
+                    .Append(r.IsBmp ? $"\\u{r.Value:X4}" : $"\\U{r.Value:X8}");
+                start = index + r.Utf16SequenceLength;
+            }
+            index += r.Utf16SequenceLength;
+        }
+        return escaped is null ? path : escaped.Append(path, start, path.Length - start).ToString();
+    }
+
+    private static string CodePoint(Rune r) => $"U+{r.Value:X4}";
 
     /// <summary>
     /// Describes why a path belongs to the set the CLI must leave out (.git, node_modules, .env*), or null.

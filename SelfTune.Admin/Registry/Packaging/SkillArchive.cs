@@ -36,19 +36,22 @@ public static class SkillArchive
     /// leaves out .git, node_modules and .env* files, validates them, and only then writes a deterministic tar.gz
     /// to <paramref name="output"/>. Rejection messages name paths relative to the repository root.
     /// </summary>
-    public static async Task<SkillPackage> RepackAsync(Stream githubTarball, string skillPath, Stream output, PackagingLimits limits, CancellationToken ct = default)
+    /// <param name="createSpool">
+    /// Opens the read/write stream that holds the kept files until they are written out in order (up to
+    /// <see cref="PackagingLimits.MaxTotalBytes"/>); disposed at the end. The app passes <c>ArchiveStore.CreateScratchFile</c>.
+    /// </param>
+    public static async Task<SkillPackage> RepackAsync(Stream githubTarball, string skillPath, Stream output, Func<Stream> createSpool,
+        PackagingLimits limits, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(githubTarball);
         ArgumentNullException.ThrowIfNull(skillPath);
         ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(createSpool);
         ArgumentNullException.ThrowIfNull(limits);
         string prefix = NormalizeSkillPath(skillPath);
 
-        // Kept files are spooled to a temp file, not memory: output must be sorted, and the input can only be read once.
-        await using var spool = new FileStream(
-            Path.Combine(Path.GetTempPath(), "selftune-repack-" + Guid.NewGuid().ToString("N")),
-            FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, bufferSize: 81920,
-            FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+        // Kept files are spooled, not held in memory: output must be sorted, and the input can only be read once.
+        await using var spool = createSpool();
 
         var scan = new Scan(limits, prefix, spool);
         await scan.RunAsync(githubTarball, RepoBudget(limits), "GitHub tarball", ct).ConfigureAwait(false);
@@ -73,7 +76,7 @@ public static class SkillArchive
         if (p is "" or ".") return "";
         if (UnsafePathReason(p) is string reason)
             throw new PackagingException("invalid_skill_path", skillPath,
-                $"skill_path \"{skillPath}\" is not a valid folder inside the repository ({reason}); use \".\" or a relative path like \"skills/foo\".");
+                $"skill_path \"{Printable(skillPath)}\" is not a valid folder inside the repository ({reason}); use \".\" or a relative path like \"skills/foo\".");
         return p;
     }
 
@@ -122,7 +125,8 @@ public static class SkillArchive
 
         public async Task RunAsync(Stream input, long budget, string archiveKind, CancellationToken ct)
         {
-            await using var gzip = new GZipStream(input, CompressionMode.Decompress, leaveOpen: true);
+            // Compressed data never needs more room than the decompressed budget (deflate adds a few bytes per 64 KiB).
+            await using var gzip = new StrictGzipStream(input, compressedBudget: budget, archiveKind);
             await using var guard = new TarGuardStream(gzip, budget, archiveKind);
             try
             {
@@ -130,6 +134,12 @@ public static class SkillArchive
                 // Non-seekable input: each entry's DataStream is read fully before asking for the next entry.
                 while (await reader.GetNextEntryAsync(copyData: false, ct).ConfigureAwait(false) is TarEntry entry)
                     await OnEntryAsync(entry, ct).ConfigureAwait(false);
+
+                // TarReader stops at the end-of-archive block. Reading on to the end of the input counts the rest against
+                // the budget, refuses anything but zero padding after the tar, and checks every gzip member's CRC-32 and
+                // length (GZipStream checks a member only when it reads its trailer).
+                await guard.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+                gzip.EnsureWhole();
             }
             catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException
                                            or InvalidOperationException or NotSupportedException or ArgumentException
@@ -191,7 +201,7 @@ public static class SkillArchive
 
             if (UnsafePathReason(path) is string unsafeReason)
                 throw new PackagingException("unsafe_path", display,
-                    $"\"{display}\" is not a safe path ({unsafeReason}); archive paths must be relative and stay inside the skill folder.");
+                    $"\"{Printable(display)}\" is not a safe path ({unsafeReason}); archive paths must be relative and stay inside the skill folder.");
 
             if (ExcludedReason(path, isDir) is string excluded)
             {
@@ -253,13 +263,13 @@ public static class SkillArchive
             {
                 if (UnsafePathReason(top) is not null || (slash < 0 && !isDir))
                     throw new PackagingException("invalid_archive", name,
-                        $"\"{name}\" is not inside a top-level folder; expected a GitHub repository tarball.");
+                        $"\"{Printable(name)}\" is not inside a top-level folder; expected a GitHub repository tarball.");
                 _topFolder = top;
             }
             else if (top != _topFolder)
             {
                 throw new PackagingException("invalid_archive", name,
-                    $"\"{name}\" is outside the tarball's top-level folder \"{_topFolder}/\"; expected a GitHub repository tarball.");
+                    $"\"{Printable(name)}\" is outside the tarball's top-level folder \"{_topFolder}/\"; expected a GitHub repository tarball.");
             }
             return slash < 0 || slash == name.Length - 1 ? null : name[(slash + 1)..];
         }

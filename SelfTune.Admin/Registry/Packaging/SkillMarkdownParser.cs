@@ -1,12 +1,24 @@
 using System.Text;
 using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
+using static SelfTune.Admin.Registry.Packaging.PackagingRules;
 
 namespace SelfTune.Admin.Registry.Packaging;
 
 /// <summary>Decodes SKILL.md and reads the required name/description from its YAML front matter.</summary>
 internal static class SkillMarkdownParser
 {
+    // Front matter holds a name, a description and a few short fields; these bounds are far above that and keep
+    // hostile YAML from costing more than a few milliseconds (see CheckBounds).
+    internal const int MaxFrontMatterBytes = 64 * 1024;
+    internal const int MaxDepth = 32;
+    internal const int MaxNodes = 10_000;
+
+    // Agent Skills specification: name 1-64 characters, description 1-1024 (counted in Unicode code points).
+    internal const int MaxNameLength = 64;
+    internal const int MaxDescriptionLength = 1024;
+
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <param name="displayPath">How SKILL.md is named in messages (e.g. "skills/foo/SKILL.md" for repacks).</param>
@@ -24,10 +36,16 @@ internal static class SkillMarkdownParser
         if (text.Length > 0 && text[0] == '\uFEFF') text = text[1..];
 
         string yaml = ExtractFrontMatter(text, displayPath);
+        int yamlBytes = Encoding.UTF8.GetByteCount(yaml);
+        if (yamlBytes > MaxFrontMatterBytes)
+            throw new PackagingException("skill_md_front_matter_too_large", displayPath,
+                $"{displayPath} front matter is {N(yamlBytes)} bytes, over the {FormatBytes(MaxFrontMatterBytes)} limit; " +
+                "keep it to 'name', 'description' and a few short fields.");
 
         YamlMappingNode root;
         try
         {
+            CheckBounds(yaml, displayPath);
             var stream = new YamlStream();
             stream.Load(new StringReader(yaml));
             if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
@@ -54,7 +72,45 @@ internal static class SkillMarkdownParser
 
         string name = RequiredString(root, "name", "skill_md_missing_name", displayPath);
         string description = RequiredString(root, "description", "skill_md_missing_description", displayPath);
+        CheckLength(name, "name", MaxNameLength, "skill_md_name_too_long", displayPath);
+        CheckLength(description, "description", MaxDescriptionLength, "skill_md_description_too_long", displayPath);
         return (new SkillFrontMatter(name, description), text);
+    }
+
+    /// <summary>
+    /// A first pass over the YAML events, before any tree is built. YamlStream.Load recurses once per nesting level, so
+    /// deep input ("[[[[...") overflows the stack, and a StackOverflowException ends the process: it cannot be caught.
+    /// The event parser keeps its own stack (no recursion), but its cost grows with the square of the depth, so the
+    /// pass stops at the first event over a bound instead of reading on. Anchors and aliases are refused outright:
+    /// front matter has no use for them, and aliases are how YAML "billion laughs" documents multiply their size.
+    /// </summary>
+    private static void CheckBounds(string yaml, string displayPath)
+    {
+        var parser = new Parser(new StringReader(yaml));
+        int depth = 0, nodes = 0;
+        while (parser.MoveNext())
+        {
+            ParsingEvent e = parser.Current!;
+            long line = e.Start.Line + 1; // in SKILL.md, after the opening '---' line
+            if (e is AnchorAlias || e is NodeEvent { Anchor.IsEmpty: false })
+                throw new PackagingException("skill_md_yaml_anchor", displayPath,
+                    $"{displayPath} front matter uses a YAML anchor or alias (line {line}); write each value out in full.");
+            if (e is NodeEvent && ++nodes > MaxNodes)
+                throw new PackagingException("skill_md_too_many_nodes", displayPath,
+                    $"{displayPath} front matter has more than {N(MaxNodes)} YAML values (line {line}); keep it to a few short fields.");
+            if (e is MappingStart or SequenceStart && ++depth > MaxDepth)
+                throw new PackagingException("skill_md_nesting_too_deep", displayPath,
+                    $"{displayPath} front matter nests lists or mappings more than {MaxDepth} levels deep (line {line}); keep it to a few short fields.");
+            if (e is MappingEnd or SequenceEnd) depth--;
+        }
+    }
+
+    private static void CheckLength(string value, string key, int max, string rule, string displayPath)
+    {
+        int length = value.EnumerateRunes().Count();
+        if (length > max)
+            throw new PackagingException(rule, displayPath,
+                $"{displayPath} front matter '{key}' is {N(length)} characters long; the Agent Skills specification allows at most {N(max)}.");
     }
 
     private static string ExtractFrontMatter(string text, string displayPath)

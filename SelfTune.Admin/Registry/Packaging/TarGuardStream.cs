@@ -11,6 +11,8 @@ namespace SelfTune.Admin.Registry.Packaging;
 ///    a byte of their data is read, so counting alone cannot stop them.
 /// The structure tracking mirrors TarReader: next header = header + 512 + size rounded up to 512, where a pax 'x'
 /// "size" record overrides the size of the entry that follows. Anything it cannot mirror exactly is rejected.
+/// 3. After the end-of-archive block only zero padding may follow: TarReader reads no further, but other tools can
+///    (GNU tar --ignore-zeros), and they must not find entries this validation never saw.
 /// </summary>
 internal sealed class TarGuardStream(Stream inner, long budget, string archiveKind) : Stream
 {
@@ -19,7 +21,7 @@ internal sealed class TarGuardStream(Stream inner, long budget, string archiveKi
     private const int Block = 512;
 
     private long _read;
-    private bool _tracking = true;
+    private bool _ended;
     private long _nextHeader;
     private readonly byte[] _header = new byte[Block];
     private int _headerFill;
@@ -69,8 +71,14 @@ internal sealed class TarGuardStream(Stream inner, long budget, string archiveKi
                 $"The {archiveKind} expands to more than {PackagingRules.FormatBytes(budget)} when decompressed; " +
                 "it is far larger than a skill may be, or it is a compression bomb.");
 
-        while (_tracking && !data.IsEmpty)
+        while (!data.IsEmpty)
         {
+            if (_ended)
+            {
+                if (data.ContainsAnyExcept((byte)0)) throw Invalid("data follows the end of the tar archive");
+                return;
+            }
+
             if (position < _nextHeader)
             {
                 // Inside the previous entry's data (and padding): capture pax data, skip the rest.
@@ -107,13 +115,16 @@ internal sealed class TarGuardStream(Stream inner, long budget, string archiveKi
     private void OnHeader(long headerStart)
     {
         ReadOnlySpan<byte> h = _header;
-        // TarReader treats an all-NUL or zero checksum as the end of the archive and reads no further.
-        ReadOnlySpan<byte> checksumField = h.Slice(148, 8);
-        if (!checksumField.ContainsAnyExcept((byte)0) || ParseNumeric(checksumField) == 0)
+        // TarReader treats an all-NUL or zero checksum as the end of the archive and reads no further. Only a block of
+        // zeros is taken as the end here: a header with content but no checksum is broken, not an end.
+        if (!h.ContainsAnyExcept((byte)0))
         {
-            _tracking = false;
+            _ended = true;
             return;
         }
+        ReadOnlySpan<byte> checksumField = h.Slice(148, 8);
+        if (!checksumField.ContainsAnyExcept((byte)0) || ParseNumeric(checksumField) == 0)
+            throw Invalid("a tar header has no checksum");
 
         byte type = h[156];
         long size = ParseNumeric(h.Slice(124, 12));
