@@ -15,7 +15,7 @@ public static class GitHubRules
         if (path.Length > MaxSkillPathLength) return $"skill_path must be at most {MaxSkillPathLength} characters.";
         if (path == ".") return null;
         return Registry.Packaging.PackagingRules.UnsafePathReason(path.TrimEnd('/')) is { } reason
-            ? $"skill_path must be a relative path inside the repository, like \"skills/foo\"; '{path}' is not: {reason}."
+            ? $"skill_path must be a relative path inside the repository, like \"skills/foo\"; '{Registry.Packaging.PackagingRules.Printable(path)}' is not: {reason}."
             : null;
     }
 
