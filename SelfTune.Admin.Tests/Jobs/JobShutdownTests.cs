@@ -61,7 +61,10 @@ public sealed class JobShutdownTests
             };
             var scenario = app.Script.Add(async (_, _, ct) =>
             {
-                await using var _ = ct.Register(cancelled.SetResult);
+                // Not unregistered when the handler ends: the token's callbacks run last-registered first, so the delay's
+                // callback lets the handler end (on another thread) before this one has run, and a registration disposed
+                // then would never run. The worker's StopAsync returns only after every callback of the cancellation ran.
+                ct.Register(cancelled.SetResult);
                 started.SetResult();
                 await Task.Delay(Timeout.Infinite, ct); // a handler that would run for ever
                 return null;

@@ -22,7 +22,7 @@ public sealed class JobWorker(
     TimeProvider time,
     ILogger<JobWorker> logger) : BackgroundService
 {
-    // Cancelled when the host's shutdown timeout runs out: running handlers must stop then.
+    // Cancelled when the host's shutdown timeout runs out (through AbortRunningJobsAsync): running handlers must stop then.
     readonly CancellationTokenSource abort = new();
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
@@ -42,12 +42,28 @@ public sealed class JobWorker(
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        await using (cancellationToken.Register(abort.Cancel))
-            await base.StopAsync(cancellationToken); // stops claiming, waits for running jobs or the shutdown timeout
-        // base.StopAsync may resume inside the token's callbacks and so dispose the registration before it ran.
-        if (!cancellationToken.IsCancellationRequested || ExecuteTask is not { IsCompleted: false } slots) return;
-        await abort.CancelAsync();
-        await Task.WhenAny(slots, Task.Delay(ReleaseGrace, time)); // handlers were cancelled: let them give their jobs back
+        await base.StopAsync(cancellationToken); // stops claiming, waits for running jobs or the shutdown timeout
+        if (ExecuteTask is { IsCompleted: false } slots)
+        {
+            // The shutdown timeout ran out with jobs still running: their handlers are cancelled, and the grace starts
+            // only once that cancellation has been delivered to every handler.
+            await AbortRunningJobsAsync();
+            await Task.WhenAny(slots, Task.Delay(ReleaseGrace, time)); // let them give their jobs back
+        }
+        // StopAsync can run twice at once (WebApplicationFactory stops the host, and so does the app's own Run when it
+        // sees ApplicationStopping): whichever call returns, the other call's cancellation has been delivered too.
+        if (Volatile.Read(ref aborting) is { } delivered) await delivered;
+    }
+
+    // The one cancellation of the running handlers, shared by every StopAsync call. A second abort.Cancel or CancelAsync
+    // returns at once while the first one's callbacks may still be running (or queued), so a call cancelling on its own
+    // could start its grace, run out of it and return before any handler had even been cancelled.
+    readonly Lock abortLock = new();
+    Task? aborting;
+
+    Task AbortRunningJobsAsync()
+    {
+        lock (abortLock) return aborting ??= abort.CancelAsync(); // completes when every callback of abort has run
     }
 
     public override void Dispose()
