@@ -81,6 +81,12 @@ public sealed class JobQueue
     /// <summary>This process's claimant name in <see cref="Job.LockedBy"/>: machine, process id and a random suffix.</summary>
     public string WorkerId { get; }
 
+    /// <summary>The lease a claim or a renewal sets now (<see cref="JobOptions.Lease"/>, which may be reloaded).</summary>
+    public TimeSpan Lease => options.CurrentValue.Lease;
+
+    /// <summary>How often a running job's lease must be renewed to hold, from the same options as <see cref="Lease"/>.</summary>
+    public TimeSpan RenewalInterval => options.CurrentValue.RenewalInterval;
+
     // ---- Producers ----
 
     /// <summary>

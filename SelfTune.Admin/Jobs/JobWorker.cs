@@ -202,11 +202,14 @@ public sealed class JobWorker(
 
     async Task RenewLeaseAsync(Job job, Action onLost, CancellationToken ct)
     {
-        using var timer = new PeriodicTimer(options.Value.Lease / 3, time);
+        // The period comes from the queue, which sets the lease length: a reloaded Jobs:Lease changes both together
+        // (a period kept from start-up could outlast a shortened lease, and every long job would be taken over).
+        using var timer = new PeriodicTimer(queue.RenewalInterval, time);
         try
         {
             while (await timer.WaitForNextTickAsync(ct))
             {
+                if (queue.RenewalInterval != timer.Period) timer.Period = queue.RenewalInterval;
                 try
                 {
                     if (await queue.RenewLeaseAsync(job, ct)) continue;
