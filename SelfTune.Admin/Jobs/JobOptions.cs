@@ -23,7 +23,9 @@ public sealed class JobOptions
     /// <para>
     /// A Running job whose lease has passed belongs to a worker that died (killed, crashed, machine lost) and is taken over
     /// by the next poll of any instance: within <c>Lease + PollInterval</c> of the dead worker's last renewal, so about
-    /// 20 to 32 s after the crash with the defaults. The abandoned run counts as an attempt.
+    /// 20 to 32 s after the crash with the defaults. A restarted instance does not wait for that: at start-up its worker
+    /// gives back at once the Running jobs of dead workers on its own machine (see <see cref="JobQueue.TakeBackJobsOfDeadWorkersAsync"/>).
+    /// Either way the abandoned run counts as an attempt, so a job that kills its process each time fails after MaxAttempts.
     /// </para>
     /// <para>
     /// Shorter leases mean a faster takeover but a renewal write per running job every Lease / 3, and a live job taken

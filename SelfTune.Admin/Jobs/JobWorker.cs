@@ -13,7 +13,8 @@ namespace SelfTune.Admin.Jobs;
 /// <remarks>
 /// On a graceful stop the slots claim nothing more and let running jobs finish; when the host's shutdown timeout runs
 /// out, handlers are cancelled and their jobs are given back (Pending, the attempt not counted). A process that is
-/// killed leaves its jobs Running until their lease expires; then any worker takes them over.
+/// killed leaves its jobs Running: any worker takes them over when their lease expires, and a worker starting on the
+/// same machine takes them back at once (the killed attempt counts either way).
 /// </remarks>
 public sealed class JobWorker(
     JobQueue queue,
@@ -25,16 +26,39 @@ public sealed class JobWorker(
     // Cancelled when the host's shutdown timeout runs out (through AbortRunningJobsAsync): running handlers must stop then.
     readonly CancellationTokenSource abort = new();
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var o = options.Value;
         if (!o.Enabled)
         {
             logger.LogInformation("Job worker disabled (Jobs:Enabled is false); jobs are only enqueued here");
-            return Task.CompletedTask;
+            return;
         }
-        logger.LogInformation("Job worker {WorkerId} started with {Slots} slots", queue.WorkerId, o.Workers);
-        return Task.WhenAll(Enumerable.Range(0, o.Workers).Select(slot => Task.Run(() => RunSlotAsync(slot, stoppingToken), CancellationToken.None)));
+        var takenBack = await TakeBackJobsOfDeadWorkersAsync(stoppingToken);
+        logger.LogInformation("Job worker {WorkerId} started with {Slots} slots (lease {Lease}, renewed every {Renewal}); took back {TakenBack} jobs of dead workers",
+            queue.WorkerId, o.Workers, queue.Lease, queue.RenewalInterval, takenBack);
+        await Task.WhenAll(Enumerable.Range(0, o.Workers).Select(slot => Task.Run(() => RunSlotAsync(slot, stoppingToken), CancellationToken.None)));
+    }
+
+    /// <summary>
+    /// Before the first claim: the jobs a crashed process on this machine held (e.g. this app before a restart) go back to
+    /// the queue now rather than after their lease. On an error they are left to the lease, as without this step.
+    /// </summary>
+    async Task<int> TakeBackJobsOfDeadWorkersAsync(CancellationToken stopping)
+    {
+        try
+        {
+            return await queue.TakeBackJobsOfDeadWorkersAsync(stopping);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            return 0;
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Job worker {WorkerId}: taking back the jobs of dead workers failed; their leases will free them", queue.WorkerId);
+            return 0;
+        }
     }
 
     /// <summary>After the shutdown timeout, how long the slots get to record the jobs they give back.</summary>
