@@ -20,9 +20,9 @@ namespace SelfTune.Admin.Tests.GitHub;
 /// stop) while publish jobs are mid-flight and webhook jobs are still queued, then started again on the same data
 /// folder: every accepted delivery is processed and every commit and tag is published exactly once.
 /// </summary>
-public sealed class CrashRecoveryTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed partial class CrashRecoveryTests(ITestOutputHelper output) : IAsyncLifetime
 {
-    /// <summary>A killed run's claims hold this long; the restarted app takes them over after it.</summary>
+    /// <summary>A killed run's claims hold this long for other instances (the restarted app takes them back at once).</summary>
     static readonly TimeSpan Lease = TimeSpan.FromSeconds(3);
 
     // The child process's AttemptNotifier is in another process, so there is no event to wait on: these waits are
@@ -61,7 +61,7 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output) : IAsyncLifetim
 
         // ---- Run 1: two worker slots, both stuck in a tarball download that does not answer for minutes.
         var stall = gh.InjectFault(Fault.Timeout("/tarball/", TimeSpan.FromMinutes(5), times: 2));
-        var first = await StartAppAsync(workers: 2, attemptTimeout: TimeSpan.FromMinutes(2));
+        var first = await StartAppAsync(workers: 2, attemptTimeout: TimeSpan.FromMinutes(2), Lease);
         Log($"run 1 ready (pid {first.ProcessId})", clock);
         using var api1 = first.CreateClient(apiKey);
         await BindAsync(api1, installation);
@@ -132,7 +132,7 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output) : IAsyncLifetim
 
         // ---- Run 2 on the same data folder, with GitHub healthy again.
         gh.ClearFaults();
-        var second = await StartAppAsync(workers: 4, attemptTimeout: TimeSpan.FromSeconds(3));
+        var second = await StartAppAsync(workers: 4, attemptTimeout: TimeSpan.FromSeconds(3), Lease);
         Log($"run 2 ready (pid {second.ProcessId})", clock);
         using var api2 = second.CreateClient(apiKey);
         var expectedAlpha = sent.Count(s => s.Connection == alphaConnection);
@@ -277,12 +277,13 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output) : IAsyncLifetim
 
     // ---- The app as a child process
 
-    async Task<AppProcess> StartAppAsync(int workers, TimeSpan attemptTimeout)
+    /// <param name="lease">The jobs' lease; null: the app's default (Jobs:Lease not set).</param>
+    async Task<AppProcess> StartAppAsync(int workers, TimeSpan attemptTimeout, TimeSpan? lease)
     {
         var settings = GitHubHarness.Settings(gh);
         settings["Storage:DataPath"] = dataPath;
         settings["Development:ApiKey"] = apiKey;
-        settings["Jobs:Lease"] = Lease.ToString("c", CultureInfo.InvariantCulture);
+        settings["Jobs:Lease"] = lease?.ToString("c", CultureInfo.InvariantCulture);
         settings["Jobs:Workers"] = workers.ToString(CultureInfo.InvariantCulture);
         settings["GitHub:AttemptTimeout"] = attemptTimeout.ToString("c", CultureInfo.InvariantCulture);
         var app = await AppProcess.StartAsync(settings);

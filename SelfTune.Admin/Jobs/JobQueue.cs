@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
@@ -29,8 +31,12 @@ namespace SelfTune.Admin.Jobs;
 /// NotBefore, or Running). So a retrying job holds back the newer jobs of its key until it succeeds or fails for good;
 /// a Failed job no longer blocks its key.
 /// </para>
+/// <para>
+/// A worker that dies leaves its jobs Running. Any instance takes them over once their lease has passed; an instance
+/// restarted on the same machine takes them back at once (<see cref="TakeBackJobsOfDeadWorkersAsync"/>).
+/// </para>
 /// </remarks>
-public sealed class JobQueue
+public sealed class JobQueue : IDisposable
 {
     /// <summary>How often <see cref="WaitForCompletionAsync"/> looks at the database for a job run by another process.</summary>
     public static readonly TimeSpan CompletionPollInterval = TimeSpan.FromMilliseconds(250);
@@ -60,6 +66,10 @@ public sealed class JobQueue
         RETURNING *
         """;
 
+    // The WorkerIds of the queues alive in this process. Two hosts in one process (tests do it) share the pid, so a
+    // claimant with this pid is only dead when it is not one of these.
+    static readonly ConcurrentDictionary<string, byte> LiveWorkerIds = new();
+
     readonly IDbContextFactory<AdminDbContext> dbFactory;
     readonly TimeProvider time;
     readonly IOptionsMonitor<JobOptions> options;
@@ -76,10 +86,19 @@ public sealed class JobQueue
         this.options = options;
         this.logger = logger;
         WorkerId = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
+        LiveWorkerIds.TryAdd(WorkerId, 0);
     }
 
     /// <summary>This process's claimant name in <see cref="Job.LockedBy"/>: machine, process id and a random suffix.</summary>
     public string WorkerId { get; }
+
+    /// <summary>The lease a claim or a renewal sets now (<see cref="JobOptions.Lease"/>, which may be reloaded).</summary>
+    public TimeSpan Lease => options.CurrentValue.Lease;
+
+    /// <summary>How often a running job's lease must be renewed to hold, from the same options as <see cref="Lease"/>.</summary>
+    public TimeSpan RenewalInterval => options.CurrentValue.RenewalInterval;
+
+    public void Dispose() => LiveWorkerIds.TryRemove(WorkerId, out _);
 
     // ---- Producers ----
 
@@ -257,6 +276,88 @@ public sealed class JobQueue
             .SetProperty(j => j.Attempts, j => j.Attempts - 1)
             .SetProperty(j => j.LockedBy, (string?)null)
             .SetProperty(j => j.LockedUntil, (DateTimeOffset?)null), "release", ct) == 1;
+    }
+
+    /// <summary>
+    /// Gives back at once the Running jobs of workers on this machine whose process is gone (Pending, due now), instead of
+    /// leaving them to wait out their lease. Call it when a worker starts: after a crash and restart, the jobs the crashed
+    /// process held run again right away. Returns how many jobs were given back.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// A claimant (<c>machine:pid:suffix</c>) is dead when it names this machine and either this process's pid with another
+    /// suffix that is no live queue here (a container restarted with the same pid), or a pid with no running process. A
+    /// pid that is running is taken as alive even if it was reused by another program: those jobs wait for their lease,
+    /// as they would without this. Only the pid namespace of this process is seen, so instances sharing a database file
+    /// must have distinct machine names (as containers do by default).
+    /// </para>
+    /// <para>
+    /// The abandoned attempt still counts: a job that kills its process every time reaches MaxAttempts, and the claim
+    /// after that fails it (see <see cref="JobWorker"/>) instead of crash-looping.
+    /// </para>
+    /// </remarks>
+    public async Task<int> TakeBackJobsOfDeadWorkersAsync(CancellationToken ct = default)
+    {
+        var prefix = Environment.MachineName + ":";
+        var claimants = await WithBusyRetryAsync(async token =>
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(token);
+            return await db.Jobs.AsNoTracking()
+                .Where(j => j.State == JobState.Running && j.LockedBy != null && j.LockedBy.StartsWith(prefix))
+                .Select(j => j.LockedBy!)
+                .Distinct()
+                .ToListAsync(token);
+        }, "find dead workers", ct);
+        var dead = claimants.Where(IsDeadClaimantOnThisMachine).ToList();
+        if (dead.Count == 0) return 0;
+
+        // One statement, fenced on the claimant: only jobs still Running under a dead claimant's name. A dead worker
+        // writes nothing more and a takeover renames the claimant, so a job another worker took over since the look-up
+        // is left alone, and no job is given back twice. Attempts is kept (the abandoned run counts), LastError too.
+        var now = time.GetUtcNow();
+        var given = await WithBusyRetryAsync(async token =>
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(token);
+            return await db.Jobs
+                .Where(j => j.State == JobState.Running && dead.Contains(j.LockedBy!))
+                .ExecuteUpdateAsync(s => s
+                    .SetProperty(j => j.State, JobState.Pending)
+                    .SetProperty(j => j.NotBefore, now)
+                    .SetProperty(j => j.LockedBy, (string?)null)
+                    .SetProperty(j => j.LockedUntil, (DateTimeOffset?)null), token);
+        }, "take back", ct);
+        if (given > 0)
+        {
+            logger.LogWarning("Took back {Count} running job(s) of dead worker(s) {DeadWorkers} on this machine; they run again now",
+                given, string.Join(", ", dead));
+            Notify();
+        }
+        return given;
+    }
+
+    bool IsDeadClaimantOnThisMachine(string lockedBy)
+    {
+        // machine:pid:suffix, read from the right (the suffix and pid have no ':').
+        var suffixColon = lockedBy.LastIndexOf(':');
+        var pidColon = suffixColon > 0 ? lockedBy.LastIndexOf(':', suffixColon - 1) : -1;
+        if (pidColon < 0
+            || !lockedBy.AsSpan(0, pidColon).SequenceEqual(Environment.MachineName)
+            || !int.TryParse(lockedBy.AsSpan(pidColon + 1, suffixColon - pidColon - 1), out var pid))
+            return false;
+        if (pid == Environment.ProcessId) return !LiveWorkerIds.ContainsKey(lockedBy);
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return false; // running (possibly another program that reused the pid: then the lease decides)
+        }
+        catch (ArgumentException)
+        {
+            return true; // no process has this pid
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or NotSupportedException)
+        {
+            return false; // cannot tell: leave it to the lease
+        }
     }
 
     // ---- Internals ----

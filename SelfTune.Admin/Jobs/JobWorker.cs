@@ -13,7 +13,8 @@ namespace SelfTune.Admin.Jobs;
 /// <remarks>
 /// On a graceful stop the slots claim nothing more and let running jobs finish; when the host's shutdown timeout runs
 /// out, handlers are cancelled and their jobs are given back (Pending, the attempt not counted). A process that is
-/// killed leaves its jobs Running until their lease expires; then any worker takes them over.
+/// killed leaves its jobs Running: any worker takes them over when their lease expires, and a worker starting on the
+/// same machine takes them back at once (the killed attempt counts either way).
 /// </remarks>
 public sealed class JobWorker(
     JobQueue queue,
@@ -22,19 +23,42 @@ public sealed class JobWorker(
     TimeProvider time,
     ILogger<JobWorker> logger) : BackgroundService
 {
-    // Cancelled when the host's shutdown timeout runs out: running handlers must stop then.
+    // Cancelled when the host's shutdown timeout runs out (through AbortRunningJobsAsync): running handlers must stop then.
     readonly CancellationTokenSource abort = new();
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var o = options.Value;
         if (!o.Enabled)
         {
             logger.LogInformation("Job worker disabled (Jobs:Enabled is false); jobs are only enqueued here");
-            return Task.CompletedTask;
+            return;
         }
-        logger.LogInformation("Job worker {WorkerId} started with {Slots} slots", queue.WorkerId, o.Workers);
-        return Task.WhenAll(Enumerable.Range(0, o.Workers).Select(slot => Task.Run(() => RunSlotAsync(slot, stoppingToken), CancellationToken.None)));
+        var takenBack = await TakeBackJobsOfDeadWorkersAsync(stoppingToken);
+        logger.LogInformation("Job worker {WorkerId} started with {Slots} slots (lease {Lease}, renewed every {Renewal}); took back {TakenBack} jobs of dead workers",
+            queue.WorkerId, o.Workers, queue.Lease, queue.RenewalInterval, takenBack);
+        await Task.WhenAll(Enumerable.Range(0, o.Workers).Select(slot => Task.Run(() => RunSlotAsync(slot, stoppingToken), CancellationToken.None)));
+    }
+
+    /// <summary>
+    /// Before the first claim: the jobs a crashed process on this machine held (e.g. this app before a restart) go back to
+    /// the queue now rather than after their lease. On an error they are left to the lease, as without this step.
+    /// </summary>
+    async Task<int> TakeBackJobsOfDeadWorkersAsync(CancellationToken stopping)
+    {
+        try
+        {
+            return await queue.TakeBackJobsOfDeadWorkersAsync(stopping);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            return 0;
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Job worker {WorkerId}: taking back the jobs of dead workers failed; their leases will free them", queue.WorkerId);
+            return 0;
+        }
     }
 
     /// <summary>After the shutdown timeout, how long the slots get to record the jobs they give back.</summary>
@@ -42,12 +66,28 @@ public sealed class JobWorker(
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        await using (cancellationToken.Register(abort.Cancel))
-            await base.StopAsync(cancellationToken); // stops claiming, waits for running jobs or the shutdown timeout
-        // base.StopAsync may resume inside the token's callbacks and so dispose the registration before it ran.
-        if (!cancellationToken.IsCancellationRequested || ExecuteTask is not { IsCompleted: false } slots) return;
-        await abort.CancelAsync();
-        await Task.WhenAny(slots, Task.Delay(ReleaseGrace, time)); // handlers were cancelled: let them give their jobs back
+        await base.StopAsync(cancellationToken); // stops claiming, waits for running jobs or the shutdown timeout
+        if (ExecuteTask is { IsCompleted: false } slots)
+        {
+            // The shutdown timeout ran out with jobs still running: their handlers are cancelled, and the grace starts
+            // only once that cancellation has been delivered to every handler.
+            await AbortRunningJobsAsync();
+            await Task.WhenAny(slots, Task.Delay(ReleaseGrace, time)); // let them give their jobs back
+        }
+        // StopAsync can run twice at once (WebApplicationFactory stops the host, and so does the app's own Run when it
+        // sees ApplicationStopping): whichever call returns, the other call's cancellation has been delivered too.
+        if (Volatile.Read(ref aborting) is { } delivered) await delivered;
+    }
+
+    // The one cancellation of the running handlers, shared by every StopAsync call. A second abort.Cancel or CancelAsync
+    // returns at once while the first one's callbacks may still be running (or queued), so a call cancelling on its own
+    // could start its grace, run out of it and return before any handler had even been cancelled.
+    readonly Lock abortLock = new();
+    Task? aborting;
+
+    Task AbortRunningJobsAsync()
+    {
+        lock (abortLock) return aborting ??= abort.CancelAsync(); // completes when every callback of abort has run
     }
 
     public override void Dispose()
@@ -202,11 +242,14 @@ public sealed class JobWorker(
 
     async Task RenewLeaseAsync(Job job, Action onLost, CancellationToken ct)
     {
-        using var timer = new PeriodicTimer(options.Value.Lease / 3, time);
+        // The period comes from the queue, which sets the lease length: a reloaded Jobs:Lease changes both together
+        // (a period kept from start-up could outlast a shortened lease, and every long job would be taken over).
+        using var timer = new PeriodicTimer(queue.RenewalInterval, time);
         try
         {
             while (await timer.WaitForNextTickAsync(ct))
             {
+                if (queue.RenewalInterval != timer.Period) timer.Period = queue.RenewalInterval;
                 try
                 {
                     if (await queue.RenewLeaseAsync(job, ct)) continue;
