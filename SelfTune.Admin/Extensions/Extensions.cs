@@ -58,6 +58,7 @@ public static class Extensions
         services.AddSingleton<RegistryQueries>(); // a context per call, from the factory
         services.AddScoped<MemberDirectory>();
         services.AddScoped<ApiKeyService>();
+        services.AddSingleton<IChangeFeed, InProcessChangeFeed>();
         services.AddSingleton<ApiKeyNotifier>();
         services.AddScoped<MemberService>();
 
