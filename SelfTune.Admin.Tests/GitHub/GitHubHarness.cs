@@ -113,27 +113,21 @@ public sealed class GitHubHarness : IAsyncLifetime
     /// </summary>
     public async Task<List<PublishAttempt>> WaitForFinishedAttemptsAsync(Guid connectionId, int count, TimeSpan? timeout = null)
     {
-        var notifier = App.Services.GetRequiredService<AttemptNotifier>();
+        var feed = App.Services.GetRequiredService<SelfTune.Admin.Infrastructure.IChangeFeed>();
+        var orgId = await App.WithDbAsync(db => db.Connections.Where(c => c.Id == connectionId).Select(c => c.OrgId).SingleAsync());
         var changed = new SemaphoreSlim(0);
-        void OnChanged(AttemptChanged e) { if (e.ConnectionId == connectionId) changed.Release(); }
-        notifier.Changed += OnChanged;
-        try
+        using var subscription = feed.Subscribe(orgId, [SelfTune.Admin.Infrastructure.ChangeKind.Attempt],
+            e => { if (e.ConnectionId == connectionId) changed.Release(); });
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (true)
         {
-            var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
-            while (true)
-            {
-                var finished = await App.WithDbAsync(db => Task.FromResult(db.Attempts.Where(a => a.ConnectionId == connectionId
-                        && a.Status != AttemptStatus.Queued && a.Status != AttemptStatus.Running).ToList()
-                    .OrderByDescending(a => a.CreatedAt).ToList()));
-                if (finished.Count >= count) return finished;
-                var left = deadline - DateTime.UtcNow;
-                if (left <= TimeSpan.Zero || !await changed.WaitAsync(left))
-                    throw new TimeoutException($"Connection {connectionId} has {finished.Count} finished attempts, expected {count}.");
-            }
-        }
-        finally
-        {
-            notifier.Changed -= OnChanged;
+            var finished = await App.WithDbAsync(db => Task.FromResult(db.Attempts.Where(a => a.ConnectionId == connectionId
+                    && a.Status != AttemptStatus.Queued && a.Status != AttemptStatus.Running).ToList()
+                .OrderByDescending(a => a.CreatedAt).ToList()));
+            if (finished.Count >= count) return finished;
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero || !await changed.WaitAsync(left))
+                throw new TimeoutException($"Connection {connectionId} has {finished.Count} finished attempts, expected {count}.");
         }
     }
 

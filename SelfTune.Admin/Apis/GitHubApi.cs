@@ -144,12 +144,11 @@ public static class GitHubApi
         return TypedResults.Ok(SyncResponse.From(await sync.RunAsync(Actor.From(user), connectionId, ct: ct)));
     }
 
-    static async Task<IResult> ListAttempts(string id, int? limit, ClaimsPrincipal user, ConnectionService connections, AdminDbContext db, CancellationToken ct)
+    static async Task<IResult> ListAttempts(string id, int? limit, ClaimsPrincipal user, ConnectionService connections, AttemptQueries queries, CancellationToken ct)
     {
         var (connection, _, _) = await connections.GetAsync(user.GetOrgId(), id, ct);
         var take = Math.Clamp(limit ?? 100, 1, 1000);
-        var attempts = await db.Attempts.AsNoTracking().Where(a => a.ConnectionId == connection.Id)
-            .OrderByDescending(a => a.CreatedAt).Take(take).ToListAsync(ct);
+        var attempts = await queries.OfConnectionAsync(connection.OrgId, connection.Id, take, ct);
         return TypedResults.Ok(new { attempts = attempts.Select(AttemptResponse.From) });
     }
 }

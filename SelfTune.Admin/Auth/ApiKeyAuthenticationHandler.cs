@@ -49,7 +49,7 @@ public sealed class ApiKeyAuthenticationHandler(
         {
             await db.ApiKeys.Where(k => k.Id == found.Key.Id)
                 .ExecuteUpdateAsync(s => s.SetProperty(k => k.LastUsedAt, now), Context.RequestAborted);
-            notifier.Publish(found.Key.OrgId);
+            notifier.Publish(found.Key.OrgId, found.Key.Id);
         }
 
         var claims = new List<Claim>

@@ -1,9 +1,12 @@
+using SelfTune.Admin.Infrastructure;
+
 namespace SelfTune.Admin.Auth;
 
-/// <summary>In-process news that an org's keys changed (used, created, revoked), so the API keys page stays current.</summary>
-public sealed class ApiKeyNotifier
+/// <summary>
+/// Tells the <see cref="IChangeFeed"/> that an org's key changed (used, created, revoked), so the API keys page stays
+/// current; subscribers listen on the feed (<see cref="ChangeKind.ApiKey"/>).
+/// </summary>
+public sealed class ApiKeyNotifier(IChangeFeed feed)
 {
-    public event Action<Guid>? Changed;
-
-    public void Publish(Guid orgId) => Changed?.Invoke(orgId);
+    public void Publish(Guid orgId, Guid? keyId = null) => feed.Publish(new Change(orgId, ChangeKind.ApiKey, keyId));
 }

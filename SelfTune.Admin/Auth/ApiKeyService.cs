@@ -33,7 +33,7 @@ public sealed class ApiKeyService(IDbContextFactory<AdminDbContext> dbFactory, T
         };
         db.ApiKeys.Add(key);
         await db.SaveChangesAsync(ct);
-        notifier.Publish(key.OrgId);
+        notifier.Publish(key.OrgId, key.Id);
         return new CreatedApiKey(key, secret);
     }
 
@@ -53,7 +53,7 @@ public sealed class ApiKeyService(IDbContextFactory<AdminDbContext> dbFactory, T
             ?? throw ProblemException.NotFound("No such API key.");
         key.RevokedAt ??= clock.GetUtcNow();
         await db.SaveChangesAsync(ct);
-        notifier.Publish(orgId);
+        notifier.Publish(orgId, id);
     }
 
     static void RequireAdmin(ClaimsPrincipal user) => Actor.From(user).Require(MemberRole.Admin, "manage API keys");

@@ -3,6 +3,15 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 
 namespace SelfTune.Admin.Data;
 
+/// <summary>
+/// The admin database. Data-access rule: pages (<c>.razor</c>) never query it — they call a service or a read class
+/// (<see cref="OverviewQueries"/>, <c>AttemptQueries</c>, <c>RegistryQueries</c>, <c>DeliveryService</c>...). Anything
+/// a circuit uses takes <see cref="IDbContextFactory{TContext}"/> and makes a short-lived context per operation
+/// (<c>await using var db = await dbFactory.CreateDbContextAsync(ct)</c>): a circuit lives for minutes and runs live
+/// reloads concurrently with user actions, and a context is neither thread-safe nor meant to live that long. Only
+/// code that runs inside one HTTP request or one job (endpoints, job handlers and the services only they use) may
+/// take a scoped <see cref="AdminDbContext"/>.
+/// </summary>
 public sealed class AdminDbContext(DbContextOptions<AdminDbContext> options) : DbContext(options)
 {
     public DbSet<Org> Orgs => Set<Org>();

@@ -58,6 +58,7 @@ public static class Extensions
         services.AddSingleton<RegistryQueries>(); // a context per call, from the factory
         services.AddScoped<MemberDirectory>();
         services.AddScoped<ApiKeyService>();
+        services.AddSingleton<IChangeFeed, InProcessChangeFeed>();
         services.AddSingleton<ApiKeyNotifier>();
         services.AddScoped<MemberService>();
 
@@ -66,6 +67,8 @@ public static class Extensions
         services.AddJobQueue(config);
         services.AddScoped<InstallationBinder>();
         services.AddScoped<ConnectionService>();
+        services.AddSingleton<AttemptQueries>(); // a context per call, from the factory
+        services.AddSingleton<OverviewQueries>(); // a context per call, from the factory
         services.AddScoped<WriteBack>();
         services.AddScoped<PublishService>();
         services.AddScoped<SyncService>();

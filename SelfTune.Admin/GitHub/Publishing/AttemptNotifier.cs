@@ -1,17 +1,14 @@
 using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.GitHub.Publishing;
 
 /// <summary>
-/// In-process news of attempts (created, running, finished) for pages that show them live. A page subscribes for its
-/// org and re-reads what it shows; events carry just enough to decide whether to.
+/// Tells the <see cref="IChangeFeed"/> that an attempt was created, started or finished. Publishers keep calling
+/// <see cref="Publish"/> with the attempt they saved; subscribers listen on the feed (<see cref="ChangeKind.Attempt"/>).
 /// </summary>
-public sealed class AttemptNotifier
+public sealed class AttemptNotifier(IChangeFeed feed)
 {
-    public event Action<AttemptChanged>? Changed;
-
     public void Publish(PublishAttempt attempt) =>
-        Changed?.Invoke(new AttemptChanged(attempt.OrgId, attempt.ConnectionId, attempt.Id, attempt.Status));
+        feed.Publish(new Change(attempt.OrgId, ChangeKind.Attempt, attempt.Id, attempt.ConnectionId));
 }
-
-public sealed record AttemptChanged(Guid OrgId, Guid ConnectionId, Guid AttemptId, AttemptStatus Status);

@@ -35,23 +35,6 @@ public sealed class DeliveryService(
             .Where(d => installations.Contains(d.InstallationId) || repositories.Contains(d.RepositoryId));
     }
 
-    /// <summary>What makes a delivery the org's: its bound installations and its connections' repositories.</summary>
-    public sealed record Scope(IReadOnlySet<long> InstallationIds, IReadOnlySet<long> RepositoryIds)
-    {
-        public static readonly Scope Empty = new(new HashSet<long>(), new HashSet<long>());
-
-        public bool Concerns(DeliveryChanged change) =>
-            (change.InstallationId is { } i && InstallationIds.Contains(i)) || (change.RepositoryId is { } r && RepositoryIds.Contains(r));
-    }
-
-    public async Task<Scope> ScopeAsync(Guid orgId, CancellationToken ct = default)
-    {
-        await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var installations = await db.Installations.Where(i => i.OrgId == orgId).Select(i => i.InstallationId).ToListAsync(ct);
-        var repositories = await db.Connections.Where(c => c.OrgId == orgId).Select(c => c.RepoId).ToListAsync(ct);
-        return new Scope(installations.ToHashSet(), repositories.ToHashSet());
-    }
-
     /// <summary>Newest first; <paramref name="page"/> counts from 0.</summary>
     public async Task<Page> ListAsync(Guid orgId, Filter filter, int page, int pageSize, CancellationToken ct = default)
     {

@@ -1,0 +1,87 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using SelfTune.Admin.Infrastructure;
+
+namespace SelfTune.Admin.Tests.Infrastructure;
+
+/// <summary>The in-process change feed: who hears what, failing subscribers, and how a page's watch coalesces bursts.</summary>
+public sealed class ChangeFeedTests
+{
+    static InProcessChangeFeed Feed() => new(NullLogger<InProcessChangeFeed>.Instance);
+
+    [Fact]
+    public void A_subscriber_hears_only_its_org_and_kinds_until_disposed()
+    {
+        var feed = Feed();
+        var org = Guid.NewGuid();
+        var heard = new List<Change>();
+        var subscription = feed.Subscribe(org, [ChangeKind.Attempt], heard.Add);
+
+        var mine = new Change(org, ChangeKind.Attempt, Guid.NewGuid());
+        feed.Publish(mine);
+        feed.Publish(new Change(Guid.NewGuid(), ChangeKind.Attempt, Guid.NewGuid()));
+        feed.Publish(new Change(org, ChangeKind.ApiKey));
+        subscription.Dispose();
+        feed.Publish(new Change(org, ChangeKind.Attempt, Guid.NewGuid()));
+
+        Assert.Equal([mine], heard);
+    }
+
+    [Fact]
+    public void A_failing_subscriber_fails_neither_the_publisher_nor_the_others()
+    {
+        var feed = Feed();
+        var org = Guid.NewGuid();
+        var heard = 0;
+        using var bad = feed.Subscribe(org, [ChangeKind.Delivery], _ => throw new InvalidOperationException("boom"));
+        using var good = feed.Subscribe(org, [ChangeKind.Delivery], _ => heard++);
+
+        feed.Publish(new Change(org, ChangeKind.Delivery, Guid.NewGuid()));
+
+        Assert.Equal(1, heard);
+    }
+
+    [Fact]
+    public async Task A_watch_runs_one_call_at_a_time_and_coalesces_a_burst_into_one_more()
+    {
+        var feed = Feed();
+        var org = Guid.NewGuid();
+        var release = new TaskCompletionSource();
+        var calls = new List<int>();
+        var second = new TaskCompletionSource();
+        using var watch = feed.Watch(org, [ChangeKind.Attempt], work => work(), async changes =>
+        {
+            calls.Add(changes.Count);
+            if (calls.Count == 1) await release.Task;
+            else second.TrySetResult();
+        });
+
+        feed.Publish(new Change(org, ChangeKind.Attempt, Guid.NewGuid())); // starts the first call, which waits
+        for (var i = 0; i < 5; i++) feed.Publish(new Change(org, ChangeKind.Attempt, Guid.NewGuid()));
+        release.SetResult();
+        await second.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal([1, 5], calls);
+    }
+
+    [Fact]
+    public async Task A_failing_call_goes_to_on_error_and_later_changes_still_arrive()
+    {
+        var feed = Feed();
+        var org = Guid.NewGuid();
+        var errors = new List<Exception>();
+        var later = new TaskCompletionSource();
+        var first = true;
+        using var watch = feed.Watch(org, [ChangeKind.ApiKey], work => work(), changes =>
+        {
+            if (first) { first = false; throw new InvalidOperationException("boom"); }
+            later.TrySetResult();
+            return Task.CompletedTask;
+        }, errors.Add);
+
+        feed.Publish(new Change(org, ChangeKind.ApiKey));
+        feed.Publish(new Change(org, ChangeKind.ApiKey));
+        await later.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Single(errors);
+    }
+}
