@@ -100,13 +100,13 @@ public static class GitHubWebhookApi
         }
 
         // An event the app does not act on keeps its headers and outcome, not up to 25 MB of body nobody will read.
-        var handled = WebhookProcessor.HandledEvents.Contains(eventName);
+        var handled = WebhookEvents.IsHandled(eventName);
         var delivery = new WebhookDelivery
         {
             DeliveryId = deliveryId, Event = eventName, Action = action, InstallationId = installationId, RepositoryId = repositoryId,
             RepositoryFullName = repositoryName, ReceivedAt = clock.GetUtcNow(), Payload = handled ? Encoding.UTF8.GetString(body.Span) : "",
             Outcome = handled ? DeliveryOutcome.Queued : DeliveryOutcome.Ignored,
-            OutcomeMessage = handled ? null : $"SelfTune does not act on '{eventName}' events.",
+            OutcomeMessage = handled ? null : WebhookEvents.NotHandledMessage(eventName),
         };
         db.Deliveries.Add(delivery);
         if (handled) queue.Enqueue(db, PublishJobs.Webhook, new PublishJobs.WebhookPayload(delivery.Id));

@@ -119,27 +119,21 @@ public sealed class DeliveryService(
     }
 
     /// <summary>Whether the webhook job acts on this event at all (others are stored as ignored, and replaying them does nothing).</summary>
-    public static bool IsHandled(string eventName) => WebhookProcessor.HandledEvents.Contains(eventName);
+    public static bool IsHandled(string eventName) => WebhookEvents.IsHandled(eventName);
 
     /// <summary>Events a replay may process again: they only queue (idempotent) publishes for the replaying org's connections.</summary>
-    public static readonly IReadOnlySet<string> ReplayableEvents = new HashSet<string>(["push", "create", "pull_request"]);
+    public static readonly IReadOnlySet<string> ReplayableEvents = WebhookEvents.Named(ReplayRule.Replayable).ToHashSet();
 
     /// <summary>
     /// Events that change connection or installation state (pause, resume, suspend, rename, default branch). Replaying one would
     /// re-apply old state over what happened since, so they are never replayed.
     /// </summary>
-    public static readonly IReadOnlySet<string> StateChangingEvents = new HashSet<string>(["installation", "installation_repositories", "repository"]);
+    public static readonly IReadOnlySet<string> StateChangingEvents = WebhookEvents.Named(ReplayRule.StateChanging).ToHashSet();
 
-    public static bool CanReplay(string eventName) => ReplayableEvents.Contains(eventName);
+    public static bool CanReplay(string eventName) => WebhookEvents.ReplayRuleOf(eventName) == ReplayRule.Replayable;
 
     /// <summary>Why a delivery of <paramref name="eventName"/> cannot be replayed, or null when it can.</summary>
-    public static string? ReplayRefusal(string eventName) =>
-        CanReplay(eventName) ? null
-        : StateChangingEvents.Contains(eventName)
-            ? $"'{eventName}' deliveries cannot be replayed: they change installation and connection state, and replaying an old one would re-apply old state over what happened since."
-        : IsHandled(eventName)
-            ? $"Replaying a '{eventName}' delivery would do nothing; only push, create and pull_request deliveries can be replayed."
-            : $"SelfTune does not act on '{eventName}' events; replaying it would do nothing.";
+    public static string? ReplayRefusal(string eventName) => WebhookEvents.ReplayRefusal(eventName);
 
     /// <summary>
     /// Replays a stored delivery the way GitHub's "Redeliver" would, without asking GitHub: a NEW delivery row with the same

@@ -25,9 +25,8 @@ public sealed class WebhookProcessor(
     AdminDbContext db, JobQueue queue, PublishService publisher, InstallationBinder binder, IGitHubClientFactory github,
     AttemptNotifier notifier, TimeProvider clock) : WebhookEventProcessor
 {
-    /// <summary>Events this processor acts on (the overrides below); the receiver stores any other as ignored, without its payload.</summary>
-    public static readonly IReadOnlySet<string> HandledEvents =
-        new HashSet<string>(["push", "create", "installation", "installation_repositories", "repository", "pull_request", "ping"]);
+    /// <summary>Events this processor acts on (the overrides below, one per <see cref="WebhookEvents.Table"/> row).</summary>
+    public static IReadOnlySet<string> HandledEvents => WebhookEvents.All.Keys.ToHashSet();
 
     static readonly TimeSpan TagEchoWindow = TimeSpan.FromMinutes(10);
     const string ZeroSha = "0000000000000000000000000000000000000000";
@@ -140,7 +139,7 @@ public sealed class WebhookProcessor(
 
     protected override async ValueTask ProcessPullRequestWebhookAsync(WebhookHeaders headers, PullRequestEvent pr, PullRequestAction action, CancellationToken ct = default)
     {
-        if (action != PullRequestAction.Opened && action != PullRequestAction.Synchronize && action != PullRequestAction.Reopened)
+        if (pr.Action is not { } name || !WebhookEvents.PullRequest.Actions!.Contains(name))
         {
             outcome = $"Pull request {action}: nothing to validate.";
             return;
