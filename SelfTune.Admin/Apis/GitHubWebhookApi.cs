@@ -4,15 +4,12 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Metadata;
-using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub;
 using SelfTune.Admin.GitHub.Client;
-using SelfTune.Admin.GitHub.Publishing;
 using SelfTune.Admin.GitHub.Webhooks;
 using SelfTune.Admin.Infrastructure;
-using SelfTune.Admin.Jobs;
 
 namespace SelfTune.Admin.Apis;
 
@@ -48,8 +45,8 @@ public static class GitHubWebhookApi
         public long? MaxRequestBodySize => limit;
     }
 
-    static async Task<IResult> Receive(HttpContext http, AdminDbContext db, IGitHubAppCredentialSource credentials, JobQueue queue,
-        TimeProvider clock, ILoggerFactory loggers, DeliveryNotifier deliveries, WebhookBodyGate gate, CancellationToken ct)
+    static async Task<IResult> Receive(HttpContext http, AdminDbContext db, IGitHubAppCredentialSource credentials, DeliveryIngest ingest,
+        ILoggerFactory loggers, WebhookBodyGate gate, CancellationToken ct)
     {
         var log = loggers.CreateLogger("SelfTune.Admin.Webhooks");
         var secret = (await credentials.GetAsync(ct))?.WebhookSecret;
@@ -79,7 +76,7 @@ public static class GitHubWebhookApi
         if (string.IsNullOrWhiteSpace(eventName) || string.IsNullOrWhiteSpace(deliveryId) || deliveryId.Length > 100 || eventName.Length > 100)
             return ApiProblem.BadRequest("X-GitHub-Event and X-GitHub-Delivery headers are required.");
 
-        if (await db.Deliveries.AnyAsync(d => d.DeliveryId == deliveryId, ct))
+        if (await db.Deliveries.AnyAsync(d => d.DeliveryId == deliveryId, ct)) // before parsing; the ingest checks again
             return TypedResults.Ok(new { status = "duplicate", delivery_id = deliveryId });
 
         string? action; long? installationId, repositoryId; string? repositoryName;
@@ -100,27 +97,11 @@ public static class GitHubWebhookApi
         }
 
         // An event the app does not act on keeps its headers and outcome, not up to 25 MB of body nobody will read.
-        var handled = WebhookEvents.IsHandled(eventName);
-        var delivery = new WebhookDelivery
-        {
-            DeliveryId = deliveryId, Event = eventName, Action = action, InstallationId = installationId, RepositoryId = repositoryId,
-            RepositoryFullName = repositoryName, ReceivedAt = clock.GetUtcNow(), Payload = handled ? Encoding.UTF8.GetString(body.Span) : "",
-            Outcome = handled ? DeliveryOutcome.Queued : DeliveryOutcome.Ignored,
-            OutcomeMessage = handled ? null : WebhookEvents.NotHandledMessage(eventName),
-        };
-        db.Deliveries.Add(delivery);
-        if (handled) queue.Enqueue(db, PublishJobs.Webhook, new PublishJobs.WebhookPayload(delivery.Id));
-        try
-        {
-            await db.SaveChangesAsync(ct);
-        }
-        catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19 })
-        {
-            return TypedResults.Ok(new { status = "duplicate", delivery_id = deliveryId }); // the same delivery raced in twice
-        }
-        if (handled) queue.Notify();
-        deliveries.Publish(delivery);
-        return TypedResults.Accepted((string?)null, new { status = handled ? "queued" : "ignored", delivery_id = deliveryId });
+        var stored = await ingest.StoreAsync(db, new DeliveryIngest.Incoming(deliveryId, eventName, action, installationId, repositoryId,
+            repositoryName, () => Encoding.UTF8.GetString(body.Span)), ct);
+        return stored.Result == DeliveryIngest.Result.Duplicate
+            ? TypedResults.Ok(new { status = "duplicate", delivery_id = deliveryId })
+            : TypedResults.Accepted((string?)null, new { status = stored.Result == DeliveryIngest.Result.Queued ? "queued" : "ignored", delivery_id = deliveryId });
     }
 
     static IResult RejectSignature(HttpContext http, ILogger log, string problem)

@@ -1,11 +1,8 @@
 using System.Security.Claims;
-using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using SelfTune.Admin.Auth;
 using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub.Publishing;
 using SelfTune.Admin.Infrastructure;
-using SelfTune.Admin.Jobs;
 
 namespace SelfTune.Admin.GitHub.Webhooks;
 
@@ -14,7 +11,7 @@ namespace SelfTune.Admin.GitHub.Webhooks;
 /// installation, or that has a connection to its repository. Each call uses its own DbContext (safe for pages).
 /// </summary>
 public sealed class DeliveryService(
-    IDbContextFactory<AdminDbContext> dbFactory, JobQueue queue, DeliveryNotifier notifier, TimeProvider clock)
+    IDbContextFactory<AdminDbContext> dbFactory, DeliveryIngest ingest)
 {
     public const string ReplaySeparator = ":replay-";
 
@@ -138,7 +135,7 @@ public sealed class DeliveryService(
     /// <summary>
     /// Replays a stored delivery the way GitHub's "Redeliver" would, without asking GitHub: a NEW delivery row with the same
     /// event and payload and the id <c>{original}:replay-N</c>, and its <c>github.webhook</c> job, stored in one
-    /// transaction (as the receiver does). The original row stays as it was. The job carries the replaying org, so
+    /// transaction by <see cref="DeliveryIngest"/> (as the receiver does). The original row stays as it was. The job carries the replaying org, so
     /// processing acts on that org's connections only (never another org's), and publishing stays idempotent: content
     /// that is already published comes out <c>unchanged</c>. Only <see cref="ReplayableEvents"/> can be replayed:
     /// replaying an installation, installation_repositories or repository event would re-apply old state. Admin and owner only.
@@ -158,25 +155,11 @@ public sealed class DeliveryService(
             var prefix = root + ReplaySeparator;
             var taken = await db.Deliveries.Where(d => d.DeliveryId.StartsWith(prefix)).Select(d => d.DeliveryId).ToListAsync(ct);
             var next = taken.Select(t => int.TryParse(t.AsSpan(prefix.Length), out var n) ? n : 0).DefaultIfEmpty(0).Max() + 1;
-            var replay = new WebhookDelivery
-            {
-                DeliveryId = prefix + next, Event = original.Event, Action = original.Action, InstallationId = original.InstallationId,
-                RepositoryId = original.RepositoryId, RepositoryFullName = original.RepositoryFullName, ReceivedAt = clock.GetUtcNow(),
-                Payload = original.Payload, Outcome = DeliveryOutcome.Queued,
-            };
-            db.Deliveries.Add(replay);
-            queue.Enqueue(db, PublishJobs.Webhook, new PublishJobs.WebhookPayload(replay.Id, user.GetOrgId()));
-            try
-            {
-                await db.SaveChangesAsync(ct);
-            }
-            catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19 } && tries < 3)
-            {
-                continue; // another replay took the same number
-            }
-            queue.Notify();
-            notifier.Publish(replay);
-            return replay;
+            var stored = await ingest.StoreAsync(db, new DeliveryIngest.Incoming(prefix + next, original.Event, original.Action,
+                original.InstallationId, original.RepositoryId, original.RepositoryFullName, () => original.Payload, user.GetOrgId()), ct);
+            if (stored.Delivery is { } replay) return replay;
+            if (tries >= 3) throw ProblemException.Conflict("Another replay of this delivery is being stored; try again.");
+            // another replay took the same number: count again
         }
     }
 
