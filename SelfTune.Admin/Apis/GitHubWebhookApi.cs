@@ -9,6 +9,7 @@ using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub;
 using SelfTune.Admin.GitHub.Client;
 using SelfTune.Admin.GitHub.Webhooks;
+using Octokit.Webhooks;
 using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.Apis;
@@ -19,7 +20,7 @@ namespace SelfTune.Admin.Apis;
 /// </summary>
 /// <remarks>
 /// Hostile input costs little: a post without a well-formed signature header is refused before its body is read; a body is
-/// read once, hashed as it streams in, and held in one buffer; large bodies wait for a <see cref="WebhookBodyGate"/> slot
+/// read once and held in one buffer, whose signature Octokit's <see cref="WebhookSignatureValidator"/> checks; large bodies wait for a <see cref="WebhookBodyGate"/> slot
 /// (503 when none is free); only deliveries the app acts on keep their payload.
 /// </remarks>
 public static class GitHubWebhookApi
@@ -57,7 +58,7 @@ public static class GitHubWebhookApi
             throw new ProblemException(413, "payload_too_large", "Webhook bodies are limited to 25 MB.");
 
         string? signature = http.Request.Headers["X-Hub-Signature-256"];
-        if (ParseSignature(signature) is not { } claimedDigest)
+        if (ParseSignature(signature) is null)
             return RejectSignature(http, log, signature is null ? "missing" : "malformed"); // the body is never read
 
         using var slot = gate.TryEnter(contentLength);
@@ -67,8 +68,10 @@ public static class GitHubWebhookApi
             return ApiProblem.Create(503, $"Too many large webhook bodies are being received at once; retry in {BusyRetryAfterSeconds} seconds.", "busy");
         }
 
-        var (body, digest) = await ReadSignedAsync(http.Request.BodyReader, contentLength, secret, ct);
-        if (!CryptographicOperations.FixedTimeEquals(digest, claimedDigest))
+        // Octokit's validator (HMAC-SHA256, fixed-time comparison) over the one buffered copy: it takes the whole body,
+        // not a stream, and the header was already checked above, so a post without a usable signature is never read.
+        var body = await ReadBodyAsync(http.Request.BodyReader, contentLength, ct);
+        if (WebhookSignatureValidator.Verify(signature, secret, body.Span) != WebhookSignatureValidationResult.Valid)
             return RejectSignature(http, log, "wrong");
 
         string? eventName = http.Request.Headers["X-GitHub-Event"];
@@ -123,12 +126,11 @@ public static class GitHubWebhookApi
     }
 
     /// <summary>
-    /// Reads the body into one buffer (sized by Content-Length when there is one) while computing its HMAC-SHA256 with
-    /// <paramref name="secret"/>, so the bytes are neither copied again nor read twice. More than <see cref="MaxBodyBytes"/> is 413.
+    /// Reads the body once into one buffer (sized by Content-Length when there is one), so it is neither copied again nor
+    /// read twice. More than <see cref="MaxBodyBytes"/> is 413.
     /// </summary>
-    static async Task<(ReadOnlyMemory<byte> Body, byte[] Digest)> ReadSignedAsync(PipeReader reader, long? contentLength, string secret, CancellationToken ct)
+    static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(PipeReader reader, long? contentLength, CancellationToken ct)
     {
-        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, Encoding.UTF8.GetBytes(secret));
         var buffer = new MemoryStream((int)Math.Min(contentLength ?? 64 * 1024, MaxBodyBytes));
         while (true)
         {
@@ -137,13 +139,12 @@ public static class GitHubWebhookApi
             {
                 if (buffer.Length + segment.Length > MaxBodyBytes)
                     throw new ProblemException(413, "payload_too_large", "Webhook bodies are limited to 25 MB.");
-                hmac.AppendData(segment.Span);
                 buffer.Write(segment.Span);
             }
             reader.AdvanceTo(read.Buffer.End);
             if (read.IsCompleted) break;
         }
-        return (buffer.GetBuffer().AsMemory(0, (int)buffer.Length), hmac.GetHashAndReset());
+        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }
 
     static string? StringProperty(JsonElement obj, string name) =>
