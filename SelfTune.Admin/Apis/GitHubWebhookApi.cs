@@ -4,15 +4,13 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Metadata;
-using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub;
 using SelfTune.Admin.GitHub.Client;
-using SelfTune.Admin.GitHub.Publishing;
 using SelfTune.Admin.GitHub.Webhooks;
+using Octokit.Webhooks;
 using SelfTune.Admin.Infrastructure;
-using SelfTune.Admin.Jobs;
 
 namespace SelfTune.Admin.Apis;
 
@@ -22,7 +20,7 @@ namespace SelfTune.Admin.Apis;
 /// </summary>
 /// <remarks>
 /// Hostile input costs little: a post without a well-formed signature header is refused before its body is read; a body is
-/// read once, hashed as it streams in, and held in one buffer; large bodies wait for a <see cref="WebhookBodyGate"/> slot
+/// read once and held in one buffer, whose signature Octokit's <see cref="WebhookSignatureValidator"/> checks; large bodies wait for a <see cref="WebhookBodyGate"/> slot
 /// (503 when none is free); only deliveries the app acts on keep their payload.
 /// </remarks>
 public static class GitHubWebhookApi
@@ -48,8 +46,8 @@ public static class GitHubWebhookApi
         public long? MaxRequestBodySize => limit;
     }
 
-    static async Task<IResult> Receive(HttpContext http, AdminDbContext db, IGitHubAppCredentialSource credentials, JobQueue queue,
-        TimeProvider clock, ILoggerFactory loggers, DeliveryNotifier deliveries, WebhookBodyGate gate, CancellationToken ct)
+    static async Task<IResult> Receive(HttpContext http, AdminDbContext db, IGitHubAppCredentialSource credentials, DeliveryIngest ingest,
+        ILoggerFactory loggers, WebhookBodyGate gate, CancellationToken ct)
     {
         var log = loggers.CreateLogger("SelfTune.Admin.Webhooks");
         var secret = (await credentials.GetAsync(ct))?.WebhookSecret;
@@ -60,7 +58,7 @@ public static class GitHubWebhookApi
             throw new ProblemException(413, "payload_too_large", "Webhook bodies are limited to 25 MB.");
 
         string? signature = http.Request.Headers["X-Hub-Signature-256"];
-        if (ParseSignature(signature) is not { } claimedDigest)
+        if (ParseSignature(signature) is null)
             return RejectSignature(http, log, signature is null ? "missing" : "malformed"); // the body is never read
 
         using var slot = gate.TryEnter(contentLength);
@@ -70,8 +68,10 @@ public static class GitHubWebhookApi
             return ApiProblem.Create(503, $"Too many large webhook bodies are being received at once; retry in {BusyRetryAfterSeconds} seconds.", "busy");
         }
 
-        var (body, digest) = await ReadSignedAsync(http.Request.BodyReader, contentLength, secret, ct);
-        if (!CryptographicOperations.FixedTimeEquals(digest, claimedDigest))
+        // Octokit's validator (HMAC-SHA256, fixed-time comparison) over the one buffered copy: it takes the whole body,
+        // not a stream, and the header was already checked above, so a post without a usable signature is never read.
+        var body = await ReadBodyAsync(http.Request.BodyReader, contentLength, ct);
+        if (WebhookSignatureValidator.Verify(signature, secret, body.Span) != WebhookSignatureValidationResult.Valid)
             return RejectSignature(http, log, "wrong");
 
         string? eventName = http.Request.Headers["X-GitHub-Event"];
@@ -79,7 +79,7 @@ public static class GitHubWebhookApi
         if (string.IsNullOrWhiteSpace(eventName) || string.IsNullOrWhiteSpace(deliveryId) || deliveryId.Length > 100 || eventName.Length > 100)
             return ApiProblem.BadRequest("X-GitHub-Event and X-GitHub-Delivery headers are required.");
 
-        if (await db.Deliveries.AnyAsync(d => d.DeliveryId == deliveryId, ct))
+        if (await db.Deliveries.AnyAsync(d => d.DeliveryId == deliveryId, ct)) // before parsing; the ingest checks again
             return TypedResults.Ok(new { status = "duplicate", delivery_id = deliveryId });
 
         string? action; long? installationId, repositoryId; string? repositoryName;
@@ -100,27 +100,11 @@ public static class GitHubWebhookApi
         }
 
         // An event the app does not act on keeps its headers and outcome, not up to 25 MB of body nobody will read.
-        var handled = WebhookProcessor.HandledEvents.Contains(eventName);
-        var delivery = new WebhookDelivery
-        {
-            DeliveryId = deliveryId, Event = eventName, Action = action, InstallationId = installationId, RepositoryId = repositoryId,
-            RepositoryFullName = repositoryName, ReceivedAt = clock.GetUtcNow(), Payload = handled ? Encoding.UTF8.GetString(body.Span) : "",
-            Outcome = handled ? DeliveryOutcome.Queued : DeliveryOutcome.Ignored,
-            OutcomeMessage = handled ? null : $"SelfTune does not act on '{eventName}' events.",
-        };
-        db.Deliveries.Add(delivery);
-        if (handled) queue.Enqueue(db, PublishJobs.Webhook, new PublishJobs.WebhookPayload(delivery.Id));
-        try
-        {
-            await db.SaveChangesAsync(ct);
-        }
-        catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19 })
-        {
-            return TypedResults.Ok(new { status = "duplicate", delivery_id = deliveryId }); // the same delivery raced in twice
-        }
-        if (handled) queue.Notify();
-        deliveries.Publish(delivery);
-        return TypedResults.Accepted((string?)null, new { status = handled ? "queued" : "ignored", delivery_id = deliveryId });
+        var stored = await ingest.StoreAsync(db, new DeliveryIngest.Incoming(deliveryId, eventName, action, installationId, repositoryId,
+            repositoryName, () => Encoding.UTF8.GetString(body.Span)), ct);
+        return stored.Result == DeliveryIngest.Result.Duplicate
+            ? TypedResults.Ok(new { status = "duplicate", delivery_id = deliveryId })
+            : TypedResults.Accepted((string?)null, new { status = stored.Result == DeliveryIngest.Result.Queued ? "queued" : "ignored", delivery_id = deliveryId });
     }
 
     static IResult RejectSignature(HttpContext http, ILogger log, string problem)
@@ -142,12 +126,11 @@ public static class GitHubWebhookApi
     }
 
     /// <summary>
-    /// Reads the body into one buffer (sized by Content-Length when there is one) while computing its HMAC-SHA256 with
-    /// <paramref name="secret"/>, so the bytes are neither copied again nor read twice. More than <see cref="MaxBodyBytes"/> is 413.
+    /// Reads the body once into one buffer (sized by Content-Length when there is one), so it is neither copied again nor
+    /// read twice. More than <see cref="MaxBodyBytes"/> is 413.
     /// </summary>
-    static async Task<(ReadOnlyMemory<byte> Body, byte[] Digest)> ReadSignedAsync(PipeReader reader, long? contentLength, string secret, CancellationToken ct)
+    static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(PipeReader reader, long? contentLength, CancellationToken ct)
     {
-        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, Encoding.UTF8.GetBytes(secret));
         var buffer = new MemoryStream((int)Math.Min(contentLength ?? 64 * 1024, MaxBodyBytes));
         while (true)
         {
@@ -156,13 +139,12 @@ public static class GitHubWebhookApi
             {
                 if (buffer.Length + segment.Length > MaxBodyBytes)
                     throw new ProblemException(413, "payload_too_large", "Webhook bodies are limited to 25 MB.");
-                hmac.AppendData(segment.Span);
                 buffer.Write(segment.Span);
             }
             reader.AdvanceTo(read.Buffer.End);
             if (read.IsCompleted) break;
         }
-        return (buffer.GetBuffer().AsMemory(0, (int)buffer.Length), hmac.GetHashAndReset());
+        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }
 
     static string? StringProperty(JsonElement obj, string name) =>

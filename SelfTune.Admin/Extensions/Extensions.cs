@@ -78,6 +78,7 @@ public static class Extensions
         services.AddSingleton<WebhookBodyGate>(); // bounds the large webhook bodies held at once
         // Pages: live delivery news, the deliveries view and replay, and "Sync now".
         services.AddSingleton<DeliveryNotifier>();
+        services.AddSingleton<DeliveryIngest>(); // stores a delivery and its job, for the receiver and for replays
         services.AddScoped<DeliveryService>();
         services.AddScoped<ManualSync>();
         services.AddScoped<IJobHandler, PublishJobs.WebhookHandler>();

@@ -44,7 +44,7 @@ public static class PublishJobs
             if (delivery.Outcome != DeliveryOutcome.Queued) return delivery.OutcomeMessage; // processed before a crash
             try
             {
-                var outcome = await processor.ProcessAsync(delivery, ct, payload.OrgId); // saves the processed mark with what it queued
+                var outcome = (await processor.ProcessAsync(delivery, ct, payload.OrgId)).Message; // saves the processed mark with what it queued
                 notifier.Publish(delivery);
                 return outcome;
             }

@@ -1,11 +1,8 @@
 using System.Security.Claims;
-using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using SelfTune.Admin.Auth;
 using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub.Publishing;
 using SelfTune.Admin.Infrastructure;
-using SelfTune.Admin.Jobs;
 
 namespace SelfTune.Admin.GitHub.Webhooks;
 
@@ -14,7 +11,7 @@ namespace SelfTune.Admin.GitHub.Webhooks;
 /// installation, or that has a connection to its repository. Each call uses its own DbContext (safe for pages).
 /// </summary>
 public sealed class DeliveryService(
-    IDbContextFactory<AdminDbContext> dbFactory, JobQueue queue, DeliveryNotifier notifier, TimeProvider clock)
+    IDbContextFactory<AdminDbContext> dbFactory, DeliveryIngest ingest)
 {
     public const string ReplaySeparator = ":replay-";
 
@@ -102,32 +99,26 @@ public sealed class DeliveryService(
     }
 
     /// <summary>Whether the webhook job acts on this event at all (others are stored as ignored, and replaying them does nothing).</summary>
-    public static bool IsHandled(string eventName) => WebhookProcessor.HandledEvents.Contains(eventName);
+    public static bool IsHandled(string eventName) => WebhookEvents.IsHandled(eventName);
 
     /// <summary>Events a replay may process again: they only queue (idempotent) publishes for the replaying org's connections.</summary>
-    public static readonly IReadOnlySet<string> ReplayableEvents = new HashSet<string>(["push", "create", "pull_request"]);
+    public static readonly IReadOnlySet<string> ReplayableEvents = WebhookEvents.Named(ReplayRule.Replayable).ToHashSet();
 
     /// <summary>
     /// Events that change connection or installation state (pause, resume, suspend, rename, default branch). Replaying one would
     /// re-apply old state over what happened since, so they are never replayed.
     /// </summary>
-    public static readonly IReadOnlySet<string> StateChangingEvents = new HashSet<string>(["installation", "installation_repositories", "repository"]);
+    public static readonly IReadOnlySet<string> StateChangingEvents = WebhookEvents.Named(ReplayRule.StateChanging).ToHashSet();
 
-    public static bool CanReplay(string eventName) => ReplayableEvents.Contains(eventName);
+    public static bool CanReplay(string eventName) => WebhookEvents.ReplayRuleOf(eventName) == ReplayRule.Replayable;
 
     /// <summary>Why a delivery of <paramref name="eventName"/> cannot be replayed, or null when it can.</summary>
-    public static string? ReplayRefusal(string eventName) =>
-        CanReplay(eventName) ? null
-        : StateChangingEvents.Contains(eventName)
-            ? $"'{eventName}' deliveries cannot be replayed: they change installation and connection state, and replaying an old one would re-apply old state over what happened since."
-        : IsHandled(eventName)
-            ? $"Replaying a '{eventName}' delivery would do nothing; only push, create and pull_request deliveries can be replayed."
-            : $"SelfTune does not act on '{eventName}' events; replaying it would do nothing.";
+    public static string? ReplayRefusal(string eventName) => WebhookEvents.ReplayRefusal(eventName);
 
     /// <summary>
     /// Replays a stored delivery the way GitHub's "Redeliver" would, without asking GitHub: a NEW delivery row with the same
     /// event and payload and the id <c>{original}:replay-N</c>, and its <c>github.webhook</c> job, stored in one
-    /// transaction (as the receiver does). The original row stays as it was. The job carries the replaying org, so
+    /// transaction by <see cref="DeliveryIngest"/> (as the receiver does). The original row stays as it was. The job carries the replaying org, so
     /// processing acts on that org's connections only (never another org's), and publishing stays idempotent: content
     /// that is already published comes out <c>unchanged</c>. Only <see cref="ReplayableEvents"/> can be replayed:
     /// replaying an installation, installation_repositories or repository event would re-apply old state. Admin and owner only.
@@ -147,25 +138,11 @@ public sealed class DeliveryService(
             var prefix = root + ReplaySeparator;
             var taken = await db.Deliveries.Where(d => d.DeliveryId.StartsWith(prefix)).Select(d => d.DeliveryId).ToListAsync(ct);
             var next = taken.Select(t => int.TryParse(t.AsSpan(prefix.Length), out var n) ? n : 0).DefaultIfEmpty(0).Max() + 1;
-            var replay = new WebhookDelivery
-            {
-                DeliveryId = prefix + next, Event = original.Event, Action = original.Action, InstallationId = original.InstallationId,
-                RepositoryId = original.RepositoryId, RepositoryFullName = original.RepositoryFullName, ReceivedAt = clock.GetUtcNow(),
-                Payload = original.Payload, Outcome = DeliveryOutcome.Queued,
-            };
-            db.Deliveries.Add(replay);
-            queue.Enqueue(db, PublishJobs.Webhook, new PublishJobs.WebhookPayload(replay.Id, user.GetOrgId()));
-            try
-            {
-                await db.SaveChangesAsync(ct);
-            }
-            catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19 } && tries < 3)
-            {
-                continue; // another replay took the same number
-            }
-            queue.Notify();
-            notifier.Publish(replay);
-            return replay;
+            var stored = await ingest.StoreAsync(db, new DeliveryIngest.Incoming(prefix + next, original.Event, original.Action,
+                original.InstallationId, original.RepositoryId, original.RepositoryFullName, () => original.Payload, user.GetOrgId()), ct);
+            if (stored.Delivery is { } replay) return replay;
+            if (tries >= 3) throw ProblemException.Conflict("Another replay of this delivery is being stored; try again.");
+            // another replay took the same number: count again
         }
     }
 

@@ -15,37 +15,70 @@ using SelfTune.Admin.Jobs;
 
 namespace SelfTune.Admin.GitHub.Webhooks;
 
+/// <summary>What processing a delivery did: the outcome message for the deliveries page and the attempts it created.</summary>
+public sealed record WebhookOutcome(string Message, IReadOnlyList<PublishAttempt> Attempts);
+
+/// <summary>Why a connection is paused: what resumes it is decided by the kind, not by the words of the reason.</summary>
+public enum PauseKind
+{
+    /// <summary>The GitHub App was uninstalled; nothing resumes it but binding again.</summary>
+    Uninstalled,
+
+    /// <summary>The installation is suspended; unsuspending resumes it.</summary>
+    Suspended,
+
+    /// <summary>The repository was removed from the installation; adding it back resumes it.</summary>
+    RepositoryRemoved,
+}
+
+/// <summary>
+/// The paused reasons the webhook processor writes, and their kinds. The reason is stored as words only
+/// (<see cref="GitHubConnection.PausedReason"/>), so <see cref="KindOf"/> is the one place that reads a kind back from them.
+/// </summary>
+public static class PauseReasons
+{
+    const string Suspended = "the GitHub App installation is suspended";
+    const string RemovedSuffix = " was removed from the GitHub App installation";
+    const string UninstalledPrefix = "the GitHub App was uninstalled from ";
+
+    public static string Uninstalled(string account) => UninstalledPrefix + account;
+    public static string SuspendedReason => Suspended;
+    public static string RepositoryRemoved(string? fullName) => $"repository {fullName}{RemovedSuffix}";
+
+    /// <summary>The kind of a paused reason written by <see cref="PauseReasons"/>; null when not paused, or paused some other way.</summary>
+    public static PauseKind? KindOf(string? reason) =>
+        reason is null ? null
+        : reason == Suspended ? PauseKind.Suspended
+        : reason.EndsWith(RemovedSuffix, StringComparison.Ordinal) ? PauseKind.RepositoryRemoved
+        : reason.StartsWith(UninstalledPrefix, StringComparison.Ordinal) ? PauseKind.Uninstalled
+        : null;
+}
+
 /// <summary>
 /// What a stored delivery means for the org's connections (SPEC section 8). Runs in the background queue, after GitHub
 /// already had its answer. Octokit.Webhooks parses the payload; publishing itself is queued per connection, so this
 /// makes no GitHub call except to refresh an installation's permissions. A payload that lacks what an event needs
 /// (a push without <c>repository.id</c>, a mistyped field) throws <see cref="UnprocessablePayloadException"/>, naming the field.
 /// </summary>
+/// <remarks>
+/// The service holds no per-delivery state: each <see cref="ProcessAsync"/> call makes its own <c>Run</c> (the Octokit
+/// <see cref="WebhookEventProcessor"/> whose overrides see one delivery) and returns a <see cref="WebhookOutcome"/>.
+/// </remarks>
 public sealed class WebhookProcessor(
     AdminDbContext db, JobQueue queue, PublishService publisher, InstallationBinder binder, IGitHubClientFactory github,
-    AttemptNotifier notifier, TimeProvider clock) : WebhookEventProcessor
+    AttemptNotifier notifier, TimeProvider clock)
 {
-    /// <summary>Events this processor acts on (the overrides below); the receiver stores any other as ignored, without its payload.</summary>
-    public static readonly IReadOnlySet<string> HandledEvents =
-        new HashSet<string>(["push", "create", "installation", "installation_repositories", "repository", "pull_request", "ping"]);
-
-    static readonly TimeSpan TagEchoWindow = TimeSpan.FromMinutes(10);
-    const string ZeroSha = "0000000000000000000000000000000000000000";
-
-    WebhookDelivery delivery = null!;
-    Guid? scopeOrgId;
-    readonly List<PublishAttempt> attempts = [];
-    string? outcome;
+    /// <summary>Events this processor acts on (the overrides of <c>Run</c>, one per <see cref="WebhookEvents.Table"/> row).</summary>
+    public static IReadOnlySet<string> HandledEvents => WebhookEvents.All.Keys.ToHashSet();
 
     /// <summary>
-    /// Processes <paramref name="stored"/> (tracked by this scope's context), marks it processed and returns what it did,
-    /// in words for the deliveries page. With <paramref name="orgId"/> (a replay) only that org's connections and installation
-    /// bindings are looked at; without it (a delivery from GitHub) every org's that the event concerns.
+    /// Processes <paramref name="stored"/> (tracked by this scope's context), marks it processed and returns what it did.
+    /// With <paramref name="orgId"/> (a replay) only that org's connections and installation bindings are looked at; without
+    /// it (a delivery from GitHub) every org's that the event concerns.
     /// </summary>
-    public async Task<string> ProcessAsync(WebhookDelivery stored, CancellationToken ct, Guid? orgId = null)
+    public async Task<WebhookOutcome> ProcessAsync(WebhookDelivery stored, CancellationToken ct, Guid? orgId = null)
     {
-        delivery = stored;
-        scopeOrgId = orgId;
+        var run = new Run(db, queue, publisher, binder, github, clock, stored, orgId);
         var headers = new Dictionary<string, StringValues>(StringComparer.OrdinalIgnoreCase)
         {
             ["X-GitHub-Event"] = stored.Event,
@@ -53,7 +86,7 @@ public sealed class WebhookProcessor(
         };
         try
         {
-            await ProcessWebhookAsync(headers, stored.Payload, ct);
+            await run.ProcessWebhookAsync(headers, stored.Payload, ct);
         }
         catch (JsonException e)
         {
@@ -62,237 +95,250 @@ public sealed class WebhookProcessor(
         // The mark goes in the same transaction as the attempts and jobs queued above: a crash keeps all or none of it,
         // so a re-run of the webhook job (which skips a delivery that is no longer queued) never queues them twice.
         stored.Outcome = DeliveryOutcome.Processed;
-        stored.OutcomeMessage = outcome ?? $"Nothing to do for {stored.Event}{(stored.Action is null ? "" : "." + stored.Action)}.";
+        stored.OutcomeMessage = run.Outcome ?? $"Nothing to do for {stored.Event}{(stored.Action is null ? "" : "." + stored.Action)}.";
         await db.SaveChangesAsync(ct);
-        foreach (var attempt in attempts) notifier.Publish(attempt);
+        foreach (var attempt in run.Attempts) notifier.Publish(attempt);
         queue.Notify();
-        return stored.OutcomeMessage;
+        return new WebhookOutcome(stored.OutcomeMessage, run.Attempts);
     }
 
-    protected override async ValueTask ProcessPushWebhookAsync(WebhookHeaders headers, PushEvent push, CancellationToken ct = default)
+    /// <summary>One delivery's processing: the Octokit overrides, with the delivery, the replay scope and what they did.</summary>
+    sealed class Run(
+        AdminDbContext db, JobQueue queue, PublishService publisher, InstallationBinder binder, IGitHubClientFactory github,
+        TimeProvider clock, WebhookDelivery delivery, Guid? scopeOrgId) : WebhookEventProcessor
     {
-        var gitRef = push.Ref ?? throw Missing("ref");
-        if (push.Deleted || push.After == ZeroSha) { outcome = $"{gitRef} was deleted; nothing to publish."; return; }
-        var after = push.After ?? throw Missing("after");
-        var connections = await ConnectionsForAsync(RepositoryIdOf(push.Repository), ct);
-        if (gitRef.StartsWith("refs/heads/", StringComparison.Ordinal))
-        {
-            var branch = gitRef["refs/heads/".Length..];
-            var matching = connections.Where(c => c.DefaultBranch == branch).ToList();
-            foreach (var c in matching) Trigger(c, AttemptTrigger.Push, after, after);
-            outcome = matching.Count == 0 ? $"Push to {branch}: no connection follows this branch." : Summary($"Push to {branch}");
-        }
-        else if (gitRef.StartsWith("refs/tags/", StringComparison.Ordinal))
-        {
-            await TagAsync(connections, gitRef["refs/tags/".Length..], after, ct);
-        }
-    }
+        static readonly TimeSpan TagEchoWindow = TimeSpan.FromMinutes(10);
+        const string ZeroSha = "0000000000000000000000000000000000000000";
 
-    protected override async ValueTask ProcessCreateWebhookAsync(WebhookHeaders headers, CreateEvent create, CancellationToken ct = default)
-    {
-        if (create.RefType.StringValue != "tag") { outcome = $"Created {create.RefType.StringValue} {create.Ref}; only tags publish."; return; }
-        var tag = create.Ref ?? throw Missing("ref");
-        await TagAsync(await ConnectionsForAsync(RepositoryIdOf(create.Repository), ct), tag, null, ct);
-    }
+        readonly List<PublishAttempt> attempts = [];
+        string? outcome;
 
-    /// <summary>GitHub sends both a push and a create event for a new tag; the second within minutes is an echo.</summary>
-    async Task TagAsync(List<GitHubConnection> connections, string tag, string? sha, CancellationToken ct)
-    {
-        var since = clock.GetUtcNow() - TagEchoWindow;
-        var matching = connections.Where(c => TagPattern.TryParse(c.TagPattern, out var p, out _) && p!.IsMatch(tag)).ToList();
-        foreach (var c in matching)
-        {
-            var echo = await db.Attempts.AnyAsync(a => a.ConnectionId == c.Id && a.Trigger == AttemptTrigger.Tag && a.SourceRef == tag
-                && a.CreatedAt > since && (sha == null || a.CommitSha == null || a.CommitSha == sha), ct);
-            if (echo) continue;
-            Trigger(c, AttemptTrigger.Tag, tag, null);
-        }
-        outcome = matching.Count == 0 ? $"Tag {tag}: no connection's tag pattern matches." : Summary($"Tag {tag}");
-    }
+        public IReadOnlyList<PublishAttempt> Attempts => attempts;
+        public string? Outcome => outcome;
 
-    void Trigger(GitHubConnection connection, AttemptTrigger trigger, string sourceRef, string? commitSha)
-    {
-        if (connection.PausedReason is not null)
+        protected override async ValueTask ProcessPushWebhookAsync(WebhookHeaders headers, PushEvent push, CancellationToken ct = default)
         {
-            Add(publisher.Skipped(connection, trigger, sourceRef, delivery.DeliveryId, $"Skipped: the connection is paused ({connection.PausedReason})."));
-            return;
-        }
-        // Everything else (auto-publish off, a tag that gives no SemVer version) is decided by the publish job, which can
-        // also tell GitHub: the commit gets a check run concluded 'skipped' with the reason.
-        var attempt = publisher.NewAttempt(connection, trigger, sourceRef, delivery.DeliveryId);
-        attempt.CommitSha = commitSha;
-        Add(attempt);
-        PublishJobs.EnqueuePublish(queue, db, attempt);
-    }
-
-    void Add(PublishAttempt attempt)
-    {
-        db.Attempts.Add(attempt);
-        attempts.Add(attempt);
-    }
-
-    string Summary(string what)
-    {
-        var queued = attempts.Count(a => a.Status == AttemptStatus.Queued);
-        var skipped = attempts.Count - queued;
-        return $"{what}: {queued} attempt(s) queued" + (skipped > 0 ? $", {skipped} skipped" : "") + ".";
-    }
-
-    protected override async ValueTask ProcessPullRequestWebhookAsync(WebhookHeaders headers, PullRequestEvent pr, PullRequestAction action, CancellationToken ct = default)
-    {
-        if (action != PullRequestAction.Opened && action != PullRequestAction.Synchronize && action != PullRequestAction.Reopened)
-        {
-            outcome = $"Pull request {action}: nothing to validate.";
-            return;
-        }
-        var sha = pr.PullRequest?.Head?.Sha ?? throw Missing("pull_request.head.sha");
-        var connections = await ConnectionsForAsync(RepositoryIdOf(pr.Repository), ct);
-        var orgIds = connections.Select(c => c.OrgId).Distinct().ToList();
-        var validating = (await db.GitHubSettings.AsNoTracking().Where(s => orgIds.Contains(s.OrgId) && s.WriteBackMode == WriteBackMode.ChecksAndPrs)
-            .Select(s => s.OrgId).ToListAsync(ct)).ToHashSet();
-        foreach (var c in connections.Where(c => validating.Contains(c.OrgId))) Trigger(c, AttemptTrigger.PullRequest, sha, sha);
-        outcome = attempts.Count == 0
-            ? $"Pull request #{pr.Number}: no connected org validates pull requests (write-back mode checks_and_prs)."
-            : Summary($"Pull request #{pr.Number}");
-    }
-
-    protected override async ValueTask ProcessInstallationWebhookAsync(WebhookHeaders headers, InstallationEvent e, InstallationAction action, CancellationToken ct = default)
-    {
-        var id = e.Installation is { Id: > 0 } installation ? installation.Id : throw Missing("installation.id");
-        var bindings = await Bindings().Where(i => i.InstallationId == id).ToListAsync(ct);
-        var connections = await Connections().Where(c => c.InstallationId == id).ToListAsync(ct);
-        var now = clock.GetUtcNow();
-        if (action == InstallationAction.Deleted)
-        {
-            foreach (var b in bindings) { b.DeletedAt = now; b.UpdatedAt = now; }
-            foreach (var c in connections) Pause(c, $"the GitHub App was uninstalled from {e.Installation.Account?.Login ?? $"installation {id}"}");
-            outcome = $"Installation {id} deleted: {bindings.Count} binding(s) marked, {connections.Count} connection(s) paused.";
-        }
-        else if (action == InstallationAction.Suspend || action == InstallationAction.Unsuspend)
-        {
-            var suspended = action == InstallationAction.Suspend;
-            foreach (var b in bindings) { b.Suspended = suspended; b.UpdatedAt = now; }
-            foreach (var c in connections)
-                if (suspended) Pause(c, SuspendedReason);
-                else if (c.PausedReason == SuspendedReason) Resume(c);
-            outcome = $"Installation {id} {(suspended ? "suspended" : "unsuspended")}: {bindings.Count} binding(s), {connections.Count} connection(s) updated.";
-        }
-        else if (action == InstallationAction.NewPermissionsAccepted || action == InstallationAction.Created)
-        {
-            if (bindings.Count > 0)
+            var gitRef = push.Ref ?? throw Missing("ref");
+            if (push.Deleted || push.After == ZeroSha) { outcome = $"{gitRef} was deleted; nothing to publish."; return; }
+            var after = push.After ?? throw Missing("after");
+            var connections = await ConnectionsForAsync(RepositoryIdOf(push.Repository), ct);
+            if (gitRef.StartsWith("refs/heads/", StringComparison.Ordinal))
             {
-                // The payload's permissions are GitHub's word too, but one API read gives the same model binding uses.
-                var app = await github.CreateAppClientAsync(ct);
-                var fresh = await app.GitHubApps.GetInstallationForCurrent(id);
-                foreach (var b in bindings) binder.Apply(b, fresh);
-                github.ForgetInstallationToken(id); // a cached token still carries the old permissions
+                var branch = gitRef["refs/heads/".Length..];
+                var matching = connections.Where(c => c.DefaultBranch == branch).ToList();
+                foreach (var c in matching) Trigger(c, AttemptTrigger.Push, after, after);
+                outcome = matching.Count == 0 ? $"Push to {branch}: no connection follows this branch." : Summary($"Push to {branch}");
             }
-            outcome = $"Installation {id} {action}: permissions of {bindings.Count} binding(s) refreshed.";
-        }
-    }
-
-    const string SuspendedReason = "the GitHub App installation is suspended";
-
-    protected override async ValueTask ProcessInstallationRepositoriesWebhookAsync(WebhookHeaders headers, InstallationRepositoriesEvent e,
-        InstallationRepositoriesAction action, CancellationToken ct = default)
-    {
-        var installationId = e.Installation is { Id: > 0 } installation ? installation.Id : throw Missing("installation.id");
-        if (action == InstallationRepositoriesAction.Removed)
-        {
-            var removed = (e.RepositoriesRemoved ?? throw Missing("repositories_removed"))
-                .Where(r => r is not null).DistinctBy(r => r.Id).ToDictionary(r => r.Id, r => r.FullName);
-            var ids = removed.Keys.ToList();
-            var connections = await Connections().Where(c => c.InstallationId == installationId && ids.Contains(c.RepoId)).ToListAsync(ct);
-            foreach (var c in connections) Pause(c, $"repository {removed[c.RepoId]} was removed from the GitHub App installation");
-            outcome = $"{removed.Count} repository(ies) removed from installation {installationId}: {connections.Count} connection(s) paused.";
-        }
-        else
-        {
-            var ids = (e.RepositoriesAdded ?? throw Missing("repositories_added")).Where(r => r is not null).Select(r => r.Id).ToList();
-            var connections = await Connections().Where(c => c.InstallationId == installationId && ids.Contains(c.RepoId)
-                && c.PausedReason != null && c.PausedReason.Contains("was removed from the GitHub App installation")).ToListAsync(ct);
-            foreach (var c in connections) Resume(c);
-            outcome = $"{ids.Count} repository(ies) added to installation {installationId}: {connections.Count} connection(s) resumed.";
-        }
-    }
-
-    protected override async ValueTask ProcessRepositoryWebhookAsync(WebhookHeaders headers, RepositoryEvent e, RepositoryAction action, CancellationToken ct = default)
-    {
-        var repoId = RepositoryIdOf(e.Repository);
-        var repo = e.Repository!;
-        var connections = await Connections().Where(c => c.RepoId == repoId).ToListAsync(ct);
-        if (action == RepositoryAction.Renamed || action == RepositoryAction.Transferred)
-        {
-            var owner = repo.Owner?.Login ?? throw Missing("repository.owner.login");
-            var name = repo.Name ?? throw Missing("repository.name");
-            foreach (var c in connections)
+            else if (gitRef.StartsWith("refs/tags/", StringComparison.Ordinal))
             {
-                c.RepoOwner = owner;
-                c.RepoName = name;
-                c.UpdatedAt = clock.GetUtcNow();
+                await TagAsync(connections, gitRef["refs/tags/".Length..], after, ct);
             }
-            outcome = $"Repository {repo.Id} is now {repo.FullName}: {connections.Count} connection(s) updated.";
         }
-        else if (action == RepositoryAction.Edited && OldDefaultBranch() is { } oldDefault)
+
+        protected override async ValueTask ProcessCreateWebhookAsync(WebhookHeaders headers, CreateEvent create, CancellationToken ct = default)
         {
-            // Connections that followed the old default branch follow the new one; others chose a branch on purpose.
-            var following = connections.Where(c => c.DefaultBranch == oldDefault).ToList();
-            foreach (var c in following)
+            if (create.RefType.StringValue != "tag") { outcome = $"Created {create.RefType.StringValue} {create.Ref}; only tags publish."; return; }
+            var tag = create.Ref ?? throw Missing("ref");
+            await TagAsync(await ConnectionsForAsync(RepositoryIdOf(create.Repository), ct), tag, null, ct);
+        }
+
+        /// <summary>GitHub sends both a push and a create event for a new tag; the second within minutes is an echo.</summary>
+        async Task TagAsync(List<GitHubConnection> connections, string tag, string? sha, CancellationToken ct)
+        {
+            var since = clock.GetUtcNow() - TagEchoWindow;
+            var matching = connections.Where(c => TagPattern.TryParse(c.TagPattern, out var p, out _) && p!.IsMatch(tag)).ToList();
+            foreach (var c in matching)
             {
-                c.DefaultBranch = repo.DefaultBranch ?? c.DefaultBranch;
-                c.UpdatedAt = clock.GetUtcNow();
+                var echo = await db.Attempts.AnyAsync(a => a.ConnectionId == c.Id && a.Trigger == AttemptTrigger.Tag && a.SourceRef == tag
+                    && a.CreatedAt > since && (sha == null || a.CommitSha == null || a.CommitSha == sha), ct);
+                if (echo) continue;
+                Trigger(c, AttemptTrigger.Tag, tag, null);
             }
-            outcome = $"Default branch of {repo.FullName} changed from {oldDefault} to {repo.DefaultBranch}: {following.Count} connection(s) follow it.";
+            outcome = matching.Count == 0 ? $"Tag {tag}: no connection's tag pattern matches." : Summary($"Tag {tag}");
         }
-        else
+
+        void Trigger(GitHubConnection connection, AttemptTrigger trigger, string sourceRef, string? commitSha)
         {
-            outcome = $"Repository {action}: nothing to do.";
+            if (connection.PausedReason is not null)
+            {
+                Add(publisher.Skipped(connection, trigger, sourceRef, delivery.DeliveryId, $"Skipped: the connection is paused ({connection.PausedReason})."));
+                return;
+            }
+            // Everything else (auto-publish off, a tag that gives no SemVer version) is decided by the publish job, which can
+            // also tell GitHub: the commit gets a check run concluded 'skipped' with the reason.
+            var attempt = publisher.NewAttempt(connection, trigger, sourceRef, delivery.DeliveryId);
+            attempt.CommitSha = commitSha;
+            Add(attempt);
+            PublishJobs.EnqueuePublish(queue, db, attempt);
         }
-    }
 
-    string? OldDefaultBranch()
-    {
-        using var doc = JsonDocument.Parse(delivery.Payload);
-        return doc.RootElement.TryGetProperty("changes", out var changes)
-               && changes.TryGetProperty("default_branch", out var branch)
-               && branch.TryGetProperty("from", out var from) && from.ValueKind == JsonValueKind.String
-            ? from.GetString()
-            : null;
-    }
+        void Add(PublishAttempt attempt)
+        {
+            db.Attempts.Add(attempt);
+            attempts.Add(attempt);
+        }
 
-    protected override ValueTask ProcessPingWebhookAsync(WebhookHeaders headers, PingEvent ping, CancellationToken ct = default)
-    {
-        outcome = "Ping received.";
-        return ValueTask.CompletedTask;
-    }
+        string Summary(string what)
+        {
+            var queued = attempts.Count(a => a.Status == AttemptStatus.Queued);
+            var skipped = attempts.Count - queued;
+            return $"{what}: {queued} attempt(s) queued" + (skipped > 0 ? $", {skipped} skipped" : "") + ".";
+        }
 
-    /// <summary>The payload's <c>repository.id</c> (GitHub's ids are positive); without one there is nothing to match connections by.</summary>
-    long RepositoryIdOf(Octokit.Webhooks.Models.Repository? repository) =>
-        repository is { Id: > 0 } ? repository.Id : throw Missing("repository.id");
+        protected override async ValueTask ProcessPullRequestWebhookAsync(WebhookHeaders headers, PullRequestEvent pr, PullRequestAction action, CancellationToken ct = default)
+        {
+            if (pr.Action is not { } name || !WebhookEvents.PullRequest.Actions!.Contains(name))
+            {
+                outcome = $"Pull request {action}: nothing to validate.";
+                return;
+            }
+            var sha = pr.PullRequest?.Head?.Sha ?? throw Missing("pull_request.head.sha");
+            var connections = await ConnectionsForAsync(RepositoryIdOf(pr.Repository), ct);
+            var orgIds = connections.Select(c => c.OrgId).Distinct().ToList();
+            var validating = (await db.GitHubSettings.AsNoTracking().Where(s => orgIds.Contains(s.OrgId) && s.WriteBackMode == WriteBackMode.ChecksAndPrs)
+                .Select(s => s.OrgId).ToListAsync(ct)).ToHashSet();
+            foreach (var c in connections.Where(c => validating.Contains(c.OrgId))) Trigger(c, AttemptTrigger.PullRequest, sha, sha);
+            outcome = attempts.Count == 0
+                ? $"Pull request #{pr.Number}: no connected org validates pull requests (write-back mode checks_and_prs)."
+                : Summary($"Pull request #{pr.Number}");
+        }
 
-    UnprocessablePayloadException Missing(string field) => new($"The {delivery.Event} payload has no {field}.");
+        protected override async ValueTask ProcessInstallationWebhookAsync(WebhookHeaders headers, InstallationEvent e, InstallationAction action, CancellationToken ct = default)
+        {
+            var id = e.Installation is { Id: > 0 } installation ? installation.Id : throw Missing("installation.id");
+            var bindings = await Bindings().Where(i => i.InstallationId == id).ToListAsync(ct);
+            var connections = await Connections().Where(c => c.InstallationId == id).ToListAsync(ct);
+            var now = clock.GetUtcNow();
+            if (action == InstallationAction.Deleted)
+            {
+                foreach (var b in bindings) { b.DeletedAt = now; b.UpdatedAt = now; }
+                foreach (var c in connections) Pause(c, PauseReasons.Uninstalled(e.Installation.Account?.Login ?? $"installation {id}"));
+                outcome = $"Installation {id} deleted: {bindings.Count} binding(s) marked, {connections.Count} connection(s) paused.";
+            }
+            else if (action == InstallationAction.Suspend || action == InstallationAction.Unsuspend)
+            {
+                var suspended = action == InstallationAction.Suspend;
+                foreach (var b in bindings) { b.Suspended = suspended; b.UpdatedAt = now; }
+                foreach (var c in connections)
+                    if (suspended) Pause(c, PauseReasons.SuspendedReason);
+                    else if (PauseReasons.KindOf(c.PausedReason) == PauseKind.Suspended) Resume(c);
+                outcome = $"Installation {id} {(suspended ? "suspended" : "unsuspended")}: {bindings.Count} binding(s), {connections.Count} connection(s) updated.";
+            }
+            else if (action == InstallationAction.NewPermissionsAccepted || action == InstallationAction.Created)
+            {
+                if (bindings.Count > 0)
+                {
+                    // The payload's permissions are GitHub's word too, but one API read gives the same model binding uses.
+                    var app = await github.CreateAppClientAsync(ct);
+                    var fresh = await app.GitHubApps.GetInstallationForCurrent(id);
+                    foreach (var b in bindings) binder.Apply(b, fresh);
+                    github.ForgetInstallationToken(id); // a cached token still carries the old permissions
+                }
+                outcome = $"Installation {id} {action}: permissions of {bindings.Count} binding(s) refreshed.";
+            }
+        }
 
-    Task<List<GitHubConnection>> ConnectionsForAsync(long repoId, CancellationToken ct) =>
-        Connections().Where(c => c.RepoId == repoId).ToListAsync(ct);
+        protected override async ValueTask ProcessInstallationRepositoriesWebhookAsync(WebhookHeaders headers, InstallationRepositoriesEvent e,
+            InstallationRepositoriesAction action, CancellationToken ct = default)
+        {
+            var installationId = e.Installation is { Id: > 0 } installation ? installation.Id : throw Missing("installation.id");
+            if (action == InstallationRepositoriesAction.Removed)
+            {
+                var removed = (e.RepositoriesRemoved ?? throw Missing("repositories_removed"))
+                    .Where(r => r is not null).DistinctBy(r => r.Id).ToDictionary(r => r.Id, r => r.FullName);
+                var ids = removed.Keys.ToList();
+                var connections = await Connections().Where(c => c.InstallationId == installationId && ids.Contains(c.RepoId)).ToListAsync(ct);
+                foreach (var c in connections) Pause(c, PauseReasons.RepositoryRemoved(removed[c.RepoId]));
+                outcome = $"{removed.Count} repository(ies) removed from installation {installationId}: {connections.Count} connection(s) paused.";
+            }
+            else
+            {
+                var ids = (e.RepositoriesAdded ?? throw Missing("repositories_added")).Where(r => r is not null).Select(r => r.Id).ToList();
+                var connections = (await Connections().Where(c => c.InstallationId == installationId && ids.Contains(c.RepoId) && c.PausedReason != null)
+                    .ToListAsync(ct)).Where(c => PauseReasons.KindOf(c.PausedReason) == PauseKind.RepositoryRemoved).ToList();
+                foreach (var c in connections) Resume(c);
+                outcome = $"{ids.Count} repository(ies) added to installation {installationId}: {connections.Count} connection(s) resumed.";
+            }
+        }
 
-    /// <summary>Every connection, or only the replaying org's: a replay never acts on another org's connections.</summary>
-    IQueryable<GitHubConnection> Connections() =>
-        scopeOrgId is { } orgId ? db.Connections.Where(c => c.OrgId == orgId) : db.Connections;
+        protected override async ValueTask ProcessRepositoryWebhookAsync(WebhookHeaders headers, RepositoryEvent e, RepositoryAction action, CancellationToken ct = default)
+        {
+            var repoId = RepositoryIdOf(e.Repository);
+            var repo = e.Repository!;
+            var connections = await Connections().Where(c => c.RepoId == repoId).ToListAsync(ct);
+            if (action == RepositoryAction.Renamed || action == RepositoryAction.Transferred)
+            {
+                var owner = repo.Owner?.Login ?? throw Missing("repository.owner.login");
+                var name = repo.Name ?? throw Missing("repository.name");
+                foreach (var c in connections)
+                {
+                    c.RepoOwner = owner;
+                    c.RepoName = name;
+                    c.UpdatedAt = clock.GetUtcNow();
+                }
+                outcome = $"Repository {repo.Id} is now {repo.FullName}: {connections.Count} connection(s) updated.";
+            }
+            else if (action == RepositoryAction.Edited && OldDefaultBranch() is { } oldDefault)
+            {
+                // Connections that followed the old default branch follow the new one; others chose a branch on purpose.
+                var following = connections.Where(c => c.DefaultBranch == oldDefault).ToList();
+                foreach (var c in following)
+                {
+                    c.DefaultBranch = repo.DefaultBranch ?? c.DefaultBranch;
+                    c.UpdatedAt = clock.GetUtcNow();
+                }
+                outcome = $"Default branch of {repo.FullName} changed from {oldDefault} to {repo.DefaultBranch}: {following.Count} connection(s) follow it.";
+            }
+            else
+            {
+                outcome = $"Repository {action}: nothing to do.";
+            }
+        }
 
-    /// <summary>Every installation binding, or only the replaying org's.</summary>
-    IQueryable<GitHubInstallation> Bindings() =>
-        scopeOrgId is { } orgId ? db.Installations.Where(i => i.OrgId == orgId) : db.Installations;
+        string? OldDefaultBranch()
+        {
+            using var doc = JsonDocument.Parse(delivery.Payload);
+            return doc.RootElement.TryGetProperty("changes", out var changes)
+                   && changes.TryGetProperty("default_branch", out var branch)
+                   && branch.TryGetProperty("from", out var from) && from.ValueKind == JsonValueKind.String
+                ? from.GetString()
+                : null;
+        }
 
-    void Pause(GitHubConnection c, string reason)
-    {
-        c.PausedReason = reason;
-        c.UpdatedAt = clock.GetUtcNow();
-    }
+        protected override ValueTask ProcessPingWebhookAsync(WebhookHeaders headers, PingEvent ping, CancellationToken ct = default)
+        {
+            outcome = "Ping received.";
+            return ValueTask.CompletedTask;
+        }
 
-    void Resume(GitHubConnection c)
-    {
-        c.PausedReason = null;
-        c.UpdatedAt = clock.GetUtcNow();
+        /// <summary>The payload's <c>repository.id</c> (GitHub's ids are positive); without one there is nothing to match connections by.</summary>
+        long RepositoryIdOf(Octokit.Webhooks.Models.Repository? repository) =>
+            repository is { Id: > 0 } ? repository.Id : throw Missing("repository.id");
+
+        UnprocessablePayloadException Missing(string field) => new($"The {delivery.Event} payload has no {field}.");
+
+        Task<List<GitHubConnection>> ConnectionsForAsync(long repoId, CancellationToken ct) =>
+            Connections().Where(c => c.RepoId == repoId).ToListAsync(ct);
+
+        /// <summary>Every connection, or only the replaying org's: a replay never acts on another org's connections.</summary>
+        IQueryable<GitHubConnection> Connections() =>
+            scopeOrgId is { } orgId ? db.Connections.Where(c => c.OrgId == orgId) : db.Connections;
+
+        /// <summary>Every installation binding, or only the replaying org's.</summary>
+        IQueryable<GitHubInstallation> Bindings() =>
+            scopeOrgId is { } orgId ? db.Installations.Where(i => i.OrgId == orgId) : db.Installations;
+
+        void Pause(GitHubConnection c, string reason)
+        {
+            c.PausedReason = reason;
+            c.UpdatedAt = clock.GetUtcNow();
+        }
+
+        void Resume(GitHubConnection c)
+        {
+            c.PausedReason = null;
+            c.UpdatedAt = clock.GetUtcNow();
+        }
     }
 }
 
