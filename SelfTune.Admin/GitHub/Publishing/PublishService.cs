@@ -22,22 +22,13 @@ public sealed class PublishService(
     /// <summary>Thrown when GitHub failed in a way a later try may not (the job queue retries it).</summary>
     public sealed class TransientPublishFailure(string message, Exception inner) : Exception(message, inner);
 
-    public PublishAttempt NewAttempt(GitHubConnection connection, AttemptTrigger trigger, string? sourceRef, string? deliveryId) => new()
-    {
-        OrgId = connection.OrgId, ConnectionId = connection.Id, Trigger = trigger, SourceRef = sourceRef, DeliveryId = deliveryId,
-        CreatedAt = clock.GetUtcNow(),
-    };
+    /// <summary>Forwards to <see cref="PublishAttempt.Create"/> (kept for WebhookProcessor until it calls the entity).</summary>
+    public PublishAttempt NewAttempt(GitHubConnection connection, AttemptTrigger trigger, string? sourceRef, string? deliveryId) =>
+        PublishAttempt.Create(connection, trigger, sourceRef, deliveryId, clock.GetUtcNow());
 
-    /// <summary>Records an attempt that ends before any work (auto-publish off, tag not SemVer, connection paused).</summary>
-    public PublishAttempt Skipped(GitHubConnection connection, AttemptTrigger trigger, string? sourceRef, string? deliveryId, string message)
-    {
-        var attempt = NewAttempt(connection, trigger, sourceRef, deliveryId);
-        attempt.Status = AttemptStatus.Skipped;
-        attempt.Message = message;
-        attempt.StartedAt = attempt.FinishedAt = attempt.CreatedAt;
-        attempt.WriteBackStatus = WriteBackStatus.Disabled;
-        return attempt;
-    }
+    /// <summary>Forwards to <see cref="PublishAttempt.Skip"/> (kept for WebhookProcessor until it calls the entity).</summary>
+    public PublishAttempt Skipped(GitHubConnection connection, AttemptTrigger trigger, string? sourceRef, string? deliveryId, string message) =>
+        NewAttempt(connection, trigger, sourceRef, deliveryId).Skip(message);
 
     /// <summary>
     /// Runs one queued attempt to its end. <paramref name="finalTry"/> says whether a GitHub failure ends the attempt as
@@ -50,16 +41,16 @@ public sealed class PublishService(
         var connection = await db.Connections.Include(c => c.Entry).SingleOrDefaultAsync(c => c.Id == attempt.ConnectionId, ct);
         if (connection is null)
         {
-            await FinishAsync(attempt, AttemptStatus.Failed, "The connection was deleted before this attempt ran.", ct);
+            attempt.Finish(AttemptStatus.Failed, "The connection was deleted before this attempt ran.", clock.GetUtcNow());
+            await SaveAndNotifyAsync(attempt, ct);
             return;
         }
 
-        attempt.Status = AttemptStatus.Running;
-        attempt.StartedAt ??= clock.GetUtcNow();
-        attempt.Message = null;
+        attempt.Start(clock.GetUtcNow());
         await SaveAndNotifyAsync(attempt, ct);
 
         var channel = WriteBack.Channel.None;
+        Outcome result;
         try
         {
             attempt.CommitSha ??= await ResolveCommitAsync(connection, attempt, ct);
@@ -67,23 +58,13 @@ public sealed class PublishService(
             if (attempt.CheckRunId is null && attempt.StatusContext is null) await writeBack.StartAsync(channel, attempt, connection, ct);
             await SaveAndNotifyAsync(attempt, ct);
 
-            var outcome = attempt.Trigger == AttemptTrigger.PullRequest
+            result = attempt.Trigger == AttemptTrigger.PullRequest
                 ? await ValidateAsync(connection, attempt, ct)
                 : await PublishAsync(connection, attempt, ct);
-            attempt.Status = outcome.Status;
-            attempt.Message = outcome.Message;
-            attempt.Version = outcome.Version ?? attempt.Version;
-            if (outcome.Status == AttemptStatus.Published) attempt.PublishedAt = outcome.PublishedAt;
         }
-        catch (PackagingException e)
+        catch (Exception e) when (e is PackagingException or ProblemException)
         {
-            attempt.Status = AttemptStatus.Failed;
-            attempt.Message = e.Message;
-        }
-        catch (ProblemException e)
-        {
-            attempt.Status = AttemptStatus.Failed;
-            attempt.Message = e.Message;
+            result = new Outcome(AttemptStatus.Failed, e.Message, null);
         }
         catch (Exception e) when (IsTransient(e) && !ct.IsCancellationRequested)
         {
@@ -94,11 +75,10 @@ public sealed class PublishService(
                 await SaveAndNotifyAsync(attempt, ct);
                 throw new TransientPublishFailure(what, e);
             }
-            attempt.Status = AttemptStatus.Failed;
-            attempt.Message = $"Could not read {connection.RepoFullName} from GitHub: {what}.";
+            result = new Outcome(AttemptStatus.Failed, $"Could not read {connection.RepoFullName} from GitHub: {what}.", null);
         }
 
-        attempt.FinishedAt = clock.GetUtcNow();
+        attempt.Finish(result.Status, result.Message, clock.GetUtcNow(), result.Version, result.PublishedAt);
         await writeBack.FinishAsync(channel, attempt, connection, await SummaryAsync(attempt, connection, ct), ct);
         await SaveAndNotifyAsync(attempt, ct);
     }
@@ -111,11 +91,7 @@ public sealed class PublishService(
     {
         db.ChangeTracker.Clear();
         var attempt = await db.Attempts.SingleOrDefaultAsync(a => a.Id == attemptId, ct);
-        if (attempt is null || attempt.Status is not (AttemptStatus.Queued or AttemptStatus.Running)) return;
-        attempt.Status = AttemptStatus.Failed;
-        attempt.Message = message;
-        attempt.FinishedAt = clock.GetUtcNow();
-        attempt.StartedAt ??= attempt.FinishedAt;
+        if (attempt is null || !attempt.Abandon(message, clock.GetUtcNow())) return;
         var connection = await db.Connections.Include(c => c.Entry).SingleOrDefaultAsync(c => c.Id == attempt.ConnectionId, ct);
         if (connection is not null)
             await writeBack.FinishAsync(await writeBack.ResumeAsync(attempt, connection, ct), attempt, connection, message, ct);
@@ -251,15 +227,6 @@ public sealed class PublishService(
             if (pattern.TryGetVersion(tag.Name, out var v, out _))
                 result.Add((tag.Name, RegistryVersion.Parse(v), tag.Commit.Sha));
         return result;
-    }
-
-    async Task FinishAsync(PublishAttempt attempt, AttemptStatus status, string message, CancellationToken ct)
-    {
-        attempt.Status = status;
-        attempt.Message = message;
-        attempt.FinishedAt = clock.GetUtcNow();
-        attempt.StartedAt ??= attempt.FinishedAt;
-        await SaveAndNotifyAsync(attempt, ct);
     }
 
     async Task SaveAndNotifyAsync(PublishAttempt attempt, CancellationToken ct)

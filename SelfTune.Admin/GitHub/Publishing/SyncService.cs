@@ -34,9 +34,8 @@ public sealed class SyncService(AdminDbContext db, PublishService publisher, Att
         catch (Exception e) when (manual && (e is ProblemException || GitHubFailures.IsGitHubFailure(e)))
         {
             // The caller is waiting for an answer: record why, as a failed attempt, instead of retrying silently.
-            var failed = publisher.Skipped(connection, trigger, connection.DefaultBranch, null,
+            var failed = PublishAttempt.Create(connection, trigger, connection.DefaultBranch, null, clock.GetUtcNow()).EndBeforeWork(AttemptStatus.Failed,
                 $"Could not read {connection.RepoFullName} from GitHub: {(e is ProblemException p ? p.Message : GitHubFailures.Describe(e))}");
-            failed.Status = AttemptStatus.Failed;
             db.Attempts.Add(failed);
             await db.SaveChangesAsync(ct);
             notifier.Publish(failed);
@@ -81,11 +80,7 @@ public sealed class SyncService(AdminDbContext db, PublishService publisher, Att
                 && (a.Trigger == AttemptTrigger.Manual || a.Trigger == AttemptTrigger.Reconcile)
                 && (a.Status == AttemptStatus.Queued || a.Status == AttemptStatus.Running)).ToListAsync(ct);
         foreach (var attempt in open)
-        {
-            attempt.Status = AttemptStatus.Failed;
-            attempt.Message = "Interrupted: the app stopped while this attempt ran; the next sync or sweep picks up what is missing.";
-            attempt.FinishedAt = clock.GetUtcNow();
-        }
+            attempt.Abandon("Interrupted: the app stopped while this attempt ran; the next sync or sweep picks up what is missing.", clock.GetUtcNow());
         if (open.Count == 0) return;
         await db.SaveChangesAsync(ct);
         foreach (var attempt in open) notifier.Publish(attempt);
@@ -93,7 +88,7 @@ public sealed class SyncService(AdminDbContext db, PublishService publisher, Att
 
     async Task<Guid> RunAttemptAsync(GitHubConnection connection, AttemptTrigger trigger, string sourceRef, string sha, CancellationToken ct)
     {
-        var attempt = publisher.NewAttempt(connection, trigger, sourceRef, null);
+        var attempt = PublishAttempt.Create(connection, trigger, sourceRef, null, clock.GetUtcNow());
         attempt.CommitSha = sha;
         db.Attempts.Add(attempt);
         await db.SaveChangesAsync(ct);
