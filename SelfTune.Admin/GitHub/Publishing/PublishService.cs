@@ -14,7 +14,7 @@ namespace SelfTune.Admin.GitHub.Publishing;
 /// queue's concurrency key), so the version choice below never races with itself.
 /// </summary>
 public sealed class PublishService(
-    AdminDbContext db, IGitHubClientFactory github, RegistryService registry, ArchiveStore archives, WriteBack writeBack,
+    AdminDbContext db, IGitHubClientFactory github, RepositoryBrowser browser, RegistryService registry, ArchiveStore archives, WriteBack writeBack,
     AttemptNotifier notifier, TimeProvider clock)
 {
     public const string PrereleasePrefix = RegistryVersion.GitHubPrereleasePrefix;
@@ -53,7 +53,8 @@ public sealed class PublishService(
         Outcome result;
         try
         {
-            attempt.CommitSha ??= await ResolveCommitAsync(connection, attempt, ct);
+            attempt.CommitSha ??= await browser.ResolveCommitAsync(connection,
+                attempt.SourceRef ?? throw new InvalidOperationException("An attempt needs a ref."), ct);
             channel = await writeBack.PrepareAsync(attempt, connection, ct);
             if (attempt.CheckRunId is null && attempt.StatusContext is null) await writeBack.StartAsync(channel, attempt, connection, ct);
             await SaveAndNotifyAsync(attempt, ct);
@@ -105,7 +106,7 @@ public sealed class PublishService(
         var entry = connection.Entry!;
         if (!connection.AutoPublish && attempt.Trigger is AttemptTrigger.Push or AttemptTrigger.Tag)
             return new Outcome(AttemptStatus.Skipped, "Skipped: auto-publish is off; use Sync to publish.", null);
-        var isTag = attempt.Trigger == AttemptTrigger.Tag || (attempt.SourceRef is not null && !IsSha(attempt.SourceRef));
+        var isTag = GitRef.IsTag(attempt.SourceRef, tagTrigger: attempt.Trigger == AttemptTrigger.Tag);
         string? releaseVersion = null;
         if (isTag)
         {
@@ -184,51 +185,6 @@ public sealed class PublishService(
         return new Packaged(await archives.StageAsync(repacked, ct), package);
     }
 
-    async Task<string> ResolveCommitAsync(GitHubConnection connection, PublishAttempt attempt, CancellationToken ct)
-    {
-        var sourceRef = attempt.SourceRef ?? throw new InvalidOperationException("An attempt needs a ref.");
-        if (IsSha(sourceRef)) return sourceRef;
-        var client = await github.CreateInstallationClientAsync(connection.InstallationId, ct);
-        try
-        {
-            // Peels annotated tags to the commit they point at.
-            var commit = await client.Repository.Commit.Get(connection.RepoOwner, connection.RepoName, "refs/tags/" + sourceRef);
-            return commit.Sha;
-        }
-        catch (Exception e) when (e is NotFoundException or ApiValidationException)
-        {
-            throw new ProblemException(404, "not_found", $"Tag {sourceRef} no longer exists in {connection.RepoFullName}.");
-        }
-    }
-
-    /// <summary>The default branch's head commit.</summary>
-    public async Task<string> GetBranchHeadAsync(GitHubConnection connection, CancellationToken ct)
-    {
-        var client = await github.CreateInstallationClientAsync(connection.InstallationId, ct);
-        try
-        {
-            var branch = await client.Repository.Branch.Get(connection.RepoOwner, connection.RepoName, connection.DefaultBranch);
-            return branch.Commit.Sha;
-        }
-        catch (NotFoundException)
-        {
-            throw new ProblemException(404, "not_found", $"Branch {connection.DefaultBranch} does not exist in {connection.RepoFullName}.");
-        }
-    }
-
-    /// <summary>The repository's tags that match the pattern and give a registry version: (tag, version, commit sha).</summary>
-    public async Task<List<(string Tag, RegistryVersion Version, string Sha)>> GetReleaseTagsAsync(GitHubConnection connection, CancellationToken ct)
-    {
-        var client = await github.CreateInstallationClientAsync(connection.InstallationId, ct);
-        var tags = await client.Repository.GetAllTags(connection.RepoOwner, connection.RepoName, new ApiOptions { PageSize = 100 });
-        var pattern = TagPattern.Parse(connection.TagPattern);
-        var result = new List<(string, RegistryVersion, string)>();
-        foreach (var tag in tags)
-            if (pattern.TryGetVersion(tag.Name, out var v, out _))
-                result.Add((tag.Name, RegistryVersion.Parse(v), tag.Commit.Sha));
-        return result;
-    }
-
     async Task SaveAndNotifyAsync(PublishAttempt attempt, CancellationToken ct)
     {
         await db.SaveChangesAsync(ct);
@@ -248,7 +204,8 @@ public sealed class PublishService(
         return string.Join("\n\n", lines.Where(l => l.Length > 0));
     }
 
-    public static bool IsSha(string value) => value.Length == 40 && value.All(char.IsAsciiHexDigitLower);
+    /// <summary>Forwards to <see cref="GitRef.IsSha"/> (kept for ConnectionDetail.razor, another worktree's file).</summary>
+    public static bool IsSha(string value) => GitRef.IsSha(value);
 
     static bool IsTransient(Exception e) =>
         (GitHubFailures.IsGitHubFailure(e) && e is not GitHubNotConfiguredException and not NotFoundException and not ForbiddenException)

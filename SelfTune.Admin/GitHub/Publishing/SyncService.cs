@@ -9,7 +9,8 @@ namespace SelfTune.Admin.GitHub.Publishing;
 /// Sync (manual) and reconciliation (the sweep): compare the repository with the registry and publish what is missing.
 /// Runs inside a job keyed by the connection, so it never overlaps a webhook publish of the same connection.
 /// </summary>
-public sealed class SyncService(AdminDbContext db, PublishService publisher, AttemptNotifier notifier, TimeProvider clock, ILogger<SyncService> log)
+public sealed class SyncService(
+    AdminDbContext db, PublishService publisher, RepositoryBrowser browser, AttemptNotifier notifier, TimeProvider clock, ILogger<SyncService> log)
 {
     /// <summary>
     /// Manual: publishes the default branch head (unless already published) and the newest matching tag without a version;
@@ -28,8 +29,8 @@ public sealed class SyncService(AdminDbContext db, PublishService publisher, Att
         List<(string Tag, RegistryVersion Version, string Sha)> tags;
         try
         {
-            head = await publisher.GetBranchHeadAsync(connection, ct);
-            tags = await publisher.GetReleaseTagsAsync(connection, ct);
+            head = await browser.GetBranchHeadAsync(connection, ct);
+            tags = await browser.GetReleaseTagsAsync(connection, ct);
         }
         catch (Exception e) when (manual && (e is ProblemException || GitHubFailures.IsGitHubFailure(e)))
         {
