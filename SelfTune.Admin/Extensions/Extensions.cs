@@ -67,6 +67,7 @@ public static class Extensions
         services.AddScoped<InstallationBinder>();
         services.AddScoped<ConnectionService>();
         services.AddScoped<WriteBack>();
+        services.AddScoped<SkillPackager>();
         services.AddScoped<PublishService>();
         services.AddScoped<SyncService>();
         services.AddScoped<DirectImport>();

@@ -14,7 +14,7 @@ public sealed record DirectImportRequest(string? RepoFullName, string? Ref, stri
 /// when the ref is a tag, else the full commit SHA. The version defaults to the commit's prerelease, as a push would.
 /// </summary>
 public sealed class DirectImport(AdminDbContext db, ConnectionService connections, RepositoryBrowser browser,
-    PublishService publisher, RegistryService registry)
+    SkillPackager packager, RegistryService registry)
 {
     public async Task<PublishResult> ImportAsync(Guid orgId, Guid actorId, string entryId, DirectImportRequest request, CancellationToken ct)
     {
@@ -34,7 +34,7 @@ public sealed class DirectImport(AdminDbContext db, ConnectionService connection
         try
         {
             var (sha, tag) = await browser.ResolveRefAsync(installationId, repo.Owner, repo.Name, request.Ref!, ct);
-            await using var package = await publisher.PackageAsync(installationId, repo.Owner, repo.Name, skillPath, sha, ct);
+            await using var package = await packager.PackageAsync(installationId, repo.Owner, repo.Name, skillPath, sha, ct);
             var provenance = new VersionProvenance(VersionSource.GithubDirect, tag ?? sha, repo.FullName);
             return await registry.PublishAsync(entry, version ?? RegistryVersion.ForCommit(sha), null,
                 package.Archive, package.Package, provenance, actorId, ct);

@@ -14,7 +14,7 @@ namespace SelfTune.Admin.GitHub.Publishing;
 /// queue's concurrency key), so the version choice below never races with itself.
 /// </summary>
 public sealed class PublishService(
-    AdminDbContext db, IGitHubClientFactory github, RepositoryBrowser browser, RegistryService registry, ArchiveStore archives, WriteBack writeBack,
+    AdminDbContext db, RepositoryBrowser browser, SkillPackager packager, RegistryService registry, WriteBack writeBack,
     AttemptNotifier notifier, TimeProvider clock)
 {
     public const string PrereleasePrefix = RegistryVersion.GitHubPrereleasePrefix;
@@ -116,7 +116,7 @@ public sealed class PublishService(
             releaseVersion = v;
         }
 
-        await using var package = await PackageAsync(connection, attempt.CommitSha!, ct);
+        await using var package = await packager.PackageAsync(connection, attempt.CommitSha!, ct);
         var provenance = new VersionProvenance(VersionSource.Github, isTag ? attempt.SourceRef : attempt.CommitSha, connection.RepoFullName);
 
         var version = releaseVersion is not null
@@ -141,7 +141,7 @@ public sealed class PublishService(
 
     async Task<Outcome> ValidateAsync(GitHubConnection connection, PublishAttempt attempt, CancellationToken ct)
     {
-        await using var package = await PackageAsync(connection, attempt.CommitSha!, ct);
+        await using var package = await packager.PackageAsync(connection, attempt.CommitSha!, ct);
         return new Outcome(AttemptStatus.Skipped,
             $"Validated {package.Package.Files.Count} files ({package.Archive.Size} bytes) at {attempt.CommitSha![..7]}; pull requests are validated, not published.", null);
     }
@@ -162,27 +162,6 @@ public sealed class PublishService(
         if (taken.Count == 0) return new VersionChoice(stem, false);
         var next = taken.Select(v => v.Version == stem ? 0 : int.TryParse(v.Version[(stem.Length + 1)..], out var n) ? n : 0).Max() + 1;
         return new VersionChoice($"{stem}.{next}", false);
-    }
-
-    public sealed record Packaged(StagedArchive Archive, SkillPackage Package) : IAsyncDisposable
-    {
-        public ValueTask DisposeAsync() => Archive.DisposeAsync();
-    }
-
-    Task<Packaged> PackageAsync(GitHubConnection connection, string sha, CancellationToken ct) =>
-        PackageAsync(connection.InstallationId, connection.RepoOwner, connection.RepoName, connection.SkillPath, sha, ct);
-
-    /// <summary>The skill under <paramref name="skillPath"/> of the repository archive at <paramref name="sha"/>, validated and staged.</summary>
-    public async Task<Packaged> PackageAsync(long installationId, string owner, string repo, string skillPath, string sha, CancellationToken ct)
-    {
-        using var repacked = new MemoryStream();
-        SkillPackage package;
-        await using (var tarball = await github.DownloadTarballAsync(installationId, owner, repo, sha, ct))
-        {
-            package = await SkillArchive.RepackAsync(tarball, skillPath, repacked, archives.CreateScratchFile, PackagingLimits.Default, ct);
-        }
-        repacked.Position = 0;
-        return new Packaged(await archives.StageAsync(repacked, ct), package);
     }
 
     async Task SaveAndNotifyAsync(PublishAttempt attempt, CancellationToken ct)
