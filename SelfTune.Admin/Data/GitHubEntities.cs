@@ -146,6 +146,14 @@ public sealed class PublishAttempt
         StartedAt ??= now;
     }
 
+    /// <summary>Notes on a running attempt that its try failed and it will be tried again; false when it already ended.</summary>
+    public bool NoteRetry(string reason)
+    {
+        if (Status is not (AttemptStatus.Queued or AttemptStatus.Running)) return false;
+        Message = $"Retrying: {reason}.";
+        return true;
+    }
+
     /// <summary>Ends an attempt that is still queued or running as failed; false (and no change) when it already ended.</summary>
     public bool Abandon(string message, DateTimeOffset now)
     {

@@ -68,6 +68,7 @@ public static class Extensions
         services.AddScoped<ConnectionService>();
         services.AddScoped<WriteBack>();
         services.AddScoped<SkillPackager>();
+        services.AddScoped<AttemptBuilder>();
         services.AddScoped<PublishService>();
         services.AddScoped<SyncService>();
         services.AddScoped<DirectImport>();

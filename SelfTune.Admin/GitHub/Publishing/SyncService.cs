@@ -94,8 +94,15 @@ public sealed class SyncService(
         db.Attempts.Add(attempt);
         await db.SaveChangesAsync(ct);
         notifier.Publish(attempt);
-        // finalTry: a sync attempt ends here, published or failed with the reason; the sweep will try again later.
-        await publisher.RunAsync(attempt.Id, finalTry: true, ct);
+        try
+        {
+            await publisher.RunAsync(attempt.Id, ct);
+        }
+        catch (PublishService.TransientPublishFailure e)
+        {
+            // A sync attempt is not retried: it ends here, failed with the reason; the sweep will try again later.
+            await publisher.AbandonAsync(attempt.Id, e.GiveUpMessage, ct);
+        }
         log.LogInformation("{Trigger} attempt {AttemptId} for {Repo}@{Ref} finished", trigger, attempt.Id, connection.RepoFullName, sourceRef);
         return attempt.Id;
     }
