@@ -102,6 +102,65 @@ public sealed class PublishAttempt
     public WriteBackStatus WriteBackStatus { get; set; } = WriteBackStatus.Disabled;
     public string? CheckRunId { get; set; }
     public string? StatusContext { get; set; }
+
+    /// <summary>A new, queued attempt for <paramref name="connection"/>.</summary>
+    public static PublishAttempt Create(
+        GitHubConnection connection, AttemptTrigger trigger, string? sourceRef, string? deliveryId, DateTimeOffset now) => new()
+    {
+        OrgId = connection.OrgId, ConnectionId = connection.Id, Trigger = trigger, SourceRef = sourceRef, DeliveryId = deliveryId,
+        CreatedAt = now,
+    };
+
+    /// <summary>
+    /// Ends a new attempt before any work (auto-publish off, connection paused, GitHub unreadable for a sync): skipped or
+    /// failed with the reason, started and finished when created, nothing written back.
+    /// </summary>
+    public PublishAttempt EndBeforeWork(AttemptStatus status, string message)
+    {
+        Status = status;
+        Message = message;
+        StartedAt = FinishedAt = CreatedAt;
+        WriteBackStatus = WriteBackStatus.Disabled;
+        return this;
+    }
+
+    /// <summary>Ends a new attempt as skipped before any work.</summary>
+    public PublishAttempt Skip(string message) => EndBeforeWork(AttemptStatus.Skipped, message);
+
+    /// <summary>Marks the attempt as running (again, on a retry), clearing the last try's message.</summary>
+    public void Start(DateTimeOffset now)
+    {
+        Status = AttemptStatus.Running;
+        StartedAt ??= now;
+        Message = null;
+    }
+
+    /// <summary>Ends the attempt; <paramref name="version"/> is kept when given, <paramref name="publishedAt"/> when published.</summary>
+    public void Finish(AttemptStatus status, string message, DateTimeOffset now, string? version = null, DateTimeOffset? publishedAt = null)
+    {
+        Status = status;
+        Message = message;
+        Version = version ?? Version;
+        if (status == AttemptStatus.Published) PublishedAt = publishedAt;
+        FinishedAt = now;
+        StartedAt ??= now;
+    }
+
+    /// <summary>Notes on a running attempt that its try failed and it will be tried again; false when it already ended.</summary>
+    public bool NoteRetry(string reason)
+    {
+        if (Status is not (AttemptStatus.Queued or AttemptStatus.Running)) return false;
+        Message = $"Retrying: {reason}.";
+        return true;
+    }
+
+    /// <summary>Ends an attempt that is still queued or running as failed; false (and no change) when it already ended.</summary>
+    public bool Abandon(string message, DateTimeOffset now)
+    {
+        if (Status is not (AttemptStatus.Queued or AttemptStatus.Running)) return false;
+        Finish(AttemptStatus.Failed, message, now);
+        return true;
+    }
 }
 
 /// <summary>A received webhook. Stored before anything is done with it; <see cref="DeliveryId"/> makes redeliveries no-ops.</summary>

@@ -70,6 +70,8 @@ public static class Extensions
         services.AddSingleton<AttemptQueries>(); // a context per call, from the factory
         services.AddSingleton<OverviewQueries>(); // a context per call, from the factory
         services.AddScoped<WriteBack>();
+        services.AddScoped<SkillPackager>();
+        services.AddScoped<AttemptBuilder>();
         services.AddScoped<PublishService>();
         services.AddScoped<SyncService>();
         services.AddScoped<DirectImport>();

@@ -1,7 +1,9 @@
 using Octokit;
+using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Client;
 using SelfTune.Admin.GitHub.Publishing;
 using SelfTune.Admin.Infrastructure;
+using SelfTune.Admin.Registry;
 
 namespace SelfTune.Admin.GitHub;
 
@@ -37,8 +39,10 @@ public sealed record TagPreview(string? PatternError, IReadOnlyList<TagPreviewRo
 }
 
 /// <summary>
-/// Reads a repository through an installation for the setup page: skill folders at a branch head (git tree API,
-/// recursive) and the repository's tags. GitHub failures become <see cref="ProblemException"/>s with a plain message.
+/// Reads a repository through an installation. For the setup page: skill folders at a branch head (git tree API,
+/// recursive) and the repository's tags; GitHub failures become <see cref="ProblemException"/>s with a plain message.
+/// For publishing and imports: commits, branch heads and release tags; there a missing ref is a <see cref="ProblemException"/>
+/// and any other GitHub failure is thrown as it is, so the caller can tell one worth retrying.
 /// </summary>
 public sealed class RepositoryBrowser(IGitHubClientFactory github)
 {
@@ -88,5 +92,72 @@ public sealed class RepositoryBrowser(IGitHubClientFactory github)
         {
             throw GitHubFailures.ToProblem(e, $"listing the tags of {owner}/{repo}");
         }
+    }
+
+    /// <summary>The commit an attempt's source ref names: a full SHA itself (in lower case), a tag the commit it points at.</summary>
+    public async Task<string> ResolveCommitAsync(GitHubConnection connection, string sourceRef, CancellationToken ct)
+    {
+        if (GitRef.TryGetSha(sourceRef, out var sha)) return sha;
+        var client = await github.CreateInstallationClientAsync(connection.InstallationId, ct);
+        try
+        {
+            // Peels annotated tags to the commit they point at.
+            var commit = await client.Repository.Commit.Get(connection.RepoOwner, connection.RepoName, GitRef.ForTag(sourceRef));
+            return commit.Sha;
+        }
+        catch (Exception e) when (e is NotFoundException or ApiValidationException)
+        {
+            throw new ProblemException(404, "not_found", $"Tag {sourceRef} no longer exists in {connection.RepoFullName}.");
+        }
+    }
+
+    /// <summary>The commit a ref names, and the tag name when the ref is a tag (GitHub peels annotated tags).</summary>
+    public async Task<(string Sha, string? Tag)> ResolveRefAsync(long installationId, string owner, string repo, string reference, CancellationToken ct)
+    {
+        var client = await github.CreateInstallationClientAsync(installationId, ct);
+        if (GitRef.TryGetSha(reference, out var sha))
+            return ((await client.Repository.Commit.Get(owner, repo, sha)).Sha, null);
+        try
+        {
+            return ((await client.Repository.Commit.Get(owner, repo, GitRef.ForTag(reference))).Sha, reference);
+        }
+        catch (Exception e) when (e is NotFoundException or ApiValidationException) { }
+        try
+        {
+            return ((await client.Repository.Commit.Get(owner, repo, reference)).Sha, null);
+        }
+        catch (Exception e) when (e is NotFoundException or ApiValidationException)
+        {
+            throw new ProblemException(422, "validation_failed", $"{owner}/{repo} has no tag, branch or commit '{reference}'.",
+                new Dictionary<string, string[]> { ["ref"] = [$"'{reference}' is not a tag, branch or commit of {owner}/{repo}."] });
+        }
+    }
+
+    /// <summary>The default branch's head commit.</summary>
+    public async Task<string> GetBranchHeadAsync(GitHubConnection connection, CancellationToken ct)
+    {
+        var client = await github.CreateInstallationClientAsync(connection.InstallationId, ct);
+        try
+        {
+            var branch = await client.Repository.Branch.Get(connection.RepoOwner, connection.RepoName, connection.DefaultBranch);
+            return branch.Commit.Sha;
+        }
+        catch (NotFoundException)
+        {
+            throw new ProblemException(404, "not_found", $"Branch {connection.DefaultBranch} does not exist in {connection.RepoFullName}.");
+        }
+    }
+
+    /// <summary>The repository's tags that match the pattern and give a registry version: (tag, version, commit sha).</summary>
+    public async Task<List<(string Tag, RegistryVersion Version, string Sha)>> GetReleaseTagsAsync(GitHubConnection connection, CancellationToken ct)
+    {
+        var client = await github.CreateInstallationClientAsync(connection.InstallationId, ct);
+        var tags = await client.Repository.GetAllTags(connection.RepoOwner, connection.RepoName, new ApiOptions { PageSize = 100 });
+        var pattern = TagPattern.Parse(connection.TagPattern);
+        var result = new List<(string, RegistryVersion, string)>();
+        foreach (var tag in tags)
+            if (pattern.TryGetVersion(tag.Name, out var v, out _))
+                result.Add((tag.Name, RegistryVersion.Parse(v), tag.Commit.Sha));
+        return result;
     }
 }

@@ -1,7 +1,5 @@
 using Microsoft.EntityFrameworkCore;
-using Octokit;
 using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub.Client;
 using SelfTune.Admin.Infrastructure;
 using SelfTune.Admin.Registry;
 using SelfTune.Admin.Registry.Packaging;
@@ -15,8 +13,8 @@ public sealed record DirectImportRequest(string? RepoFullName, string? Ref, stri
 /// installation bound to the org, without a connection. Provenance <c>github-direct</c>; <c>source_ref</c> is the tag
 /// when the ref is a tag, else the full commit SHA. The version defaults to the commit's prerelease, as a push would.
 /// </summary>
-public sealed class DirectImport(AdminDbContext db, ConnectionService connections, IGitHubClientFactory github,
-    PublishService publisher, RegistryService registry)
+public sealed class DirectImport(AdminDbContext db, ConnectionService connections, RepositoryBrowser browser,
+    SkillPackager packager, RegistryService registry)
 {
     public async Task<PublishResult> ImportAsync(Guid orgId, Guid actorId, string entryId, DirectImportRequest request, CancellationToken ct)
     {
@@ -35,9 +33,8 @@ public sealed class DirectImport(AdminDbContext db, ConnectionService connection
         var (installationId, repo) = await FindReachingInstallationAsync(orgId, request.RepoFullName!, ct);
         try
         {
-            var client = await github.CreateInstallationClientAsync(installationId, ct);
-            var (sha, tag) = await ResolveAsync(client, repo, request.Ref!);
-            await using var package = await publisher.PackageAsync(installationId, repo.Owner, repo.Name, skillPath, sha, ct);
+            var (sha, tag) = await browser.ResolveRefAsync(installationId, repo.Owner, repo.Name, request.Ref!, ct);
+            await using var package = await packager.PackageAsync(installationId, repo.Owner, repo.Name, skillPath, sha, ct);
             var provenance = new VersionProvenance(VersionSource.GithubDirect, tag ?? sha, repo.FullName);
             return await registry.PublishAsync(entry, version ?? RegistryVersion.ForCommit(sha), null,
                 package.Archive, package.Package, provenance, actorId, ct);
@@ -64,26 +61,5 @@ public sealed class DirectImport(AdminDbContext db, ConnectionService connection
         }
         throw new ProblemException(422, "validation_failed", $"{fullName} is not reachable through any GitHub installation bound to this org.",
             new Dictionary<string, string[]> { ["repo_full_name"] = [$"{fullName} is not reachable through any installation bound to this org."] });
-    }
-
-    /// <summary>The commit a ref names, and the tag name when the ref is a tag (GitHub peels annotated tags).</summary>
-    static async Task<(string Sha, string? Tag)> ResolveAsync(IGitHubClient client, RepoResponse repo, string reference)
-    {
-        if (reference.Length == 40 && reference.All(char.IsAsciiHexDigit))
-            return ((await client.Repository.Commit.Get(repo.Owner, repo.Name, reference)).Sha, null);
-        try
-        {
-            return ((await client.Repository.Commit.Get(repo.Owner, repo.Name, "refs/tags/" + reference)).Sha, reference);
-        }
-        catch (Exception e) when (e is NotFoundException or ApiValidationException) { }
-        try
-        {
-            return ((await client.Repository.Commit.Get(repo.Owner, repo.Name, reference)).Sha, null);
-        }
-        catch (Exception e) when (e is NotFoundException or ApiValidationException)
-        {
-            throw new ProblemException(422, "validation_failed", $"{repo.FullName} has no tag, branch or commit '{reference}'.",
-                new Dictionary<string, string[]> { ["ref"] = [$"'{reference}' is not a tag, branch or commit of {repo.FullName}."] });
-        }
     }
 }

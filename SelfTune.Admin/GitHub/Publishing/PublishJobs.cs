@@ -80,12 +80,22 @@ public static class PublishJobs
         public async Task<string?> RunAsync(Job job, CancellationToken ct)
         {
             var attemptId = job.ReadPayload<PublishPayload>().AttemptId;
-            var finalTry = job.Attempts >= job.MaxAttempts;
+            var lastTry = job.Attempts >= job.MaxAttempts;
             try
             {
-                await publisher.RunAsync(attemptId, finalTry, ct);
+                await publisher.RunAsync(attemptId, ct);
             }
-            catch (Exception e) when ((finalTry || e is PermanentJobFailure) && !ct.IsCancellationRequested)
+            catch (PublishService.TransientPublishFailure e) when (!ct.IsCancellationRequested)
+            {
+                if (!lastTry)
+                {
+                    await publisher.MarkRetryingAsync(attemptId, e.Message, ct);
+                    throw; // the queue tries again
+                }
+                // GitHub still fails on the last try: the attempt ends failed with the reason, and the job is done.
+                await publisher.AbandonAsync(attemptId, e.GiveUpMessage, ct);
+            }
+            catch (Exception e) when ((lastTry || e is PermanentJobFailure) && !ct.IsCancellationRequested)
             {
                 // The job ends here: the attempt must not stay 'running' (nor its check run in progress).
                 await publisher.AbandonAsync(attemptId, $"Publishing failed after {job.Attempts} tries: {e.Message}", ct);

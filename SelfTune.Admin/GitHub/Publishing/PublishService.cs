@@ -9,256 +9,99 @@ using SelfTune.Admin.Registry.Packaging;
 namespace SelfTune.Admin.GitHub.Publishing;
 
 /// <summary>
-/// Runs attempts (SPEC section 7): resolves the ref, packages the skill from the repository archive at the exact commit,
-/// publishes through <see cref="RegistryService"/> and writes the result back. Callers serialize per connection (the job
-/// queue's concurrency key), so the version choice below never races with itself.
+/// Runs attempts (SPEC section 7): resolves the ref, has <see cref="AttemptBuilder"/> package and publish (or validate)
+/// the skill at the exact commit, and writes the result back. Callers serialize per connection (the job queue's
+/// concurrency key), so the version choice never races with itself. Whether a failed try is retried is the caller's
+/// decision: <see cref="RunAsync"/> throws <see cref="TransientPublishFailure"/>, the caller retries or gives up.
 /// </summary>
 public sealed class PublishService(
-    AdminDbContext db, IGitHubClientFactory github, RegistryService registry, ArchiveStore archives, WriteBack writeBack,
-    AttemptNotifier notifier, TimeProvider clock)
+    AdminDbContext db, RepositoryBrowser browser, AttemptBuilder builder, WriteBack writeBack, AttemptNotifier notifier, TimeProvider clock)
 {
     public const string PrereleasePrefix = RegistryVersion.GitHubPrereleasePrefix;
 
-    /// <summary>Thrown when GitHub failed in a way a later try may not (the job queue retries it).</summary>
-    public sealed class TransientPublishFailure(string message, Exception inner) : Exception(message, inner);
-
-    public PublishAttempt NewAttempt(GitHubConnection connection, AttemptTrigger trigger, string? sourceRef, string? deliveryId) => new()
+    /// <summary>
+    /// Thrown when GitHub failed in a way a later try may not; the attempt is left running. The message describes the
+    /// failure; <see cref="GiveUpMessage"/> is what the attempt ends with when there is no later try.
+    /// </summary>
+    public sealed class TransientPublishFailure(string message, string giveUpMessage, Exception inner) : Exception(message, inner)
     {
-        OrgId = connection.OrgId, ConnectionId = connection.Id, Trigger = trigger, SourceRef = sourceRef, DeliveryId = deliveryId,
-        CreatedAt = clock.GetUtcNow(),
-    };
-
-    /// <summary>Records an attempt that ends before any work (auto-publish off, tag not SemVer, connection paused).</summary>
-    public PublishAttempt Skipped(GitHubConnection connection, AttemptTrigger trigger, string? sourceRef, string? deliveryId, string message)
-    {
-        var attempt = NewAttempt(connection, trigger, sourceRef, deliveryId);
-        attempt.Status = AttemptStatus.Skipped;
-        attempt.Message = message;
-        attempt.StartedAt = attempt.FinishedAt = attempt.CreatedAt;
-        attempt.WriteBackStatus = WriteBackStatus.Disabled;
-        return attempt;
+        public string GiveUpMessage { get; } = giveUpMessage;
     }
 
+    /// <summary>Forwards to <see cref="PublishAttempt.Create"/> (kept for WebhookProcessor until it calls the entity).</summary>
+    public PublishAttempt NewAttempt(GitHubConnection connection, AttemptTrigger trigger, string? sourceRef, string? deliveryId) =>
+        PublishAttempt.Create(connection, trigger, sourceRef, deliveryId, clock.GetUtcNow());
+
+    /// <summary>Forwards to <see cref="PublishAttempt.Skip"/> (kept for WebhookProcessor until it calls the entity).</summary>
+    public PublishAttempt Skipped(GitHubConnection connection, AttemptTrigger trigger, string? sourceRef, string? deliveryId, string message) =>
+        NewAttempt(connection, trigger, sourceRef, deliveryId).Skip(message);
+
     /// <summary>
-    /// Runs one queued attempt to its end. <paramref name="finalTry"/> says whether a GitHub failure ends the attempt as
-    /// failed (true) or is thrown as <see cref="TransientPublishFailure"/> for the queue to retry.
+    /// Runs one queued attempt to its end: published, unchanged, skipped or failed. A GitHub failure a later try may not
+    /// meet is thrown as <see cref="TransientPublishFailure"/>, with the attempt still running.
     /// </summary>
-    public async Task RunAsync(Guid attemptId, bool finalTry, CancellationToken ct)
+    public async Task RunAsync(Guid attemptId, CancellationToken ct)
     {
         var attempt = await db.Attempts.SingleOrDefaultAsync(a => a.Id == attemptId, ct);
         if (attempt is null || attempt.Status is not (AttemptStatus.Queued or AttemptStatus.Running)) return; // done before a crash
         var connection = await db.Connections.Include(c => c.Entry).SingleOrDefaultAsync(c => c.Id == attempt.ConnectionId, ct);
         if (connection is null)
         {
-            await FinishAsync(attempt, AttemptStatus.Failed, "The connection was deleted before this attempt ran.", ct);
+            attempt.Finish(AttemptStatus.Failed, "The connection was deleted before this attempt ran.", clock.GetUtcNow());
+            await SaveAndNotifyAsync(attempt, ct);
             return;
         }
 
-        attempt.Status = AttemptStatus.Running;
-        attempt.StartedAt ??= clock.GetUtcNow();
-        attempt.Message = null;
+        attempt.Start(clock.GetUtcNow());
         await SaveAndNotifyAsync(attempt, ct);
 
         var channel = WriteBack.Channel.None;
+        AttemptOutcome result;
         try
         {
-            attempt.CommitSha ??= await ResolveCommitAsync(connection, attempt, ct);
+            attempt.CommitSha ??= await browser.ResolveCommitAsync(connection,
+                attempt.SourceRef ?? throw new InvalidOperationException("An attempt needs a ref."), ct);
             channel = await writeBack.PrepareAsync(attempt, connection, ct);
             if (attempt.CheckRunId is null && attempt.StatusContext is null) await writeBack.StartAsync(channel, attempt, connection, ct);
             await SaveAndNotifyAsync(attempt, ct);
 
-            var outcome = attempt.Trigger == AttemptTrigger.PullRequest
-                ? await ValidateAsync(connection, attempt, ct)
-                : await PublishAsync(connection, attempt, ct);
-            attempt.Status = outcome.Status;
-            attempt.Message = outcome.Message;
-            attempt.Version = outcome.Version ?? attempt.Version;
-            if (outcome.Status == AttemptStatus.Published) attempt.PublishedAt = outcome.PublishedAt;
+            result = await builder.RunAsync(connection, attempt, ct);
         }
-        catch (PackagingException e)
+        catch (Exception e) when (e is PackagingException or ProblemException)
         {
-            attempt.Status = AttemptStatus.Failed;
-            attempt.Message = e.Message;
-        }
-        catch (ProblemException e)
-        {
-            attempt.Status = AttemptStatus.Failed;
-            attempt.Message = e.Message;
+            result = new AttemptOutcome(AttemptStatus.Failed, e.Message, null);
         }
         catch (Exception e) when (IsTransient(e) && !ct.IsCancellationRequested)
         {
             var what = GitHubFailures.Describe(e);
-            if (!finalTry)
-            {
-                attempt.Message = $"Retrying: {what}.";
-                await SaveAndNotifyAsync(attempt, ct);
-                throw new TransientPublishFailure(what, e);
-            }
-            attempt.Status = AttemptStatus.Failed;
-            attempt.Message = $"Could not read {connection.RepoFullName} from GitHub: {what}.";
+            throw new TransientPublishFailure(what, $"Could not read {connection.RepoFullName} from GitHub: {what}.", e);
         }
 
-        attempt.FinishedAt = clock.GetUtcNow();
+        attempt.Finish(result.Status, result.Message, clock.GetUtcNow(), result.Version, result.PublishedAt);
         await writeBack.FinishAsync(channel, attempt, connection, await SummaryAsync(attempt, connection, ct), ct);
         await SaveAndNotifyAsync(attempt, ct);
     }
 
+    /// <summary>Notes on an attempt left running by a <see cref="TransientPublishFailure"/> that it will be tried again.</summary>
+    public async Task MarkRetryingAsync(Guid attemptId, string reason, CancellationToken ct)
+    {
+        var attempt = await db.Attempts.SingleOrDefaultAsync(a => a.Id == attemptId, ct);
+        if (attempt is null || !attempt.NoteRetry(reason)) return;
+        await SaveAndNotifyAsync(attempt, ct);
+    }
+
     /// <summary>
-    /// Ends an attempt whose job gave up (an unexpected error on its last try, or its last try abandoned by a worker that
-    /// died): failed, with the reason, and its check run or status concluded as a failure.
+    /// Ends an attempt whose caller gave up (GitHub still failing on the last try, an unexpected error on it, or the last
+    /// try abandoned by a worker that died): failed, with the reason, and its check run or status concluded as a failure.
     /// </summary>
     public async Task AbandonAsync(Guid attemptId, string message, CancellationToken ct)
     {
         db.ChangeTracker.Clear();
         var attempt = await db.Attempts.SingleOrDefaultAsync(a => a.Id == attemptId, ct);
-        if (attempt is null || attempt.Status is not (AttemptStatus.Queued or AttemptStatus.Running)) return;
-        attempt.Status = AttemptStatus.Failed;
-        attempt.Message = message;
-        attempt.FinishedAt = clock.GetUtcNow();
-        attempt.StartedAt ??= attempt.FinishedAt;
+        if (attempt is null || !attempt.Abandon(message, clock.GetUtcNow())) return;
         var connection = await db.Connections.Include(c => c.Entry).SingleOrDefaultAsync(c => c.Id == attempt.ConnectionId, ct);
         if (connection is not null)
             await writeBack.FinishAsync(await writeBack.ResumeAsync(attempt, connection, ct), attempt, connection, message, ct);
-        await SaveAndNotifyAsync(attempt, ct);
-    }
-
-    sealed record Outcome(AttemptStatus Status, string Message, string? Version, DateTimeOffset? PublishedAt = null);
-
-    async Task<Outcome> PublishAsync(GitHubConnection connection, PublishAttempt attempt, CancellationToken ct)
-    {
-        var entry = connection.Entry!;
-        if (!connection.AutoPublish && attempt.Trigger is AttemptTrigger.Push or AttemptTrigger.Tag)
-            return new Outcome(AttemptStatus.Skipped, "Skipped: auto-publish is off; use Sync to publish.", null);
-        var isTag = attempt.Trigger == AttemptTrigger.Tag || (attempt.SourceRef is not null && !IsSha(attempt.SourceRef));
-        string? releaseVersion = null;
-        if (isTag)
-        {
-            var pattern = TagPattern.Parse(connection.TagPattern);
-            if (!pattern.TryGetVersion(attempt.SourceRef!, out var v, out var reason))
-                return new Outcome(AttemptStatus.Skipped, $"Skipped: {reason}.", null);
-            releaseVersion = v;
-        }
-
-        await using var package = await PackageAsync(connection, attempt.CommitSha!, ct);
-        var provenance = new VersionProvenance(VersionSource.Github, isTag ? attempt.SourceRef : attempt.CommitSha, connection.RepoFullName);
-
-        var version = releaseVersion is not null
-            ? new VersionChoice(releaseVersion, Existing: false) // RegistryService decides unchanged / conflict for releases
-            : await ChoosePrereleaseAsync(entry.Id, attempt.CommitSha!, package.Archive.Hash, ct);
-        if (version.Existing)
-            return new Outcome(AttemptStatus.Unchanged, $"{version.Value} is already published from the same content.", version.Value);
-
-        try
-        {
-            var result = await registry.PublishAsync(entry, version.Value, ChangeSummary(attempt, connection), package.Archive, package.Package,
-                provenance, connection.CreatedBy, ct);
-            return result.Created
-                ? new Outcome(AttemptStatus.Published, $"Published {version.Value} from {connection.RepoFullName}.", version.Value, result.Version.PublishedAt)
-                : new Outcome(AttemptStatus.Unchanged, $"{version.Value} is already published from the same content.", version.Value);
-        }
-        catch (ProblemException e) when (e.Status == 409)
-        {
-            return new Outcome(AttemptStatus.Failed, $"version {version.Value} already exists with different content; the published version was left untouched.", version.Value);
-        }
-    }
-
-    async Task<Outcome> ValidateAsync(GitHubConnection connection, PublishAttempt attempt, CancellationToken ct)
-    {
-        await using var package = await PackageAsync(connection, attempt.CommitSha!, ct);
-        return new Outcome(AttemptStatus.Skipped,
-            $"Validated {package.Package.Files.Count} files ({package.Archive.Size} bytes) at {attempt.CommitSha![..7]}; pull requests are validated, not published.", null);
-    }
-
-    readonly record struct VersionChoice(string Value, bool Existing);
-
-    /// <summary>
-    /// <c>0.0.0-github.&lt;sha7&gt;</c>, or the same content's existing version, or — when the content at that commit changed
-    /// (e.g. a new skill_path) — the next free suffix <c>.1</c>, <c>.2</c>, ...: versions are never overwritten.
-    /// </summary>
-    async Task<VersionChoice> ChoosePrereleaseAsync(Guid entryId, string sha, string hash, CancellationToken ct)
-    {
-        var stem = RegistryVersion.ForCommit(sha);
-        var taken = await db.Versions.AsNoTracking()
-            .Where(v => v.EntryId == entryId && (v.Version == stem || v.Version.StartsWith(stem + ".")))
-            .Select(v => new { v.Version, v.ContentHash }).ToListAsync(ct);
-        if (taken.FirstOrDefault(v => v.ContentHash == hash) is { } same) return new VersionChoice(same.Version, true);
-        if (taken.Count == 0) return new VersionChoice(stem, false);
-        var next = taken.Select(v => v.Version == stem ? 0 : int.TryParse(v.Version[(stem.Length + 1)..], out var n) ? n : 0).Max() + 1;
-        return new VersionChoice($"{stem}.{next}", false);
-    }
-
-    public sealed record Packaged(StagedArchive Archive, SkillPackage Package) : IAsyncDisposable
-    {
-        public ValueTask DisposeAsync() => Archive.DisposeAsync();
-    }
-
-    Task<Packaged> PackageAsync(GitHubConnection connection, string sha, CancellationToken ct) =>
-        PackageAsync(connection.InstallationId, connection.RepoOwner, connection.RepoName, connection.SkillPath, sha, ct);
-
-    /// <summary>The skill under <paramref name="skillPath"/> of the repository archive at <paramref name="sha"/>, validated and staged.</summary>
-    public async Task<Packaged> PackageAsync(long installationId, string owner, string repo, string skillPath, string sha, CancellationToken ct)
-    {
-        using var repacked = new MemoryStream();
-        SkillPackage package;
-        await using (var tarball = await github.DownloadTarballAsync(installationId, owner, repo, sha, ct))
-        {
-            package = await SkillArchive.RepackAsync(tarball, skillPath, repacked, archives.CreateScratchFile, PackagingLimits.Default, ct);
-        }
-        repacked.Position = 0;
-        return new Packaged(await archives.StageAsync(repacked, ct), package);
-    }
-
-    async Task<string> ResolveCommitAsync(GitHubConnection connection, PublishAttempt attempt, CancellationToken ct)
-    {
-        var sourceRef = attempt.SourceRef ?? throw new InvalidOperationException("An attempt needs a ref.");
-        if (IsSha(sourceRef)) return sourceRef;
-        var client = await github.CreateInstallationClientAsync(connection.InstallationId, ct);
-        try
-        {
-            // Peels annotated tags to the commit they point at.
-            var commit = await client.Repository.Commit.Get(connection.RepoOwner, connection.RepoName, "refs/tags/" + sourceRef);
-            return commit.Sha;
-        }
-        catch (Exception e) when (e is NotFoundException or ApiValidationException)
-        {
-            throw new ProblemException(404, "not_found", $"Tag {sourceRef} no longer exists in {connection.RepoFullName}.");
-        }
-    }
-
-    /// <summary>The default branch's head commit.</summary>
-    public async Task<string> GetBranchHeadAsync(GitHubConnection connection, CancellationToken ct)
-    {
-        var client = await github.CreateInstallationClientAsync(connection.InstallationId, ct);
-        try
-        {
-            var branch = await client.Repository.Branch.Get(connection.RepoOwner, connection.RepoName, connection.DefaultBranch);
-            return branch.Commit.Sha;
-        }
-        catch (NotFoundException)
-        {
-            throw new ProblemException(404, "not_found", $"Branch {connection.DefaultBranch} does not exist in {connection.RepoFullName}.");
-        }
-    }
-
-    /// <summary>The repository's tags that match the pattern and give a registry version: (tag, version, commit sha).</summary>
-    public async Task<List<(string Tag, RegistryVersion Version, string Sha)>> GetReleaseTagsAsync(GitHubConnection connection, CancellationToken ct)
-    {
-        var client = await github.CreateInstallationClientAsync(connection.InstallationId, ct);
-        var tags = await client.Repository.GetAllTags(connection.RepoOwner, connection.RepoName, new ApiOptions { PageSize = 100 });
-        var pattern = TagPattern.Parse(connection.TagPattern);
-        var result = new List<(string, RegistryVersion, string)>();
-        foreach (var tag in tags)
-            if (pattern.TryGetVersion(tag.Name, out var v, out _))
-                result.Add((tag.Name, RegistryVersion.Parse(v), tag.Commit.Sha));
-        return result;
-    }
-
-    async Task FinishAsync(PublishAttempt attempt, AttemptStatus status, string message, CancellationToken ct)
-    {
-        attempt.Status = status;
-        attempt.Message = message;
-        attempt.FinishedAt = clock.GetUtcNow();
-        attempt.StartedAt ??= attempt.FinishedAt;
         await SaveAndNotifyAsync(attempt, ct);
     }
 
@@ -267,9 +110,6 @@ public sealed class PublishService(
         await db.SaveChangesAsync(ct);
         notifier.Publish(attempt);
     }
-
-    static string? ChangeSummary(PublishAttempt attempt, GitHubConnection connection) =>
-        $"Published by SelfTune from {connection.RepoFullName}@{attempt.SourceRef} ({attempt.Trigger.ToString().ToLowerInvariant()}).";
 
     async Task<string> SummaryAsync(PublishAttempt attempt, GitHubConnection connection, CancellationToken ct)
     {
@@ -281,7 +121,8 @@ public sealed class PublishService(
         return string.Join("\n\n", lines.Where(l => l.Length > 0));
     }
 
-    public static bool IsSha(string value) => value.Length == 40 && value.All(char.IsAsciiHexDigitLower);
+    /// <summary>Forwards to <see cref="GitRef.IsSha"/> (kept for ConnectionDetail.razor, another worktree's file).</summary>
+    public static bool IsSha(string value) => GitRef.IsSha(value);
 
     static bool IsTransient(Exception e) =>
         (GitHubFailures.IsGitHubFailure(e) && e is not GitHubNotConfiguredException and not NotFoundException and not ForbiddenException)

@@ -9,7 +9,8 @@ namespace SelfTune.Admin.GitHub.Publishing;
 /// Sync (manual) and reconciliation (the sweep): compare the repository with the registry and publish what is missing.
 /// Runs inside a job keyed by the connection, so it never overlaps a webhook publish of the same connection.
 /// </summary>
-public sealed class SyncService(AdminDbContext db, PublishService publisher, AttemptNotifier notifier, TimeProvider clock, ILogger<SyncService> log)
+public sealed class SyncService(
+    AdminDbContext db, PublishService publisher, RepositoryBrowser browser, AttemptNotifier notifier, TimeProvider clock, ILogger<SyncService> log)
 {
     /// <summary>
     /// Manual: publishes the default branch head (unless already published) and the newest matching tag without a version;
@@ -28,15 +29,14 @@ public sealed class SyncService(AdminDbContext db, PublishService publisher, Att
         List<(string Tag, RegistryVersion Version, string Sha)> tags;
         try
         {
-            head = await publisher.GetBranchHeadAsync(connection, ct);
-            tags = await publisher.GetReleaseTagsAsync(connection, ct);
+            head = await browser.GetBranchHeadAsync(connection, ct);
+            tags = await browser.GetReleaseTagsAsync(connection, ct);
         }
         catch (Exception e) when (manual && (e is ProblemException || GitHubFailures.IsGitHubFailure(e)))
         {
             // The caller is waiting for an answer: record why, as a failed attempt, instead of retrying silently.
-            var failed = publisher.Skipped(connection, trigger, connection.DefaultBranch, null,
+            var failed = PublishAttempt.Create(connection, trigger, connection.DefaultBranch, null, clock.GetUtcNow()).EndBeforeWork(AttemptStatus.Failed,
                 $"Could not read {connection.RepoFullName} from GitHub: {(e is ProblemException p ? p.Message : GitHubFailures.Describe(e))}");
-            failed.Status = AttemptStatus.Failed;
             db.Attempts.Add(failed);
             await db.SaveChangesAsync(ct);
             notifier.Publish(failed);
@@ -81,11 +81,7 @@ public sealed class SyncService(AdminDbContext db, PublishService publisher, Att
                 && (a.Trigger == AttemptTrigger.Manual || a.Trigger == AttemptTrigger.Reconcile)
                 && (a.Status == AttemptStatus.Queued || a.Status == AttemptStatus.Running)).ToListAsync(ct);
         foreach (var attempt in open)
-        {
-            attempt.Status = AttemptStatus.Failed;
-            attempt.Message = "Interrupted: the app stopped while this attempt ran; the next sync or sweep picks up what is missing.";
-            attempt.FinishedAt = clock.GetUtcNow();
-        }
+            attempt.Abandon("Interrupted: the app stopped while this attempt ran; the next sync or sweep picks up what is missing.", clock.GetUtcNow());
         if (open.Count == 0) return;
         await db.SaveChangesAsync(ct);
         foreach (var attempt in open) notifier.Publish(attempt);
@@ -93,13 +89,20 @@ public sealed class SyncService(AdminDbContext db, PublishService publisher, Att
 
     async Task<Guid> RunAttemptAsync(GitHubConnection connection, AttemptTrigger trigger, string sourceRef, string sha, CancellationToken ct)
     {
-        var attempt = publisher.NewAttempt(connection, trigger, sourceRef, null);
+        var attempt = PublishAttempt.Create(connection, trigger, sourceRef, null, clock.GetUtcNow());
         attempt.CommitSha = sha;
         db.Attempts.Add(attempt);
         await db.SaveChangesAsync(ct);
         notifier.Publish(attempt);
-        // finalTry: a sync attempt ends here, published or failed with the reason; the sweep will try again later.
-        await publisher.RunAsync(attempt.Id, finalTry: true, ct);
+        try
+        {
+            await publisher.RunAsync(attempt.Id, ct);
+        }
+        catch (PublishService.TransientPublishFailure e)
+        {
+            // A sync attempt is not retried: it ends here, failed with the reason; the sweep will try again later.
+            await publisher.AbandonAsync(attempt.Id, e.GiveUpMessage, ct);
+        }
         log.LogInformation("{Trigger} attempt {AttemptId} for {Repo}@{Ref} finished", trigger, attempt.Id, connection.RepoFullName, sourceRef);
         return attempt.Id;
     }

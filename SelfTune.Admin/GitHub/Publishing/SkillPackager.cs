@@ -1,0 +1,36 @@
+using SelfTune.Admin.Data;
+using SelfTune.Admin.GitHub.Client;
+using SelfTune.Admin.Registry;
+using SelfTune.Admin.Registry.Packaging;
+
+namespace SelfTune.Admin.GitHub.Publishing;
+
+/// <summary>A skill packaged from a repository folder: the staged archive and what it holds. Disposing removes the staged file.</summary>
+public sealed record PackagedSkill(StagedArchive Archive, SkillPackage Package) : IAsyncDisposable
+{
+    public ValueTask DisposeAsync() => Archive.DisposeAsync();
+}
+
+/// <summary>
+/// Packages one folder of a repository at one commit: the repository archive is downloaded, the folder repacked and
+/// validated (<see cref="SkillArchive"/>) and staged. Shared by publishing, pull-request validation and direct imports.
+/// </summary>
+public sealed class SkillPackager(IGitHubClientFactory github, ArchiveStore archives)
+{
+    /// <summary>The skill under <paramref name="skillPath"/> of the repository archive at <paramref name="sha"/>, validated and staged.</summary>
+    public async Task<PackagedSkill> PackageAsync(long installationId, string owner, string repo, string skillPath, string sha, CancellationToken ct)
+    {
+        using var repacked = new MemoryStream();
+        SkillPackage package;
+        await using (var tarball = await github.DownloadTarballAsync(installationId, owner, repo, sha, ct))
+        {
+            package = await SkillArchive.RepackAsync(tarball, skillPath, repacked, archives.CreateScratchFile, PackagingLimits.Default, ct);
+        }
+        repacked.Position = 0;
+        return new PackagedSkill(await archives.StageAsync(repacked, ct), package);
+    }
+
+    /// <summary>The connection's skill folder at <paramref name="sha"/>.</summary>
+    public Task<PackagedSkill> PackageAsync(GitHubConnection connection, string sha, CancellationToken ct) =>
+        PackageAsync(connection.InstallationId, connection.RepoOwner, connection.RepoName, connection.SkillPath, sha, ct);
+}
