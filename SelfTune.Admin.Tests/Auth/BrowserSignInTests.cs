@@ -132,7 +132,7 @@ public partial class BrowserSignInTests(AdminAppFactory factory) : IClassFixture
     }
 
     /// <summary>Loads the login page (setting the antiforgery cookie) and reads the form's hidden token.</summary>
-    static async Task<string> AntiforgeryTokenAsync(HttpClient browser)
+    internal static async Task<string> AntiforgeryTokenAsync(HttpClient browser)
     {
         var html = await browser.GetStringAsync("/account/login?returnUrl=%2F");
         var input = HiddenToken().Match(html);

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.WebUtilities;
 using SelfTune.Admin.Tests.Infrastructure;
@@ -26,7 +25,7 @@ public static class HostileReturnUrls
 }
 
 /// <summary>Issue 8 item 5, development sign-in: a hostile returnUrl ends at "/", never at another site or a 500.</summary>
-public sealed partial class DevelopmentSignInRedirectTests(AdminAppFactory factory) : IClassFixture<AdminAppFactory>
+public sealed class DevelopmentSignInRedirectTests(AdminAppFactory factory) : IClassFixture<AdminAppFactory>
 {
     HttpClient Browser() => factory.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
 
@@ -35,7 +34,7 @@ public sealed partial class DevelopmentSignInRedirectTests(AdminAppFactory facto
     public async Task The_development_form_sends_a_hostile_return_url_home(string encoded)
     {
         var browser = Browser();
-        var post = await PostSignInAsync(browser, await AntiforgeryTokenAsync(browser), Uri.UnescapeDataString(encoded));
+        var post = await PostSignInAsync(browser, await BrowserSignInTests.AntiforgeryTokenAsync(browser), Uri.UnescapeDataString(encoded));
 
         Assert.Equal(HttpStatusCode.Redirect, post.StatusCode);
         Assert.Equal("/", post.Headers.Location!.OriginalString);
@@ -55,7 +54,7 @@ public sealed partial class DevelopmentSignInRedirectTests(AdminAppFactory facto
     public async Task A_development_form_with_a_NUL_is_refused_as_a_bad_request()
     {
         var browser = Browser();
-        var post = await PostSignInAsync(browser, await AntiforgeryTokenAsync(browser), "/\0");
+        var post = await PostSignInAsync(browser, await BrowserSignInTests.AntiforgeryTokenAsync(browser), "/\0");
 
         Assert.Equal(HttpStatusCode.BadRequest, post.StatusCode);
         Assert.Equal(HttpStatusCode.Redirect, (await browser.GetAsync("/")).StatusCode); // not signed in
@@ -65,7 +64,7 @@ public sealed partial class DevelopmentSignInRedirectTests(AdminAppFactory facto
     public async Task A_local_return_url_with_a_query_is_kept()
     {
         var browser = Browser();
-        var post = await PostSignInAsync(browser, await AntiforgeryTokenAsync(browser), "/registry?name=a%20b");
+        var post = await PostSignInAsync(browser, await BrowserSignInTests.AntiforgeryTokenAsync(browser), "/registry?name=a%20b");
 
         Assert.Equal("/registry?name=a%20b", post.Headers.Location!.OriginalString);
     }
@@ -74,7 +73,7 @@ public sealed partial class DevelopmentSignInRedirectTests(AdminAppFactory facto
     public async Task Sign_out_needs_the_antiforgery_token()
     {
         var browser = Browser();
-        await PostSignInAsync(browser, await AntiforgeryTokenAsync(browser), "/");
+        await PostSignInAsync(browser, await BrowserSignInTests.AntiforgeryTokenAsync(browser), "/");
         Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync("/")).StatusCode);
 
         // Another site's form (no token) cannot sign the browser out.
@@ -83,7 +82,7 @@ public sealed partial class DevelopmentSignInRedirectTests(AdminAppFactory facto
         Assert.Equal(HttpStatusCode.OK, (await browser.GetAsync("/")).StatusCode);
 
         // The app's own form carries a token issued to the signed-in user.
-        var token = await AntiforgeryTokenAsync(browser);
+        var token = await BrowserSignInTests.AntiforgeryTokenAsync(browser);
         var signout = await browser.PostAsync("/account/signout", new FormUrlEncodedContent(new Dictionary<string, string> { ["__RequestVerificationToken"] = token }));
         Assert.Equal(HttpStatusCode.Redirect, signout.StatusCode);
         Assert.Equal("/account/signed-out", signout.Headers.Location!.OriginalString);
@@ -96,18 +95,6 @@ public sealed partial class DevelopmentSignInRedirectTests(AdminAppFactory facto
             ["__RequestVerificationToken"] = token,
             ["returnUrl"] = returnUrl,
         }));
-
-    /// <summary>A token from the login form, issued to whoever the browser is signed in as.</summary>
-    static async Task<string> AntiforgeryTokenAsync(HttpClient browser)
-    {
-        var html = await browser.GetStringAsync("/account/login?returnUrl=%2F");
-        var input = HiddenToken().Match(html);
-        Assert.True(input.Success, "the login form has no __RequestVerificationToken input");
-        return WebUtility.HtmlDecode(input.Groups["value"].Value);
-    }
-
-    [GeneratedRegex("<input[^>]*name=\"__RequestVerificationToken\"[^>]*value=\"(?<value>[^\"]+)\"|<input[^>]*value=\"(?<value>[^\"]+)\"[^>]*name=\"__RequestVerificationToken\"")]
-    private static partial Regex HiddenToken();
 }
 
 /// <summary>

@@ -121,32 +121,19 @@ internal sealed class TarBuilder : IDisposable
 }
 
 /// <summary>Read-only, non-seekable view of a byte array that counts how much was read (like a network upload).</summary>
-internal sealed class CountingInput(byte[] data) : Stream
+internal sealed class CountingInput(byte[] data) : SelfTune.Admin.Infrastructure.ReadOnlyStream
 {
     private readonly MemoryStream _inner = new(data, writable: false);
 
     public long BytesRead { get; private set; }
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
-    public override int Read(byte[] buffer, int offset, int count)
+    public override int Read(Span<byte> buffer)
     {
-        int n = _inner.Read(buffer, offset, count);
+        int n = _inner.Read(buffer);
         BytesRead += n;
         return n;
     }
 
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        int n = _inner.Read(buffer.Span);
-        BytesRead += n;
-        return ValueTask.FromResult(n);
-    }
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult(Read(buffer.Span));
 }

@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.Registry.Packaging;
 
@@ -17,7 +18,7 @@ namespace SelfTune.Admin.Registry.Packaging;
 /// The compressed bytes are bounded too: deflate blocks and gzip members can be empty, so input that expands to
 /// nothing would never reach a decompressed budget. Read to the end, then call <see cref="EnsureWhole"/>.
 /// </summary>
-internal sealed class StrictGzipStream : Stream
+internal sealed class StrictGzipStream : ReadOnlyStream
 {
     private readonly CompressedInput _input;
     private readonly GZipStream _gzip;
@@ -89,21 +90,6 @@ internal sealed class StrictGzipStream : Stream
         return 0;
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
     protected override void Dispose(bool disposing)
     {
         if (disposing) _gzip.Dispose();
@@ -117,7 +103,7 @@ internal sealed class StrictGzipStream : Stream
     }
 
     /// <summary>The compressed input as GZipStream sees it: counted, and followed by the probe byte.</summary>
-    private sealed class CompressedInput(Stream inner, long budget, string archiveKind) : Stream
+    private sealed class CompressedInput(Stream inner, long budget, string archiveKind) : ReadOnlyStream
     {
         private long _read;
 
@@ -160,19 +146,5 @@ internal sealed class StrictGzipStream : Stream
             return 1;
         }
 
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

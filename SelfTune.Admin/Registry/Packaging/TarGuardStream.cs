@@ -1,4 +1,5 @@
 using System.Text;
+using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.Registry.Packaging;
 
@@ -14,7 +15,7 @@ namespace SelfTune.Admin.Registry.Packaging;
 /// 3. After the end-of-archive block only zero padding may follow: TarReader reads no further, but other tools can
 ///    (GNU tar --ignore-zeros), and they must not find entries this validation never saw.
 /// </summary>
-internal sealed class TarGuardStream(Stream inner, long budget, string archiveKind) : Stream
+internal sealed class TarGuardStream(Stream inner, long budget, string archiveKind) : ReadOnlyStream
 {
     /// <summary>Largest metadata entry accepted; real ones hold a path or a few attributes.</summary>
     internal const int MaxMetadataBytes = 256 * 1024;
@@ -33,17 +34,7 @@ internal sealed class TarGuardStream(Stream inner, long budget, string archiveKi
     /// <summary>Decompressed bytes handed to the reader so far.</summary>
     public long BytesRead => _read;
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => _read; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -51,9 +42,6 @@ internal sealed class TarGuardStream(Stream inner, long budget, string archiveKi
         Observe(buffer[..n]);
         return n;
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
