@@ -77,7 +77,12 @@ public sealed partial class CrashRecoveryTests
         // Three attempts, each with its own check run; all jobs done, nothing left running, still the one process.
         Assert.Equal(3, (await AttemptsAsync(api, connection)).Count);
         Assert.Equal(3, gh.CheckRuns.Count(r => r.RepoId == repo.Id));
-        var jobs = await ReadDbAsync(db => db.Jobs.AsNoTracking().ToListAsync());
+        List<Job> jobs = [];
+        await WaitUntilAsync(async () =>
+        {
+            jobs = await ReadDbAsync(db => db.Jobs.AsNoTracking().ToListAsync());
+            return jobs.All(j => j.State is not JobState.Running);
+        }, TimeSpan.FromSeconds(60), () => "every job to be recorded", app);
         Assert.All(jobs, j => Assert.True(j.State is JobState.Succeeded or JobState.Failed, $"job {j.Id} ({j.Kind}): {j.State}, {j.LastError}"));
         Assert.False(app.HasExited);
         Assert.Single(apps);
@@ -96,9 +101,15 @@ public sealed partial class CrashRecoveryTests
             Assert.Null(attempt["version"]?.GetValue<string>());
 
             var id = attempt["id"]!.GetValue<string>();
-            var job = Assert.Single(await ReadDbAsync(db => db.Jobs.AsNoTracking().Where(j => j.Kind == PublishJobs.Publish).ToListAsync()),
-                j => j.Payload.Contains(id, StringComparison.OrdinalIgnoreCase));
-            Assert.True(job.State is JobState.Succeeded or JobState.Failed, $"publish job {job.Id}: {job.State}, {job.LastError}");
+            // The attempt's end is saved before the worker records the job's outcome: wait for that record.
+            Job? job = null;
+            await WaitUntilAsync(async () =>
+            {
+                job = Assert.Single(await ReadDbAsync(db => db.Jobs.AsNoTracking().Where(j => j.Kind == PublishJobs.Publish).ToListAsync()),
+                    j => j.Payload.Contains(id, StringComparison.OrdinalIgnoreCase));
+                return job.State is not JobState.Running;
+            }, TimeSpan.FromSeconds(60), () => $"publish job {job?.Id} to be recorded", app);
+            Assert.True(job!.State is JobState.Succeeded or JobState.Failed, $"publish job {job.Id}: {job.State}, {job.LastError}");
             Assert.Equal(1, job.Attempts); // refused once, not retried
 
             var run = Assert.Single(gh.CheckRuns, r => r.ExternalId == id);
