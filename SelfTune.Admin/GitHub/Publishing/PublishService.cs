@@ -28,14 +28,6 @@ public sealed class PublishService(
         public string GiveUpMessage { get; } = giveUpMessage;
     }
 
-    /// <summary>Forwards to <see cref="PublishAttempt.Create"/> (kept for WebhookProcessor until it calls the entity).</summary>
-    public PublishAttempt NewAttempt(GitHubConnection connection, AttemptTrigger trigger, string? sourceRef, string? deliveryId) =>
-        PublishAttempt.Create(connection, trigger, sourceRef, deliveryId, clock.GetUtcNow());
-
-    /// <summary>Forwards to <see cref="PublishAttempt.Skip"/> (kept for WebhookProcessor until it calls the entity).</summary>
-    public PublishAttempt Skipped(GitHubConnection connection, AttemptTrigger trigger, string? sourceRef, string? deliveryId, string message) =>
-        NewAttempt(connection, trigger, sourceRef, deliveryId).Skip(message);
-
     /// <summary>
     /// Runs one queued attempt to its end: published, unchanged, skipped or failed. A GitHub failure a later try may not
     /// meet is thrown as <see cref="TransientPublishFailure"/>, with the attempt still running.
@@ -121,8 +113,6 @@ public sealed class PublishService(
         return string.Join("\n\n", lines.Where(l => l.Length > 0));
     }
 
-    /// <summary>Forwards to <see cref="GitRef.IsSha"/> (kept for ConnectionDetail.razor, another worktree's file).</summary>
-    public static bool IsSha(string value) => GitRef.IsSha(value);
 
     static bool IsTransient(Exception e) =>
         (GitHubFailures.IsGitHubFailure(e) && e is not GitHubNotConfiguredException and not NotFoundException and not ForbiddenException)

@@ -161,12 +161,12 @@ public sealed class WebhookProcessor(
         {
             if (connection.PausedReason is not null)
             {
-                Add(publisher.Skipped(connection, trigger, sourceRef, delivery.DeliveryId, $"Skipped: the connection is paused ({connection.PausedReason})."));
+                Add(PublishAttempt.Create(connection, trigger, sourceRef, delivery.DeliveryId, clock.GetUtcNow()).Skip($"Skipped: the connection is paused ({connection.PausedReason})."));
                 return;
             }
             // Everything else (auto-publish off, a tag that gives no SemVer version) is decided by the publish job, which can
             // also tell GitHub: the commit gets a check run concluded 'skipped' with the reason.
-            var attempt = publisher.NewAttempt(connection, trigger, sourceRef, delivery.DeliveryId);
+            var attempt = PublishAttempt.Create(connection, trigger, sourceRef, delivery.DeliveryId, clock.GetUtcNow());
             attempt.CommitSha = commitSha;
             Add(attempt);
             PublishJobs.EnqueuePublish(queue, db, attempt);
