@@ -1,0 +1,11 @@
+namespace SelfTune.Admin.Registry;
+
+public static class RegistrySetup
+{
+    /// <summary>Entries and versions: writes and reads. The archive store is part of the app's data (Data/DataSetup.cs).</summary>
+    public static void AddRegistry(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddScoped<RegistryService>();
+        builder.Services.AddSingleton<RegistryQueries>(); // a context per call, from the factory
+    }
+}
