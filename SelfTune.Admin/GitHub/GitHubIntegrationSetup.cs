@@ -43,9 +43,10 @@ public static class GitHubIntegrationSetup
         services.AddSingleton<DeliveryNotifier>();
         services.AddScoped<DeliveryService>();
 
-        services.AddScoped<IJobHandler, PublishJobs.WebhookHandler>();
-        services.AddScoped<IJobHandler, PublishJobs.PublishHandler>();
-        services.AddScoped<IJobHandler, PublishJobs.SyncHandler>();
+        // The worker resolves the one handler registered under a job's kind.
+        services.AddKeyedScoped<IJobHandler, PublishJobs.WebhookHandler>(PublishJobs.Webhook);
+        services.AddKeyedScoped<IJobHandler, PublishJobs.PublishHandler>(PublishJobs.Publish);
+        services.AddKeyedScoped<IJobHandler, PublishJobs.SyncHandler>(PublishJobs.Sync);
         services.AddHostedService<ReconciliationSweep>();
     }
 }
