@@ -37,8 +37,6 @@ public sealed class ScriptedJobHandler(JobScript script, AdminDbContext db) : IJ
 {
     public const string TestKind = "test";
 
-    public string Kind => TestKind;
-
     public async Task<string?> RunAsync(Job job, CancellationToken ct)
     {
         Assert.True(await db.Jobs.AnyAsync(j => j.Id == job.Id && j.State == JobState.Running, ct));
@@ -66,7 +64,7 @@ public sealed class JobsAppFactory : AdminAppFactory
         builder.ConfigureServices(s =>
         {
             s.AddSingleton(Script);
-            s.AddScoped<IJobHandler, ScriptedJobHandler>();
+            s.AddKeyedScoped<IJobHandler, ScriptedJobHandler>(ScriptedJobHandler.TestKind);
             ExtraServices?.Invoke(s);
         });
     }

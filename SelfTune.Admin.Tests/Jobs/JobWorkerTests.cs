@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.Jobs;
 
@@ -130,6 +131,45 @@ public sealed class JobWorkerTests(JobWorkerFixture fixture) : IClassFixture<Job
         Assert.Equal(JobState.Failed, job.State);
         Assert.Equal(1, job.Attempts);
         Assert.Contains("No job handler is registered for kind 'no-such-kind'", job.LastError);
+    }
+
+    [Fact]
+    public async Task Only_the_handler_registered_for_a_jobs_kind_is_built_to_run_it()
+    {
+        var built = new HandlerConstructions();
+        await using var other = new JobsAppFactory
+        {
+            ExtraServices = s => s.AddSingleton(built).AddKeyedScoped<IJobHandler, OtherKindHandler>(OtherKindHandler.Kind),
+        };
+        var scenario = other.Script.Add((_, _, _) => Task.FromResult<string?>("ran"));
+
+        var job = await other.WaitAsync((await other.EnqueueAsync(scenario))[0]);
+
+        Assert.Equal(JobState.Succeeded, job.State);
+        Assert.Equal("ran", job.Result);
+        Assert.Equal(0, built.Count); // the other kind's handler was not constructed for this job
+
+        var otherJob = await other.WaitAsync((await other.EnqueueAsync("unused", kind: OtherKindHandler.Kind))[0]);
+
+        Assert.Equal(JobState.Succeeded, otherJob.State);
+        Assert.Equal(OtherKindHandler.Kind, otherJob.Result);
+        Assert.Equal(1, built.Count);
+    }
+
+    public sealed class HandlerConstructions
+    {
+        int count;
+        public int Count => Volatile.Read(ref count);
+        public void Add() => Interlocked.Increment(ref count);
+    }
+
+    sealed class OtherKindHandler : IJobHandler
+    {
+        public const string Kind = "other-kind";
+
+        public OtherKindHandler(HandlerConstructions built) => built.Add();
+
+        public Task<string?> RunAsync(Job job, CancellationToken ct) => Task.FromResult<string?>(Kind);
     }
 
     [Fact]

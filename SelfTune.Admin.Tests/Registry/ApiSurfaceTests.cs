@@ -59,6 +59,30 @@ public class ApiSurfaceTests(AdminAppFactory factory) : IClassFixture<AdminAppFa
     }
 
     [Fact]
+    public async Task Openapi_document_describes_the_body_of_every_api_answer()
+    {
+        var doc = JsonDocument.Parse(await Anonymous.GetStringAsync("/openapi/v1.json")).RootElement;
+        string[] methods = ["get", "post", "put", "patch", "delete"];
+
+        foreach (var path in doc.GetProperty("paths").EnumerateObject())
+        foreach (var operation in path.Value.EnumerateObject().Where(o => methods.Contains(o.Name)))
+        {
+            var success = operation.Value.GetProperty("responses").EnumerateObject().Where(r => r.Name.StartsWith('2')).ToList();
+            Assert.True(success.Count > 0, $"{operation.Name} {path.Name} describes no successful answer");
+            if (path.Name.EndsWith("/archive", StringComparison.Ordinal)) continue; // the tar.gz itself
+            foreach (var response in success)
+                Assert.True(response.Value.TryGetProperty("content", out var content) && content.TryGetProperty("application/json", out var json)
+                    && json.TryGetProperty("schema", out _), $"{operation.Name} {path.Name} {response.Name} has no JSON schema");
+        }
+
+        // The schemas carry the wire's field names, e.g. the install link's.
+        var installUrl = doc.GetProperty("paths").GetProperty("/api/v1/github/install-url").GetProperty("get").GetProperty("responses")
+            .GetProperty("200").GetProperty("content").GetProperty("application/json").GetProperty("schema").GetProperty("$ref").GetString()!;
+        var properties = doc.GetProperty("components").GetProperty("schemas").GetProperty(installUrl.Split('/')[^1]).GetProperty("properties");
+        Assert.Equal(["url", "state", "expires_in"], properties.EnumerateObject().Select(p => p.Name));
+    }
+
+    [Fact]
     public async Task Openapi_document_declares_the_bearer_scheme()
     {
         var doc = JsonDocument.Parse(await Anonymous.GetStringAsync("/openapi/v1.json")).RootElement;

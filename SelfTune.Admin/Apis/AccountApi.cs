@@ -18,35 +18,40 @@ public static class AccountApi
     public static IEndpointRouteBuilder MapAccountApi(this IEndpointRouteBuilder app)
     {
         var account = app.MapGroup("/account").ExcludeFromDescription().AllowAnonymous();
-
-        account.MapGet("/signin", (string? returnUrl, HttpContext http, OidcSettings oidc) =>
-            oidc.IsConfigured
-                ? Results.Challenge(new AuthenticationProperties { RedirectUri = LocalReturnUrl(returnUrl) }, [OpenIdConnectDefaults.AuthenticationScheme])
-                : Results.Redirect($"/account/login?returnUrl={Uri.EscapeDataString(LocalReturnUrl(returnUrl))}"));
-
-        // The development sign-in exists only in Development and only while no OIDC provider is configured.
-        account.MapPost("/dev-signin", async (HttpContext http, MemberDirectory members, OidcSettings oidc, IHostEnvironment env, IAntiforgery antiforgery) =>
-        {
-            if (oidc.IsConfigured || !env.IsDevelopment()) return Results.NotFound();
-            // The form is read by hand, so the antiforgery middleware does not check it on its own: no login CSRF.
-            if (!await HasValidAntiforgeryTokenAsync(http, antiforgery)) return Results.BadRequest();
-            var form = await http.Request.ReadFormAsync();
-            var identity = await members.SignInAsync(DevelopmentSeed.Issuer, DevelopmentSeed.Subject, DevelopmentSeed.UserName,
-                DevelopmentSeed.UserEmail, CookieAuthenticationDefaults.AuthenticationScheme, http.RequestAborted);
-            await http.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity));
-            return Results.LocalRedirect(LocalReturnUrl(form["returnUrl"]));
-        });
-
-        account.MapPost("/signout", async (HttpContext http, OidcSettings oidc, IAntiforgery antiforgery) =>
-        {
-            // Checked by hand like the development sign-in: without the token another site could sign people out.
-            if (!await HasValidAntiforgeryTokenAsync(http, antiforgery)) return Results.BadRequest();
-            await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
-            if (oidc.IsConfigured)
-                return Results.SignOut(new AuthenticationProperties { RedirectUri = "/account/signed-out" }, [OpenIdConnectDefaults.AuthenticationScheme]);
-            return Results.LocalRedirect("/account/signed-out");
-        });
+        account.MapGet("/signin", SignIn);
+        account.MapPost("/dev-signin", DevelopmentSignIn);
+        account.MapPost("/signout", SignOut);
         return app;
+    }
+
+    static Results<ChallengeHttpResult, RedirectHttpResult> SignIn(string? returnUrl, OidcSettings oidc)
+    {
+        if (oidc.IsConfigured)
+            return TypedResults.Challenge(new AuthenticationProperties { RedirectUri = LocalReturnUrl(returnUrl) }, [OpenIdConnectDefaults.AuthenticationScheme]);
+        return TypedResults.Redirect($"/account/login?returnUrl={Uri.EscapeDataString(LocalReturnUrl(returnUrl))}");
+    }
+
+    /// <summary>The development sign-in exists only in Development and only while no OIDC provider is configured.</summary>
+    static async Task<Results<NotFound, BadRequest, RedirectHttpResult>> DevelopmentSignIn(HttpContext http, [AsParameters] AccountServices services)
+    {
+        if (services.Oidc.IsConfigured || !services.Environment.IsDevelopment()) return TypedResults.NotFound();
+        // The form is read by hand, so the antiforgery middleware does not check it on its own: no login CSRF.
+        if (!await HasValidAntiforgeryTokenAsync(http, services.Antiforgery)) return TypedResults.BadRequest();
+        var form = await http.Request.ReadFormAsync();
+        var identity = await services.Members.SignInAsync(DevelopmentSeed.Issuer, DevelopmentSeed.Subject, DevelopmentSeed.UserName,
+            DevelopmentSeed.UserEmail, CookieAuthenticationDefaults.AuthenticationScheme, http.RequestAborted);
+        await http.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity));
+        return TypedResults.LocalRedirect(LocalReturnUrl(form["returnUrl"]));
+    }
+
+    static async Task<Results<BadRequest, SignOutHttpResult, RedirectHttpResult>> SignOut(HttpContext http, [AsParameters] AccountServices services)
+    {
+        // Checked by hand like the development sign-in: without the token another site could sign people out.
+        if (!await HasValidAntiforgeryTokenAsync(http, services.Antiforgery)) return TypedResults.BadRequest();
+        await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
+        if (services.Oidc.IsConfigured)
+            return TypedResults.SignOut(new AuthenticationProperties { RedirectUri = "/account/signed-out" }, [OpenIdConnectDefaults.AuthenticationScheme]);
+        return TypedResults.LocalRedirect("/account/signed-out");
     }
 
     /// <summary>Whether the posted form carries a valid antiforgery token; a form that cannot be read (e.g. a NUL in a value) does not.</summary>
@@ -106,3 +111,6 @@ public static class AccountApi
         return Task.CompletedTask;
     }
 }
+
+/// <summary>The services the account endpoints use, bound with <c>[AsParameters]</c>.</summary>
+public sealed record AccountServices(OidcSettings Oidc, MemberDirectory Members, IAntiforgery Antiforgery, IHostEnvironment Environment);

@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.EntityFrameworkCore;
 using SelfTune.Admin.Data;
@@ -46,11 +47,11 @@ public static class GitHubWebhookApi
         public long? MaxRequestBodySize => limit;
     }
 
-    static async Task<IResult> Receive(HttpContext http, AdminDbContext db, IGitHubAppCredentialSource credentials, DeliveryIngest ingest,
-        ILoggerFactory loggers, WebhookBodyGate gate, CancellationToken ct)
+    static async Task<Results<Accepted<WebhookReceipt>, Ok<WebhookReceipt>, ProblemHttpResult>> Receive(HttpContext http,
+        [AsParameters] WebhookReceiverServices services, CancellationToken ct)
     {
-        var log = loggers.CreateLogger("SelfTune.Admin.Webhooks");
-        var secret = (await credentials.GetAsync(ct))?.WebhookSecret;
+        var log = services.Loggers.CreateLogger("SelfTune.Admin.Webhooks");
+        var secret = (await services.Credentials.GetAsync(ct))?.WebhookSecret;
         if (string.IsNullOrEmpty(secret)) throw GitHubFailures.NotConfigured(["GitHub:WebhookSecret"]);
 
         var contentLength = http.Request.ContentLength;
@@ -61,7 +62,7 @@ public static class GitHubWebhookApi
         if (ParseSignature(signature) is null)
             return RejectSignature(http, log, signature is null ? "missing" : "malformed"); // the body is never read
 
-        using var slot = gate.TryEnter(contentLength);
+        using var slot = services.Gate.TryEnter(contentLength);
         if (slot is null)
         {
             http.Response.Headers.RetryAfter = BusyRetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -79,8 +80,8 @@ public static class GitHubWebhookApi
         if (string.IsNullOrWhiteSpace(eventName) || string.IsNullOrWhiteSpace(deliveryId) || deliveryId.Length > 100 || eventName.Length > 100)
             return ApiProblem.BadRequest("X-GitHub-Event and X-GitHub-Delivery headers are required.");
 
-        if (await db.Deliveries.AnyAsync(d => d.DeliveryId == deliveryId, ct)) // before parsing; the ingest checks again
-            return TypedResults.Ok(new { status = "duplicate", delivery_id = deliveryId });
+        if (await services.Db.Deliveries.AnyAsync(d => d.DeliveryId == deliveryId, ct)) // before parsing; the ingest checks again
+            return TypedResults.Ok(new WebhookReceipt("duplicate", deliveryId));
 
         string? action; long? installationId, repositoryId; string? repositoryName;
         try
@@ -100,14 +101,13 @@ public static class GitHubWebhookApi
         }
 
         // An event the app does not act on keeps its headers and outcome, not up to 25 MB of body nobody will read.
-        var stored = await ingest.StoreAsync(db, new DeliveryIngest.Incoming(deliveryId, eventName, action, installationId, repositoryId,
+        var stored = await services.Ingest.StoreAsync(services.Db, new DeliveryIngest.Incoming(deliveryId, eventName, action, installationId, repositoryId,
             repositoryName, () => Encoding.UTF8.GetString(body.Span)), ct);
-        return stored.Result == DeliveryIngest.Result.Duplicate
-            ? TypedResults.Ok(new { status = "duplicate", delivery_id = deliveryId })
-            : TypedResults.Accepted((string?)null, new { status = stored.Result == DeliveryIngest.Result.Queued ? "queued" : "ignored", delivery_id = deliveryId });
+        if (stored.Result == DeliveryIngest.Result.Duplicate) return TypedResults.Ok(new WebhookReceipt("duplicate", deliveryId));
+        return TypedResults.Accepted((string?)null, new WebhookReceipt(stored.Result == DeliveryIngest.Result.Queued ? "queued" : "ignored", deliveryId));
     }
 
-    static IResult RejectSignature(HttpContext http, ILogger log, string problem)
+    static ProblemHttpResult RejectSignature(HttpContext http, ILogger log, string problem)
     {
         Rejected.Add(1);
         log.LogWarning("Rejected a webhook delivery {DeliveryId} with a {Problem} signature from {Remote}",
@@ -156,3 +156,11 @@ public static class GitHubWebhookApi
             ? value
             : null;
 }
+
+/// <summary>The services the webhook receiver uses, bound with <c>[AsParameters]</c>.</summary>
+public sealed record WebhookReceiverServices(
+    AdminDbContext Db,
+    IGitHubAppCredentialSource Credentials,
+    DeliveryIngest Ingest,
+    WebhookBodyGate Gate,
+    ILoggerFactory Loggers);

@@ -48,7 +48,7 @@ public static class ApiAuthorization
 
     /// <summary>
     /// The authentication middleware already ran the API-key handler for Bearer requests (see the policy scheme in
-    /// Extensions); asking again returns its cached result, including why a key was refused.
+    /// AuthenticationSetup); asking again returns its cached result, including why a key was refused.
     /// </summary>
     static Task<AuthenticateResult> AuthenticateAsync(HttpContext http) =>
         http.AuthenticateAsync(ApiKeyAuthenticationHandler.SchemeName);

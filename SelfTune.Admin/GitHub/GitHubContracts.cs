@@ -61,6 +61,25 @@ public sealed record SyncResponse(
         new(a.ConnectionId, a.Status, a.Version, a.SourceRef, a.PublishedAt, a.Message, a.WriteBackStatus, a.CheckRunId, a.StatusContext, a.Id);
 }
 
+// The envelopes the API answers lists and small results in (the seed's shapes).
+
+public sealed record InstallationList(IReadOnlyList<InstallationResponse> Installations);
+
+public sealed record InstallUrlResponse(string Url, string State, int ExpiresIn);
+
+public sealed record RepoList(IReadOnlyList<RepoResponse> Repos);
+
+public sealed record ConnectionList(IReadOnlyList<ConnectionResponse> Connections);
+
+public sealed record ConnectionDeleted(bool Deleted);
+
+public sealed record ReconcileQueued(int Queued);
+
+public sealed record AttemptList(IReadOnlyList<AttemptResponse> Attempts);
+
+/// <summary>The receiver's answer to a delivery: <c>queued</c>, <c>ignored</c> (202) or <c>duplicate</c> (200).</summary>
+public sealed record WebhookReceipt(string Status, string DeliveryId);
+
 /// <summary>The permissions GitHub granted an installation, as stored (GitHub's own JSON object).</summary>
 public static class InstallationPermissions
 {

@@ -5,7 +5,7 @@ namespace SelfTune.Admin.Infrastructure;
 /// <summary>
 /// Response headers that tell browsers to be strict with this site, in every environment: on every answer (API and
 /// pages) no MIME sniffing and no full URLs in the Referer to other sites; on HTML a Content-Security-Policy. HSTS and
-/// Secure cookies are production-only and live beside the rest of the pipeline (Extensions).
+/// Secure cookies are production-only and live beside the rest of the pipeline (Program.cs).
 /// </summary>
 public static class SecurityHeaders
 {

@@ -3,9 +3,9 @@ using SelfTune.Admin.Data;
 namespace SelfTune.Admin.Jobs;
 
 /// <summary>
-/// Runs the jobs of one <see cref="Kind"/>. Register as <c>services.AddScoped&lt;IJobHandler, MyHandler&gt;()</c>;
-/// the worker resolves handlers in a fresh DI scope per job, so a handler may take scoped services such as AdminDbContext.
-/// If two handlers claim the same kind, the last registered wins.
+/// Runs the jobs of one kind. Register it keyed by that kind: <c>services.AddKeyedScoped&lt;IJobHandler, MyHandler&gt;("my.kind")</c>;
+/// the worker resolves the one handler of a job's kind in a fresh DI scope per job, so a handler may take scoped services
+/// such as AdminDbContext. If two handlers are registered for the same kind, the last registered wins.
 /// </summary>
 /// <remarks>
 /// A job may run more than once (a retry, or a takeover after a worker died mid-job), so handlers must be idempotent.
@@ -15,8 +15,6 @@ namespace SelfTune.Admin.Jobs;
 /// </remarks>
 public interface IJobHandler
 {
-    string Kind { get; }
-
     /// <returns>An optional result, stored in <see cref="Job.Result"/>.</returns>
     Task<string?> RunAsync(Job job, CancellationToken ct);
 }

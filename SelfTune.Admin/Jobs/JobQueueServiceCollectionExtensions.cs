@@ -7,7 +7,7 @@ public static class JobQueueServiceCollectionExtensions
     /// <summary>
     /// Registers <see cref="JobOptions"/> (from the "Jobs" section), the singleton <see cref="JobQueue"/> and the
     /// <see cref="JobWorker"/> hosted service (idle when Jobs:Enabled is false). Needs an
-    /// <c>IDbContextFactory&lt;AdminDbContext&gt;</c>. Handlers are registered separately as <see cref="IJobHandler"/>.
+    /// <c>IDbContextFactory&lt;AdminDbContext&gt;</c>. Handlers are registered separately, keyed by their kind (see <see cref="IJobHandler"/>).
     /// </summary>
     public static IServiceCollection AddJobQueue(this IServiceCollection services, IConfiguration configuration)
     {

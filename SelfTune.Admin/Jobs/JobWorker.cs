@@ -5,8 +5,8 @@ using SelfTune.Admin.Data;
 namespace SelfTune.Admin.Jobs;
 
 /// <summary>
-/// Runs queued jobs in <see cref="JobOptions.Workers"/> parallel slots. Each slot claims a job, runs its
-/// <see cref="IJobHandler"/> in a fresh DI scope (renewing the lease every Lease / 3 meanwhile) and records the outcome:
+/// Runs queued jobs in <see cref="JobOptions.Workers"/> parallel slots. Each slot claims a job, runs the
+/// <see cref="IJobHandler"/> registered under the job's kind in a fresh DI scope (renewing the lease every Lease / 3 meanwhile) and records the outcome:
 /// Succeeded; Failed at once on <see cref="PermanentJobFailure"/> or an unknown kind; otherwise retried with
 /// exponential backoff until MaxAttempts, then Failed.
 /// </summary>
@@ -151,7 +151,7 @@ public sealed class JobWorker(
         try
         {
             await using var scope = scopes.CreateAsyncScope();
-            var handler = scope.ServiceProvider.GetServices<IJobHandler>().LastOrDefault(h => h.Kind == job.Kind)
+            var handler = scope.ServiceProvider.GetKeyedService<IJobHandler>(job.Kind)
                 ?? throw new PermanentJobFailure($"No job handler is registered for kind '{job.Kind}'.");
             result = await handler.RunAsync(job, jobCts.Token);
         }
@@ -214,7 +214,7 @@ public sealed class JobWorker(
         try
         {
             await using var scope = scopes.CreateAsyncScope();
-            if (scope.ServiceProvider.GetServices<IJobHandler>().LastOrDefault(h => h.Kind == job.Kind) is IJobGiveUp handler)
+            if (scope.ServiceProvider.GetKeyedService<IJobHandler>(job.Kind) is IJobGiveUp handler)
                 await handler.OnGaveUpAsync(job, reason, abort.Token);
         }
         catch (Exception e)

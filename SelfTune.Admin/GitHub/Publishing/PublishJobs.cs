@@ -33,8 +33,6 @@ public static class PublishJobs
 
     public sealed class WebhookHandler(AdminDbContext db, WebhookProcessor processor, DeliveryNotifier notifier) : IJobHandler
     {
-        public string Kind => Webhook;
-
         public async Task<string?> RunAsync(Job job, CancellationToken ct)
         {
             var payload = job.ReadPayload<WebhookPayload>();
@@ -75,8 +73,6 @@ public static class PublishJobs
 
     public sealed class PublishHandler(PublishService publisher) : IJobHandler, IJobGiveUp
     {
-        public string Kind => Publish;
-
         public async Task<string?> RunAsync(Job job, CancellationToken ct)
         {
             var attemptId = job.ReadPayload<PublishPayload>().AttemptId;
@@ -111,8 +107,6 @@ public static class PublishJobs
 
     public sealed class SyncHandler(SyncService sync) : IJobHandler
     {
-        public string Kind => Sync;
-
         public async Task<string?> RunAsync(Job job, CancellationToken ct)
         {
             var payload = job.ReadPayload<SyncPayload>();
