@@ -118,6 +118,9 @@ internal static class FakeGitObjects
         {
             var global = new PaxGlobalExtendedAttributesTarEntry(new Dictionary<string, string> { ["comment"] = commit.Sha });
             try { global.Name = "pax_global_header"; } catch (InvalidOperationException) { }
+            // As git archive does; a new entry's default is the current time, so two downloads of one commit a second
+            // apart differed (FakeGitHubTests.Tarball_redirects_to_codeload_and_matches_github_layout, under load).
+            global.ModificationTime = commit.Date;
             tar.WriteEntry(global);
             tar.WriteEntry(Entry(TarEntryType.Directory, prefix, "775", commit.Date));
             foreach (var (path, e) in Walk(commit.TreeSha, trees))
