@@ -90,11 +90,11 @@ public static class GitHubApi
         return result.Created ? TypedResults.Created($"/api/v1/github/installations/{body.Id}", body) : TypedResults.Ok(body);
     }
 
-    static async Task<IResult> InstallUrl(ClaimsPrincipal user, InstallationBinder binder, IGitHubAppCredentialSource credentials, GitHubSetupService setup, CancellationToken ct)
+    static async Task<IResult> InstallUrl(ClaimsPrincipal user, InstallationBinder binder, IGitHubAppCredentialSource credentials, GitHubLinks links, CancellationToken ct)
     {
         var app = await credentials.GetAsync(ct);
         var state = await binder.IssueStateAsync(Actor.From(user), ct);
-        var url = setup.InstallUrl(app!.AppSlug, state);
+        var url = links.InstallApp(app!.AppSlug, state);
         return TypedResults.Ok(new { url, state, expires_in = (int)InstallationBinder.StateLifetime.TotalSeconds });
     }
 

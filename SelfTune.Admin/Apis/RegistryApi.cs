@@ -192,12 +192,7 @@ public static class RegistryApi
         return (metadata, archive);
     }
 
-    sealed record ValidatedUpload(StagedArchive Archive, SkillPackage Package) : IAsyncDisposable
-    {
-        public ValueTask DisposeAsync() => Archive.DisposeAsync();
-    }
-
-    static async Task<ValidatedUpload> StageAndValidateAsync(ArchiveStore store, IFormFile archive, PushMetadata metadata, CancellationToken ct)
+    static async Task<StagedSkill> StageAndValidateAsync(ArchiveStore store, IFormFile archive, PushMetadata metadata, CancellationToken ct)
     {
         await using var upload = archive.OpenReadStream();
         var staged = await store.StageAsync(upload, ct);
@@ -212,7 +207,7 @@ public static class RegistryApi
             }
             await using var read = staged.OpenRead();
             var package = await SkillArchive.ValidateAsync(read, PackagingLimits.Default, ct);
-            return new ValidatedUpload(staged, package);
+            return new StagedSkill(staged, package);
         }
         catch (PackagingException e)
         {

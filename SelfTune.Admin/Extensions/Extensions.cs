@@ -60,6 +60,7 @@ public static class Extensions
         services.AddScoped<ApiKeyService>();
         services.AddSingleton<IChangeFeed, InProcessChangeFeed>();
         services.AddSingleton<ApiKeyNotifier>();
+        services.AddSingleton<GitHubLinks>();
         services.AddScoped<MemberService>();
 
         AddAuthentication(builder);
