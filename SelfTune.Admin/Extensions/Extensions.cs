@@ -59,7 +59,6 @@ public static class Extensions
         services.AddScoped<MemberDirectory>();
         services.AddScoped<ApiKeyService>();
         services.AddSingleton<IChangeFeed, InProcessChangeFeed>();
-        services.AddSingleton<ApiKeyNotifier>();
         services.AddSingleton<GitHubLinks>();
         services.AddScoped<MemberService>();
 
@@ -77,10 +76,8 @@ public static class Extensions
         services.AddScoped<SyncService>();
         services.AddScoped<DirectImport>();
         services.AddScoped<WebhookProcessor>();
-        services.AddSingleton<AttemptNotifier>();
         services.AddSingleton<WebhookBodyGate>(); // bounds the large webhook bodies held at once
-        // Pages: live delivery news, the deliveries view and replay, and "Sync now".
-        services.AddSingleton<DeliveryNotifier>();
+        // Pages: the deliveries view and replay, and "Sync now".
         services.AddSingleton<DeliveryIngest>(); // stores a delivery and its job, for the receiver and for replays
         services.AddScoped<DeliveryService>();
         services.AddScoped<ManualSync>();

@@ -66,7 +66,7 @@ public static class PauseReasons
 /// </remarks>
 public sealed class WebhookProcessor(
     AdminDbContext db, JobQueue queue, InstallationBinder binder, IGitHubClientFactory github,
-    AttemptNotifier notifier, TimeProvider clock)
+    IChangeFeed feed, TimeProvider clock)
 {
     /// <summary>Events this processor acts on (the overrides of <c>Run</c>, one per <see cref="WebhookEvents.Table"/> row).</summary>
     public static IReadOnlySet<string> HandledEvents => WebhookEvents.All.Keys.ToHashSet();
@@ -97,7 +97,7 @@ public sealed class WebhookProcessor(
         stored.Outcome = DeliveryOutcome.Processed;
         stored.OutcomeMessage = run.Outcome ?? $"Nothing to do for {stored.Event}{(stored.Action is null ? "" : "." + stored.Action)}.";
         await db.SaveChangesAsync(ct);
-        foreach (var attempt in run.Attempts) notifier.Publish(attempt);
+        foreach (var attempt in run.Attempts) feed.Publish(Change.OfAttempt(attempt));
         queue.Notify();
         return new WebhookOutcome(stored.OutcomeMessage, run.Attempts);
     }
