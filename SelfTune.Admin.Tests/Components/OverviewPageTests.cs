@@ -2,6 +2,7 @@ using Bunit;
 using Microsoft.Extensions.DependencyInjection;
 using SelfTune.Admin.Components.Pages.Overview;
 using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
 using SelfTune.Admin.GitHub.Webhooks;
 using SelfTune.Admin.Tests.Infrastructure;
 
@@ -94,7 +95,7 @@ public sealed class OverviewPageTests(AdminAppFactory app) : PageTestContext(app
             a.Version = "2.0.0";
             a.FinishedAt = DateTimeOffset.UtcNow;
             await db.SaveChangesAsync();
-            App.Services.GetRequiredService<SelfTune.Admin.GitHub.Publishing.AttemptNotifier>().Publish(a);
+            App.Services.GetRequiredService<IChangeFeed>().Publish(Change.OfAttempt(a));
             return 0;
         });
         page.WaitForAssertion(() =>
@@ -109,8 +110,8 @@ public sealed class OverviewPageTests(AdminAppFactory app) : PageTestContext(app
             db.Installations.Single(i => i.Id == installation.Id).Suspended = true;
             return await db.SaveChangesAsync();
         });
-        App.Services.GetRequiredService<DeliveryNotifier>().Publish(new WebhookDelivery
-            { DeliveryId = "d", Event = "installation", Action = "suspend", InstallationId = installation.InstallationId, Payload = "{}", Outcome = DeliveryOutcome.Processed });
+        App.Services.GetRequiredService<IChangeFeed>().Publish(Change.OfDelivery(new WebhookDelivery
+            { DeliveryId = "d", Event = "installation", Action = "suspend", InstallationId = installation.InstallationId, Payload = "{}", Outcome = DeliveryOutcome.Processed }));
         page.WaitForAssertion(() => Assert.Equal("suspended", page.Find("[data-testid=installation-state]").TextContent.Trim()));
     }
 }

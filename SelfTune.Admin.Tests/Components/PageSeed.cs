@@ -4,6 +4,7 @@ using AngleSharp.Dom;
 using Bunit;
 using Microsoft.Extensions.DependencyInjection;
 using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
 using SelfTune.Admin.GitHub.Publishing;
 using SelfTune.Admin.Tests.Fakes;
 using SelfTune.Admin.Tests.GitHub;
@@ -52,7 +53,7 @@ public static class PageSeed
             return connection;
         });
 
-    /// <summary>Stores an attempt and tells the app's <see cref="AttemptNotifier"/>, as the publish job does.</summary>
+    /// <summary>Stores an attempt and tells the app's change feed, as the publish job does.</summary>
     public static async Task<PublishAttempt> AttemptAsync(this AdminAppFactory app, GitHubConnection connection, AttemptStatus status,
         string? version = null, string? message = null, AttemptTrigger trigger = AttemptTrigger.Push, string? deliveryId = null, bool notify = true)
     {
@@ -69,7 +70,7 @@ public static class PageSeed
             await db.SaveChangesAsync();
             return a;
         });
-        if (notify) app.Services.GetRequiredService<AttemptNotifier>().Publish(attempt);
+        if (notify) app.Services.GetRequiredService<IChangeFeed>().Publish(Change.OfAttempt(attempt));
         return attempt;
     }
 

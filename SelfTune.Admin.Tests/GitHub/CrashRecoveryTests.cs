@@ -25,7 +25,7 @@ public sealed partial class CrashRecoveryTests(ITestOutputHelper output) : IAsyn
     /// <summary>A killed run's claims hold this long for other instances (the restarted app takes them back at once).</summary>
     static readonly TimeSpan Lease = TimeSpan.FromSeconds(3);
 
-    // The child process's AttemptNotifier is in another process, so there is no event to wait on: these waits are
+    // The child process's change feed is in another process, so there is no event to wait on: these waits are
     // bounded polls of the app's API and of its database file (opened read-only).
     static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
 

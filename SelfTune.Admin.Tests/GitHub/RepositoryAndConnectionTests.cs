@@ -87,6 +87,35 @@ public sealed class RepositoryAndConnectionTests(GitHubHarness h) : IClassFixtur
     }
 
     [Fact]
+    public async Task A_suspended_installation_cannot_list_or_connect_repositories()
+    {
+        var installation = h.GitHub.AddInstallation("frozen-org");
+        var repo = h.GitHub.AddRepo(installation, "frozen-org", "skills");
+        await h.BindAsync(h.Api, installation);
+        var entryId = await h.CreateEntryAsync(h.Api, "frozen");
+        // Suspended on GitHub, and recorded so (as the installation "suspend" webhook does).
+        installation.Suspended = true;
+        await h.App.WithDbAsync(async db =>
+        {
+            foreach (var row in db.Installations.Where(i => i.InstallationId == installation.Id)) row.Suspended = true;
+            return await db.SaveChangesAsync();
+        });
+
+        var body = new { entry_id = entryId, installation_id = installation.Id, repo_full_name = repo.FullName };
+        var problem = await GitHubHarness.AssertProblemAsync(await h.Api.PostAsJsonAsync("/api/v1/github/connections", body),
+            HttpStatusCode.UnprocessableEntity, "validation_failed");
+        Assert.Contains($"Installation {installation.Id} is suspended", problem["detail"]!.GetValue<string>());
+        Assert.Contains("suspended", problem["errors"]!["installation_id"]![0]!.GetValue<string>());
+
+        var listing = await GitHubHarness.AssertProblemAsync(await h.Api.GetAsync($"/api/v1/github/repos?installation_id={installation.Id}"),
+            HttpStatusCode.Conflict, "conflict");
+        Assert.Contains("suspended", listing["detail"]!.GetValue<string>());
+
+        var connections = (await h.Api.GetFromJsonAsync<JsonObject>("/api/v1/github/connections"))!["connections"]!.AsArray();
+        Assert.DoesNotContain(connections, c => c!["repo_id"]!.GetValue<long>() == repo.Id);
+    }
+
+    [Fact]
     public async Task The_same_repository_and_skill_path_feed_only_one_entry_per_org()
     {
         var first = await h.ConnectRepoAsync(h.Api, "dup-skills", new { skill_path = "skills/a" });

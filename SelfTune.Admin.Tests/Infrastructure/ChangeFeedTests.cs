@@ -27,6 +27,30 @@ public sealed class ChangeFeedTests
     }
 
     [Fact]
+    public void A_delivery_names_no_org_and_reaches_every_org_listening_with_the_ids_to_tell_whose_it_is()
+    {
+        var feed = Feed();
+        var (one, other) = (Guid.NewGuid(), Guid.NewGuid());
+        var (heardByOne, heardByOther, heardAttempts) = (new List<Change>(), new List<Change>(), new List<Change>());
+        using var a = feed.Subscribe(one, [ChangeKind.Delivery], heardByOne.Add);
+        using var b = feed.Subscribe(other, [ChangeKind.Delivery], heardByOther.Add);
+        using var c = feed.Subscribe(one, [ChangeKind.Attempt], heardAttempts.Add);
+
+        var delivery = new SelfTune.Admin.Data.WebhookDelivery
+            { DeliveryId = "d-1", Event = "push", InstallationId = 7, RepositoryId = 42, Payload = "{}" };
+        feed.Publish(Change.OfDelivery(delivery));
+
+        var change = Assert.Single(heardByOne);
+        Assert.Equal([change], heardByOther);
+        Assert.Empty(heardAttempts); // other kinds do not hear it
+        Assert.Null(change.OrgId);
+        Assert.Equal((delivery.Id, "d-1"), (change.Id!.Value, change.ExternalId));
+        Assert.True(change.IsFrom([7], []));
+        Assert.True(change.IsFrom([], [42]));
+        Assert.False(change.IsFrom([8], [43]));
+    }
+
+    [Fact]
     public void A_failing_subscriber_fails_neither_the_publisher_nor_the_others()
     {
         var feed = Feed();

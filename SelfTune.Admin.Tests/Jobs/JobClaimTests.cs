@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.EntityFrameworkCore;
 using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
 using SelfTune.Admin.Jobs;
 using SelfTune.Admin.Tests.GitHubAppClient;
 using Xunit.Abstractions;
@@ -210,7 +211,8 @@ public sealed class JobClaimTests(ITestOutputHelper output)
     [InlineData(30, 0.0, 300_000)]
     public void Retry_delay_doubles_with_jitter_and_is_capped(int attempt, double jitter, int expectedMs)
     {
-        var delay = JobRetryDelay.Compute(attempt, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(10), jitter);
+        // As JobWorker waits after the job's attempt number `attempt` (from 1) failed.
+        var delay = Backoff.Exponential(attempt - 1, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(10), jitter, spread: 0.5);
         Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), delay);
     }
 

@@ -93,7 +93,7 @@ public static class GitHubApi
     {
         var app = await services.Credentials.GetAsync(ct);
         var state = await services.Binder.IssueStateAsync(Actor.From(user), ct);
-        var url = services.Setup.InstallUrl(app!.AppSlug, state);
+        var url = services.Links.InstallApp(app!.AppSlug, state);
         return TypedResults.Ok(new InstallUrlResponse(url, state, (int)InstallationBinder.StateLifetime.TotalSeconds));
     }
 
@@ -159,6 +159,7 @@ public static class GitHubApi
 /// <summary>The services the GitHub API's handlers use, bound with <c>[AsParameters]</c>.</summary>
 public sealed record GitHubApiServices(
     GitHubSetupService Setup,
+    GitHubLinks Links,
     InstallationBinder Binder,
     ConnectionService Connections,
     AttemptQueries Attempts,

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.Auth;
 
@@ -17,7 +18,7 @@ public sealed class ApiKeyAuthenticationHandler(
     UrlEncoder encoder,
     AdminDbContext db,
     TimeProvider clock,
-    ApiKeyNotifier notifier)
+    IChangeFeed changes)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -49,7 +50,7 @@ public sealed class ApiKeyAuthenticationHandler(
         {
             await db.ApiKeys.Where(k => k.Id == found.Key.Id)
                 .ExecuteUpdateAsync(s => s.SetProperty(k => k.LastUsedAt, now), Context.RequestAborted);
-            notifier.Publish(found.Key.OrgId, found.Key.Id);
+            changes.Publish(Change.OfApiKey(found.Key.OrgId, found.Key.Id));
         }
 
         var claims = new List<Claim>

@@ -11,7 +11,7 @@ public sealed record CreatedApiKey(ApiKey Key, string Secret);
 /// API keys of an org: created (the secret is returned once), listed, revoked. Admins and owners only.
 /// Each call uses its own DbContext, so a page (whose circuit outlives requests) can hold this service.
 /// </summary>
-public sealed class ApiKeyService(IDbContextFactory<AdminDbContext> dbFactory, TimeProvider clock, ApiKeyNotifier notifier)
+public sealed class ApiKeyService(IDbContextFactory<AdminDbContext> dbFactory, TimeProvider clock, IChangeFeed changes)
 {
     public async Task<CreatedApiKey> CreateAsync(ClaimsPrincipal user, string name, IReadOnlyCollection<string> permissions, DateTimeOffset? expiresAt, CancellationToken ct = default)
     {
@@ -33,7 +33,7 @@ public sealed class ApiKeyService(IDbContextFactory<AdminDbContext> dbFactory, T
         };
         db.ApiKeys.Add(key);
         await db.SaveChangesAsync(ct);
-        notifier.Publish(key.OrgId, key.Id);
+        changes.Publish(Change.OfApiKey(key.OrgId, key.Id));
         return new CreatedApiKey(key, secret);
     }
 
@@ -53,7 +53,7 @@ public sealed class ApiKeyService(IDbContextFactory<AdminDbContext> dbFactory, T
             ?? throw ProblemException.NotFound("No such API key.");
         key.RevokedAt ??= clock.GetUtcNow();
         await db.SaveChangesAsync(ct);
-        notifier.Publish(orgId, id);
+        changes.Publish(Change.OfApiKey(orgId, id));
     }
 
     static void RequireAdmin(ClaimsPrincipal user) => Actor.From(user).Require(MemberRole.Admin, "manage API keys");

@@ -20,7 +20,6 @@ public static class AuthenticationSetup
         services.AddScoped<MemberDirectory>();
         services.AddScoped<MemberService>();
         services.AddScoped<ApiKeyService>();
-        services.AddSingleton<ApiKeyNotifier>();
 
         var oidc = builder.Configuration.GetSection("Authentication:Oidc").Get<OidcSettings>() ?? new OidcSettings();
         if (!builder.Environment.IsDevelopment() && oidc.MissingSettings().ToList() is { Count: > 0 } missing)

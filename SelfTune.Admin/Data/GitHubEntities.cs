@@ -43,6 +43,16 @@ public sealed class GitHubInstallation
     public Guid CreatedBy { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
+
+    /// <summary>
+    /// Why the app cannot act through this installation now (uninstalled or suspended on GitHub, where its tokens stop
+    /// working), or null when it can. The one rule checked wherever an installation is about to be used: listing its
+    /// repositories, connecting one, importing through it.
+    /// </summary>
+    public string? UnusableReason() =>
+        DeletedAt is not null ? $"Installation {InstallationId} was uninstalled on GitHub."
+        : Suspended ? $"Installation {InstallationId} is suspended on GitHub; unsuspend it there to use it."
+        : null;
 }
 
 /// <summary>The single-use half of an install <c>state</c>: the signed token names this row, binding marks it used.</summary>

@@ -47,16 +47,6 @@ public static class AppManifest
         ["default_events"] = new JsonArray("push", "create", "repository", "pull_request"),
     };
 
-    /// <summary>Where the manifest form posts: the signed-in user's account, or a GitHub organization they administer.</summary>
-    public static string FormAction(Uri webBaseUrl, string? githubOrganization, string state)
-    {
-        var root = webBaseUrl.AbsoluteUri.TrimEnd('/');
-        var path = string.IsNullOrWhiteSpace(githubOrganization)
-            ? "settings/apps/new"
-            : $"organizations/{Uri.EscapeDataString(githubOrganization.Trim())}/settings/apps/new";
-        return $"{root}/{path}?state={Uri.EscapeDataString(state)}";
-    }
-
     /// <summary>A GitHub App name problem, or null. GitHub checks uniqueness itself.</summary>
     public static string? NameError(string? name) =>
         string.IsNullOrWhiteSpace(name) ? "Give the App a name."

@@ -5,6 +5,7 @@ using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Client;
 using SelfTune.Admin.GitHub.Publishing;
 using SelfTune.Admin.Infrastructure;
+using SelfTune.Admin.Registry.Packaging;
 
 namespace SelfTune.Admin.GitHub;
 
@@ -27,8 +28,7 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var installation = await GetBoundInstallationAsync(orgId, installationId, ct);
-        if (installation.DeletedAt is not null)
-            throw new ProblemException(409, "conflict", $"Installation {installationId} was uninstalled on GitHub.");
+        if (installation.UnusableReason() is { } unusable) throw ProblemException.Conflict(unusable);
         var repos = await FetchReposAsync(installationId, ct);
         var ids = repos.Select(r => r.Id).ToList();
         var elsewhere = (await db.Connections.AsNoTracking().Where(c => ids.Contains(c.RepoId) && c.OrgId != orgId)
@@ -91,18 +91,17 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         if (errors.Count > 0) throw new ProblemException(400, "invalid_request", errors.Values.First()[0], errors);
 
         var branch = request.DefaultBranch ?? "main";
-        var skillPath = GitHubRules.NormalizeSkillPath(request.SkillPath ?? ".");
         var tagPattern = request.TagPattern ?? "v*";
         if (!Validation.IsRepoFullName(request.RepoFullName)) errors["repo_full_name"] = ["repo_full_name must be 'owner/repo' using GitHub's allowed characters."];
         if (GitHubRules.BranchError(branch) is { } branchError) errors["default_branch"] = [branchError];
-        if (GitHubRules.SkillPathError(request.SkillPath ?? ".") is { } pathError) errors["skill_path"] = [pathError];
+        if (GitHubRules.SkillPathError(request.SkillPath, out var skillPath) is { } pathError) errors["skill_path"] = [pathError];
         if (!TagPattern.TryParse(tagPattern, out _, out var patternError)) errors["tag_pattern"] = [patternError!];
         var entry = await db.Entries.AsNoTracking().SingleOrDefaultAsync(e => e.Id == request.EntryId && e.OrgId == orgId, ct);
         if (entry is null) errors["entry_id"] = [$"No registry entry {request.EntryId} in this org."];
         var installation = await db.Installations.AsNoTracking()
             .SingleOrDefaultAsync(i => i.OrgId == orgId && i.InstallationId == request.InstallationId, ct);
         if (installation is null) errors["installation_id"] = [$"Installation {request.InstallationId} is not bound to this org."];
-        else if (installation.DeletedAt is not null) errors["installation_id"] = [$"Installation {request.InstallationId} was uninstalled on GitHub."];
+        else if (installation.UnusableReason() is { } unusable) errors["installation_id"] = [unusable];
         if (errors.Count > 0) throw new ProblemException(422, "validation_failed", errors.Values.First()[0], errors);
 
         // Reachable means: among the repositories the installation was given (a token can also read other public repositories).
@@ -138,7 +137,8 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var errors = new Dictionary<string, string[]>();
         if (request.DefaultBranch is not null && GitHubRules.BranchError(request.DefaultBranch) is { } branchError) errors["default_branch"] = [branchError];
-        if (request.SkillPath is not null && GitHubRules.SkillPathError(request.SkillPath) is { } pathError) errors["skill_path"] = [pathError];
+        var skillPath = PackagingRules.RepositoryRoot;
+        if (request.SkillPath is not null && GitHubRules.SkillPathError(request.SkillPath, out skillPath) is { } pathError) errors["skill_path"] = [pathError];
         if (request.TagPattern is not null && !TagPattern.TryParse(request.TagPattern, out _, out var patternError)) errors["tag_pattern"] = [patternError!];
         if (errors.Count > 0) throw new ProblemException(422, "validation_failed", errors.Values.First()[0], errors);
 
@@ -147,7 +147,6 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         db.Connections.Attach(connection);
         if (request.SkillPath is not null)
         {
-            var skillPath = GitHubRules.NormalizeSkillPath(request.SkillPath);
             if (skillPath != connection.SkillPath && await db.Connections.AnyAsync(
                     c => c.OrgId == connection.OrgId && c.RepoId == connection.RepoId && c.SkillPath == skillPath && c.Id != connection.Id, ct))
                 throw ProblemException.Conflict($"{connection.RepoFullName} with skill_path '{skillPath}' already feeds an entry of this org.");

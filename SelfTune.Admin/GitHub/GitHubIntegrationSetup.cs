@@ -28,6 +28,7 @@ public static class GitHubIntegrationSetup
         services.AddScoped<ConnectionService>();
         services.AddSingleton<AttemptQueries>(); // a context per call, from the factory
 
+        services.AddSingleton<GitHubLinks>(); // every GitHub web link the pages and the setup flow show
         services.AddScoped<WriteBack>();
         services.AddScoped<SkillPackager>();
         services.AddScoped<AttemptBuilder>();
@@ -35,12 +36,10 @@ public static class GitHubIntegrationSetup
         services.AddScoped<SyncService>();
         services.AddScoped<DirectImport>();
         services.AddScoped<ManualSync>();
-        services.AddSingleton<AttemptNotifier>();
 
         services.AddScoped<WebhookProcessor>();
         services.AddSingleton<WebhookBodyGate>(); // bounds the large webhook bodies held at once
         services.AddSingleton<DeliveryIngest>(); // stores a delivery and its job, for the receiver and for replays
-        services.AddSingleton<DeliveryNotifier>();
         services.AddScoped<DeliveryService>();
 
         // The worker resolves the one handler registered under a job's kind.

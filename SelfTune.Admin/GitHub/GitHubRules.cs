@@ -1,3 +1,5 @@
+using SelfTune.Admin.Registry.Packaging;
+
 namespace SelfTune.Admin.GitHub;
 
 /// <summary>Input rules for connection fields that the seed leaves open (SPEC section 6).</summary>
@@ -6,21 +8,21 @@ public static class GitHubRules
     public const int MaxSkillPathLength = 1024;
 
     /// <summary>
-    /// A relative POSIX path inside the repository; "." is the root. The path rules are the packager's (the same
-    /// validator refuses archive entries), so what the API accepts is what publishing can use.
+    /// Reads a skill_path the one way publishing will (<see cref="PackagingRules.NormalizeSkillPath"/>): its canonical form
+    /// ("." for the root, "skills/foo" for "./skills/foo/") in <paramref name="normalized"/>, or the API's message why it
+    /// is not a folder inside the repository.
     /// </summary>
-    public static string? SkillPathError(string path)
+    public static string? SkillPathError(string? path, out string normalized)
     {
-        if (path.Length == 0) return "skill_path must not be empty; use \".\" for the repository root.";
-        if (path.Length > MaxSkillPathLength) return $"skill_path must be at most {MaxSkillPathLength} characters.";
-        if (path == ".") return null;
-        return Registry.Packaging.PackagingRules.UnsafePathReason(path.TrimEnd('/')) is { } reason
-            ? $"skill_path must be a relative path inside the repository, like \"skills/foo\"; '{Registry.Packaging.PackagingRules.Printable(path)}' is not: {reason}."
-            : null;
+        normalized = PackagingRules.RepositoryRoot;
+        if (path?.Length > MaxSkillPathLength) return $"skill_path must be at most {MaxSkillPathLength} characters.";
+        if (PackagingRules.NormalizeSkillPath(path, out var reason) is { } canonical)
+        {
+            normalized = canonical;
+            return null;
+        }
+        return $"skill_path must be a relative path inside the repository, like \"skills/foo\"; '{PackagingRules.Printable(path!)}' is not: {reason}.";
     }
-
-    /// <summary>Normalises "skills/foo/" to "skills/foo".</summary>
-    public static string NormalizeSkillPath(string path) => path == "." ? path : path.TrimEnd('/');
 
     /// <summary>Git's branch name rules (git check-ref-format), enough to refuse what GitHub would never have.</summary>
     public static string? BranchError(string branch)

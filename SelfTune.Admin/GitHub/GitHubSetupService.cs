@@ -14,27 +14,14 @@ public sealed record InstallationRefresh(GitHubInstallation Installation, string
 
 /// <summary>
 /// What the GitHub setup page needs besides binding and connections: the org's installations, re-reading one, the
-/// org's write-back mode, and the org's registry entries. Changes take the <see cref="Actor"/> and need an admin or owner.
+/// org's write-back mode, and creating a registry entry. Changes take the <see cref="Actor"/> and need an admin or owner.
 /// Each call uses its own DbContext (safe for long-lived pages).
 /// </summary>
 public sealed class GitHubSetupService(IDbContextFactory<AdminDbContext> dbFactory, IGitHubClientFactory github, InstallationBinder binder,
     IOptionsMonitor<GitHubOptions> options, TimeProvider clock)
 {
-    /// <summary>GitHub's web root without the trailing '/', e.g. https://github.com.</summary>
-    public string WebRoot => options.CurrentValue.WebBaseUrl.AbsoluteUri.TrimEnd('/');
-
     /// <summary>The App settings configuration lacks (the manifest flow's stored App may stand in for them).</summary>
     public IReadOnlyList<string> MissingSettings() => options.CurrentValue.MissingSettings();
-
-    /// <summary>GitHub's page that installs <paramref name="appSlug"/>; GitHub hands <paramref name="state"/> back to the Setup URL.</summary>
-    public string InstallUrl(string appSlug, string state) =>
-        $"{WebRoot}/apps/{Uri.EscapeDataString(appSlug)}/installations/new?state={Uri.EscapeDataString(state)}";
-
-    /// <summary>The installation's settings page on GitHub (repository access, permissions to accept, uninstall).</summary>
-    public string InstallationSettingsUrl(GitHubInstallation i) =>
-        i.AccountType == "Organization"
-            ? $"{WebRoot}/organizations/{Uri.EscapeDataString(i.AccountLogin)}/settings/installations/{i.InstallationId}"
-            : $"{WebRoot}/settings/installations/{i.InstallationId}";
 
     public async Task<List<GitHubInstallation>> ListInstallationsAsync(Guid orgId, CancellationToken ct = default)
     {
@@ -57,7 +44,6 @@ public sealed class GitHubSetupService(IDbContextFactory<AdminDbContext> dbFacto
         return new InstallationRefresh(row, before, before != row.Permissions /* both in the binder's canonical (sorted) form */);
     }
 
-
     public async Task<WriteBackMode> GetWriteBackModeAsync(Guid orgId, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
@@ -76,12 +62,6 @@ public sealed class GitHubSetupService(IDbContextFactory<AdminDbContext> dbFacto
         row.WriteBackMode = mode;
         row.UpdatedAt = clock.GetUtcNow();
         await db.SaveChangesAsync(ct);
-    }
-
-    public async Task<List<RegistryEntry>> ListEntriesAsync(Guid orgId, CancellationToken ct = default)
-    {
-        await using var db = await dbFactory.CreateDbContextAsync(ct);
-        return await db.Entries.AsNoTracking().Where(e => e.OrgId == orgId).OrderBy(e => e.Name).ToListAsync(ct);
     }
 
     /// <summary>

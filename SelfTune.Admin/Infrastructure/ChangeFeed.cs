@@ -1,3 +1,5 @@
+using SelfTune.Admin.Data;
+
 namespace SelfTune.Admin.Infrastructure;
 
 /// <summary>What kind of row a <see cref="Change"/> is about.</summary>
@@ -5,23 +7,52 @@ public enum ChangeKind
 {
     /// <summary>A publish attempt was created, started or finished; <see cref="Change.Id"/> is the attempt.</summary>
     Attempt,
-    /// <summary>A webhook delivery was stored, processed, failed or replayed; <see cref="Change.Id"/> is the delivery.</summary>
+    /// <summary>
+    /// A webhook delivery was stored, processed, failed or replayed; <see cref="Change.Id"/> is the delivery. A delivery
+    /// belongs to no one org (every org that bound its installation or connected its repository sees it), so its change
+    /// names no org but the GitHub installation and repository it came from; see <see cref="Change.OfDelivery"/>.
+    /// </summary>
     Delivery,
     /// <summary>An API key was created, used or revoked; <see cref="Change.Id"/> is the key when known.</summary>
     ApiKey,
 }
 
 /// <summary>
-/// News that something of an org changed: which org, what kind, and the ids of what changed — never the data itself,
-/// so a subscriber re-reads what it shows (only the changed rows, where it can). Ids only, so that a later
-/// implementation can carry changes between instances (e.g. PostgreSQL LISTEN/NOTIFY) unchanged.
+/// News that something changed: whose, what kind, and the ids of what changed — never the data itself, so a subscriber
+/// re-reads what it shows (only the changed rows, where it can), and publishing costs nothing when nobody listens (no
+/// database read to find an audience). Ids only, so that a later implementation can carry changes between instances
+/// (e.g. PostgreSQL LISTEN/NOTIFY) unchanged.
 /// </summary>
-/// <param name="OrgId">The org whose data changed. A change that concerns several orgs is published once per org.</param>
+/// <param name="OrgId">
+/// The org whose data changed; null for a change from GitHub that concerns whichever orgs see its
+/// <paramref name="InstallationId"/> or <paramref name="RepositoryId"/> (a webhook delivery). Every subscriber of the
+/// kind hears an org-less change and decides from those ids (<see cref="IsFrom"/>), or by re-reading, whether it concerns it.
+/// </param>
 /// <param name="Kind">What changed.</param>
 /// <param name="Id">The changed row (attempt, delivery, key), when known.</param>
-/// <param name="ConnectionId">The connection the change belongs to, when it belongs to one (an attempt; a delivery for a connected repository).</param>
+/// <param name="ConnectionId">The connection the change belongs to, when it belongs to one (an attempt).</param>
 /// <param name="ExternalId">GitHub's id of the change, where pages match on it (a delivery's X-GitHub-Delivery).</param>
-public sealed record Change(Guid OrgId, ChangeKind Kind, Guid? Id = null, Guid? ConnectionId = null, string? ExternalId = null);
+/// <param name="InstallationId">The GitHub App installation a change from GitHub came through.</param>
+/// <param name="RepositoryId">GitHub's id of the repository a change from GitHub is about.</param>
+public sealed record Change(
+    Guid? OrgId, ChangeKind Kind, Guid? Id = null, Guid? ConnectionId = null, string? ExternalId = null,
+    long? InstallationId = null, long? RepositoryId = null)
+{
+    /// <summary>An attempt was created, started or finished.</summary>
+    public static Change OfAttempt(PublishAttempt attempt) => new(attempt.OrgId, ChangeKind.Attempt, attempt.Id, attempt.ConnectionId);
+
+    /// <summary>An org's API key was created, used or revoked.</summary>
+    public static Change OfApiKey(Guid orgId, Guid? keyId = null) => new(orgId, ChangeKind.ApiKey, keyId);
+
+    /// <summary>A webhook delivery was stored, processed, failed or replayed (no org: see <see cref="ChangeKind.Delivery"/>).</summary>
+    public static Change OfDelivery(WebhookDelivery delivery) =>
+        new(null, ChangeKind.Delivery, delivery.Id, null, delivery.DeliveryId, delivery.InstallationId, delivery.RepositoryId);
+
+    /// <summary>Whether this change came through one of <paramref name="installationIds"/> or is about one of <paramref name="repositoryIds"/>.</summary>
+    public bool IsFrom(IEnumerable<long> installationIds, IEnumerable<long> repositoryIds) =>
+        (InstallationId is { } installation && installationIds.Contains(installation))
+        || (RepositoryId is { } repository && repositoryIds.Contains(repository));
+}
 
 /// <summary>
 /// The one change feed of the app: services publish a <see cref="Change"/> after they saved it; pages (and tests)
@@ -32,12 +63,12 @@ public sealed record Change(Guid OrgId, ChangeKind Kind, Guid? Id = null, Guid? 
 /// </summary>
 public interface IChangeFeed
 {
-    /// <summary>Tells every subscriber of the change's org and kind; returns at once, never throws.</summary>
+    /// <summary>Tells every subscriber of the change's org (every org, for an org-less change) and kind; returns at once, never throws.</summary>
     void Publish(Change change);
 
     /// <summary>
     /// Calls <paramref name="handler"/> (on the publisher's thread; keep it short) for each change of
-    /// <paramref name="orgId"/> whose kind is one of <paramref name="kinds"/>, until the result is disposed.
+    /// <paramref name="orgId"/>, or of no org, whose kind is one of <paramref name="kinds"/>, until the result is disposed.
     /// </summary>
     IDisposable Subscribe(Guid orgId, IReadOnlyCollection<ChangeKind> kinds, Action<Change> handler);
 }
@@ -52,7 +83,7 @@ public sealed class InProcessChangeFeed(ILogger<InProcessChangeFeed> log) : ICha
     {
         foreach (var s in Volatile.Read(ref subscriptions))
         {
-            if (s.OrgId != change.OrgId || !s.Kinds.Contains(change.Kind)) continue;
+            if ((change.OrgId is { } org && s.OrgId != org) || !s.Kinds.Contains(change.Kind)) continue;
             try { s.Handler(change); }
             catch (Exception e) { log.LogWarning(e, "A subscriber to {Kind} changes failed.", change.Kind); }
         }

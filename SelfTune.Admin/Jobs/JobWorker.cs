@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.Jobs;
 
@@ -199,7 +200,7 @@ public sealed class JobWorker(
 
             case var transient:
                 var o = options.Value;
-                var delay = JobRetryDelay.Compute(job.Attempts, o.RetryBaseDelay, o.MaxRetryDelay, Random.Shared.NextDouble());
+                var delay = Backoff.Exponential(job.Attempts - 1, o.RetryBaseDelay, o.MaxRetryDelay, Random.Shared.NextDouble(), spread: 0.5);
                 logger.LogWarning(transient, "Job {JobId} ({Kind}) attempt {Attempt}/{MaxAttempts} failed; retrying in {Delay}",
                     job.Id, job.Kind, job.Attempts, job.MaxAttempts, delay);
                 if (await RecordAsync(job, "retry", () => queue.RetryLaterAsync(job, Describe(transient), time.GetUtcNow() + delay)))

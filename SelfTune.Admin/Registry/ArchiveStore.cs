@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
+using SelfTune.Admin.Registry.Packaging;
 
 namespace SelfTune.Admin.Registry;
 
@@ -120,4 +121,13 @@ public sealed class StagedArchive(ArchiveStore store, string path, string hash, 
         try { File.Delete(path); } catch (IOException) { }
         return ValueTask.CompletedTask;
     }
+}
+
+/// <summary>
+/// A validated skill staged for publishing, whether uploaded (<c>UploadService</c>) or packaged from a repository folder
+/// (<c>SkillPackager</c>): the staged archive and what it holds. Disposing removes the staged file (a committed one stays).
+/// </summary>
+public sealed record StagedSkill(StagedArchive Archive, SkillPackage Package) : IAsyncDisposable
+{
+    public ValueTask DisposeAsync() => Archive.DisposeAsync();
 }

@@ -77,12 +77,7 @@ public sealed class UploadService(RegistryService registry, ArchiveStore store, 
         return (metadata, archive);
     }
 
-    sealed record ValidatedUpload(StagedArchive Archive, SkillPackage Package) : IAsyncDisposable
-    {
-        public ValueTask DisposeAsync() => Archive.DisposeAsync();
-    }
-
-    async Task<ValidatedUpload> StageAndValidateAsync(IFormFile archive, PushMetadata metadata, CancellationToken ct)
+    async Task<StagedSkill> StageAndValidateAsync(IFormFile archive, PushMetadata metadata, CancellationToken ct)
     {
         await using var upload = archive.OpenReadStream();
         var staged = await store.StageAsync(upload, ct);
@@ -97,7 +92,7 @@ public sealed class UploadService(RegistryService registry, ArchiveStore store, 
             }
             await using var read = staged.OpenRead();
             var package = await SkillArchive.ValidateAsync(read, PackagingLimits.Default, ct);
-            return new ValidatedUpload(staged, package);
+            return new StagedSkill(staged, package);
         }
         catch (PackagingException e)
         {

@@ -23,12 +23,4 @@ public static class Formats
             : d.TotalHours < 24 ? $"{(int)d.TotalHours} h ago"
             : $"{(int)d.TotalDays} d ago";
     }
-
-    /// <summary>A link to the tag or commit on GitHub for a version's source_ref, when it came from a repository.</summary>
-    public static string? GitHubRefUrl(string webBase, string? repo, string? sourceRef)
-    {
-        if (repo is null || sourceRef is null) return null;
-        var isSha = sourceRef.Length == 40 && sourceRef.All(char.IsAsciiHexDigit);
-        return $"{webBase.TrimEnd('/')}/{repo}/{(isSha ? "commit" : "tree")}/{Uri.EscapeDataString(sourceRef)}";
-    }
 }

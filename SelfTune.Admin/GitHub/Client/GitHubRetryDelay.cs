@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http;
 using Polly.Timeout;
+using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.GitHub.Client;
 
@@ -35,7 +36,7 @@ public static class GitHubRetryDelay
             // Waiting longer than we are willing to would just hold the caller; surface the failure instead.
             return wait > maxDelay ? null : wait;
         }
-        return Backoff(attempt, baseDelay, maxDelay, jitter);
+        return Backoff.Exponential(attempt, baseDelay, maxDelay, jitter, spread: 1);
     }
 
     /// <summary>
@@ -48,7 +49,7 @@ public static class GitHubRetryDelay
     {
         if (exception is not (HttpRequestException or TimeoutRejectedException)) return null;
         if (!NeverReachedServer(exception) && !IsSafeToRepeat(request)) return null;
-        return Backoff(attempt, baseDelay, maxDelay, jitter);
+        return Backoff.Exponential(attempt, baseDelay, maxDelay, jitter, spread: 1);
     }
 
     /// <summary>
@@ -74,14 +75,6 @@ public static class GitHubRetryDelay
         // A plain 403 is a permission problem and will not get better by retrying.
         return response.StatusCode == HttpStatusCode.Forbidden
                && (response.Headers.RetryAfter is not null || RateLimitExhausted(response));
-    }
-
-    /// <summary>Exponential backoff with "equal jitter": base·2^attempt scaled into [0.5, 1.5), capped at <paramref name="maxDelay"/>.</summary>
-    public static TimeSpan Backoff(int attempt, TimeSpan baseDelay, TimeSpan maxDelay, double jitter)
-    {
-        var exp = Math.Pow(2, Math.Clamp(attempt, 0, 30));
-        var ms = baseDelay.TotalMilliseconds * exp * (0.5 + Math.Clamp(jitter, 0, 1));
-        return ms >= maxDelay.TotalMilliseconds ? maxDelay : TimeSpan.FromMilliseconds(ms);
     }
 
     /// <summary>The wait the server asked for: Retry-After (seconds or date), else the rate-limit reset when exhausted.</summary>

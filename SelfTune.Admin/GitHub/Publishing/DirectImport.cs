@@ -25,8 +25,7 @@ public sealed class DirectImport(AdminDbContext db, ConnectionService connection
         if (!Validation.IsRepoFullName(request.RepoFullName)) errors["repo_full_name"] = ["repo_full_name is required: 'owner/repo'."];
         if (string.IsNullOrWhiteSpace(request.Ref) || request.Ref.Length > 255 || request.Ref.Any(char.IsControl))
             errors["ref"] = ["ref is required: a tag, a branch or a commit SHA (at most 255 characters)."];
-        var skillPath = GitHubRules.NormalizeSkillPath(request.SkillPath ?? ".");
-        if (GitHubRules.SkillPathError(request.SkillPath ?? ".") is { } pathError) errors["skill_path"] = [pathError];
+        if (GitHubRules.SkillPathError(request.SkillPath, out var skillPath) is { } pathError) errors["skill_path"] = [pathError];
         if (errors.Count > 0) throw new ProblemException(400, "invalid_request", errors.Values.First()[0], errors);
         var version = request.Version is null ? null : RegistryService.ValidateVersion(request.Version);
 
@@ -51,9 +50,8 @@ public sealed class DirectImport(AdminDbContext db, ConnectionService connection
 
     async Task<(long InstallationId, RepoResponse Repo)> FindReachingInstallationAsync(Guid orgId, string fullName, CancellationToken ct)
     {
-        var installations = await db.Installations.AsNoTracking()
-            .Where(i => i.OrgId == orgId && i.DeletedAt == null && !i.Suspended).Select(i => i.InstallationId).ToListAsync(ct);
-        foreach (var installationId in installations)
+        var installations = await db.Installations.AsNoTracking().Where(i => i.OrgId == orgId).ToListAsync(ct);
+        foreach (var installationId in installations.Where(i => i.UnusableReason() is null).Select(i => i.InstallationId))
         {
             var repos = await connections.ListReposAsync(orgId, installationId, ct);
             if (repos.FirstOrDefault(r => string.Equals(r.FullName, fullName, StringComparison.OrdinalIgnoreCase)) is { } repo)

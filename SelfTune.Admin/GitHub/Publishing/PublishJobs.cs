@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Webhooks;
 using SelfTune.Admin.Jobs;
+using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.GitHub.Publishing;
 
@@ -31,7 +32,7 @@ public static class PublishJobs
 
     public static string ConcurrencyKey(Guid connectionId) => "connection:" + connectionId.ToString("N");
 
-    public sealed class WebhookHandler(AdminDbContext db, WebhookProcessor processor, DeliveryNotifier notifier) : IJobHandler
+    public sealed class WebhookHandler(AdminDbContext db, WebhookProcessor processor, IChangeFeed changes) : IJobHandler
     {
         public async Task<string?> RunAsync(Job job, CancellationToken ct)
         {
@@ -43,7 +44,7 @@ public static class PublishJobs
             try
             {
                 var outcome = (await processor.ProcessAsync(delivery, ct, payload.OrgId)).Message; // saves the processed mark with what it queued
-                notifier.Publish(delivery);
+                changes.Publish(Change.OfDelivery(delivery));
                 return outcome;
             }
             catch (UnprocessablePayloadException e)
@@ -66,7 +67,7 @@ public static class PublishJobs
             delivery.Outcome = DeliveryOutcome.Failed;
             delivery.OutcomeMessage = message;
             await db.SaveChangesAsync(ct);
-            notifier.Publish(delivery);
+            changes.Publish(Change.OfDelivery(delivery));
             return message;
         }
     }

@@ -15,7 +15,7 @@ namespace SelfTune.Admin.GitHub.Publishing;
 /// decision: <see cref="RunAsync"/> throws <see cref="TransientPublishFailure"/>, the caller retries or gives up.
 /// </summary>
 public sealed class PublishService(
-    AdminDbContext db, RepositoryBrowser browser, AttemptBuilder builder, WriteBack writeBack, AttemptNotifier notifier, TimeProvider clock)
+    AdminDbContext db, RepositoryBrowser browser, AttemptBuilder builder, WriteBack writeBack, IChangeFeed changes, TimeProvider clock)
 {
     public const string PrereleasePrefix = RegistryVersion.GitHubPrereleasePrefix;
 
@@ -100,7 +100,7 @@ public sealed class PublishService(
     async Task SaveAndNotifyAsync(PublishAttempt attempt, CancellationToken ct)
     {
         await db.SaveChangesAsync(ct);
-        notifier.Publish(attempt);
+        changes.Publish(Change.OfAttempt(attempt));
     }
 
     async Task<string> SummaryAsync(PublishAttempt attempt, GitHubConnection connection, CancellationToken ct)

@@ -5,12 +5,6 @@ using SelfTune.Admin.Registry.Packaging;
 
 namespace SelfTune.Admin.GitHub.Publishing;
 
-/// <summary>A skill packaged from a repository folder: the staged archive and what it holds. Disposing removes the staged file.</summary>
-public sealed record PackagedSkill(StagedArchive Archive, SkillPackage Package) : IAsyncDisposable
-{
-    public ValueTask DisposeAsync() => Archive.DisposeAsync();
-}
-
 /// <summary>
 /// Packages one folder of a repository at one commit: the repository archive is downloaded, the folder repacked and
 /// validated (<see cref="SkillArchive"/>) and staged. Shared by publishing, pull-request validation and direct imports.
@@ -18,7 +12,7 @@ public sealed record PackagedSkill(StagedArchive Archive, SkillPackage Package) 
 public sealed class SkillPackager(IGitHubClientFactory github, ArchiveStore archives)
 {
     /// <summary>The skill under <paramref name="skillPath"/> of the repository archive at <paramref name="sha"/>, validated and staged.</summary>
-    public async Task<PackagedSkill> PackageAsync(long installationId, string owner, string repo, string skillPath, string sha, CancellationToken ct)
+    public async Task<StagedSkill> PackageAsync(long installationId, string owner, string repo, string skillPath, string sha, CancellationToken ct)
     {
         using var repacked = new MemoryStream();
         SkillPackage package;
@@ -27,10 +21,10 @@ public sealed class SkillPackager(IGitHubClientFactory github, ArchiveStore arch
             package = await SkillArchive.RepackAsync(tarball, skillPath, repacked, archives.CreateScratchFile, PackagingLimits.Default, ct);
         }
         repacked.Position = 0;
-        return new PackagedSkill(await archives.StageAsync(repacked, ct), package);
+        return new StagedSkill(await archives.StageAsync(repacked, ct), package);
     }
 
     /// <summary>The connection's skill folder at <paramref name="sha"/>.</summary>
-    public Task<PackagedSkill> PackageAsync(GitHubConnection connection, string sha, CancellationToken ct) =>
+    public Task<StagedSkill> PackageAsync(GitHubConnection connection, string sha, CancellationToken ct) =>
         PackageAsync(connection.InstallationId, connection.RepoOwner, connection.RepoName, connection.SkillPath, sha, ct);
 }

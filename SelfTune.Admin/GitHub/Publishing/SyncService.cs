@@ -10,7 +10,7 @@ namespace SelfTune.Admin.GitHub.Publishing;
 /// Runs inside a job keyed by the connection, so it never overlaps a webhook publish of the same connection.
 /// </summary>
 public sealed class SyncService(
-    AdminDbContext db, PublishService publisher, RepositoryBrowser browser, AttemptNotifier notifier, TimeProvider clock, ILogger<SyncService> log)
+    AdminDbContext db, PublishService publisher, RepositoryBrowser browser, IChangeFeed changes, TimeProvider clock, ILogger<SyncService> log)
 {
     /// <summary>
     /// Manual: publishes the default branch head (unless already published) and the newest matching tag without a version;
@@ -39,7 +39,7 @@ public sealed class SyncService(
                 $"Could not read {connection.RepoFullName} from GitHub: {(e is ProblemException p ? p.Message : GitHubFailures.Describe(e))}");
             db.Attempts.Add(failed);
             await db.SaveChangesAsync(ct);
-            notifier.Publish(failed);
+            changes.Publish(Change.OfAttempt(failed));
             return failed.Id;
         }
 
@@ -84,7 +84,7 @@ public sealed class SyncService(
             attempt.Abandon("Interrupted: the app stopped while this attempt ran; the next sync or sweep picks up what is missing.", clock.GetUtcNow());
         if (open.Count == 0) return;
         await db.SaveChangesAsync(ct);
-        foreach (var attempt in open) notifier.Publish(attempt);
+        foreach (var attempt in open) changes.Publish(Change.OfAttempt(attempt));
     }
 
     async Task<Guid> RunAttemptAsync(GitHubConnection connection, AttemptTrigger trigger, string sourceRef, string sha, CancellationToken ct)
@@ -93,7 +93,7 @@ public sealed class SyncService(
         attempt.CommitSha = sha;
         db.Attempts.Add(attempt);
         await db.SaveChangesAsync(ct);
-        notifier.Publish(attempt);
+        changes.Publish(Change.OfAttempt(attempt));
         try
         {
             await publisher.RunAsync(attempt.Id, ct);

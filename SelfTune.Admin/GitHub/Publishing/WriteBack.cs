@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Octokit;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Client;
+using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.GitHub.Publishing;
 
@@ -23,6 +24,16 @@ public sealed class WriteBack(
 {
     public enum Channel { None, Checks, Statuses }
 
+    /// <summary>
+    /// Where an installation with <paramref name="permissions"/> (the stored JSON) can post results: check runs when it may
+    /// write checks, else commit statuses when it may write those, else nowhere. The one rule: publishing and every page
+    /// that explains write-back ask this.
+    /// </summary>
+    public static Channel ChannelFor(string permissions) =>
+        InstallationPermissions.Has(permissions, "checks") ? Channel.Checks
+        : InstallationPermissions.Has(permissions, "statuses") ? Channel.Statuses
+        : Channel.None;
+
     /// <summary>Decides the channel and sets <see cref="PublishAttempt.WriteBackStatus"/> to disabled, unsupported or pending.</summary>
     public async Task<Channel> PrepareAsync(PublishAttempt attempt, GitHubConnection connection, CancellationToken ct)
     {
@@ -36,9 +47,7 @@ public sealed class WriteBack(
         var permissions = await db.Installations.AsNoTracking()
             .Where(i => i.OrgId == connection.OrgId && i.InstallationId == connection.InstallationId)
             .Select(i => i.Permissions).SingleOrDefaultAsync(ct) ?? "{}";
-        var channel = InstallationPermissions.Has(permissions, "checks") ? Channel.Checks
-            : InstallationPermissions.Has(permissions, "statuses") ? Channel.Statuses
-            : Channel.None;
+        var channel = ChannelFor(permissions);
         attempt.WriteBackStatus = channel == Channel.None ? WriteBackStatus.Unsupported : WriteBackStatus.Pending;
         return channel;
     }
@@ -171,7 +180,7 @@ public sealed class WriteBack(
                         step, attempt.Id, connection.RepoFullName, retry + 1);
                     return e;
                 }
-                var delay = GitHubRetryDelay.Backoff(retry, o.RetryBaseDelay, o.MaxRetryDelay, Random.Shared.NextDouble());
+                var delay = Backoff.Exponential(retry, o.RetryBaseDelay, o.MaxRetryDelay, Random.Shared.NextDouble(), spread: 1);
                 log.LogInformation("Write-back ({Step}) for attempt {AttemptId} failed ({Reason}); trying again in {Delay}",
                     step, attempt.Id, GitHubFailures.Describe(e), delay);
                 await Task.Delay(delay, clock, ct);

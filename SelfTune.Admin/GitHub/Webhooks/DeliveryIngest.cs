@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Publishing;
 using SelfTune.Admin.Jobs;
+using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.GitHub.Webhooks;
 
@@ -12,7 +13,7 @@ namespace SelfTune.Admin.GitHub.Webhooks;
 /// <c>github.webhook</c> job, in one transaction, deduplicated by GitHub's delivery id. An unhandled event keeps its
 /// headers and outcome but not its payload.
 /// </summary>
-public sealed class DeliveryIngest(JobQueue queue, DeliveryNotifier notifier, TimeProvider clock)
+public sealed class DeliveryIngest(JobQueue queue, IChangeFeed changes, TimeProvider clock)
 {
     /// <summary>
     /// A delivery to store. <paramref name="Payload"/> is read only when the event is handled (an ignored one may be
@@ -57,7 +58,7 @@ public sealed class DeliveryIngest(JobQueue queue, DeliveryNotifier notifier, Ti
             return new Stored(Result.Duplicate, null);
         }
         if (handled) queue.Notify();
-        notifier.Publish(delivery);
+        changes.Publish(Change.OfDelivery(delivery));
         return new Stored(handled ? Result.Queued : Result.Ignored, delivery);
     }
 }

@@ -65,8 +65,8 @@ public static class PauseReasons
 /// <see cref="WebhookEventProcessor"/> whose overrides see one delivery) and returns a <see cref="WebhookOutcome"/>.
 /// </remarks>
 public sealed class WebhookProcessor(
-    AdminDbContext db, JobQueue queue, PublishService publisher, InstallationBinder binder, IGitHubClientFactory github,
-    AttemptNotifier notifier, TimeProvider clock)
+    AdminDbContext db, JobQueue queue, InstallationBinder binder, IGitHubClientFactory github,
+    IChangeFeed feed, TimeProvider clock)
 {
     /// <summary>Events this processor acts on (the overrides of <c>Run</c>, one per <see cref="WebhookEvents.Table"/> row).</summary>
     public static IReadOnlySet<string> HandledEvents => WebhookEvents.All.Keys.ToHashSet();
@@ -78,7 +78,7 @@ public sealed class WebhookProcessor(
     /// </summary>
     public async Task<WebhookOutcome> ProcessAsync(WebhookDelivery stored, CancellationToken ct, Guid? orgId = null)
     {
-        var run = new Run(db, queue, publisher, binder, github, clock, stored, orgId);
+        var run = new Run(db, queue, binder, github, clock, stored, orgId);
         var headers = new Dictionary<string, StringValues>(StringComparer.OrdinalIgnoreCase)
         {
             ["X-GitHub-Event"] = stored.Event,
@@ -97,14 +97,14 @@ public sealed class WebhookProcessor(
         stored.Outcome = DeliveryOutcome.Processed;
         stored.OutcomeMessage = run.Outcome ?? $"Nothing to do for {stored.Event}{(stored.Action is null ? "" : "." + stored.Action)}.";
         await db.SaveChangesAsync(ct);
-        foreach (var attempt in run.Attempts) notifier.Publish(attempt);
+        foreach (var attempt in run.Attempts) feed.Publish(Change.OfAttempt(attempt));
         queue.Notify();
         return new WebhookOutcome(stored.OutcomeMessage, run.Attempts);
     }
 
     /// <summary>One delivery's processing: the Octokit overrides, with the delivery, the replay scope and what they did.</summary>
     sealed class Run(
-        AdminDbContext db, JobQueue queue, PublishService publisher, InstallationBinder binder, IGitHubClientFactory github,
+        AdminDbContext db, JobQueue queue, InstallationBinder binder, IGitHubClientFactory github,
         TimeProvider clock, WebhookDelivery delivery, Guid? scopeOrgId) : WebhookEventProcessor
     {
         static readonly TimeSpan TagEchoWindow = TimeSpan.FromMinutes(10);

@@ -6,6 +6,31 @@ namespace SelfTune.Admin.Registry.Packaging;
 /// <summary>Path, exclusion and secret rules shared by uploads and GitHub repacks.</summary>
 internal static class PackagingRules
 {
+    /// <summary>The skill_path of the repository root.</summary>
+    public const string RepositoryRoot = ".";
+
+    /// <summary>
+    /// The one reading of a skill_path (a folder inside a repository), for the API, the setup page and repacking alike:
+    /// empty, "." and "./" are the root (<see cref="RepositoryRoot"/>); leading "./" and trailing "/" are dropped; case is
+    /// kept (git paths are case-sensitive); what is left must be a safe relative path (<see cref="UnsafePathReason"/>: no
+    /// leading '/', no '..', no backslash). Returns the canonical form, or null with the <paramref name="reason"/>.
+    /// </summary>
+    public static string? NormalizeSkillPath(string? path, out string? reason)
+    {
+        var p = path ?? "";
+        reason = null;
+        if (p.StartsWith('/'))
+        {
+            reason = "it is an absolute path"; // before trimming: "/" is not the root
+            return null;
+        }
+        while (p.StartsWith("./", StringComparison.Ordinal)) p = p[2..];
+        p = p.TrimEnd('/');
+        if (p is "" or RepositoryRoot) return RepositoryRoot;
+        reason = UnsafePathReason(p);
+        return reason is null ? p : null;
+    }
+
     /// <summary>
     /// Returns why <paramref name="path"/> could escape or confuse the skill root, or null when it is safe.
     /// Name a refused path in messages with <see cref="Printable"/>.

@@ -68,17 +68,14 @@ public static class SkillArchive
     /// </summary>
     internal static long RepoBudget(PackagingLimits limits) => UploadBudget(limits) + 64 * limits.MaxTotalBytes;
 
-    private static string NormalizeSkillPath(string skillPath)
+    /// <summary>The folder prefix of the kept files ("" for the root).</summary>
+    private static string NormalizeSkillPath(string skillPath) => PackagingRules.NormalizeSkillPath(skillPath, out string? reason) switch
     {
-        string p = skillPath.Trim();
-        while (p.StartsWith("./", StringComparison.Ordinal)) p = p[2..];
-        p = p.TrimEnd('/');
-        if (p is "" or ".") return "";
-        if (UnsafePathReason(p) is string reason)
-            throw new PackagingException("invalid_skill_path", skillPath,
-                $"skill_path \"{Printable(skillPath)}\" is not a valid folder inside the repository ({reason}); use \".\" or a relative path like \"skills/foo\".");
-        return p;
-    }
+        PackagingRules.RepositoryRoot => "",
+        string p => p,
+        null => throw new PackagingException("invalid_skill_path", skillPath,
+            $"skill_path \"{Printable(skillPath)}\" is not a valid folder inside the repository ({reason}); use \".\" or a relative path like \"skills/foo\"."),
+    };
 
     private static async Task WriteDeterministicAsync(SkillPackage package, IReadOnlyDictionary<string, long> offsets, Stream spool, Stream output, CancellationToken ct)
     {
