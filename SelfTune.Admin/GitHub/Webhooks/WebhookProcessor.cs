@@ -65,7 +65,7 @@ public static class PauseReasons
 /// <see cref="WebhookEventProcessor"/> whose overrides see one delivery) and returns a <see cref="WebhookOutcome"/>.
 /// </remarks>
 public sealed class WebhookProcessor(
-    AdminDbContext db, JobQueue queue, PublishService publisher, InstallationBinder binder, IGitHubClientFactory github,
+    AdminDbContext db, JobQueue queue, InstallationBinder binder, IGitHubClientFactory github,
     AttemptNotifier notifier, TimeProvider clock)
 {
     /// <summary>Events this processor acts on (the overrides of <c>Run</c>, one per <see cref="WebhookEvents.Table"/> row).</summary>
@@ -78,7 +78,7 @@ public sealed class WebhookProcessor(
     /// </summary>
     public async Task<WebhookOutcome> ProcessAsync(WebhookDelivery stored, CancellationToken ct, Guid? orgId = null)
     {
-        var run = new Run(db, queue, publisher, binder, github, clock, stored, orgId);
+        var run = new Run(db, queue, binder, github, clock, stored, orgId);
         var headers = new Dictionary<string, StringValues>(StringComparer.OrdinalIgnoreCase)
         {
             ["X-GitHub-Event"] = stored.Event,
@@ -104,7 +104,7 @@ public sealed class WebhookProcessor(
 
     /// <summary>One delivery's processing: the Octokit overrides, with the delivery, the replay scope and what they did.</summary>
     sealed class Run(
-        AdminDbContext db, JobQueue queue, PublishService publisher, InstallationBinder binder, IGitHubClientFactory github,
+        AdminDbContext db, JobQueue queue, InstallationBinder binder, IGitHubClientFactory github,
         TimeProvider clock, WebhookDelivery delivery, Guid? scopeOrgId) : WebhookEventProcessor
     {
         static readonly TimeSpan TagEchoWindow = TimeSpan.FromMinutes(10);
