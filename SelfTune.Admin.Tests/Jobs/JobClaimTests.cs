@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Time.Testing;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.Jobs;
+using SelfTune.Admin.Tests.GitHubAppClient;
 using Xunit.Abstractions;
 
 namespace SelfTune.Admin.Tests.Jobs;
@@ -16,9 +16,9 @@ public sealed class JobClaimTests(ITestOutputHelper output)
     public async Task Two_claimers_in_tight_loops_claim_every_job_exactly_once()
     {
         await using var database = await SharedJobsDatabase.CreateAsync();
-        // Real time: a writer that finds the database busy backs off on a timer, which a fake clock would never fire.
-        var a = database.CreateQueue(TimeProvider.System);
-        var b = database.CreateQueue(TimeProvider.System);
+        var clock = new ManualTimeProvider(T0);
+        var a = database.CreateQueue(clock);
+        var b = database.CreateQueue(clock);
         Assert.NotEqual(a.WorkerId, b.WorkerId);
 
         const int total = 200;
@@ -74,7 +74,7 @@ public sealed class JobClaimTests(ITestOutputHelper output)
     public async Task Expired_lease_is_taken_over_and_the_old_owner_cannot_overwrite_the_outcome()
     {
         await using var database = await SharedJobsDatabase.CreateAsync();
-        var clock = new FakeTimeProvider(T0);
+        var clock = new ManualTimeProvider(T0);
         var lease = TimeSpan.FromMinutes(1);
         var a = database.CreateQueue(clock, lease);
         var b = database.CreateQueue(clock, lease);
@@ -85,7 +85,7 @@ public sealed class JobClaimTests(ITestOutputHelper output)
         Assert.Equal((id, 1, a.WorkerId), (claimedByA.Id, claimedByA.Attempts, claimedByA.LockedBy));
         Assert.Null(await b.TryClaimAsync()); // the lease holds
 
-        clock.Advance(lease + TimeSpan.FromSeconds(1)); // A stopped renewing (it hung or died)
+        clock.Now += lease + TimeSpan.FromSeconds(1); // A stopped renewing (it hung or died)
         var claimedByB = await b.TryClaimAsync();
         Assert.NotNull(claimedByB);
         Assert.Equal((id, 2, b.WorkerId), (claimedByB.Id, claimedByB.Attempts, claimedByB.LockedBy));
@@ -95,7 +95,7 @@ public sealed class JobClaimTests(ITestOutputHelper output)
         Assert.True(await b.CompleteAsync(claimedByB, "from B"));
         Assert.False(await a.CompleteAsync(claimedByA, "from A"));
         Assert.False(await a.FailAsync(claimedByA, "late failure"));
-        Assert.False(await a.RetryLaterAsync(claimedByA, "late retry", clock.GetUtcNow()));
+        Assert.False(await a.RetryLaterAsync(claimedByA, "late retry", clock.Now));
 
         var job = (await a.FindAsync(id))!;
         Assert.Equal(JobState.Succeeded, job.State);
@@ -108,12 +108,12 @@ public sealed class JobClaimTests(ITestOutputHelper output)
     public async Task The_same_worker_id_is_fenced_by_the_attempt_too()
     {
         await using var database = await SharedJobsDatabase.CreateAsync();
-        var clock = new FakeTimeProvider(T0);
+        var clock = new ManualTimeProvider(T0);
         var queue = database.CreateQueue(clock, TimeSpan.FromMinutes(1));
         await EnqueueAsync(database, queue);
 
         var first = (await queue.TryClaimAsync())!;
-        clock.Advance(TimeSpan.FromMinutes(2));
+        clock.Now += TimeSpan.FromMinutes(2);
         var second = (await queue.TryClaimAsync())!; // another slot of the same process takes it over
 
         Assert.Equal(first.Id, second.Id);
@@ -126,7 +126,7 @@ public sealed class JobClaimTests(ITestOutputHelper output)
     public async Task A_keyed_job_waiting_on_backoff_holds_back_newer_jobs_with_its_key_only()
     {
         await using var database = await SharedJobsDatabase.CreateAsync();
-        var clock = new FakeTimeProvider(T0);
+        var clock = new ManualTimeProvider(T0);
         var queue = database.CreateQueue(clock);
         var first = await EnqueueAsync(database, queue, "conn-1");
         var second = await EnqueueAsync(database, queue, "conn-1");
@@ -135,14 +135,14 @@ public sealed class JobClaimTests(ITestOutputHelper output)
 
         var claimed = (await queue.TryClaimAsync())!;
         Assert.Equal(first, claimed.Id);
-        Assert.True(await queue.RetryLaterAsync(claimed, "busy upstream", clock.GetUtcNow() + TimeSpan.FromMinutes(1)));
+        Assert.True(await queue.RetryLaterAsync(claimed, "busy upstream", clock.Now + TimeSpan.FromMinutes(1)));
 
         // first is Pending but not due: second (same key) must wait; the others may run.
         Assert.Equal(unkeyed, (await queue.TryClaimAsync())!.Id);
         Assert.Equal(otherKey, (await queue.TryClaimAsync())!.Id);
         Assert.Null(await queue.TryClaimAsync());
 
-        clock.Advance(TimeSpan.FromMinutes(1));
+        clock.Now += TimeSpan.FromMinutes(1);
         var retried = (await queue.TryClaimAsync())!;
         Assert.Equal((first, 2), (retried.Id, retried.Attempts));
         Assert.Null(await queue.TryClaimAsync()); // second waits while first runs
@@ -154,7 +154,7 @@ public sealed class JobClaimTests(ITestOutputHelper output)
     public async Task A_failed_job_no_longer_blocks_its_key()
     {
         await using var database = await SharedJobsDatabase.CreateAsync();
-        var queue = database.CreateQueue(new FakeTimeProvider(T0));
+        var queue = database.CreateQueue(new ManualTimeProvider(T0));
         var first = await EnqueueAsync(database, queue, "conn-1");
         var second = await EnqueueAsync(database, queue, "conn-1");
 
@@ -167,7 +167,7 @@ public sealed class JobClaimTests(ITestOutputHelper output)
     public async Task Released_job_is_claimable_again_without_counting_the_attempt()
     {
         await using var database = await SharedJobsDatabase.CreateAsync();
-        var queue = database.CreateQueue(new FakeTimeProvider(T0));
+        var queue = database.CreateQueue(new ManualTimeProvider(T0));
         var id = await EnqueueAsync(database, queue);
 
         Assert.True(await queue.ReleaseAsync((await queue.TryClaimAsync())!));
@@ -180,9 +180,9 @@ public sealed class JobClaimTests(ITestOutputHelper output)
     public async Task Waiting_sees_a_job_finished_by_another_instance()
     {
         await using var database = await SharedJobsDatabase.CreateAsync();
-        // Real time: the waiter polls on a timer, which a fake clock would fire only when the test moves it.
-        var runner = database.CreateQueue(TimeProvider.System);
-        var waiter = database.CreateQueue(TimeProvider.System);
+        var clock = new ManualTimeProvider(T0);
+        var runner = database.CreateQueue(clock);
+        var waiter = database.CreateQueue(clock);
         var id = await EnqueueAsync(database, runner);
         var claimed = (await runner.TryClaimAsync())!;
 
@@ -197,7 +197,7 @@ public sealed class JobClaimTests(ITestOutputHelper output)
     public async Task Waiting_for_a_missing_job_throws()
     {
         await using var database = await SharedJobsDatabase.CreateAsync();
-        var queue = database.CreateQueue(new FakeTimeProvider(T0));
+        var queue = database.CreateQueue(new ManualTimeProvider(T0));
 
         await Assert.ThrowsAsync<InvalidOperationException>(() => queue.WaitForCompletionAsync(12345, TimeSpan.FromSeconds(5), CancellationToken.None));
     }
