@@ -20,7 +20,7 @@ fi
 
 results="$(pwd)/TestResults"
 rm -rf "$results"
-dotnet build SelfTune.Admin.sln -nologo -v quiet || { echo "0 passed, 1 failed"; exit 1; }
+dotnet build SelfTune.Admin.sln -nologo -v quiet -warnaserror || { echo "0 passed, 1 failed"; exit 1; }
 
 status=0
 for project in SelfTune.Admin.Tests SelfTune.Admin.E2E; do

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.TestHost;
 using System.Net;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Time.Testing;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.Tests.Infrastructure;
 
@@ -92,16 +93,10 @@ public partial class BrowserSignInTests(AdminAppFactory factory) : IClassFixture
         Assert.Equal(HttpStatusCode.Redirect, (await browser.GetAsync("/")).StatusCode); // still signed out
     }
 
-    sealed class ManualClock(DateTimeOffset now) : TimeProvider
-    {
-        public DateTimeOffset Now { get; set; } = now;
-        public override DateTimeOffset GetUtcNow() => Now;
-    }
-
     [Fact]
     public async Task A_signed_in_browser_sees_member_changes_within_minutes_without_signing_in_again()
     {
-        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         using var app = factory.WithWebHostBuilder(b => b.ConfigureServices(s => s.AddSingleton<TimeProvider>(clock)));
         var browser = app.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
         var html = await browser.GetStringAsync("/account/login?returnUrl=%2F");
@@ -122,7 +117,7 @@ public partial class BrowserSignInTests(AdminAppFactory factory) : IClassFixture
         {
             await Rename("Renamed Developer");
             Assert.Contains("Dev Developer", await browser.GetStringAsync("/")); // trusted for a few minutes
-            clock.Now += TimeSpan.FromMinutes(6);
+            clock.Advance(TimeSpan.FromMinutes(6));
             Assert.Contains("Renamed Developer", await browser.GetStringAsync("/")); // read again, no new sign-in
         }
         finally

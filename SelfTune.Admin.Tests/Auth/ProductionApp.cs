@@ -5,8 +5,10 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Protocols.OpenIdConnect;
+using SelfTune.Admin.Tests.Infrastructure;
 
 namespace SelfTune.Admin.Tests.Auth;
 
@@ -14,23 +16,22 @@ namespace SelfTune.Admin.Tests.Auth;
 /// The app as deployed: Production, an OpenID Connect provider configured, reached over https at a real host name. The
 /// provider's metadata is given, not fetched, so a challenge works without the provider; nothing here completes a sign-in.
 /// </summary>
-public sealed class ProductionApp : WebApplicationFactory<Program>
+public sealed class ProductionApp : AdminAppFactory
 {
     public const string Authority = "https://login.example.test/";
     public static readonly Uri BaseUrl = new("https://admin.example.test/");
 
-    public string DataPath { get; } = Path.Combine(Path.GetTempPath(), "selftune-tests", Guid.NewGuid().ToString("N"));
-    /// <summary>Settings added before the first use (e.g. forwarded headers).</summary>
-    public Dictionary<string, string?> Settings { get; } = new();
+    public ProductionApp()
+    {
+        EnvironmentName = Environments.Production;
+        Settings["Authentication:Oidc:Authority"] = Authority;
+        Settings["Authentication:Oidc:ClientId"] = "selftune";
+        Settings["Authentication:Oidc:ClientSecret"] = "secret";
+    }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
-        builder.UseEnvironment("Production");
-        builder.UseSetting("Storage:DataPath", DataPath);
-        builder.UseSetting("Authentication:Oidc:Authority", Authority);
-        builder.UseSetting("Authentication:Oidc:ClientId", "selftune");
-        builder.UseSetting("Authentication:Oidc:ClientSecret", "secret");
-        foreach (var (key, value) in Settings) builder.UseSetting(key, value);
+        base.ConfigureWebHost(builder);
         builder.ConfigureTestServices(services => services.Configure<OpenIdConnectOptions>(OpenIdConnectDefaults.AuthenticationScheme, o =>
             o.Configuration = new OpenIdConnectConfiguration
             {
@@ -57,10 +58,4 @@ public sealed class ProductionApp : WebApplicationFactory<Program>
     public AuthenticationProperties ReadState(string state) =>
         Services.GetRequiredService<IOptionsMonitor<OpenIdConnectOptions>>().Get(OpenIdConnectDefaults.AuthenticationScheme)
             .StateDataFormat.Unprotect(state) ?? throw new InvalidOperationException("The state does not unprotect.");
-
-    protected override void Dispose(bool disposing)
-    {
-        base.Dispose(disposing);
-        try { Directory.Delete(DataPath, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
 }

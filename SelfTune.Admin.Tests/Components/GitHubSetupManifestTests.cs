@@ -10,44 +10,21 @@ using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub;
 using SelfTune.Admin.GitHub.Client;
 using SelfTune.Admin.Tests.Fakes;
+using SelfTune.Admin.Tests.GitHub;
 using SelfTune.Admin.Tests.Infrastructure;
 
 namespace SelfTune.Admin.Tests.Components;
-
-/// <summary>The app pointed at a fake GitHub but without App settings: the not-configured state and the manifest flow.</summary>
-public sealed class UnconfiguredGitHubFixture : IAsyncLifetime
-{
-    public FakeGitHub GitHub { get; private set; } = null!;
-    public AdminAppFactory App { get; private set; } = null!;
-
-    public async Task InitializeAsync()
-    {
-        GitHub = await FakeGitHub.StartAsync();
-        App = new AdminAppFactory();
-        App.Settings["GitHub:ApiBaseUrl"] = GitHub.BaseUrl.ToString();
-        App.Settings["GitHub:WebBaseUrl"] = GitHub.BaseUrl.ToString();
-        App.Settings["GitHub:RetryBaseDelay"] = "00:00:00.050";
-        App.Settings["GitHub:AttemptTimeout"] = "00:00:03";
-        _ = App.Services;
-    }
-
-    public async Task DisposeAsync()
-    {
-        await App.DisposeAsync();
-        await GitHub.DisposeAsync();
-    }
-}
 
 /// <summary>
 /// Without App settings /settings/github names what is missing and offers GitHub's App manifest flow; the callback
 /// exchanges GitHub's code, stores the credentials encrypted, and the product uses them from then on.
 /// </summary>
-public sealed class GitHubSetupManifestTests : PageTestContext, IClassFixture<UnconfiguredGitHubFixture>
+public sealed class GitHubSetupManifestTests : PageTestContext, IClassFixture<UnconfiguredGitHubHarness>
 {
     readonly FakeGitHub gh;
     static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
 
-    public GitHubSetupManifestTests(UnconfiguredGitHubFixture fixture) : base(fixture.App)
+    public GitHubSetupManifestTests(UnconfiguredGitHubHarness fixture) : base(fixture.App)
     {
         gh = fixture.GitHub;
         SetRendererInfo(new RendererInfo("Server", isInteractive: true));

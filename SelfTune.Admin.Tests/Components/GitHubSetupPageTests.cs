@@ -17,39 +17,16 @@ using SelfTune.Admin.Tests.Infrastructure;
 
 namespace SelfTune.Admin.Tests.Components;
 
-/// <summary>The app configured against a fake GitHub (App credentials, API and web URLs), shared by a test class.</summary>
-public sealed class GitHubSetupFixture : IAsyncLifetime
-{
-    public FakeGitHub GitHub { get; private set; } = null!;
-    public AdminAppFactory App { get; private set; } = null!;
-
-    public async Task InitializeAsync()
-    {
-        GitHub = await FakeGitHub.StartAsync();
-        App = new AdminAppFactory();
-        foreach (var (k, v) in GitHubHarness.Settings(GitHub)) App.Settings[k] = v;
-        // bUnit's NavigationManager has base http://localhost/, so that is where the page lives.
-        GitHub.SetupUrl = new Uri("http://localhost/settings/github");
-        _ = App.Services; // start the host before tests build their contexts on it
-    }
-
-    public async Task DisposeAsync()
-    {
-        await App.DisposeAsync();
-        await GitHub.DisposeAsync();
-    }
-}
-
 /// <summary>
 /// The GitHub setup page (/settings/github) on the real app's services and a fake GitHub: install link, GitHub's redirect
 /// back (bind, and every way it can fail), the repository table, the connection form and its live checks, and Create.
 /// </summary>
-public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHubSetupFixture>
+public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHubHarness>
 {
     readonly FakeGitHub gh;
     static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
 
-    public GitHubSetupPageTests(GitHubSetupFixture fixture) : base(fixture.App)
+    public GitHubSetupPageTests(GitHubHarness fixture) : base(fixture.App)
     {
         gh = fixture.GitHub;
         SetRendererInfo(new RendererInfo("Server", isInteractive: true));

@@ -17,8 +17,15 @@ namespace SelfTune.Admin.Tests.GitHub;
 /// The app wired to a fresh fake GitHub: App credentials, API and web base URLs point at the fake, and retries and
 /// polling are fast. One per test class (IAsyncLifetime) — tests create their own installations and repositories.
 /// </summary>
-public sealed class GitHubHarness : IAsyncLifetime
+public class GitHubHarness : IAsyncLifetime
 {
+    readonly bool appConfigured;
+
+    public GitHubHarness() : this(appConfigured: true) { }
+
+    /// <param name="appConfigured">False: the app knows where the fake is but has no App settings (see <see cref="UnconfiguredGitHubHarness"/>).</param>
+    protected GitHubHarness(bool appConfigured) => this.appConfigured = appConfigured;
+
     public FakeGitHub GitHub { get; private set; } = null!;
     public AdminAppFactory App { get; private set; } = null!;
     public HttpClient Api { get; private set; } = null!;
@@ -28,17 +35,26 @@ public sealed class GitHubHarness : IAsyncLifetime
     {
         GitHub = await FakeGitHub.StartAsync();
         App = new AdminAppFactory();
-        foreach (var (k, v) in Settings(GitHub)) App.Settings[k] = v;
-        Api = App.CreateClient(App.DevelopmentKey);
+        foreach (var (k, v) in appConfigured ? Settings(GitHub) : ConnectionSettings(GitHub)) App.Settings[k] = v;
+        Api = App.CreateClient(App.DevelopmentKey); // starts the host before tests build their contexts on it
+        // bUnit's NavigationManager has base http://localhost/, so that is where the setup page lives.
         GitHub.SetupUrl = new Uri("http://localhost/settings/github");
     }
 
-    public static Dictionary<string, string?> Settings(FakeGitHub github) => new()
+    /// <summary>The fake's App credentials and <see cref="ConnectionSettings"/>: the app acts as the fake's App.</summary>
+    public static Dictionary<string, string?> Settings(FakeGitHub github)
     {
-        ["GitHub:AppId"] = github.AppId.ToString(),
-        ["GitHub:AppSlug"] = github.AppSlug,
-        ["GitHub:PrivateKey"] = github.PrivateKeyPem,
-        ["GitHub:WebhookSecret"] = github.WebhookSecret,
+        var settings = ConnectionSettings(github);
+        settings["GitHub:AppId"] = github.AppId.ToString();
+        settings["GitHub:AppSlug"] = github.AppSlug;
+        settings["GitHub:PrivateKey"] = github.PrivateKeyPem;
+        settings["GitHub:WebhookSecret"] = github.WebhookSecret;
+        return settings;
+    }
+
+    /// <summary>Where the fake is, with fast retries and polling; no App settings.</summary>
+    public static Dictionary<string, string?> ConnectionSettings(FakeGitHub github) => new()
+    {
         ["GitHub:ApiBaseUrl"] = github.BaseUrl.ToString(),
         ["GitHub:WebBaseUrl"] = github.BaseUrl.ToString(),
         ["GitHub:RetryBaseDelay"] = "00:00:00.050",
@@ -284,3 +300,6 @@ public sealed class GitHubHarness : IAsyncLifetime
         if (repository.AsObject().ContainsKey("default_branch")) repository["default_branch"] = repo.DefaultBranch;
     }
 }
+
+/// <summary>The app pointed at a fake GitHub but without App settings: the not-configured state and the manifest flow.</summary>
+public sealed class UnconfiguredGitHubHarness() : GitHubHarness(appConfigured: false);

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using Microsoft.Extensions.Time.Testing;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using SelfTune.Admin.GitHub.Client;
@@ -19,7 +20,7 @@ public class AppJwtTests
         var pem = pkcs8 ? Key.ExportPkcs8PrivateKeyPem() : Key.ExportRSAPrivateKeyPem();
         Assert.StartsWith(pemHeader, pem);
 
-        var jwt = AppJwt.Create(new GitHubAppCredentials(12345, "selftune", pem, "secret"), new ManualTimeProvider(Now));
+        var jwt = AppJwt.Create(new GitHubAppCredentials(12345, "selftune", pem, "secret"), new FakeTimeProvider(Now));
 
         var result = await new JsonWebTokenHandler().ValidateTokenAsync(jwt, new TokenValidationParameters
         {

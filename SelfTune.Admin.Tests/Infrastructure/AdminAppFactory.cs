@@ -2,14 +2,16 @@ using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using SelfTune.Admin.Auth;
 using SelfTune.Admin.Data;
 
 namespace SelfTune.Admin.Tests.Infrastructure;
 
 /// <summary>
-/// The real app in Development, on its own SQLite file and archive folder, with a development API key for org acme.
-/// Extra settings (e.g. the fake GitHub's URLs) come in through <see cref="Settings"/> before the first use.
+/// The real app on its own SQLite file and archive folder: the one app fixture of the tests. By default in Development with
+/// no OpenID Connect provider and a development API key for org acme; <see cref="EnvironmentName"/> and <see cref="Settings"/>
+/// (e.g. the fake GitHub's URLs, a provider) are set before the first use. <see cref="Auth.ProductionApp"/> is the deployed preset.
 /// </summary>
 public class AdminAppFactory : WebApplicationFactory<Program>
 {
@@ -28,15 +30,18 @@ public class AdminAppFactory : WebApplicationFactory<Program>
 
     readonly bool ownsDataPath;
     public string DataPath { get; }
+    /// <summary>"Development" unless set; outside Development the app needs an OpenID Connect provider in <see cref="Settings"/>.</summary>
+    public string EnvironmentName { get; init; } = Environments.Development;
+    /// <summary>The API key seeded for org acme (Development only).</summary>
     public string DevelopmentKey { get; } = ApiKeyFormat.Generate();
     public Dictionary<string, string?> Settings { get; } = new();
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
-        builder.UseEnvironment("Development");
+        builder.UseEnvironment(EnvironmentName);
         builder.UseSetting("Storage:DataPath", DataPath);
-        builder.UseSetting("Development:ApiKey", DevelopmentKey);
-        builder.UseSetting("Authentication:Oidc:Authority", "");
+        if (EnvironmentName == Environments.Development) builder.UseSetting("Development:ApiKey", DevelopmentKey);
+        builder.UseSetting("Authentication:Oidc:Authority", ""); // no provider unless Settings name one
         foreach (var (key, value) in Settings) builder.UseSetting(key, value);
     }
 

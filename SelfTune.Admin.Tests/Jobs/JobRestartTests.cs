@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Time.Testing;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.Jobs;
-using SelfTune.Admin.Tests.GitHubAppClient;
 
 namespace SelfTune.Admin.Tests.Jobs;
 
@@ -128,7 +128,7 @@ public sealed class JobRestartTests
     public async Task Only_running_jobs_of_dead_workers_on_this_machine_are_taken_back()
     {
         await using var database = await SharedJobsDatabase.CreateAsync();
-        var clock = new ManualTimeProvider(new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero));
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero));
         var restarted = database.CreateQueue(clock, LongLease);
         var alive = database.CreateQueue(clock, LongLease); // another instance in this process (same pid), alive
         var gone = database.CreateQueue(clock, LongLease);
@@ -147,22 +147,22 @@ public sealed class JobRestartTests
             ["not a worker id"] = "someone",
         };
         var ids = new Dictionary<string, long>();
-        var pendingDue = clock.Now + TimeSpan.FromHours(1);
+        var pendingDue = clock.GetUtcNow() + TimeSpan.FromHours(1);
         await using (var db = database.CreateDb())
         {
             var jobs = holders.ToDictionary(h => h.Key, h => new Job
             {
-                Kind = "work", Payload = "{}", State = JobState.Running, Attempts = 1, NotBefore = clock.Now, CreatedAt = clock.Now,
-                LockedBy = h.Value, LockedUntil = clock.Now + LongLease,
+                Kind = "work", Payload = "{}", State = JobState.Running, Attempts = 1, NotBefore = clock.GetUtcNow(), CreatedAt = clock.GetUtcNow(),
+                LockedBy = h.Value, LockedUntil = clock.GetUtcNow() + LongLease,
             });
-            var pending = new Job { Kind = "work", Payload = "{}", State = JobState.Pending, NotBefore = pendingDue, CreatedAt = clock.Now };
+            var pending = new Job { Kind = "work", Payload = "{}", State = JobState.Pending, NotBefore = pendingDue, CreatedAt = clock.GetUtcNow() };
             db.Jobs.AddRange(jobs.Values.Append(pending));
             await db.SaveChangesAsync();
             foreach (var (holder, job) in jobs) ids[holder] = job.Id;
             ids["pending"] = pending.Id;
         }
 
-        clock.Now += TimeSpan.FromSeconds(5);
+        clock.Advance(TimeSpan.FromSeconds(5));
         Assert.Equal(2, await restarted.TakeBackJobsOfDeadWorkersAsync());
         Assert.Equal(0, await restarted.TakeBackJobsOfDeadWorkersAsync()); // nothing twice
 
@@ -172,7 +172,7 @@ public sealed class JobRestartTests
             if (holder is "this pid, dead suffix" or "dead pid")
             {
                 // Pending and due now, the killed attempt kept, so the next claim is attempt 2.
-                Assert.Equal((JobState.Pending, 1, null, null, clock.Now), (job.State, job.Attempts, job.LockedBy, job.LockedUntil, job.NotBefore));
+                Assert.Equal((JobState.Pending, 1, null, null, clock.GetUtcNow()), (job.State, job.Attempts, job.LockedBy, job.LockedUntil, job.NotBefore));
             }
             else if (holder == "pending")
             {

@@ -263,11 +263,7 @@ public class SkillArchiveTests
     [Fact]
     public async Task Gzip_bomb_is_refused_after_a_bounded_read()
     {
-        // 4 GiB of valid tar (8M identical folder headers) in ~4 MB of gzip: one 16 MiB member, concatenated 256 times.
-        byte[] block = TarBuilder.RawHeader("a/", '5', 0);
-        byte[] chunk = new byte[16 * MiB];
-        for (int i = 0; i < chunk.Length; i += 512) block.CopyTo(chunk, i);
-        byte[] bomb = TarBuilder.RepeatedGzipMember(chunk, 256);
+        byte[] bomb = TarBuilder.FolderHeaderBomb(); // 4 GiB of tar in ~4 MB of gzip
 
         var input = new CountingInput(bomb);
         var ex = await Assert.ThrowsAsync<PackagingException>(() => SkillArchive.ValidateAsync(input, PackagingLimits.Default));

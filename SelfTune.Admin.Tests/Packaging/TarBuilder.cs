@@ -5,13 +5,13 @@ using System.Text;
 namespace SelfTune.Admin.Tests.Packaging;
 
 /// <summary>Builds tar / tar.gz archives in memory for packaging tests, including hand-made headers TarWriter would not produce.</summary>
-internal sealed class TarBuilder : IDisposable
+sealed class TarBuilder : IDisposable
 {
-    private readonly MemoryStream _tar = new();
-    private readonly TarWriter _writer;
-    private bool _finished;
+    readonly MemoryStream tar = new();
+    readonly TarWriter writer;
+    bool finished;
 
-    public TarBuilder(TarEntryFormat format = TarEntryFormat.Pax) => _writer = new TarWriter(_tar, format, leaveOpen: true);
+    public TarBuilder(TarEntryFormat format = TarEntryFormat.Pax) => writer = new TarWriter(tar, format, leaveOpen: true);
 
     public TarBuilder File(string name, string content) => File(name, Encoding.UTF8.GetBytes(content));
 
@@ -34,16 +34,16 @@ internal sealed class TarBuilder : IDisposable
 
     public TarBuilder GlobalHeader(string commit)
     {
-        _writer.WriteEntry(new PaxGlobalExtendedAttributesTarEntry(new Dictionary<string, string> { ["comment"] = commit }));
+        writer.WriteEntry(new PaxGlobalExtendedAttributesTarEntry(new Dictionary<string, string> { ["comment"] = commit }));
         return this;
     }
 
     /// <summary>A hand-made ustar header, for names TarWriter normalizes or a real tool would never write ("../x", "/etc/x").</summary>
     public TarBuilder Raw(string name, byte[] data, char type = '0', long? claimedSize = null)
     {
-        _tar.Write(RawHeader(name, type, claimedSize ?? data.Length));
-        _tar.Write(data);
-        _tar.Write(new byte[(512 - data.Length % 512) % 512]);
+        tar.Write(RawHeader(name, type, claimedSize ?? data.Length));
+        tar.Write(data);
+        tar.Write(new byte[(512 - data.Length % 512) % 512]);
         return this;
     }
 
@@ -66,17 +66,17 @@ internal sealed class TarBuilder : IDisposable
         return h;
     }
 
-    private static void Octal(byte[] h, int offset, int length, long value) =>
+    static void Octal(byte[] h, int offset, int length, long value) =>
         Encoding.ASCII.GetBytes(Convert.ToString(value, 8).PadLeft(length - 1, '0') + "\0").CopyTo(h, offset);
 
     public byte[] ToTar()
     {
-        if (!_finished)
+        if (!finished)
         {
-            _writer.Dispose(); // writes the two end-of-archive blocks
-            _finished = true;
+            writer.Dispose(); // writes the two end-of-archive blocks
+            finished = true;
         }
-        return _tar.ToArray();
+        return tar.ToArray();
     }
 
     public byte[] ToTarGz() => Gzip(ToTar());
@@ -87,6 +87,20 @@ internal sealed class TarBuilder : IDisposable
         using (var gzip = new GZipStream(output, level, leaveOpen: true)) gzip.Write(data);
         return output.ToArray();
     }
+
+    /// <summary>
+    /// A tar.gz bomb: 4 GiB of valid tar (8M identical folder headers "a/") in about 4 MB of gzip, one 16 MiB member repeated
+    /// 256 times. Built once, on first use.
+    /// </summary>
+    public static byte[] FolderHeaderBomb() => LazyFolderHeaderBomb.Value;
+
+    static readonly Lazy<byte[]> LazyFolderHeaderBomb = new(() =>
+    {
+        byte[] header = RawHeader("a/", '5', 0);
+        byte[] chunk = new byte[16 * 1024 * 1024];
+        for (int i = 0; i < chunk.Length; i += 512) header.CopyTo(chunk, i);
+        return RepeatedGzipMember(chunk, 256);
+    });
 
     /// <summary>
     /// A gzip bomb without the memory: <paramref name="chunk"/> compressed once and that member repeated
@@ -100,36 +114,36 @@ internal sealed class TarBuilder : IDisposable
         return bomb;
     }
 
-    private TarBuilder Add(TarEntryType type, string name, Action<TarEntry>? configure = null)
+    TarBuilder Add(TarEntryType type, string name, Action<TarEntry>? configure = null)
     {
-        TarEntry entry = _writer.Format switch
+        TarEntry entry = writer.Format switch
         {
             TarEntryFormat.Gnu => new GnuTarEntry(type, name),
             TarEntryFormat.Ustar => new UstarTarEntry(type, name),
             _ => new PaxTarEntry(type, name),
         };
         configure?.Invoke(entry);
-        _writer.WriteEntry(entry);
+        writer.WriteEntry(entry);
         return this;
     }
 
     public void Dispose()
     {
-        if (!_finished) _writer.Dispose();
-        _tar.Dispose();
+        if (!finished) writer.Dispose();
+        tar.Dispose();
     }
 }
 
 /// <summary>Read-only, non-seekable view of a byte array that counts how much was read (like a network upload).</summary>
-internal sealed class CountingInput(byte[] data) : SelfTune.Admin.Infrastructure.ReadOnlyStream
+sealed class CountingInput(byte[] data) : SelfTune.Admin.Infrastructure.ReadOnlyStream
 {
-    private readonly MemoryStream _inner = new(data, writable: false);
+    readonly MemoryStream inner = new(data, writable: false);
 
     public long BytesRead { get; private set; }
 
     public override int Read(Span<byte> buffer)
     {
-        int n = _inner.Read(buffer);
+        int n = inner.Read(buffer);
         BytesRead += n;
         return n;
     }

@@ -9,6 +9,8 @@ public sealed record GitHubSettingsDto(WriteBackMode WriteBackMode);
 
 public sealed record UpdateGitHubSettingsRequest(string? WriteBackMode);
 
+// Suspended is a documented request field (the seed's "Bind installation"), so a body carrying it binds and a mistyped one
+// gets a clear 400; the binder takes the suspension from GitHub's own answer, never from the client.
 public sealed record BindInstallationRequest(long? InstallationId, string? AccountLogin, string? AccountType, bool? Suspended, string? State);
 
 public sealed record InstallationResponse(

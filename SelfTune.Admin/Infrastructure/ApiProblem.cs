@@ -20,13 +20,6 @@ public static class ApiProblem
     public static ProblemHttpResult BadRequest(string detail, IDictionary<string, string[]>? errors = null) =>
         Create(StatusCodes.Status400BadRequest, detail, "invalid_request", errors);
 
-    public static ProblemHttpResult Invalid(string field, string message) =>
-        BadRequest(message, new Dictionary<string, string[]> { [field] = [message] });
-
-    public static ProblemHttpResult NotFound(string detail) => Create(StatusCodes.Status404NotFound, detail, "not_found");
-
-    public static ProblemHttpResult Conflict(string detail) => Create(StatusCodes.Status409Conflict, detail, "conflict");
-
     /// <summary>The default code for a status, used when a problem is written without one (status-code pages, framework errors).</summary>
     public static string CodeFor(int status) => status switch
     {

@@ -85,8 +85,6 @@ public sealed class ArchiveStore
         return new StagedArchive(this, path, Convert.ToHexStringLower(sha.GetHashAndReset()), size);
     }
 
-    public bool Exists(string hash) => File.Exists(PathOf(hash));
-
     public Stream OpenRead(string hash) =>
         new FileStream(PathOf(hash), FileMode.Open, FileAccess.Read, FileShare.Read, 81920, useAsync: true);
 

@@ -14,11 +14,11 @@ public static class AppJwt
     /// <summary>GitHub rejects lifetimes over 10 minutes; stay below to allow for drift.</summary>
     public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(9);
 
-    private static readonly JsonWebTokenHandler Handler = new() { SetDefaultTimesOnTokenCreation = false };
+    static readonly JsonWebTokenHandler Handler = new() { SetDefaultTimesOnTokenCreation = false };
 
     // Parsing PEM is comparatively expensive and the signature-provider cache is keyed by key object,
     // so reuse one RsaSecurityKey per PEM. Bounded: keys change only on rotation.
-    private static readonly ConcurrentDictionary<string, RsaSecurityKey> Keys = new(StringComparer.Ordinal);
+    static readonly ConcurrentDictionary<string, RsaSecurityKey> Keys = new(StringComparer.Ordinal);
 
     public static string Create(GitHubAppCredentials creds, TimeProvider time)
     {
@@ -37,7 +37,7 @@ public static class AppJwt
         return Handler.CreateToken(descriptor);
     }
 
-    private static RsaSecurityKey GetKey(string pem)
+    static RsaSecurityKey GetKey(string pem)
     {
         if (Keys.TryGetValue(pem, out var key)) return key;
         var rsa = RSA.Create();

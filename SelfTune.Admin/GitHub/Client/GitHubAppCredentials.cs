@@ -19,8 +19,8 @@ public interface IGitHubAppCredentialSource
 /// <summary>Credentials from <see cref="GitHubOptions"/> (configuration).</summary>
 public sealed class ConfiguredGitHubAppCredentials(IOptionsMonitor<GitHubOptions> options) : IGitHubAppCredentialSource
 {
-    private readonly Lock _gate = new();
-    private (string Path, DateTime WriteTimeUtc, string Pem)? _keyFile;
+    readonly Lock gate = new();
+    (string Path, DateTime WriteTimeUtc, string Pem)? keyFile;
 
     public async ValueTask<GitHubAppCredentials?> GetAsync(CancellationToken ct)
     {
@@ -37,20 +37,20 @@ public sealed class ConfiguredGitHubAppCredentials(IOptionsMonitor<GitHubOptions
     internal static string NormalizePem(string pem) =>
         !pem.Contains('\n') && pem.Contains("\\n") ? pem.Replace("\\n", "\n") : pem;
 
-    private async ValueTask<string> ReadKeyFileAsync(string path, CancellationToken ct)
+    async ValueTask<string> ReadKeyFileAsync(string path, CancellationToken ct)
     {
         var full = Path.GetFullPath(path);
         DateTime writeTime;
         try
         {
             writeTime = File.GetLastWriteTimeUtc(full);
-            lock (_gate)
+            lock (gate)
             {
                 // Cached because the app client reads credentials on every request.
-                if (_keyFile is { } cached && cached.Path == full && cached.WriteTimeUtc == writeTime) return cached.Pem;
+                if (keyFile is { } cached && cached.Path == full && cached.WriteTimeUtc == writeTime) return cached.Pem;
             }
             var pem = await File.ReadAllTextAsync(full, ct);
-            lock (_gate) _keyFile = (full, writeTime, pem);
+            lock (gate) keyFile = (full, writeTime, pem);
             return pem;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -46,10 +46,10 @@ public sealed class GitHubClientFactory(
     /// <summary>Cached tokens are replaced this long before GitHub's expiry so callers never get a nearly dead one.</summary>
     public static readonly TimeSpan TokenRefreshMargin = TimeSpan.FromMinutes(5);
 
-    private static readonly IJsonSerializer Serializer = new SimpleJsonSerializer();
+    static readonly IJsonSerializer Serializer = new SimpleJsonSerializer();
 
-    private readonly Lock _gate = new();
-    private readonly Dictionary<long, Task<GitHubInstallationToken>> _tokens = new();
+    readonly Lock gate = new();
+    readonly Dictionary<long, Task<GitHubInstallationToken>> tokens = new();
 
     public async Task<IGitHubClient> CreateAppClientAsync(CancellationToken ct)
     {
@@ -66,15 +66,15 @@ public sealed class GitHubClientFactory(
     public Task<GitHubInstallationToken> GetInstallationTokenAsync(long installationId, CancellationToken ct)
     {
         Task<GitHubInstallationToken> task;
-        lock (_gate)
+        lock (gate)
         {
-            if (!_tokens.TryGetValue(installationId, out task!) || !IsUsable(task))
+            if (!tokens.TryGetValue(installationId, out task!) || !IsUsable(task))
             {
                 // Task.Run: don't start the request while holding the lock. The request is shared by all
                 // concurrent callers, so it must not be cancelled by any one caller's token.
                 task = Task.Run(() => RequestInstallationTokenAsync(installationId));
                 task.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
-                _tokens[installationId] = task;
+                tokens[installationId] = task;
             }
         }
         return task.WaitAsync(ct);
@@ -82,7 +82,7 @@ public sealed class GitHubClientFactory(
 
     public void ForgetInstallationToken(long installationId)
     {
-        lock (_gate) _tokens.Remove(installationId);
+        lock (gate) tokens.Remove(installationId);
     }
 
     public async Task<Stream> DownloadTarballAsync(long installationId, string owner, string repo, string sha, CancellationToken ct)
@@ -141,18 +141,18 @@ public sealed class GitHubClientFactory(
     internal async Task<string> CreateAppJwtAsync(CancellationToken ct) =>
         AppJwt.Create(await GetCredentialsAsync(ct), time);
 
-    private bool IsUsable(Task<GitHubInstallationToken> task) =>
+    bool IsUsable(Task<GitHubInstallationToken> task) =>
         !task.IsCompleted // in flight: share it
         || (task.IsCompletedSuccessfully && task.Result.ExpiresAt - TokenRefreshMargin > time.GetUtcNow());
 
-    private async Task<GitHubInstallationToken> RequestInstallationTokenAsync(long installationId)
+    async Task<GitHubInstallationToken> RequestInstallationTokenAsync(long installationId)
     {
         var app = await CreateAppClientAsync(CancellationToken.None);
         var token = await app.GitHubApps.CreateInstallationToken(installationId);
         return new GitHubInstallationToken(token.Token, token.ExpiresAt);
     }
 
-    private GitHubClient CreateClient(ICredentialStore credentialStore)
+    GitHubClient CreateClient(ICredentialStore credentialStore)
     {
         var o = options.CurrentValue;
         // The handler comes from IHttpClientFactory so the "github" resilience pipeline and handler pooling apply.
@@ -161,7 +161,7 @@ public sealed class GitHubClientFactory(
         return new GitHubClient(connection);
     }
 
-    private static async Task<string> ReadSnippetAsync(HttpResponseMessage response, CancellationToken ct)
+    static async Task<string> ReadSnippetAsync(HttpResponseMessage response, CancellationToken ct)
     {
         try
         {
@@ -175,26 +175,26 @@ public sealed class GitHubClientFactory(
     }
 
     /// <summary>Mints a fresh App JWT per request, so long-lived app clients never hold an expired one.</summary>
-    private sealed class AppJwtCredentialStore(GitHubClientFactory factory) : ICredentialStore
+    sealed class AppJwtCredentialStore(GitHubClientFactory factory) : ICredentialStore
     {
         public async Task<Credentials> GetCredentials() =>
             new(await factory.CreateAppJwtAsync(CancellationToken.None), AuthenticationType.Bearer);
     }
 
     /// <summary>Uses its token until shortly before expiry, then asks the factory (cache) for a current one.</summary>
-    private sealed class InstallationCredentialStore(GitHubClientFactory factory, long installationId, GitHubInstallationToken token)
+    sealed class InstallationCredentialStore(GitHubClientFactory factory, long installationId, GitHubInstallationToken token)
         : ICredentialStore
     {
-        private static readonly TimeSpan ExpirySafety = TimeSpan.FromMinutes(1);
-        private GitHubInstallationToken _token = token;
+        static readonly TimeSpan ExpirySafety = TimeSpan.FromMinutes(1);
+        GitHubInstallationToken latest = token;
 
         public async Task<Credentials> GetCredentials()
         {
-            var current = _token;
+            var current = latest;
             if (current.ExpiresAt - ExpirySafety <= factory.UtcNow)
             {
                 current = await factory.GetInstallationTokenAsync(installationId, CancellationToken.None);
-                _token = current;
+                latest = current;
             }
             return new Credentials(current.Token);
         }
@@ -204,26 +204,26 @@ public sealed class GitHubClientFactory(
     /// Octokit caps every request at a fixed 100 s, which retries with long Retry-After waits can exceed;
     /// this raises the cap to the configured budget (attempt timeouts × attempts + retry waits).
     /// </summary>
-    private sealed class BudgetedHttpClient : IHttpClient
+    sealed class BudgetedHttpClient : IHttpClient
     {
-        private readonly IHttpClient _inner;
-        private readonly TimeSpan _budget;
+        readonly IHttpClient inner;
+        readonly TimeSpan budget;
 
         public BudgetedHttpClient(IHttpClient inner, TimeSpan budget)
         {
-            _inner = inner;
-            _budget = budget;
+            this.inner = inner;
+            this.budget = budget;
             inner.SetRequestTimeout(budget);
         }
 
         public Task<IResponse> Send(IRequest request, CancellationToken cancellationToken, Func<object, object>? preprocessResponseBody = null)
         {
-            if (request is Request r && r.Timeout != TimeSpan.Zero && r.Timeout < _budget) r.Timeout = _budget;
-            return _inner.Send(request, cancellationToken, preprocessResponseBody!);
+            if (request is Request r && r.Timeout != TimeSpan.Zero && r.Timeout < budget) r.Timeout = budget;
+            return inner.Send(request, cancellationToken, preprocessResponseBody!);
         }
 
-        public void SetRequestTimeout(TimeSpan timeout) => _inner.SetRequestTimeout(timeout);
+        public void SetRequestTimeout(TimeSpan timeout) => inner.SetRequestTimeout(timeout);
 
-        public void Dispose() => _inner.Dispose();
+        public void Dispose() => inner.Dispose();
     }
 }

@@ -8,7 +8,7 @@ namespace SelfTune.Admin.GitHub.Client;
 
 public static class GitHubClientServiceCollectionExtensions
 {
-    private static readonly ResiliencePropertyKey<TimeSpan> RetryDelayKey = new("github.retry-delay");
+    static readonly ResiliencePropertyKey<TimeSpan> RetryDelayKey = new("github.retry-delay");
 
     /// <summary>
     /// Registers <see cref="GitHubOptions"/> (from the "GitHub" section of <paramref name="configuration"/>),
@@ -52,7 +52,7 @@ public static class GitHubClientServiceCollectionExtensions
     /// after a 5xx, a timeout or a dropped connection GitHub may have created the thing already (see
     /// <see cref="GitHubRetryDelay.IsSafeToRepeat"/>), so the caller looks it up before creating it again.
     /// </remarks>
-    private static void ConfigurePipeline(ResiliencePipelineBuilder<HttpResponseMessage> builder, GitHubOptions o, TimeProvider time)
+    static void ConfigurePipeline(ResiliencePipelineBuilder<HttpResponseMessage> builder, GitHubOptions o, TimeProvider time)
     {
         if (o.MaxRetries > 0)
         {

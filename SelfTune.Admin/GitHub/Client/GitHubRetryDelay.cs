@@ -64,7 +64,7 @@ public static class GitHubRetryDelay
         || request.RequestUri?.AbsolutePath.EndsWith("/access_tokens", StringComparison.Ordinal) == true;
 
     /// <summary>The connection could not be made: the request was never sent.</summary>
-    private static bool NeverReachedServer(Exception exception) =>
+    static bool NeverReachedServer(Exception exception) =>
         exception is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError };
 
     /// <summary>5xx, 429, and 403 when it is a (primary or secondary) rate limit.</summary>
@@ -78,7 +78,7 @@ public static class GitHubRetryDelay
     }
 
     /// <summary>The wait the server asked for: Retry-After (seconds or date), else the rate-limit reset when exhausted.</summary>
-    private static TimeSpan? ServerDelay(HttpResponseMessage response, DateTimeOffset now)
+    static TimeSpan? ServerDelay(HttpResponseMessage response, DateTimeOffset now)
     {
         var retryAfter = response.Headers.RetryAfter;
         if (retryAfter?.Delta is { } delta) return NonNegative(delta);
@@ -94,11 +94,11 @@ public static class GitHubRetryDelay
         return null;
     }
 
-    private static bool RateLimitExhausted(HttpResponseMessage response) =>
+    static bool RateLimitExhausted(HttpResponseMessage response) =>
         Header(response, "x-ratelimit-remaining")?.Trim() == "0";
 
-    private static string? Header(HttpResponseMessage response, string name) =>
+    static string? Header(HttpResponseMessage response, string name) =>
         response.Headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
 
-    private static TimeSpan NonNegative(TimeSpan t) => t < TimeSpan.Zero ? TimeSpan.Zero : t;
+    static TimeSpan NonNegative(TimeSpan t) => t < TimeSpan.Zero ? TimeSpan.Zero : t;
 }

@@ -4,7 +4,7 @@ using System.Text;
 namespace SelfTune.Admin.Registry.Packaging;
 
 /// <summary>Path, exclusion and secret rules shared by uploads and GitHub repacks.</summary>
-internal static class PackagingRules
+static class PackagingRules
 {
     /// <summary>The skill_path of the repository root.</summary>
     public const string RepositoryRoot = ".";
@@ -61,7 +61,7 @@ internal static class PackagingRules
     /// override (U+202E) shows "evil\u202Etxt.exe" as "evilexe.txt"; bidi marks, embeddings and isolates (U+200E/F,
     /// U+061C, U+202A-U+202E, U+2066-U+2069) and zero-width characters make two different names look the same.
     /// </summary>
-    private static bool IsInvisible(Rune r) =>
+    static bool IsInvisible(Rune r) =>
         Rune.GetUnicodeCategory(r) is UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator;
 
     /// <summary>
@@ -87,7 +87,7 @@ internal static class PackagingRules
         return escaped is null ? path : escaped.Append(path, start, path.Length - start).ToString();
     }
 
-    private static string CodePoint(Rune r) => $"U+{r.Value:X4}";
+    static string CodePoint(Rune r) => $"U+{r.Value:X4}";
 
     /// <summary>
     /// Describes why a path belongs to the set the CLI must leave out (.git, node_modules, .env*), or null.

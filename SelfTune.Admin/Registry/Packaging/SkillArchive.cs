@@ -12,10 +12,10 @@ namespace SelfTune.Admin.Registry.Packaging;
 /// </summary>
 public static class SkillArchive
 {
-    private const string SkillMd = "SKILL.md";
+    const string SkillMd = "SKILL.md";
 
     /// <summary>Fixed mtime so identical input repacks to identical bytes.</summary>
-    private static readonly DateTimeOffset FixedTime = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    static readonly DateTimeOffset FixedTime = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
     /// <summary>
     /// CLI upload: a tar.gz whose root is the skill root (entries may start with "./"). Validates only;
@@ -26,7 +26,7 @@ public static class SkillArchive
         ArgumentNullException.ThrowIfNull(tarGz);
         ArgumentNullException.ThrowIfNull(limits);
         var scan = new Scan(limits, repoPrefix: null, spool: null);
-        await scan.RunAsync(tarGz, UploadBudget(limits), "skill archive", ct).ConfigureAwait(false);
+        await scan.RunAsync(tarGz, UploadBudget(limits), "skill archive", ct);
         return scan.Finish();
     }
 
@@ -54,9 +54,9 @@ public static class SkillArchive
         await using var spool = createSpool();
 
         var scan = new Scan(limits, prefix, spool);
-        await scan.RunAsync(githubTarball, RepoBudget(limits), "GitHub tarball", ct).ConfigureAwait(false);
+        await scan.RunAsync(githubTarball, RepoBudget(limits), "GitHub tarball", ct);
         SkillPackage package = scan.Finish();
-        await WriteDeterministicAsync(package, scan.SpoolOffsets, spool, output, ct).ConfigureAwait(false);
+        await WriteDeterministicAsync(package, scan.SpoolOffsets, spool, output, ct);
         return package;
     }
 
@@ -69,7 +69,7 @@ public static class SkillArchive
     internal static long RepoBudget(PackagingLimits limits) => UploadBudget(limits) + 64 * limits.MaxTotalBytes;
 
     /// <summary>The folder prefix of the kept files ("" for the root).</summary>
-    private static string NormalizeSkillPath(string skillPath) => PackagingRules.NormalizeSkillPath(skillPath, out string? reason) switch
+    static string NormalizeSkillPath(string skillPath) => PackagingRules.NormalizeSkillPath(skillPath, out string? reason) switch
     {
         PackagingRules.RepositoryRoot => "",
         string p => p,
@@ -77,7 +77,7 @@ public static class SkillArchive
             $"skill_path \"{Printable(skillPath)}\" is not a valid folder inside the repository ({reason}); use \".\" or a relative path like \"skills/foo\"."),
     };
 
-    private static async Task WriteDeterministicAsync(SkillPackage package, IReadOnlyDictionary<string, long> offsets, Stream spool, Stream output, CancellationToken ct)
+    static async Task WriteDeterministicAsync(SkillPackage package, IReadOnlyDictionary<string, long> offsets, Stream spool, Stream output, CancellationToken ct)
     {
         // GNU entries with every time field fixed: no varying atime/ctime, and no pax "PaxHeaders.<pid>" names.
         await using var gzip = new GZipStream(output, CompressionLevel.Optimal, leaveOpen: true);
@@ -87,7 +87,7 @@ public static class SkillArchive
             {
                 byte[] content = new byte[file.Size];
                 spool.Position = offsets[file.Path];
-                await spool.ReadExactlyAsync(content, ct).ConfigureAwait(false);
+                await spool.ReadExactlyAsync(content, ct);
                 var entry = new GnuTarEntry(TarEntryType.RegularFile, file.Path)
                 {
                     ModificationTime = FixedTime,
@@ -100,25 +100,25 @@ public static class SkillArchive
                     Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
                     DataStream = new MemoryStream(content, writable: false),
                 };
-                await writer.WriteEntryAsync(entry, ct).ConfigureAwait(false);
+                await writer.WriteEntryAsync(entry, ct);
             }
         }
     }
 
     /// <summary>One pass over a tar.gz: applies every rule and collects the manifest.</summary>
-    private sealed class Scan(PackagingLimits limits, string? repoPrefix, Stream? spool)
+    sealed class Scan(PackagingLimits limits, string? repoPrefix, Stream? spool)
     {
-        private readonly List<PackagedFile> _files = [];
-        private readonly HashSet<string> _filePaths = new(StringComparer.Ordinal);
-        private readonly HashSet<string> _dirPaths = new(StringComparer.Ordinal);
-        private readonly Dictionary<string, long> _spoolOffsets = new(StringComparer.Ordinal);
-        private long _total;
-        private byte[]? _skillMd;
-        private string? _topFolder;
+        readonly List<PackagedFile> files = [];
+        readonly HashSet<string> filePaths = new(StringComparer.Ordinal);
+        readonly HashSet<string> dirPaths = new(StringComparer.Ordinal);
+        readonly Dictionary<string, long> spoolOffsets = new(StringComparer.Ordinal);
+        long total;
+        byte[]? skillMdBytes;
+        string? topFolder;
 
-        private bool IsRepack => repoPrefix is not null;
+        bool IsRepack => repoPrefix is not null;
 
-        public IReadOnlyDictionary<string, long> SpoolOffsets => _spoolOffsets;
+        public IReadOnlyDictionary<string, long> SpoolOffsets => spoolOffsets;
 
         public async Task RunAsync(Stream input, long budget, string archiveKind, CancellationToken ct)
         {
@@ -129,13 +129,13 @@ public static class SkillArchive
             {
                 await using var reader = new TarReader(guard, leaveOpen: true);
                 // Non-seekable input: each entry's DataStream is read fully before asking for the next entry.
-                while (await reader.GetNextEntryAsync(copyData: false, ct).ConfigureAwait(false) is TarEntry entry)
-                    await OnEntryAsync(entry, ct).ConfigureAwait(false);
+                while (await reader.GetNextEntryAsync(copyData: false, ct) is TarEntry entry)
+                    await OnEntryAsync(entry, ct);
 
                 // TarReader stops at the end-of-archive block. Reading on to the end of the input counts the rest against
                 // the budget, refuses anything but zero padding after the tar, and checks every gzip member's CRC-32 and
                 // length (GZipStream checks a member only when it reads its trailer).
-                await guard.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+                await guard.CopyToAsync(Stream.Null, ct);
                 gzip.EnsureWhole();
             }
             catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or FormatException
@@ -150,7 +150,7 @@ public static class SkillArchive
             }
         }
 
-        private async Task OnEntryAsync(TarEntry entry, CancellationToken ct)
+        async Task OnEntryAsync(TarEntry entry, CancellationToken ct)
         {
             if (entry.EntryType == TarEntryType.GlobalExtendedAttributes) return; // GitHub puts the commit id here
 
@@ -209,7 +209,7 @@ public static class SkillArchive
 
             if (isDir)
             {
-                _dirPaths.Add(path);
+                dirPaths.Add(path);
                 return;
             }
 
@@ -230,49 +230,49 @@ public static class SkillArchive
 
             // Limits are checked from the header, before any data is read.
             long size = entry.Length;
-            if (_files.Count + 1 > limits.MaxFiles)
+            if (files.Count + 1 > limits.MaxFiles)
                 throw new PackagingException("too_many_files", display,
-                    $"{display} is file number {N(_files.Count + 1)}, but a skill may contain at most {N(limits.MaxFiles)} files.");
+                    $"{display} is file number {N(files.Count + 1)}, but a skill may contain at most {N(limits.MaxFiles)} files.");
             if (size > limits.MaxFileBytes)
                 throw new PackagingException("file_too_large", display,
                     $"{display} is {N(size)} bytes, over the {FormatBytes(limits.MaxFileBytes)} limit per file.");
-            if (_total + size > limits.MaxTotalBytes)
+            if (total + size > limits.MaxTotalBytes)
                 throw new PackagingException("total_too_large", display,
-                    $"{display} ({N(size)} bytes) brings the skill to {N(_total + size)} bytes, over the {FormatBytes(limits.MaxTotalBytes)} total limit.");
-            if (!_filePaths.Add(path))
+                    $"{display} ({N(size)} bytes) brings the skill to {N(total + size)} bytes, over the {FormatBytes(limits.MaxTotalBytes)} total limit.");
+            if (!filePaths.Add(path))
                 throw new PackagingException("duplicate_path", display, $"{display} appears more than once in the archive.");
 
             MemoryStream? skillMd = path == SkillMd ? new MemoryStream((int)size) : null;
-            if (spool is not null) _spoolOffsets[path] = spool.Position;
-            string sha = await ReadDataAsync(entry, size, display, skillMd, spool, ct).ConfigureAwait(false);
-            if (skillMd is not null) _skillMd = skillMd.ToArray();
+            if (spool is not null) spoolOffsets[path] = spool.Position;
+            string sha = await ReadDataAsync(entry, size, display, skillMd, spool, ct);
+            if (skillMd is not null) skillMdBytes = skillMd.ToArray();
 
-            _files.Add(new PackagedFile(path, size, sha));
-            _total += size;
+            files.Add(new PackagedFile(path, size, sha));
+            total += size;
         }
 
         /// <summary>GitHub tarballs put everything under one "owner-repo-sha/" folder; returns the path below it.</summary>
-        private string? StripTopFolder(string name, bool isDir)
+        string? StripTopFolder(string name, bool isDir)
         {
             int slash = name.IndexOf('/');
             string top = slash < 0 ? name : name[..slash];
-            if (_topFolder is null)
+            if (topFolder is null)
             {
                 if (UnsafePathReason(top) is not null || (slash < 0 && !isDir))
                     throw new PackagingException("invalid_archive", name,
                         $"\"{Printable(name)}\" is not inside a top-level folder; expected a GitHub repository tarball.");
-                _topFolder = top;
+                topFolder = top;
             }
-            else if (top != _topFolder)
+            else if (top != topFolder)
             {
                 throw new PackagingException("invalid_archive", name,
-                    $"\"{Printable(name)}\" is outside the tarball's top-level folder \"{_topFolder}/\"; expected a GitHub repository tarball.");
+                    $"\"{Printable(name)}\" is outside the tarball's top-level folder \"{topFolder}/\"; expected a GitHub repository tarball.");
             }
             return slash < 0 || slash == name.Length - 1 ? null : name[(slash + 1)..];
         }
 
         /// <summary>Streams one entry's data through SHA-256 (and into the SKILL.md buffer / repack spool).</summary>
-        private static async Task<string> ReadDataAsync(TarEntry entry, long declared, string display, MemoryStream? copy, Stream? spool, CancellationToken ct)
+        static async Task<string> ReadDataAsync(TarEntry entry, long declared, string display, MemoryStream? copy, Stream? spool, CancellationToken ct)
         {
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             long read = 0;
@@ -282,13 +282,13 @@ public static class SkillArchive
                 try
                 {
                     int n;
-                    while ((n = await data.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                    while ((n = await data.ReadAsync(buffer, ct)) > 0)
                     {
                         read += n;
                         if (read > declared) break;
                         hash.AppendData(buffer, 0, n);
                         copy?.Write(buffer, 0, n);
-                        if (spool is not null) await spool.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                        if (spool is not null) await spool.WriteAsync(buffer.AsMemory(0, n), ct);
                     }
                 }
                 finally
@@ -307,36 +307,36 @@ public static class SkillArchive
             string skillMdDisplay = string.IsNullOrEmpty(repoPrefix) ? SkillMd : $"{repoPrefix}/{SkillMd}";
 
             // "a" as a file and "a/b" cannot both be extracted; refuse instead of picking one.
-            foreach (string path in _filePaths)
+            foreach (string path in filePaths)
             {
-                if (_dirPaths.Contains(path)) throw Conflict(path);
+                if (dirPaths.Contains(path)) throw Conflict(path);
                 for (int slash = path.IndexOf('/'); slash > 0; slash = path.IndexOf('/', slash + 1))
-                    if (_filePaths.Contains(path[..slash])) throw Conflict(path[..slash]);
+                    if (filePaths.Contains(path[..slash])) throw Conflict(path[..slash]);
             }
 
-            if (_skillMd is null)
+            if (skillMdBytes is null)
             {
-                string? variant = _filePaths.FirstOrDefault(p => p.Equals(SkillMd, StringComparison.OrdinalIgnoreCase));
+                string? variant = filePaths.FirstOrDefault(p => p.Equals(SkillMd, StringComparison.OrdinalIgnoreCase));
                 string hint = variant is not null
                     ? $" (found {Display(variant)}; the name is case-sensitive)"
-                    : IsRepack && repoPrefix!.Length > 0 && _files.Count == 0 && _dirPaths.Count == 0
+                    : IsRepack && repoPrefix!.Length > 0 && files.Count == 0 && dirPaths.Count == 0
                         ? $" (the repository has no files under {repoPrefix}/)"
                         : "";
                 throw new PackagingException("skill_md_missing", skillMdDisplay,
                     $"{skillMdDisplay} is missing{hint}: every skill needs a SKILL.md at its root.");
             }
 
-            (SkillFrontMatter front, string text) = SkillMarkdownParser.Parse(_skillMd, skillMdDisplay);
-            _files.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
-            return new SkillPackage(_files.AsReadOnly(), front, text, _total);
+            (SkillFrontMatter front, string text) = SkillMarkdownParser.Parse(skillMdBytes, skillMdDisplay);
+            files.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+            return new SkillPackage(files.AsReadOnly(), front, text, total);
         }
 
-        private string Display(string path) => string.IsNullOrEmpty(repoPrefix) ? path : $"{repoPrefix}/{path}";
+        string Display(string path) => string.IsNullOrEmpty(repoPrefix) ? path : $"{repoPrefix}/{path}";
 
-        private PackagingException Conflict(string path) =>
+        PackagingException Conflict(string path) =>
             new("path_conflict", Display(path), $"{Display(path)} is both a file and a folder in the archive.");
 
-        private static string Describe(TarEntryType type) => type switch
+        static string Describe(TarEntryType type) => type switch
         {
             TarEntryType.SymbolicLink => "symbolic link",
             TarEntryType.HardLink => "hard link",

@@ -7,7 +7,7 @@ using static SelfTune.Admin.Registry.Packaging.PackagingRules;
 namespace SelfTune.Admin.Registry.Packaging;
 
 /// <summary>Decodes SKILL.md and reads the required name/description from its YAML front matter.</summary>
-internal static class SkillMarkdownParser
+static class SkillMarkdownParser
 {
     // Front matter holds a name, a description and a few short fields; these bounds are far above that and keep
     // hostile YAML from costing more than a few milliseconds (see CheckBounds).
@@ -19,7 +19,7 @@ internal static class SkillMarkdownParser
     internal const int MaxNameLength = 64;
     internal const int MaxDescriptionLength = 1024;
 
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+    static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <param name="displayPath">How SKILL.md is named in messages (e.g. "skills/foo/SKILL.md" for repacks).</param>
     public static (SkillFrontMatter FrontMatter, string Text) Parse(byte[] bytes, string displayPath)
@@ -84,7 +84,7 @@ internal static class SkillMarkdownParser
     /// pass stops at the first event over a bound instead of reading on. Anchors and aliases are refused outright:
     /// front matter has no use for them, and aliases are how YAML "billion laughs" documents multiply their size.
     /// </summary>
-    private static void CheckBounds(string yaml, string displayPath)
+    static void CheckBounds(string yaml, string displayPath)
     {
         var parser = new Parser(new StringReader(yaml));
         int depth = 0, nodes = 0;
@@ -105,7 +105,7 @@ internal static class SkillMarkdownParser
         }
     }
 
-    private static void CheckLength(string value, string key, int max, string rule, string displayPath)
+    static void CheckLength(string value, string key, int max, string rule, string displayPath)
     {
         int length = value.EnumerateRunes().Count();
         if (length > max)
@@ -113,7 +113,7 @@ internal static class SkillMarkdownParser
                 $"{displayPath} front matter '{key}' is {N(length)} characters long; the Agent Skills specification allows at most {N(max)}.");
     }
 
-    private static string ExtractFrontMatter(string text, string displayPath)
+    static string ExtractFrontMatter(string text, string displayPath)
     {
         using var reader = new StringReader(text);
         string? first = reader.ReadLine();
@@ -131,7 +131,7 @@ internal static class SkillMarkdownParser
             $"{displayPath} front matter is not closed; add a '---' line after the YAML.");
     }
 
-    private static string RequiredString(YamlMappingNode root, string key, string rule, string displayPath)
+    static string RequiredString(YamlMappingNode root, string key, string rule, string displayPath)
     {
         if (!root.Children.TryGetValue(new YamlScalarNode(key), out YamlNode? node))
             throw new PackagingException(rule, displayPath, $"{displayPath} front matter has no '{key}'; add a non-empty '{key}:' line.");

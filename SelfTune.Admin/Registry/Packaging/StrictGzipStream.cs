@@ -18,94 +18,80 @@ namespace SelfTune.Admin.Registry.Packaging;
 /// The compressed bytes are bounded too: deflate blocks and gzip members can be empty, so input that expands to
 /// nothing would never reach a decompressed budget. Read to the end, then call <see cref="EnsureWhole"/>.
 /// </summary>
-internal sealed class StrictGzipStream : ReadOnlyStream
+sealed class StrictGzipStream : ReadOnlyStream
 {
-    private readonly CompressedInput _input;
-    private readonly GZipStream _gzip;
-    private bool _ended;
+    readonly CompressedInput input;
+    readonly GZipStream gzip;
+    bool ended;
 
     public StrictGzipStream(Stream compressed, long compressedBudget, string archiveKind)
     {
-        _input = new CompressedInput(compressed, compressedBudget, archiveKind);
-        _gzip = new GZipStream(_input, CompressionMode.Decompress, leaveOpen: true);
+        input = new CompressedInput(compressed, compressedBudget, archiveKind);
+        gzip = new GZipStream(input, CompressionMode.Decompress, leaveOpen: true);
     }
 
     /// <summary>After the stream was read to its end: throws when the gzip data was cut off.</summary>
     public void EnsureWhole()
     {
-        if (_input.AskedPastProbe) throw new EndOfStreamException("The gzip data is cut off.");
+        if (input.AskedPastProbe) throw new EndOfStreamException("The gzip data is cut off.");
     }
 
+    // Both reads: GZipStream's own failures go to Failed; End's refusal (ended is set by then) passes through untouched.
     public override int Read(Span<byte> buffer)
     {
-        if (_ended || buffer.IsEmpty) return 0; // an empty read says nothing about the end
-        int n;
-        try
-        {
-            n = _gzip.Read(buffer);
-        }
-        catch (InvalidDataException) when (_input.ProbeServed)
-        {
-            // The probe landed inside a member: the real input ended before the gzip data did.
-            _input.AskedPastProbe = true;
-            n = 0;
-        }
-        catch (InvalidDataException)
-        {
-            // GZipStream says "unsupported compression method" for every zlib data error, a failed CRC-32 included.
-            throw new InvalidDataException("its gzip data is corrupt (a CRC-32, length or compressed-data check failed)");
-        }
-        return n > 0 ? n : End();
+        if (ended || buffer.IsEmpty) return 0; // an empty read says nothing about the end
+        try { return ReadOrEnd(gzip.Read(buffer)); }
+        catch (InvalidDataException) when (!ended) { return Failed(); }
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (_ended || buffer.IsEmpty) return 0;
-        int n;
-        try
-        {
-            n = await _gzip.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-        }
-        catch (InvalidDataException) when (_input.ProbeServed)
-        {
-            _input.AskedPastProbe = true;
-            n = 0;
-        }
-        catch (InvalidDataException)
-        {
-            throw new InvalidDataException("its gzip data is corrupt (a CRC-32, length or compressed-data check failed)");
-        }
-        return n > 0 ? n : End();
+        if (ended || buffer.IsEmpty) return 0;
+        try { return ReadOrEnd(await gzip.ReadAsync(buffer, cancellationToken)); }
+        catch (InvalidDataException) when (!ended) { return Failed(); }
+    }
+
+    /// <summary>A read of <paramref name="n"/> bytes; none means GZipStream reached its end.</summary>
+    int ReadOrEnd(int n) => n > 0 ? n : End();
+
+    /// <summary>GZipStream refused its input: the end of a cut-off stream when it had been handed the probe, else corrupt data.</summary>
+    int Failed()
+    {
+        // GZipStream says "unsupported compression method" for every zlib data error, a failed CRC-32 included.
+        if (!input.ProbeServed) throw new InvalidDataException("its gzip data is corrupt (a CRC-32, length or compressed-data check failed)");
+        // The probe landed inside a member: the real input ended before the gzip data did.
+        input.AskedPastProbe = true;
+        return End();
     }
 
     /// <summary>
     /// GZipStream reached its end. A cut-off stream ends quietly here (so the tar reader above reports the entry it cut
     /// short) and fails in <see cref="EnsureWhole"/>; bytes after the last member fail now.
     /// </summary>
-    private int End()
+    int End()
     {
-        _ended = true;
-        if (!_input.ProbeServed && !_input.WasEmpty)
+        ended = true;
+        if (!input.ProbeServed && !input.WasEmpty)
             throw new InvalidDataException("data follows the end of its gzip stream");
         return 0;
     }
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) _gzip.Dispose();
+        if (disposing) gzip.Dispose();
         base.Dispose(disposing);
     }
 
     public override async ValueTask DisposeAsync()
     {
-        await _gzip.DisposeAsync().ConfigureAwait(false);
-        await base.DisposeAsync().ConfigureAwait(false);
+        await gzip.DisposeAsync();
+        await base.DisposeAsync();
     }
 
     /// <summary>The compressed input as GZipStream sees it: counted, and followed by the probe byte.</summary>
-    private sealed class CompressedInput(Stream inner, long budget, string archiveKind) : ReadOnlyStream
+    sealed class CompressedInput(Stream inner, long budget, string archiveKind) : ReadOnlyStream
     {
-        private long _read;
+        long read;
 
         /// <summary>The input ended and the probe byte was handed to GZipStream.</summary>
         public bool ProbeServed { get; private set; }
@@ -119,9 +105,9 @@ internal sealed class StrictGzipStream : ReadOnlyStream
         public override int Read(Span<byte> buffer) => buffer.IsEmpty ? 0 : Next(ProbeServed ? 0 : inner.Read(buffer), buffer);
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            buffer.IsEmpty ? 0 : Next(ProbeServed ? 0 : await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false), buffer.Span);
+            buffer.IsEmpty ? 0 : Next(ProbeServed ? 0 : await inner.ReadAsync(buffer, cancellationToken), buffer.Span);
 
-        private int Next(int n, Span<byte> buffer)
+        int Next(int n, Span<byte> buffer)
         {
             if (ProbeServed)
             {
@@ -130,13 +116,13 @@ internal sealed class StrictGzipStream : ReadOnlyStream
             }
             if (n > 0)
             {
-                _read += n;
-                if (_read > budget)
+                read += n;
+                if (read > budget)
                     throw new PackagingException("archive_too_large", null,
                         $"The {archiveKind} is more than {PackagingRules.FormatBytes(budget)} of compressed data; it is far larger than a skill may be.");
                 return n;
             }
-            if (_read == 0)
+            if (read == 0)
             {
                 WasEmpty = true;
                 return 0;

@@ -15,26 +15,26 @@ namespace SelfTune.Admin.Registry.Packaging;
 /// 3. After the end-of-archive block only zero padding may follow: TarReader reads no further, but other tools can
 ///    (GNU tar --ignore-zeros), and they must not find entries this validation never saw.
 /// </summary>
-internal sealed class TarGuardStream(Stream inner, long budget, string archiveKind) : ReadOnlyStream
+sealed class TarGuardStream(Stream inner, long budget, string archiveKind) : ReadOnlyStream
 {
     /// <summary>Largest metadata entry accepted; real ones hold a path or a few attributes.</summary>
     internal const int MaxMetadataBytes = 256 * 1024;
-    private const int Block = 512;
+    const int Block = 512;
 
-    private long _read;
-    private bool _ended;
-    private long _nextHeader;
-    private readonly byte[] _header = new byte[Block];
-    private int _headerFill;
-    private byte _previousType;
-    private byte[]? _pax;           // data of the current 'x' entry, captured to learn a "size" override
-    private int _paxFill;
-    private long? _pendingSize;     // pax size override for the next header
+    long read;
+    bool ended;
+    long nextHeader;
+    readonly byte[] header = new byte[Block];
+    int headerFill;
+    byte previousType;
+    byte[]? pax;           // data of the current 'x' entry, captured to learn a "size" override
+    int paxFill;
+    long? pendingSize;     // pax size override for the next header
 
     /// <summary>Decompressed bytes handed to the reader so far.</summary>
-    public long BytesRead => _read;
+    public long BytesRead => read;
 
-    public override long Position { get => _read; set => throw new NotSupportedException(); }
+    public override long Position { get => read; set => throw new NotSupportedException(); }
 
     public override int Read(Span<byte> buffer)
     {
@@ -45,41 +45,41 @@ internal sealed class TarGuardStream(Stream inner, long budget, string archiveKi
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        int n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        int n = await inner.ReadAsync(buffer, cancellationToken);
         Observe(buffer.Span[..n]);
         return n;
     }
 
-    private void Observe(ReadOnlySpan<byte> data)
+    void Observe(ReadOnlySpan<byte> data)
     {
-        long position = _read;
-        _read += data.Length;
-        if (_read > budget)
+        long position = read;
+        read += data.Length;
+        if (read > budget)
             throw new PackagingException("archive_too_large", null,
                 $"The {archiveKind} expands to more than {PackagingRules.FormatBytes(budget)} when decompressed; " +
                 "it is far larger than a skill may be, or it is a compression bomb.");
 
         while (!data.IsEmpty)
         {
-            if (_ended)
+            if (ended)
             {
                 if (data.ContainsAnyExcept((byte)0)) throw Invalid("data follows the end of the tar archive");
                 return;
             }
 
-            if (position < _nextHeader)
+            if (position < nextHeader)
             {
                 // Inside the previous entry's data (and padding): capture pax data, skip the rest.
-                int take = (int)Math.Min(data.Length, _nextHeader - position);
-                if (_pax is not null)
+                int take = (int)Math.Min(data.Length, nextHeader - position);
+                if (pax is not null)
                 {
-                    int copy = Math.Min(take, _pax.Length - _paxFill);
-                    data[..copy].CopyTo(_pax.AsSpan(_paxFill));
-                    _paxFill += copy;
-                    if (_paxFill == _pax.Length)
+                    int copy = Math.Min(take, pax.Length - paxFill);
+                    data[..copy].CopyTo(pax.AsSpan(paxFill));
+                    paxFill += copy;
+                    if (paxFill == pax.Length)
                     {
-                        _pendingSize = ParsePaxSize(_pax);
-                        _pax = null;
+                        pendingSize = ParsePaxSize(pax);
+                        pax = null;
                     }
                 }
                 position += take;
@@ -87,27 +87,27 @@ internal sealed class TarGuardStream(Stream inner, long budget, string archiveKi
                 continue;
             }
 
-            int headerTake = Math.Min(Block - _headerFill, data.Length);
-            data[..headerTake].CopyTo(_header.AsSpan(_headerFill));
-            _headerFill += headerTake;
+            int headerTake = Math.Min(Block - headerFill, data.Length);
+            data[..headerTake].CopyTo(header.AsSpan(headerFill));
+            headerFill += headerTake;
             position += headerTake;
             data = data[headerTake..];
-            if (_headerFill == Block)
+            if (headerFill == Block)
             {
-                _headerFill = 0;
+                headerFill = 0;
                 OnHeader(headerStart: position - Block);
             }
         }
     }
 
-    private void OnHeader(long headerStart)
+    void OnHeader(long headerStart)
     {
-        ReadOnlySpan<byte> h = _header;
+        ReadOnlySpan<byte> h = header;
         // TarReader treats an all-NUL or zero checksum as the end of the archive and reads no further. Only a block of
         // zeros is taken as the end here: a header with content but no checksum is broken, not an end.
         if (!h.ContainsAnyExcept((byte)0))
         {
-            _ended = true;
+            ended = true;
             return;
         }
         ReadOnlySpan<byte> checksumField = h.Slice(148, 8);
@@ -118,33 +118,33 @@ internal sealed class TarGuardStream(Stream inner, long budget, string archiveKi
         long size = ParseNumeric(h.Slice(124, 12));
         bool isMetadata = type is (byte)'x' or (byte)'g' or (byte)'L' or (byte)'K';
 
-        if (_previousType == (byte)'x')
+        if (previousType == (byte)'x')
         {
             // TarReader rejects metadata right after 'x'; applying the override elsewhere would desync us from it.
             if (isMetadata) throw Invalid("a tar metadata entry follows a pax extended header");
-            if (_pendingSize is long overridden) size = overridden;
+            if (pendingSize is long overridden) size = overridden;
         }
-        else if (type == (byte)'x' && _previousType is (byte)'L' or (byte)'K')
+        else if (type == (byte)'x' && previousType is (byte)'L' or (byte)'K')
         {
             // TarReader would not apply this header's overrides to the next entry; refuse rather than guess.
             throw Invalid("a pax extended header follows a GNU long-name entry");
         }
-        _pendingSize = null;
+        pendingSize = null;
 
         if (isMetadata && size > MaxMetadataBytes)
             throw Invalid($"a tar metadata entry claims {PackagingRules.N(size)} bytes (limit {PackagingRules.FormatBytes(MaxMetadataBytes)})");
 
         if (type == (byte)'x' && size > 0)
         {
-            _pax = new byte[size];
-            _paxFill = 0;
+            pax = new byte[size];
+            paxFill = 0;
         }
-        _previousType = type;
-        _nextHeader = headerStart + Block + ((size + Block - 1) / Block) * Block;
+        previousType = type;
+        nextHeader = headerStart + Block + ((size + Block - 1) / Block) * Block;
     }
 
     /// <summary>Finds a "size" record in pax extended header data ("LEN key=value\n" records).</summary>
-    private long? ParsePaxSize(ReadOnlySpan<byte> data)
+    long? ParsePaxSize(ReadOnlySpan<byte> data)
     {
         long? size = null;
         while (!data.IsEmpty)
@@ -170,7 +170,7 @@ internal sealed class TarGuardStream(Stream inner, long budget, string archiveKi
     }
 
     /// <summary>Tar numeric field: octal text (NUL/space padded) or GNU base-256 when the high bit is set.</summary>
-    private long ParseNumeric(ReadOnlySpan<byte> field)
+    long ParseNumeric(ReadOnlySpan<byte> field)
     {
         if ((field[0] & 0x80) != 0)
         {
@@ -194,6 +194,6 @@ internal sealed class TarGuardStream(Stream inner, long budget, string archiveKi
         return result;
     }
 
-    private PackagingException Invalid(string detail) =>
+    PackagingException Invalid(string detail) =>
         new("invalid_archive", null, $"The {archiveKind} is not a valid tar.gz file: {detail}.");
 }
