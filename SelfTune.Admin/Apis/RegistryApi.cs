@@ -47,7 +47,7 @@ public static class RegistryApi
             var orgId = user.GetOrgId();
             var row = await db.Versions.AsNoTracking().Include(v => v.Entry)
                 .SingleOrDefaultAsync(v => v.EntryId == id && v.OrgId == orgId && v.Version == version, ct);
-            return row is null ? Results.NotFound() : Archive(store, row.Entry!.Name, row);
+            return row is null ? Results.NotFound() : await ArchiveAsync(store, row.Entry!.Name, row, ct);
         }).RequireAuthorization().ExcludeFromDescription();
 
         // A one-off import from GitHub needs a bound installation, so it is part of the (pro) GitHub integration.
@@ -105,13 +105,20 @@ public static class RegistryApi
     static async Task<IResult> DownloadArchive(string id, string version, ClaimsPrincipal user, AdminDbContext db, ArchiveStore store, CancellationToken ct)
     {
         var (entry, row) = await FindVersionAsync(db, user, id, version, ct);
-        return Archive(store, entry.Name, row);
+        return await ArchiveAsync(store, entry.Name, row, ct);
     }
 
-    /// <summary>A version's stored bytes, named <c>{entry}-{version}.tar.gz</c>; the ETag is the content hash.</summary>
-    static IResult Archive(ArchiveStore store, string entryName, SkillVersion row) =>
-        TypedResults.Stream(store.OpenRead(row.ContentHash), "application/gzip", $"{entryName}-{row.Version}.tar.gz",
+    /// <summary>
+    /// A version's stored bytes, named <c>{entry}-{version}.tar.gz</c>; the ETag is the content hash. Streamed from the
+    /// store, or a redirect to a short-lived signed address when the store is configured to give one.
+    /// </summary>
+    static async Task<IResult> ArchiveAsync(ArchiveStore store, string entryName, SkillVersion row, CancellationToken ct)
+    {
+        var fileName = $"{entryName}-{row.Version}.tar.gz";
+        if (store.DirectDownloadUri(row.ContentHash, fileName) is { } direct) return TypedResults.Redirect(direct.AbsoluteUri);
+        return TypedResults.Stream(await store.OpenReadAsync(row.ContentHash, ct), "application/gzip", fileName,
             entityTag: new EntityTagHeaderValue($"\"{row.ContentHash}\""));
+    }
 
     static async Task<IResult> CreateEntry(HttpContext http, RegistryService registry, ArchiveStore store, IOptions<JsonOptions> json, CancellationToken ct)
     {

@@ -51,9 +51,7 @@ public static class Extensions
         services.AddDbContextFactory<AdminDbContext>(o => o.UseSqlite(connectionString).AddInterceptors(new SqlitePragmas()));
         services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDir, "keys")));
 
-        services.Configure<StorageOptions>(o => o.ArchivePath = config["Storage:ArchivePath"] ?? Path.Combine(dataDir, "archives"));
-        // Created as the host starts rather than on first use: creating it removes staging files a crashed run left behind.
-        services.AddActivatedSingleton<ArchiveStore>();
+        services.AddArchiveStorage(config, dataDir);
         services.AddScoped<RegistryService>();
         services.AddSingleton<RegistryQueries>(); // a context per call, from the factory
         services.AddScoped<MemberDirectory>();
