@@ -6,8 +6,11 @@ using static SelfTune.Admin.Tests.Registry.RegistryApiClient;
 
 namespace SelfTune.Admin.Tests.Registry;
 
-/// <summary>SPEC section 10: entries, CLI pushes (multipart metadata + archive), immutability, downloads.</summary>
-public class PublishingApiTests(AdminAppFactory factory) : IClassFixture<AdminAppFactory>
+/// <summary>
+/// SPEC section 10: entries, CLI pushes (multipart metadata + archive), immutability, downloads. The same tests run with
+/// the archives on the file system and in Azure Blob Storage (issue 11), see the classes at the end.
+/// </summary>
+public abstract class PublishingApiTests(AdminAppFactory factory)
 {
     HttpClient Acme => factory.CreateClient(factory.DevelopmentKey);
 
@@ -356,3 +359,7 @@ public class PublishingApiTests(AdminAppFactory factory) : IClassFixture<AdminAp
         Assert.Equal("1.1.0", latest.GetProperty("latest_version").GetString());
     }
 }
+
+public sealed class PublishingApiOnFileSystemTests(AdminAppFactory factory) : PublishingApiTests(factory), IClassFixture<AdminAppFactory>;
+
+public sealed class PublishingApiOnAzuriteTests(AzuriteAppFactory factory) : PublishingApiTests(factory), IClassFixture<AzuriteAppFactory>;
