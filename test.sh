@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of SelfTune Admin: unit, integration and bUnit (SelfTune.Admin.Tests) and the browser
-# journeys (SelfTune.Admin.E2E, Playwright driving Debian's Chromium). Installs what it needs first.
+# journeys (SelfTune.Admin.E2E, Playwright driving Debian's Chromium). Installs what it needs first (Chromium, Azurite).
 # Ends with one line "N passed, N failed" and exits non-zero when a test failed.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -17,6 +17,38 @@ if [ ! -x /usr/bin/chromium ]; then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null \
     || { echo "Could not install chromium (apt-get install chromium)." >&2; exit 2; }
 fi
+
+# --- Azurite: the Azure Blob Storage emulator for the archive tests on object storage (issue 11) ---------------------
+# Installed from npm when missing; started once for the run on a free loopback port (Azurite picks it and says which)
+# in a temporary folder; stopped at the end. The tests find it through SELFTUNE_TEST_AZURITE (without it they start
+# their own azurite-blob).
+if ! command -v azurite-blob >/dev/null 2>&1; then
+  echo "Installing Azurite for the archive tests on Azure Blob Storage..."
+  command -v npm >/dev/null 2>&1 || { echo "Azurite is installed with npm, which is missing (apt-get install npm)." >&2; exit 2; }
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO npm install -g --no-audit --no-fund azurite >/dev/null \
+    || { echo "Could not install Azurite (npm install -g azurite)." >&2; exit 2; }
+fi
+azurite_dir="$(mktemp -d)"
+azurite-blob --blobHost 127.0.0.1 --blobPort 0 --location "$azurite_dir/data" \
+  --skipApiVersionCheck --loose --silent --disableTelemetry >"$azurite_dir/azurite.log" 2>&1 &
+azurite_pid=$!
+stop_azurite() { kill "$azurite_pid" 2>/dev/null; wait "$azurite_pid" 2>/dev/null; rm -rf "$azurite_dir"; }
+trap stop_azurite EXIT
+azurite_port=""
+for _ in $(seq 1 240); do # Node starts in seconds; up to two minutes on a loaded machine
+  azurite_port=$(sed -n 's|.*listens on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$azurite_dir/azurite.log" | head -1)
+  [ -n "$azurite_port" ] && break
+  kill -0 "$azurite_pid" 2>/dev/null || break
+  sleep 0.5
+done
+if [ -z "$azurite_port" ]; then
+  echo "Azurite did not start:" >&2; cat "$azurite_dir/azurite.log" >&2; exit 2
+fi
+# Azurite's one well-known development account (documented by Microsoft, not a secret).
+export SELFTUNE_TEST_AZURITE="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:$azurite_port/devstoreaccount1;"
+echo "Azurite listens on 127.0.0.1:$azurite_port."
+# --- end of the Azurite block ------------------------------------------------------------------------------------------
 
 results="$(pwd)/TestResults"
 rm -rf "$results"

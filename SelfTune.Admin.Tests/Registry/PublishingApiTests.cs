@@ -1,13 +1,17 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Security.Cryptography;
 using System.Text.Json;
 using SelfTune.Admin.Tests.Infrastructure;
 using static SelfTune.Admin.Tests.Registry.RegistryApiClient;
 
 namespace SelfTune.Admin.Tests.Registry;
 
-/// <summary>SPEC section 10: entries, CLI pushes (multipart metadata + archive), immutability, downloads.</summary>
-public class PublishingApiTests(AdminAppFactory factory) : IClassFixture<AdminAppFactory>
+/// <summary>
+/// SPEC section 10: entries, CLI pushes (multipart metadata + archive), immutability, downloads. The same tests run with
+/// the archives on the file system and in Azure Blob Storage (issue 11), see the classes at the end.
+/// </summary>
+public abstract class PublishingApiTests(AdminAppFactory factory)
 {
     HttpClient Acme => factory.CreateClient(factory.DevelopmentKey);
 
@@ -114,6 +118,26 @@ public class PublishingApiTests(AdminAppFactory factory) : IClassFixture<AdminAp
         Assert.Equal(archive, await response.Content.ReadAsByteArrayAsync());
         Assert.Equal($"\"{Sha256Hex(archive)}\"", response.Headers.ETag?.Tag);
         Assert.EndsWith("-1.0.0.tar.gz", response.Content.Headers.ContentDisposition?.FileName?.Trim('"'));
+    }
+
+    [Fact]
+    public async Task A_large_archive_downloads_whole_with_its_length_and_its_etag_answers_304()
+    {
+        var entry = await CreateEntryAsync(Acme, UniqueName());
+        var id = entry.GetProperty("id").GetString()!;
+        // Random bytes do not compress: about 3 MB, several of the Azure store's 1 MiB download ranges.
+        var archive = new Packaging.TarBuilder().File("SKILL.md", SkillMd)
+            .File("data/a.bin", RandomNumberGenerator.GetBytes(1_500_000)).File("data/b.bin", RandomNumberGenerator.GetBytes(1_500_000)).ToTarGz();
+        await PushAsync(Acme, id, "1.0.0", archive);
+        var url = $"/api/v1/registry/{id}/versions/1.0.0/archive";
+
+        var response = await Acme.GetAsync(url);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(archive.Length, response.Content.Headers.ContentLength);
+        Assert.Equal(archive, await response.Content.ReadAsByteArrayAsync());
+        var cached = new HttpRequestMessage(HttpMethod.Get, url) { Headers = { IfNoneMatch = { response.Headers.ETag! } } };
+        Assert.Equal(HttpStatusCode.NotModified, (await Acme.SendAsync(cached)).StatusCode);
     }
 
     [Fact]
@@ -356,3 +380,7 @@ public class PublishingApiTests(AdminAppFactory factory) : IClassFixture<AdminAp
         Assert.Equal("1.1.0", latest.GetProperty("latest_version").GetString());
     }
 }
+
+public sealed class PublishingApiOnFileSystemTests(AdminAppFactory factory) : PublishingApiTests(factory), IClassFixture<AdminAppFactory>;
+
+public sealed class PublishingApiOnAzuriteTests(AzuriteAppFactory factory) : PublishingApiTests(factory), IClassFixture<AzuriteAppFactory>;

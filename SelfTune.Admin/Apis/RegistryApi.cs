@@ -82,27 +82,35 @@ public static class RegistryApi
         return TypedResults.Ok(VersionResponse.From(row, withManifest: true));
     }
 
-    static async Task<FileStreamHttpResult> DownloadArchive(string id, string version, ClaimsPrincipal user, [AsParameters] RegistryApiServices services,
+    static async Task<Results<FileStreamHttpResult, RedirectHttpResult>> DownloadArchive(string id, string version, ClaimsPrincipal user, [AsParameters] RegistryApiServices services,
         CancellationToken ct)
     {
         var (entry, row) = await FindVersionAsync(services.Db, user, id, version, ct);
-        return Archive(services.Store, entry.Name, row);
+        return await ArchiveAsync(services.Store, entry.Name, row, ct);
     }
 
-    static async Task<Results<FileStreamHttpResult, NotFound>> DownloadForMember(Guid id, string version, ClaimsPrincipal user,
+    // Not in the API description (a browser link), so it answers plain IResult.
+    static async Task<IResult> DownloadForMember(Guid id, string version, ClaimsPrincipal user,
         [AsParameters] RegistryApiServices services, CancellationToken ct)
     {
         var orgId = user.GetOrgId();
         var row = await services.Db.Versions.AsNoTracking().Include(v => v.Entry)
             .SingleOrDefaultAsync(v => v.EntryId == id && v.OrgId == orgId && v.Version == version, ct);
         if (row is null) return TypedResults.NotFound();
-        return Archive(services.Store, row.Entry!.Name, row);
+        return await ArchiveAsync(services.Store, row.Entry!.Name, row, ct);
     }
 
-    /// <summary>A version's stored bytes, named <c>{entry}-{version}.tar.gz</c>; the ETag is the content hash.</summary>
-    static FileStreamHttpResult Archive(ArchiveStore store, string entryName, SkillVersion row) =>
-        TypedResults.Stream(store.OpenRead(row.ContentHash), "application/gzip", $"{entryName}-{row.Version}.tar.gz",
+    /// <summary>
+    /// A version's stored bytes, named <c>{entry}-{version}.tar.gz</c>; the ETag is the content hash. Streamed from the
+    /// store, or a redirect to a short-lived signed address when the store is configured to give one.
+    /// </summary>
+    static async Task<Results<FileStreamHttpResult, RedirectHttpResult>> ArchiveAsync(ArchiveStore store, string entryName, SkillVersion row, CancellationToken ct)
+    {
+        var fileName = $"{entryName}-{row.Version}.tar.gz";
+        if (store.DirectDownloadUri(row.ContentHash, fileName) is { } direct) return TypedResults.Redirect(direct.AbsoluteUri);
+        return TypedResults.Stream(await store.OpenReadAsync(row.ContentHash, ct), "application/gzip", fileName,
             entityTag: new EntityTagHeaderValue($"\"{row.ContentHash}\""));
+    }
 
     /// <summary>JSON: the entry alone. Multipart: the entry and its first version, from an upload (<see cref="UploadService"/>).</summary>
     static async Task<Created<EntryCreatedResponse>> CreateEntry(HttpRequest request, ClaimsPrincipal user, [AsParameters] RegistryApiServices services,

@@ -28,9 +28,7 @@ public static class DataSetup
         services.AddDbContextFactory<AdminDbContext>(o => o.UseSqlite(connectionString).AddInterceptors(new SqlitePragmas()));
         services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDir, "keys")));
 
-        services.Configure<StorageOptions>(o => o.ArchivePath = config["Storage:ArchivePath"] ?? Path.Combine(dataDir, "archives"));
-        // Created as the host starts rather than on first use: creating it removes staging files a crashed run left behind.
-        services.AddActivatedSingleton<ArchiveStore>();
+        services.AddArchiveStorage(config, dataDir); // Registry/ArchiveStorageSetup.cs: a folder or Azure Blob Storage
     }
 
     /// <summary>Applies checked-in migrations and, in Development, the development seed.</summary>

@@ -4,19 +4,16 @@ using SelfTune.Admin.Registry.Packaging;
 
 namespace SelfTune.Admin.Registry;
 
-public sealed class StorageOptions
-{
-    /// <summary>Folder of the content-addressed archive store (<c>Storage:ArchivePath</c>); relative paths are under the content root.</summary>
-    public string ArchivePath { get; set; } = "data/archives";
-}
-
 /// <summary>
-/// Content-addressed archive files: <c>{root}/sha256/ab/abcdef....tar.gz</c>. A file is written once under its own hash,
-/// so two versions with the same content share it and nothing stored is ever rewritten.
-/// Work in progress (uploads being validated, repack spools) lives in <c>{root}/staging</c>, and only there: a process
-/// that dies leaves its files behind, so the folder is cleared of old files when the store is created at start-up.
+/// Content-addressed archives: each is stored once under the SHA-256 of its bytes (key <c>sha256/ab/abcdef....tar.gz</c>),
+/// so two versions with the same content share it and nothing stored is ever rewritten. Where they are stored is the
+/// implementation's business: a folder (<see cref="FileSystemArchiveStore"/>, the default) or an Azure Blob Storage
+/// container (<see cref="AzureBlobArchiveStore"/>, for several instances); <see cref="ArchiveStorageSetup"/> picks one.
+/// Work in progress (uploads being validated, repack spools) is always a local file in the staging folder, and only
+/// there: a process that dies leaves its files behind, so the folder is cleared of old files when the store is created
+/// at start-up. An archive is stored only when its <see cref="StagedArchive"/> is committed.
 /// </summary>
-public sealed class ArchiveStore
+public abstract class ArchiveStore
 {
     /// <summary>
     /// A staging file older than this at start-up was left by a run that died. A younger one may belong to another
@@ -24,13 +21,13 @@ public sealed class ArchiveStore
     /// </summary>
     public static readonly TimeSpan StaleStagingAge = TimeSpan.FromHours(1);
 
-    readonly string root;
+    protected const int BufferSize = 81920;
+
     readonly string staging;
 
-    public ArchiveStore(IOptions<StorageOptions> options, IHostEnvironment env, ILogger<ArchiveStore> logger)
+    protected ArchiveStore(string stagingFolder, ILogger logger)
     {
-        root = Path.GetFullPath(options.Value.ArchivePath, env.ContentRootPath);
-        staging = Path.Combine(root, "staging");
+        staging = stagingFolder;
         Directory.CreateDirectory(staging);
         RemoveStaleStagingFiles(logger);
     }
@@ -63,7 +60,7 @@ public sealed class ArchiveStore
     /// </summary>
     public FileStream CreateScratchFile() =>
         new(Path.Combine(staging, "scratch-" + Guid.NewGuid().ToString("N")), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None,
-            81920, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+            BufferSize, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
 
     /// <summary>Copies <paramref name="content"/> to a staging file, hashing it on the way.</summary>
     public async Task<StagedArchive> StageAsync(Stream content, CancellationToken ct)
@@ -71,9 +68,9 @@ public sealed class ArchiveStore
         var path = Path.Combine(staging, Guid.NewGuid().ToString("N"));
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         long size = 0;
-        await using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920, useAsync: true))
+        await using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize, useAsync: true))
         {
-            var buffer = new byte[81920];
+            var buffer = new byte[BufferSize];
             int read;
             while ((read = await content.ReadAsync(buffer, ct)) > 0)
             {
@@ -85,22 +82,27 @@ public sealed class ArchiveStore
         return new StagedArchive(this, path, Convert.ToHexStringLower(sha.GetHashAndReset()), size);
     }
 
-    public Stream OpenRead(string hash) =>
-        new FileStream(PathOf(hash), FileMode.Open, FileAccess.Read, FileShare.Read, 81920, useAsync: true);
+    /// <summary>Opens a stored archive for reading; the bytes are fetched as they are read, never held whole.</summary>
+    public abstract Task<Stream> OpenReadAsync(string hash, CancellationToken ct);
 
-    string PathOf(string hash)
+    /// <summary>
+    /// A short-lived, read-only address the client can download the archive from directly, named
+    /// <paramref name="fileName"/>; null when the app streams it itself (<see cref="OpenReadAsync"/>).
+    /// </summary>
+    public virtual Uri? DirectDownloadUri(string hash, string fileName) => null;
+
+    /// <summary>
+    /// Stores the staged file at <paramref name="stagingPath"/> under <paramref name="hash"/>. Storing a hash that is
+    /// already there does nothing (same hash, same bytes), also when a concurrent writer stores it first. The staging
+    /// file may be moved away; whatever is left of it is deleted by <see cref="StagedArchive"/>.
+    /// </summary>
+    protected internal abstract Task CommitAsync(string stagingPath, string hash, CancellationToken ct);
+
+    /// <summary>The archive's key in the store: <c>sha256/ab/abcdef....tar.gz</c>, a relative path or a blob name.</summary>
+    protected static string KeyOf(string hash)
     {
         if (hash.Length != 64 || !hash.All(char.IsAsciiHexDigitLower)) throw new ArgumentException("Not a SHA-256 hex digest.", nameof(hash));
-        return Path.Combine(root, "sha256", hash[..2], hash + ".tar.gz");
-    }
-
-    internal void Commit(string stagingPath, string hash)
-    {
-        var target = PathOf(hash);
-        if (File.Exists(target)) return; // same hash, same bytes
-        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-        try { File.Move(stagingPath, target); }
-        catch (IOException) when (File.Exists(target)) { } // a concurrent writer stored the same bytes first
+        return $"sha256/{hash[..2]}/{hash}.tar.gz";
     }
 }
 
@@ -112,7 +114,7 @@ public sealed class StagedArchive(ArchiveStore store, string path, string hash, 
 
     public Stream OpenRead() => new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 81920, useAsync: true);
 
-    public void Commit() => store.Commit(path, Hash);
+    public Task CommitAsync(CancellationToken ct) => store.CommitAsync(path, Hash, ct);
 
     public ValueTask DisposeAsync()
     {

@@ -72,9 +72,9 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock)
         var existing = await FindVersionAsync(entry.Id, version, ct);
         if (existing is not null) return Existing(existing, archive.Hash);
 
-        // The file first: a row must never point at an archive that is not there. The file is content-addressed,
+        // The archive first: a row must never point at an archive that is not there. It is content-addressed,
         // so committing it for a version that then loses a race is harmless.
-        archive.Commit();
+        await archive.CommitAsync(ct);
         var row = new SkillVersion
         {
             OrgId = entry.OrgId, EntryId = entry.Id, Version = version, ChangeSummary = changeSummary,

@@ -14,7 +14,7 @@ public sealed class SkillPackager(IGitHubClientFactory github, ArchiveStore arch
     /// <summary>The skill under <paramref name="skillPath"/> of the repository archive at <paramref name="sha"/>, validated and staged.</summary>
     public async Task<StagedSkill> PackageAsync(long installationId, string owner, string repo, string skillPath, string sha, CancellationToken ct)
     {
-        using var repacked = new MemoryStream();
+        await using var repacked = archives.CreateScratchFile(); // on disk: a skill may be large, and is never held in memory whole
         SkillPackage package;
         await using (var tarball = await github.DownloadTarballAsync(installationId, owner, repo, sha, ct))
         {
