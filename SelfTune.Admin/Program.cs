@@ -1,15 +1,8 @@
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using MudBlazor.Services;
 using Scalar.AspNetCore;
-using SelfTune.Admin.Apis;
-using SelfTune.Admin.Auth;
 using SelfTune.Admin.Components;
-using SelfTune.Admin.Data;
 using SelfTune.Admin.Extensions;
-using SelfTune.Admin.GitHub;
-using SelfTune.Admin.Infrastructure;
-using SelfTune.Admin.Jobs;
-using SelfTune.Admin.Registry;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddSelfTuneAdmin();

@@ -1,7 +1,5 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.OpenApi;
-using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.Apis;
 

@@ -1,14 +1,4 @@
-using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
-using SelfTune.Admin.Auth;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub;
-using SelfTune.Admin.GitHub.Client;
-using SelfTune.Admin.GitHub.Publishing;
-using SelfTune.Admin.Infrastructure;
-using SelfTune.Admin.Jobs;
 
 namespace SelfTune.Admin.Apis;
 

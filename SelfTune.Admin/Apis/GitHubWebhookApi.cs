@@ -2,16 +2,9 @@ using System.Diagnostics.Metrics;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Metadata;
-using Microsoft.EntityFrameworkCore;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub;
-using SelfTune.Admin.GitHub.Client;
-using SelfTune.Admin.GitHub.Webhooks;
 using Octokit.Webhooks;
-using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.Apis;
 

@@ -1,7 +1,3 @@
-using System.Security.Claims;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.Infrastructure;
-
 namespace SelfTune.Admin.Auth;
 
 /// <summary>

@@ -1,6 +1,4 @@
 using Microsoft.AspNetCore.Authentication;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.Auth;
 

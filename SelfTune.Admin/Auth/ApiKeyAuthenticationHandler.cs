@@ -1,10 +1,5 @@
-using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.Auth;
 

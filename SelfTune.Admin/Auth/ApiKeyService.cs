@@ -1,8 +1,3 @@
-using System.Security.Claims;
-using Microsoft.EntityFrameworkCore;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.Infrastructure;
-
 namespace SelfTune.Admin.Auth;
 
 public sealed record CreatedApiKey(ApiKey Key, string Secret);

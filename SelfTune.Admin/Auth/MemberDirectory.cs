@@ -1,7 +1,4 @@
-using System.Security.Claims;
 using System.Text.RegularExpressions;
-using Microsoft.EntityFrameworkCore;
-using SelfTune.Admin.Data;
 
 namespace SelfTune.Admin.Auth;
 

@@ -1,6 +1,3 @@
-using System.Security.Claims;
-using SelfTune.Admin.Data;
-
 namespace SelfTune.Admin.Auth;
 
 /// <summary>Claim names the app puts on browser and API-key principals, and typed reads of them.</summary>

@@ -1,6 +1,4 @@
 using Microsoft.AspNetCore.DataProtection;
-using Microsoft.EntityFrameworkCore;
-using SelfTune.Admin.Registry;
 
 namespace SelfTune.Admin.Data;
 

@@ -1,6 +1,3 @@
-using Microsoft.EntityFrameworkCore;
-using SelfTune.Admin.Auth;
-
 namespace SelfTune.Admin.Data;
 
 /// <summary>

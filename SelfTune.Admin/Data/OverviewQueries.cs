@@ -1,5 +1,3 @@
-using Microsoft.EntityFrameworkCore;
-
 namespace SelfTune.Admin.Data;
 
 /// <summary>

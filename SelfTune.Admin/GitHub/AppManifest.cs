@@ -1,15 +1,7 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using System.Security.Claims;
 using Microsoft.AspNetCore.DataProtection;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
 using Octokit;
 using Octokit.Internal;
-using SelfTune.Admin.Auth;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub.Client;
-using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.GitHub;
 

@@ -1,6 +1,3 @@
-using Microsoft.EntityFrameworkCore;
-using SelfTune.Admin.Data;
-
 namespace SelfTune.Admin.GitHub;
 
 /// <summary>

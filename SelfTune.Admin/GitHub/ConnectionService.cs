@@ -1,11 +1,4 @@
-using Microsoft.EntityFrameworkCore;
 using Octokit;
-using SelfTune.Admin.Auth;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub.Client;
-using SelfTune.Admin.GitHub.Publishing;
-using SelfTune.Admin.Infrastructure;
-using SelfTune.Admin.Registry.Packaging;
 
 namespace SelfTune.Admin.GitHub;
 

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using SelfTune.Admin.Data;
-
 namespace SelfTune.Admin.GitHub;
 
 // Wire shapes of /api/v1/github (the seed's field names; snake_case by the app's JSON policy).

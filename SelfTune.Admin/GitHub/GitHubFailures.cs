@@ -1,6 +1,4 @@
 using Octokit;
-using SelfTune.Admin.GitHub.Client;
-using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.GitHub;
 

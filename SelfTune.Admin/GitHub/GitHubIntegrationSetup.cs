@@ -1,8 +1,3 @@
-using SelfTune.Admin.GitHub.Client;
-using SelfTune.Admin.GitHub.Publishing;
-using SelfTune.Admin.GitHub.Webhooks;
-using SelfTune.Admin.Jobs;
-
 namespace SelfTune.Admin.GitHub;
 
 public static class GitHubIntegrationSetup

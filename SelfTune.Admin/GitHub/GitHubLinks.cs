@@ -1,7 +1,3 @@
-using Microsoft.Extensions.Options;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub.Client;
-
 namespace SelfTune.Admin.GitHub;
 
 /// <summary>

@@ -1,5 +1,3 @@
-using SelfTune.Admin.Registry.Packaging;
-
 namespace SelfTune.Admin.GitHub;
 
 /// <summary>Input rules for connection fields that the seed leaves open (SPEC section 6).</summary>

@@ -1,11 +1,4 @@
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
 using Octokit;
-using SelfTune.Admin.Auth;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub.Client;
-using SelfTune.Admin.Infrastructure;
-using SelfTune.Admin.Registry;
 
 namespace SelfTune.Admin.GitHub;
 

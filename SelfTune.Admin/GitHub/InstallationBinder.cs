@@ -1,11 +1,5 @@
-using System.Text.Json;
 using Microsoft.AspNetCore.DataProtection;
-using Microsoft.EntityFrameworkCore;
 using Octokit;
-using SelfTune.Admin.Auth;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub.Client;
-using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.GitHub;
 

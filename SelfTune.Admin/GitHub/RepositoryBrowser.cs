@@ -1,9 +1,4 @@
 using Octokit;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub.Client;
-using SelfTune.Admin.GitHub.Publishing;
-using SelfTune.Admin.Infrastructure;
-using SelfTune.Admin.Registry;
 
 namespace SelfTune.Admin.GitHub;
 

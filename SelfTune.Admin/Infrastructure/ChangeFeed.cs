@@ -1,5 +1,3 @@
-using SelfTune.Admin.Data;
-
 namespace SelfTune.Admin.Infrastructure;
 
 /// <summary>What kind of row a <see cref="Change"/> is about.</summary>

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using SelfTune.Admin.Data;
 
 namespace SelfTune.Admin.Infrastructure;
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using Microsoft.AspNetCore.WebUtilities;
 
 namespace SelfTune.Admin.Infrastructure;

@@ -1,5 +1,3 @@
-using SelfTune.Admin.Data;
-
 namespace SelfTune.Admin.Jobs;
 
 /// <summary>

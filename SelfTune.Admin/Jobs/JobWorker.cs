@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using Microsoft.Extensions.Options;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.Jobs;
 

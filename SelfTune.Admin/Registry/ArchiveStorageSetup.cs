@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Options;
-
 namespace SelfTune.Admin.Registry;
 
 public enum ArchiveStorageProvider

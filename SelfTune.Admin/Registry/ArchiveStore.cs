@@ -1,6 +1,4 @@
 using System.Security.Cryptography;
-using Microsoft.Extensions.Options;
-using SelfTune.Admin.Registry.Packaging;
 
 namespace SelfTune.Admin.Registry;
 

@@ -2,7 +2,6 @@ using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Sas;
-using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 
 namespace SelfTune.Admin.Registry;

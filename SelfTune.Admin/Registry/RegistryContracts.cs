@@ -1,7 +1,3 @@
-using System.Text.Json;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.Registry.Packaging;
-
 namespace SelfTune.Admin.Registry;
 
 // Wire shapes of the registry API (snake_case by the app's JSON policy).

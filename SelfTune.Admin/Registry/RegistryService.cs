@@ -1,8 +1,4 @@
 using Microsoft.Data.Sqlite;
-using Microsoft.EntityFrameworkCore;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.Infrastructure;
-using SelfTune.Admin.Registry.Packaging;
 
 namespace SelfTune.Admin.Registry;
 

@@ -1,9 +1,4 @@
-using System.Text.Json;
 using Microsoft.AspNetCore.Http.Json;
-using Microsoft.Extensions.Options;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.Infrastructure;
-using SelfTune.Admin.Registry.Packaging;
 
 namespace SelfTune.Admin.Registry;
 

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using SelfTune.Admin.Data;
-
 namespace SelfTune.Admin.Components.Shared;
 
 /// <summary>How the UI names the GitHub integration's enums (the API's snake_case words).</summary>

@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Options;
-
 namespace SelfTune.Admin.GitHub.Client;
 
 /// <summary>Everything needed to act as the GitHub App.</summary>

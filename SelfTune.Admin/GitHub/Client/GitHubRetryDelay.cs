@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http;
 using Polly.Timeout;
-using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.GitHub.Client;
 

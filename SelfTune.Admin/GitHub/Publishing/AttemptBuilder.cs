@@ -1,8 +1,3 @@
-using Microsoft.EntityFrameworkCore;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.Infrastructure;
-using SelfTune.Admin.Registry;
-
 namespace SelfTune.Admin.GitHub.Publishing;
 
 /// <summary>How an attempt's work ended: its final status and message, and the version it concerns.</summary>

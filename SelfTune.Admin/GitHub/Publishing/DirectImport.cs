@@ -1,9 +1,3 @@
-using Microsoft.EntityFrameworkCore;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.Infrastructure;
-using SelfTune.Admin.Registry;
-using SelfTune.Admin.Registry.Packaging;
-
 namespace SelfTune.Admin.GitHub.Publishing;
 
 public sealed record DirectImportRequest(string? RepoFullName, string? Ref, string? SkillPath, string? Version);

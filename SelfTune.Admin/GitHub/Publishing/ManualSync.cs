@@ -1,11 +1,3 @@
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
-using SelfTune.Admin.Auth;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub.Client;
-using SelfTune.Admin.Infrastructure;
-using SelfTune.Admin.Jobs;
-
 namespace SelfTune.Admin.GitHub.Publishing;
 
 /// <summary>

@@ -1,9 +1,3 @@
-using Microsoft.EntityFrameworkCore;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub.Webhooks;
-using SelfTune.Admin.Jobs;
-using SelfTune.Admin.Infrastructure;
-
 namespace SelfTune.Admin.GitHub.Publishing;
 
 /// <summary>

@@ -1,8 +1,3 @@
-using Microsoft.EntityFrameworkCore;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub.Client;
-using SelfTune.Admin.Jobs;
-
 namespace SelfTune.Admin.GitHub.Publishing;
 
 /// <summary>

@@ -1,8 +1,3 @@
-using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub.Client;
-using SelfTune.Admin.Registry;
-using SelfTune.Admin.Registry.Packaging;
-
 namespace SelfTune.Admin.GitHub.Publishing;
 
 /// <summary>

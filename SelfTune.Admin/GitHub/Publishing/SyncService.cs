@@ -1,8 +1,3 @@
-using Microsoft.EntityFrameworkCore;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.Infrastructure;
-using SelfTune.Admin.Registry;
-
 namespace SelfTune.Admin.GitHub.Publishing;
 
 /// <summary>

@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using SelfTune.Admin.Registry;
 
 namespace SelfTune.Admin.GitHub.Publishing;
 

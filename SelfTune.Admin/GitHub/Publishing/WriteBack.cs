@@ -1,10 +1,5 @@
 using System.Net;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
 using Octokit;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub.Client;
-using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.GitHub.Publishing;
 

@@ -1,9 +1,4 @@
 using Microsoft.Data.Sqlite;
-using Microsoft.EntityFrameworkCore;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub.Publishing;
-using SelfTune.Admin.Jobs;
-using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.GitHub.Webhooks;
 

@@ -1,5 +1,3 @@
-using System.Text.Json;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Primitives;
 using Octokit.Webhooks;
 using Octokit.Webhooks.Events;
@@ -7,11 +5,6 @@ using Octokit.Webhooks.Events.Installation;
 using Octokit.Webhooks.Events.InstallationRepositories;
 using Octokit.Webhooks.Events.PullRequest;
 using Octokit.Webhooks.Events.Repository;
-using SelfTune.Admin.Data;
-using SelfTune.Admin.GitHub.Client;
-using SelfTune.Admin.GitHub.Publishing;
-using SelfTune.Admin.Infrastructure;
-using SelfTune.Admin.Jobs;
 
 namespace SelfTune.Admin.GitHub.Webhooks;
 

@@ -1,5 +1,4 @@
 using System.IO.Compression;
-using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.Registry.Packaging;
 

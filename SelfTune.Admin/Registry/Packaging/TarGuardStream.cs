@@ -1,5 +1,4 @@
 using System.Text;
-using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.Registry.Packaging;
 
