@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Authentication.OpenIdConnect;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Configuration.Json;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.OpenApi;
@@ -38,18 +39,8 @@ public static class Extensions
 
         services.AddSingleton(TimeProvider.System);
 
-        // Data: SQLite file under the data folder unless a connection string says otherwise.
         var dataDir = Path.GetFullPath(config["Storage:DataPath"] ?? "data", env.ContentRootPath);
-        var connectionString = config.GetConnectionString("SelfTune");
-        if (string.IsNullOrWhiteSpace(connectionString))
-        {
-            var dbPath = Path.GetFullPath(config["Database:Path"] ?? Path.Combine(dataDir, "selftune.db"), env.ContentRootPath);
-            Directory.CreateDirectory(Path.GetDirectoryName(dbPath)!);
-            connectionString = $"Data Source={dbPath};Default Timeout=30";
-        }
-        // The factory also registers AdminDbContext as scoped; Blazor components use the factory (a circuit outlives a request).
-        services.AddDbContextFactory<AdminDbContext>(o => o.UseSqlite(connectionString).AddInterceptors(new SqlitePragmas()));
-        services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDir, "keys")));
+        builder.AddSelfTuneDatabase(dataDir); // Data/DatabaseSetup.cs: the provider, its DbContext and where the keys live
 
         services.Configure<StorageOptions>(o => o.ArchivePath = config["Storage:ArchivePath"] ?? Path.Combine(dataDir, "archives"));
         // Created as the host starts rather than on first use: creating it removes staging files a crashed run left behind.
@@ -58,7 +49,7 @@ public static class Extensions
         services.AddSingleton<RegistryQueries>(); // a context per call, from the factory
         services.AddScoped<MemberDirectory>();
         services.AddScoped<ApiKeyService>();
-        services.AddSingleton<IChangeFeed, InProcessChangeFeed>();
+        services.TryAddSingleton<IChangeFeed, InProcessChangeFeed>(); // unless the database carries changes between instances
         services.AddSingleton<ApiKeyNotifier>();
         services.AddScoped<MemberService>();
 
@@ -263,11 +254,11 @@ public static class Extensions
     {
         await using var scope = app.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AdminDbContext>();
-        await db.Database.MigrateAsync();
-        // WAL lets readers go on while a publish writes; it is a property of the file, set once.
-        await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;");
-        if (app.Environment.IsDevelopment())
-            await DevelopmentSeed.ApplyAsync(db, app.Configuration, scope.ServiceProvider.GetRequiredService<TimeProvider>());
+        await DatabaseSetup.MigrateAsync(db, async () =>
+        {
+            if (app.Environment.IsDevelopment())
+                await DevelopmentSeed.ApplyAsync(db, app.Configuration, scope.ServiceProvider.GetRequiredService<TimeProvider>());
+        });
     }
 
     public static void UseSelfTuneAdmin(this WebApplication app)

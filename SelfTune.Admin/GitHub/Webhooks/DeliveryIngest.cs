@@ -1,4 +1,3 @@
-using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub.Publishing;
@@ -51,7 +50,7 @@ public sealed class DeliveryIngest(JobQueue queue, DeliveryNotifier notifier, Ti
         {
             await db.SaveChangesAsync(ct);
         }
-        catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19 })
+        catch (DbUpdateException e) when (e.IsUniqueViolation())
         {
             db.ChangeTracker.Clear(); // the same delivery raced in: keep nothing of this one
             return new Stored(Result.Duplicate, null);
