@@ -8,7 +8,7 @@ using SelfTune.Admin.Data;
 namespace SelfTune.Admin.Tests.Infrastructure;
 
 /// <summary>
-/// The real app in Development, on its own SQLite file and archive folder, with a development API key for org acme.
+/// The real app in Development, on its own database (<see cref="TestDatabase"/>: SQLite or PostgreSQL) and archive folder, with a development API key for org acme.
 /// Extra settings (e.g. the fake GitHub's URLs) come in through <see cref="Settings"/> before the first use.
 /// </summary>
 public class AdminAppFactory : WebApplicationFactory<Program>
@@ -35,6 +35,7 @@ public class AdminAppFactory : WebApplicationFactory<Program>
     {
         builder.UseEnvironment("Development");
         builder.UseSetting("Storage:DataPath", DataPath);
+        foreach (var (key, value) in TestDatabase.AppSettings(DataPath)) builder.UseSetting(key, value);
         builder.UseSetting("Development:ApiKey", DevelopmentKey);
         builder.UseSetting("Authentication:Oidc:Authority", "");
         foreach (var (key, value) in Settings) builder.UseSetting(key, value);
@@ -88,6 +89,7 @@ public class AdminAppFactory : WebApplicationFactory<Program>
     {
         base.Dispose(disposing);
         if (!ownsDataPath) return;
+        TestDatabase.Drop(DataPath);
         try { Directory.Delete(DataPath, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

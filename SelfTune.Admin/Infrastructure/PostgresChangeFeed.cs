@@ -120,8 +120,11 @@ public sealed class PostgresChangeFeed : IChangeFeed, IAsyncDisposable
         }
     }
 
+    int disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref disposed, 1) == 1) return; // a test host can be disposed twice
         outgoing.Writer.TryComplete();
         await stopping.CancelAsync();
         await sending.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
