@@ -73,7 +73,8 @@ public static class TestDatabase
     {
         Created.TryAdd(Name(dataPath), 0);
         try { Execute($"CREATE DATABASE \"{Name(dataPath)}\""); }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateDatabase) { } // another host on this folder made it
+        // Another host on this folder made it (a CREATE racing ours fails on pg_database's unique index instead).
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.DuplicateDatabase or PostgresErrorCodes.UniqueViolation) { }
     }
 
     static string ConnectionString(string dataPath) =>

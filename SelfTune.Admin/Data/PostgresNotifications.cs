@@ -23,6 +23,9 @@ public sealed class PostgresNotifications(DatabaseSettings settings, JobQueue qu
     /// <summary>Carries <see cref="Change"/>s between instances (<see cref="PostgresChangeFeed"/>).</summary>
     public const string ChangesChannel = "selftune_changes";
 
+    /// <summary>The listening connection's application_name in pg_stat_activity.</summary>
+    public const string ApplicationName = "selftune-listener";
+
     /// <summary>How long the listening connection may stay silent before a round-trip proves it is still there.</summary>
     static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(15);
 
@@ -36,7 +39,7 @@ public sealed class PostgresNotifications(DatabaseSettings settings, JobQueue qu
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {
         // Its own physical connection: a pooled one could be handed back with LISTEN still active, or reset under us.
-        var connectionString = new NpgsqlConnectionStringBuilder(settings.ConnectionString) { Pooling = false }.ConnectionString;
+        var connectionString = new NpgsqlConnectionStringBuilder(settings.ConnectionString) { Pooling = false, ApplicationName = ApplicationName }.ConnectionString;
         var delay = TimeSpan.FromMilliseconds(200);
         while (!stopping.IsCancellationRequested)
         {
@@ -48,10 +51,10 @@ public sealed class PostgresNotifications(DatabaseSettings settings, JobQueue qu
                 await using (var listen = new NpgsqlCommand($"LISTEN {JobsChannel}; LISTEN {ChangesChannel};", connection))
                     await listen.ExecuteNonQueryAsync(stopping);
                 delay = TimeSpan.FromMilliseconds(200);
-                listening.TrySetResult();
                 // What was notified while nobody listened is lost: look for work and let every page re-read.
                 queue.Notify();
                 feed.Resync();
+                listening.TrySetResult();
 
                 while (true)
                 {
