@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of SelfTune Admin: unit, integration and bUnit (SelfTune.Admin.Tests) and the browser
-# journeys (SelfTune.Admin.E2E, Playwright driving Debian's Chromium). Installs what it needs first (Chromium, Azurite).
+# Runs every test of SelfTune Admin: unit, integration and bUnit (SelfTune.Admin.Tests, on SQLite and again on
+# PostgreSQL) and the browser journeys (SelfTune.Admin.E2E, Playwright driving Debian's Chromium). Installs what it
+# needs first (Chromium, PostgreSQL 15, Azurite).
 # Ends with one line "N passed, N failed" and exits non-zero when a test failed.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -18,6 +19,30 @@ if [ ! -x /usr/bin/chromium ]; then
     || { echo "Could not install chromium (apt-get install chromium)." >&2; exit 2; }
 fi
 
+# The integration tests run a second time on PostgreSQL 15 (Debian's package, no Docker): a throwaway cluster in a
+# temporary folder, on loopback, on a free port, stopped at exit. Each test app makes and drops its own database in it.
+PG_BIN=/usr/lib/postgresql/15/bin
+if [ ! -x "$PG_BIN/postgres" ]; then
+  echo "Installing PostgreSQL 15 for the PostgreSQL run of the tests..."
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql-15 >/dev/null \
+    || { echo "Could not install PostgreSQL (apt-get install postgresql-15)." >&2; exit 2; }
+fi
+pg_dir=$(mktemp -d /tmp/selftune-pg.XXXXXX)
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; } # initdb refuses to run as root
+[ "$(id -u)" -eq 0 ] && chown postgres "$pg_dir"
+pg_port=55432
+while (echo >"/dev/tcp/127.0.0.1/$pg_port") 2>/dev/null; do pg_port=$((pg_port + 1)); done
+stop_servers() { stop_postgres; stop_azurite; }
+stop_azurite() { :; }
+trap stop_servers EXIT
+stop_postgres() { as_pg "$PG_BIN/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1; rm -rf "$pg_dir"; }
+# Durability settings off: the cluster is thrown away, and fsyncs would dominate the run.
+as_pg "$PG_BIN/initdb" -D "$pg_dir/data" -U postgres -A trust --no-sync -E UTF8 >"$pg_dir/initdb.log" 2>&1 \
+  && as_pg "$PG_BIN/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/postgres.log" -w start -o "-p $pg_port -k $pg_dir \
+       -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null \
+  || { echo "Could not start PostgreSQL (see $pg_dir)." >&2; cat "$pg_dir"/*.log >&2; echo "0 passed, 1 failed"; exit 1; }
+
 # --- Azurite: the Azure Blob Storage emulator for the archive tests on object storage (issue 11) ---------------------
 # Installed from npm when missing; started once for the run on a free loopback port (Azurite picks it and says which)
 # in a temporary folder; stopped at the end. The tests find it through SELFTUNE_TEST_AZURITE (without it they start
@@ -34,7 +59,6 @@ azurite-blob --blobHost 127.0.0.1 --blobPort 0 --location "$azurite_dir/data" \
   --skipApiVersionCheck --loose --silent --disableTelemetry >"$azurite_dir/azurite.log" 2>&1 &
 azurite_pid=$!
 stop_azurite() { kill "$azurite_pid" 2>/dev/null; wait "$azurite_pid" 2>/dev/null; rm -rf "$azurite_dir"; }
-trap stop_azurite EXIT
 azurite_port=""
 for _ in $(seq 1 240); do # Node starts in seconds; up to two minutes on a loaded machine
   azurite_port=$(sed -n 's|.*listens on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$azurite_dir/azurite.log" | head -1)
@@ -60,6 +84,12 @@ for project in SelfTune.Admin.Tests SelfTune.Admin.E2E; do
   dotnet test "$project" --no-build -nologo --filter "Category!=Benchmark" \
     --logger "trx;LogFileName=$project.trx" --results-directory "$results" || status=1
 done
+# The same integration suite on PostgreSQL. The tests that start the app as a child process (CrashRecoveryTests,
+# HostileSkillMdProcessTests) stay on SQLite: they test the process, not the database, and are the slowest.
+SELFTUNE_TEST_DATABASE=postgres SELFTUNE_TEST_POSTGRES="Host=127.0.0.1;Port=$pg_port;Username=postgres" \
+  dotnet test SelfTune.Admin.Tests --no-build -nologo \
+    --filter "Category!=Benchmark&FullyQualifiedName!~CrashRecoveryTests&FullyQualifiedName!~HostileSkillMdProcessTests" \
+    --logger "trx;LogFileName=SelfTune.Admin.Tests.Postgres.trx" --results-directory "$results" || status=1
 
 passed=0; failed=0
 for trx in "$results"/*.trx; do

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using MudBlazor.Services;
 using Scalar.AspNetCore;
@@ -27,9 +28,9 @@ namespace SelfTune.Admin.Extensions
         {
             builder.AddRepositoryDevelopmentSettings();
             builder.Services.AddSingleton(TimeProvider.System);
-            builder.Services.AddSingleton<IChangeFeed, InProcessChangeFeed>();
 
             builder.AddSelfTuneData();           // Data/DataSetup.cs: database, Data Protection keys, archive store
+            builder.Services.TryAddSingleton<IChangeFeed, InProcessChangeFeed>(); // one instance; on PostgreSQL AddSelfTuneData registered the feed that crosses instances. Unless the database carries changes between instances
             builder.AddSelfTuneAuthentication(); // Auth/AuthenticationSetup.cs: cookie + OIDC, API keys, members
             builder.AddRegistry();               // Registry/RegistrySetup.cs
             builder.Services.AddJobQueue(builder.Configuration);

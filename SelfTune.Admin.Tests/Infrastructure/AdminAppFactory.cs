@@ -9,9 +9,10 @@ using SelfTune.Admin.Data;
 namespace SelfTune.Admin.Tests.Infrastructure;
 
 /// <summary>
-/// The real app on its own SQLite file and archive folder: the one app fixture of the tests. By default in Development with
-/// no OpenID Connect provider and a development API key for org acme; <see cref="EnvironmentName"/> and <see cref="Settings"/>
-/// (e.g. the fake GitHub's URLs, a provider) are set before the first use. <see cref="Auth.ProductionApp"/> is the deployed preset.
+/// The real app on its own database (<see cref="TestDatabase"/>: SQLite or PostgreSQL) and archive folder: the one app fixture of
+/// the tests. By default in Development with no OpenID Connect provider and a development API key for org acme;
+/// <see cref="EnvironmentName"/> and <see cref="Settings"/> (e.g. the fake GitHub's URLs, a provider) are set before the first use.
+/// <see cref="Auth.ProductionApp"/> is the deployed preset.
 /// </summary>
 public class AdminAppFactory : WebApplicationFactory<Program>
 {
@@ -40,6 +41,7 @@ public class AdminAppFactory : WebApplicationFactory<Program>
     {
         builder.UseEnvironment(EnvironmentName);
         builder.UseSetting("Storage:DataPath", DataPath);
+        foreach (var (key, value) in TestDatabase.AppSettings(DataPath)) builder.UseSetting(key, value);
         if (EnvironmentName == Environments.Development) builder.UseSetting("Development:ApiKey", DevelopmentKey);
         builder.UseSetting("Authentication:Oidc:Authority", ""); // no provider unless Settings name one
         foreach (var (key, value) in Settings) builder.UseSetting(key, value);
@@ -93,6 +95,7 @@ public class AdminAppFactory : WebApplicationFactory<Program>
     {
         base.Dispose(disposing);
         if (!ownsDataPath) return;
+        TestDatabase.Drop(DataPath);
         try { Directory.Delete(DataPath, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

@@ -72,8 +72,7 @@ public sealed class JobsAppFactory : AdminAppFactory
     public Action<IServiceCollection>? ExtraServices { get; init; }
 
     /// <summary>The database of a data folder, readable after the app using it was disposed.</summary>
-    public static AdminDbContext OpenDatabase(string dataPath) =>
-        new(new DbContextOptionsBuilder<AdminDbContext>().UseSqlite($"Data Source={Path.Combine(dataPath, "selftune.db")}").Options);
+    public static AdminDbContext OpenDatabase(string dataPath) => TestDatabase.Open(dataPath);
 
     public JobQueue Queue => Services.GetRequiredService<JobQueue>();
     /// <summary>The handler's behaviors; may be filled before the host (and so the worker) starts.</summary>
@@ -94,30 +93,27 @@ public sealed class JobsAppFactory : AdminAppFactory
     public Task<Job> WaitAsync(long id) => Queue.WaitForCompletionAsync(id, TimeSpan.FromSeconds(10), CancellationToken.None);
 }
 
-/// <summary>A migrated SQLite file shared by independent queues (each its own service provider, as separate processes would be).</summary>
+/// <summary>A migrated database (<see cref="TestDatabase"/>) shared by independent queues (each its own service provider, as separate processes would be).</summary>
 public sealed class SharedJobsDatabase : IAsyncDisposable
 {
     readonly string folder = Path.Combine(Path.GetTempPath(), "selftune-tests", Guid.NewGuid().ToString("N"));
     readonly List<ServiceProvider> providers = [];
-    readonly string connectionString;
 
     SharedJobsDatabase()
     {
         Directory.CreateDirectory(folder);
-        connectionString = $"Data Source={Path.Combine(folder, "selftune.db")};Default Timeout=30";
+        TestDatabase.AppSettings(folder); // creates the PostgreSQL database
     }
 
     public static async Task<SharedJobsDatabase> CreateAsync()
     {
         var database = new SharedJobsDatabase();
         await using var db = database.CreateDb();
-        await db.Database.MigrateAsync();
-        await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;");
+        await DatabaseSetup.MigrateAsync(db, () => Task.CompletedTask);
         return database;
     }
 
-    public AdminDbContext CreateDb() =>
-        new(new DbContextOptionsBuilder<AdminDbContext>().UseSqlite(connectionString).Options);
+    public AdminDbContext CreateDb() => TestDatabase.Open(folder);
 
     /// <summary>A JobQueue of its own (own WorkerId, own DbContext factory) on this file.</summary>
     public JobQueue CreateQueue(TimeProvider clock, TimeSpan? lease = null)
@@ -129,7 +125,7 @@ public sealed class SharedJobsDatabase : IAsyncDisposable
         var provider = new ServiceCollection()
             .AddLogging()
             .AddSingleton(clock)
-            .AddDbContextFactory<AdminDbContext>(o => o.UseSqlite(connectionString))
+            .AddSingleton<IDbContextFactory<AdminDbContext>>(new TestDatabase.Factory(folder))
             .AddJobQueue(config)
             .BuildServiceProvider();
         providers.Add(provider);
@@ -139,7 +135,8 @@ public sealed class SharedJobsDatabase : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         foreach (var provider in providers) await provider.DisposeAsync();
-        SqliteConnection.ClearAllPools();
+        TestDatabase.ClearSqlitePools();
+        TestDatabase.Drop(folder);
         try { Directory.Delete(folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 
 namespace SelfTune.Admin.Data;
@@ -11,8 +12,18 @@ namespace SelfTune.Admin.Data;
 /// code that runs inside one HTTP request or one job (endpoints, job handlers and the services only they use) may
 /// take a scoped <see cref="AdminDbContext"/>.
 /// </summary>
-public sealed class AdminDbContext(DbContextOptions<AdminDbContext> options) : DbContext(options)
+/// <remarks>
+/// This type is the SQLite context (its migrations are in Data/Migrations/Sqlite); <see cref="PostgresAdminDbContext"/>
+/// derives from it with PostgreSQL's column types and its own migrations, EF's "one context type per provider". Code
+/// outside Data always takes AdminDbContext; <see cref="DatabaseSetup"/> registers the provider's one under that name.
+/// </remarks>
+public class AdminDbContext : DbContext, IDataProtectionKeyContext
 {
+    public AdminDbContext(DbContextOptions<AdminDbContext> options) : base(options) { }
+
+    /// <summary>For a provider's derived context, which brings its own typed options (so its own model and migrations).</summary>
+    protected AdminDbContext(DbContextOptions options) : base(options) { }
+
     public DbSet<Org> Orgs => Set<Org>();
     public DbSet<Member> Members => Set<Member>();
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
@@ -26,11 +37,12 @@ public sealed class AdminDbContext(DbContextOptions<AdminDbContext> options) : D
     public DbSet<WebhookDelivery> Deliveries => Set<WebhookDelivery>();
     public DbSet<Job> Jobs => Set<Job>();
     public DbSet<StoredGitHubApp> StoredApps => Set<StoredGitHubApp>();
+    /// <summary>Data Protection's key ring when it is kept in the database (several instances; see <see cref="DatabaseSetup"/>).</summary>
+    public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder builder)
     {
-        // SQLite cannot order or compare DateTimeOffset; UTC ticks sort correctly.
-        builder.Properties<DateTimeOffset>().HaveConversion<DateTimeOffsetToBinaryConverter>();
+        ConfigureTimes(builder);
         builder.Properties<Plan>().HaveConversion<string>();
         builder.Properties<MemberRole>().HaveConversion<string>();
         builder.Properties<Visibility>().HaveConversion<string>();
@@ -42,6 +54,10 @@ public sealed class AdminDbContext(DbContextOptions<AdminDbContext> options) : D
         builder.Properties<DeliveryOutcome>().HaveConversion<string>();
         builder.Properties<JobState>().HaveConversion<string>();
     }
+
+    /// <summary>How DateTimeOffset columns are stored. SQLite cannot order or compare DateTimeOffset; UTC ticks sort correctly.</summary>
+    protected virtual void ConfigureTimes(ModelConfigurationBuilder builder) =>
+        builder.Properties<DateTimeOffset>().HaveConversion<DateTimeOffsetToBinaryConverter>();
 
     protected override void OnModelCreating(ModelBuilder b)
     {

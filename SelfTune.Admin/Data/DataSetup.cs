@@ -1,5 +1,3 @@
-using Microsoft.AspNetCore.DataProtection;
-
 namespace SelfTune.Admin.Data;
 
 /// <summary>Where the app keeps its state: the database, the Data Protection keys and the archive store, and their start-up.</summary>
@@ -15,17 +13,7 @@ public static class DataSetup
         var env = builder.Environment;
 
         var dataDir = Path.GetFullPath(config["Storage:DataPath"] ?? "data", env.ContentRootPath);
-        var connectionString = config.GetConnectionString("SelfTune");
-        if (string.IsNullOrWhiteSpace(connectionString))
-        {
-            var dbPath = Path.GetFullPath(config["Database:Path"] ?? Path.Combine(dataDir, "selftune.db"), env.ContentRootPath);
-            Directory.CreateDirectory(Path.GetDirectoryName(dbPath)!);
-            connectionString = $"Data Source={dbPath};Default Timeout=30";
-        }
-        // The factory also registers AdminDbContext as scoped; Blazor components use the factory (a circuit outlives a request).
-        services.AddDbContextFactory<AdminDbContext>(o => o.UseSqlite(connectionString).AddInterceptors(new SqlitePragmas()));
-        services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDir, "keys")));
-
+        builder.AddSelfTuneDatabase(dataDir); // Data/DatabaseSetup.cs: the provider, its DbContext, where the keys live
         services.AddArchiveStorage(config, dataDir); // Registry/ArchiveStorageSetup.cs: a folder or Azure Blob Storage
     }
 
@@ -34,10 +22,10 @@ public static class DataSetup
     {
         await using var scope = app.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AdminDbContext>();
-        await db.Database.MigrateAsync();
-        // WAL lets readers go on while a publish writes; it is a property of the file, set once.
-        await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;");
-        if (app.Environment.IsDevelopment())
-            await DevelopmentSeed.ApplyAsync(db, app.Configuration, scope.ServiceProvider.GetRequiredService<TimeProvider>());
+        await DatabaseSetup.MigrateAsync(db, async () =>
+        {
+            if (app.Environment.IsDevelopment())
+                await DevelopmentSeed.ApplyAsync(db, app.Configuration, scope.ServiceProvider.GetRequiredService<TimeProvider>());
+        });
     }
 }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore.Query;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+using Npgsql;
 
 namespace SelfTune.Admin.Jobs;
 
@@ -16,7 +17,9 @@ namespace SelfTune.Admin.Jobs;
 /// it adds to the caller's context so the job is stored in the same transaction as the caller's rows.
 /// </para>
 /// <para>
-/// Claiming is one atomic SQL statement, so any number of processes on one SQLite file never claim the same job.
+/// Claiming is one atomic SQL statement, so any number of processes on one SQLite file never claim the same job. On
+/// PostgreSQL the same statement locks the row it picks (<c>FOR UPDATE SKIP LOCKED</c>): concurrent claims pass over
+/// it instead of waiting, and one that meets a row claimed meanwhile re-checks it and leaves it.
 /// A claim sets a lease (<see cref="JobOptions.Lease"/>) and counts an attempt; every later write by the claimant is
 /// conditional on the claim (same <see cref="Job.LockedBy"/> and <see cref="Job.Attempts"/>, still Running), so a
 /// worker whose lease was taken over cannot overwrite the new owner's outcome. Those methods return false then.
@@ -30,6 +33,12 @@ namespace SelfTune.Admin.Jobs;
 /// <para>
 /// A worker that dies leaves its jobs Running. Any instance takes them over once their lease has passed; an instance
 /// restarted on the same machine takes them back at once (<see cref="TakeBackJobsOfDeadWorkersAsync"/>).
+/// </para>
+/// <para>
+/// Wake-ups: <see cref="Notify"/> wakes this process's idle slots. On PostgreSQL a trigger on "Jobs" also raises
+/// NOTIFY in the enqueueing transaction, and <see cref="PostgresNotifications"/> turns it into <see cref="Notify"/> on
+/// every instance; elsewhere other processes find new jobs by polling (<see cref="JobOptions.PollInterval"/>).
+/// The same trigger keeps the ids of one key's jobs in commit order (the migration JobQueueTriggers says why).
 /// </para>
 /// </remarks>
 public sealed class JobQueue : IDisposable
@@ -58,6 +67,26 @@ public sealed class JobQueue : IDisposable
                       AND (r."Id" < j."Id" OR (r."State" = 'Running' AND r."LockedUntil" >= @now))))
             ORDER BY +j."Id"
             LIMIT 1)
+          AND (("State" = 'Pending' AND "NotBefore" <= @now) OR ("State" = 'Running' AND "LockedUntil" < @now))
+        RETURNING *
+        """;
+
+    // The same claim for PostgreSQL. SKIP LOCKED passes over a row another claim holds; a row claimed and committed
+    // meanwhile is re-checked against the WHERE (READ COMMITTED re-evaluation) and, now Running and leased, left alone.
+    // A key's older job is seen by the NOT EXISTS whether it is still Pending or already Running, so order holds.
+    const string PostgresClaimSql = """
+        UPDATE "Jobs"
+        SET "State" = 'Running', "LockedBy" = @worker, "LockedUntil" = @leaseEnd, "Attempts" = "Attempts" + 1
+        WHERE "Id" = (
+            SELECT j."Id" FROM "Jobs" AS j
+            WHERE ((j."State" = 'Pending' AND j."NotBefore" <= @now) OR (j."State" = 'Running' AND j."LockedUntil" < @now))
+              AND (j."ConcurrencyKey" IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM "Jobs" AS r
+                    WHERE r."State" IN ('Pending', 'Running') AND r."ConcurrencyKey" = j."ConcurrencyKey" AND r."Id" <> j."Id"
+                      AND (r."Id" < j."Id" OR (r."State" = 'Running' AND r."LockedUntil" >= @now))))
+            ORDER BY j."Id"
+            LIMIT 1
+            FOR UPDATE SKIP LOCKED)
           AND (("State" = 'Pending' AND "NotBefore" <= @now) OR ("State" = 'Running' AND "LockedUntil" < @now))
         RETURNING *
         """;
@@ -139,7 +168,10 @@ public sealed class JobQueue : IDisposable
     /// <summary>The job's payload, deserialized with the same options <see cref="Enqueue"/> used.</summary>
     public T ReadPayload<T>(Job job) => job.ReadPayload<T>();
 
-    /// <summary>Wakes this process's idle worker slots (after the enqueueing save). Other processes find the job by polling.</summary>
+    /// <summary>
+    /// Wakes this process's idle worker slots (after the enqueueing save). Other processes find the job by polling, or on
+    /// PostgreSQL through the NOTIFY its trigger raised.
+    /// </summary>
     public void Notify() => Interlocked.Exchange(ref wake, NewSignal()).TrySetResult();
 
     /// <summary>Completes on the next <see cref="Notify"/>. Take it before looking for work so no wake-up is missed.</summary>
@@ -201,13 +233,16 @@ public sealed class JobQueue : IDisposable
         var claimed = await WithBusyRetryAsync(async token =>
         {
             await using var db = await dbFactory.CreateDbContextAsync(token);
-            return await db.Jobs
-                .FromSqlRaw(ClaimSql,
+            var claim = db.Database.IsNpgsql()
+                ? db.Jobs.FromSqlRaw(PostgresClaimSql,
+                    new NpgsqlParameter("worker", WorkerId),
+                    new NpgsqlParameter("now", now.ToUniversalTime()),
+                    new NpgsqlParameter("leaseEnd", leaseEnd.ToUniversalTime()))
+                : db.Jobs.FromSqlRaw(ClaimSql,
                     new SqliteParameter("@worker", WorkerId),
                     new SqliteParameter("@now", ToDb(now)),
-                    new SqliteParameter("@leaseEnd", ToDb(leaseEnd)))
-                .AsNoTracking()
-                .ToListAsync(token);
+                    new SqliteParameter("@leaseEnd", ToDb(leaseEnd)));
+            return await claim.AsNoTracking().ToListAsync(token);
         }, "claim", ct);
         return claimed.SingleOrDefault();
     }

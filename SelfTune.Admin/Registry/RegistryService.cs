@@ -1,5 +1,3 @@
-using Microsoft.Data.Sqlite;
-
 namespace SelfTune.Admin.Registry;
 
 public sealed record VersionProvenance(VersionSource Source, string? SourceRef, string? SourceRepo);
@@ -40,7 +38,7 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock)
         };
         db.Entries.Add(entry);
         try { await db.SaveChangesAsync(ct); }
-        catch (DbUpdateException e) when (IsUniqueViolation(e))
+        catch (DbUpdateException e) when (e.IsUniqueViolation())
         {
             throw ProblemException.Conflict($"An entry named '{request.Name}' already exists in this org.");
         }
@@ -89,7 +87,7 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock)
             await db.SaveChangesAsync(ct);
             return new PublishResult(row, Created: true);
         }
-        catch (DbUpdateException e) when (IsUniqueViolation(e))
+        catch (DbUpdateException e) when (e.IsUniqueViolation())
         {
             // Another publisher wrote this version between our read and our insert.
             db.ChangeTracker.Clear();
@@ -127,9 +125,6 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock)
         visibility = value switch { "public" => Visibility.Public, "org" => Visibility.Org, "unlisted" => Visibility.Unlisted, _ => (Visibility)(-1) };
         return Enum.IsDefined(visibility);
     }
-
-    static bool IsUniqueViolation(DbUpdateException e) =>
-        e.InnerException is SqliteException { SqliteErrorCode: 19 }; // SQLITE_CONSTRAINT
 
     static string Truncate(string s) => s.Length <= 64 ? s : s[..64] + "…";
 }

@@ -1,5 +1,3 @@
-using Microsoft.Data.Sqlite;
-
 namespace SelfTune.Admin.GitHub.Webhooks;
 
 /// <summary>
@@ -47,7 +45,7 @@ public sealed class DeliveryIngest(JobQueue queue, IChangeFeed changes, TimeProv
         {
             await db.SaveChangesAsync(ct);
         }
-        catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19 })
+        catch (DbUpdateException e) when (e.IsUniqueViolation())
         {
             db.ChangeTracker.Clear(); // the same delivery raced in: keep nothing of this one
             return new Stored(Result.Duplicate, null);

@@ -3,7 +3,7 @@ using Microsoft.EntityFrameworkCore.Migrations;
 
 #nullable disable
 
-namespace SelfTune.Admin.Data.Migrations
+namespace SelfTune.Admin.Data.Migrations.Sqlite
 {
     /// <inheritdoc />
     public partial class Initial : Migration

@@ -1,0 +1,135 @@
+using Microsoft.AspNetCore.DataProtection;
+
+namespace SelfTune.Admin.Data;
+
+/// <summary>Which database engine holds the data (<c>Database:Provider</c>).</summary>
+public enum DatabaseProvider
+{
+    /// <summary>A file under the data folder: zero setup, one instance (the default).</summary>
+    Sqlite,
+    /// <summary>A PostgreSQL server (<c>ConnectionStrings:SelfTune</c>): what several instances share.</summary>
+    Postgres,
+}
+
+/// <summary>The database settings the app runs with, for the parts that talk to the server itself (LISTEN/NOTIFY).</summary>
+public sealed record DatabaseSettings(DatabaseProvider Provider, string ConnectionString);
+
+/// <summary>
+/// The provider choice: the DbContext registration, where Data Protection keeps its keys, the cross-instance
+/// notifications on PostgreSQL, and start-up migration.
+/// </summary>
+public static class DatabaseSetup
+{
+    /// <summary>
+    /// Registers <see cref="AdminDbContext"/> (scoped) and <see cref="IDbContextFactory{AdminDbContext}"/> for the configured
+    /// provider, Data Protection's key store and, on PostgreSQL, the change feed and job wake-ups across instances.
+    /// </summary>
+    /// <param name="dataDir">The data folder: the default SQLite file and the file-system key ring live there.</param>
+    public static void AddSelfTuneDatabase(this WebApplicationBuilder builder, string dataDir)
+    {
+        var services = builder.Services;
+        var config = builder.Configuration;
+        var settings = ReadSettings(config, builder.Environment, dataDir);
+        services.AddSingleton(settings);
+
+        if (settings.Provider == DatabaseProvider.Postgres)
+        {
+            services.AddDbContextFactory<PostgresAdminDbContext>(o => o.UseNpgsql(settings.ConnectionString));
+            // Everything outside Data asks for AdminDbContext: hand it the PostgreSQL one.
+            services.AddSingleton<IDbContextFactory<AdminDbContext>>(sp =>
+                new DerivedContextFactory<PostgresAdminDbContext>(sp.GetRequiredService<IDbContextFactory<PostgresAdminDbContext>>()));
+            services.AddScoped<AdminDbContext>(sp => sp.GetRequiredService<PostgresAdminDbContext>());
+            services.AddSingleton<PostgresChangeFeed>();
+            services.AddSingleton<IChangeFeed>(sp => sp.GetRequiredService<PostgresChangeFeed>());
+            services.AddHostedService<PostgresNotifications>();
+        }
+        else
+        {
+            // The factory also registers AdminDbContext as scoped; Blazor components use the factory (a circuit outlives a request).
+            services.AddDbContextFactory<AdminDbContext>(o => o.UseSqlite(settings.ConnectionString).AddInterceptors(new SqlitePragmas()));
+        }
+
+        // Several instances must read each other's cookies, antiforgery tokens and stored App credentials: one key ring in
+        // the database, under a fixed application name (the default is the content root, which differs between hosts).
+        // One instance keeps the folder it always used, so its existing keys (and what they protect) stay valid.
+        var keyStore = config["DataProtection:KeyStore"] ?? (settings.Provider == DatabaseProvider.Postgres ? "Database" : "FileSystem");
+        var dataProtection = services.AddDataProtection();
+        if (keyStore.Equals("Database", StringComparison.OrdinalIgnoreCase))
+            dataProtection.SetApplicationName("SelfTune.Admin").PersistKeysToDbContext<AdminDbContext>();
+        else if (keyStore.Equals("FileSystem", StringComparison.OrdinalIgnoreCase))
+            dataProtection.PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDir, "keys")));
+        else
+            throw new InvalidOperationException($"DataProtection:KeyStore must be FileSystem or Database, not '{keyStore}'.");
+    }
+
+    static DatabaseSettings ReadSettings(IConfiguration config, IHostEnvironment env, string dataDir)
+    {
+        var name = config["Database:Provider"];
+        if (!Enum.TryParse<DatabaseProvider>(string.IsNullOrWhiteSpace(name) ? nameof(DatabaseProvider.Sqlite) : name, ignoreCase: true, out var provider)
+            || !Enum.IsDefined(provider))
+            throw new InvalidOperationException($"Database:Provider must be Sqlite or Postgres, not '{name}'.");
+
+        var connectionString = config.GetConnectionString("SelfTune");
+        if (provider == DatabaseProvider.Postgres)
+            return string.IsNullOrWhiteSpace(connectionString)
+                ? throw new InvalidOperationException("Database:Provider=Postgres needs ConnectionStrings:SelfTune (e.g. Host=db;Database=selftune;Username=selftune;Password=...).")
+                : new(provider, connectionString);
+
+        // SQLite file under the data folder unless a connection string says otherwise.
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            var dbPath = Path.GetFullPath(config["Database:Path"] ?? Path.Combine(dataDir, "selftune.db"), env.ContentRootPath);
+            Directory.CreateDirectory(Path.GetDirectoryName(dbPath)!);
+            connectionString = $"Data Source={dbPath};Default Timeout=30";
+        }
+        return new(provider, connectionString);
+    }
+
+    /// <summary>Any number of 64-bit value: the one advisory lock the instances take around migrating ("SelfTune" in ASCII).</summary>
+    const long MigrationLock = 0x5365_6C66_5475_6E65;
+
+    /// <summary>
+    /// Applies the provider's checked-in migrations, then <paramref name="afterMigrations"/> (the development seed). On
+    /// PostgreSQL both run under a session advisory lock, so instances starting together migrate and seed one after the
+    /// other instead of racing (the later ones find nothing left to do).
+    /// </summary>
+    public static async Task MigrateAsync(AdminDbContext db, Func<Task> afterMigrations, CancellationToken ct = default)
+    {
+        if (!db.Database.IsNpgsql())
+        {
+            await db.Database.MigrateAsync(ct);
+            // WAL lets readers go on while a publish writes; it is a property of the file, set once.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
+            await afterMigrations();
+            return;
+        }
+
+        await db.Database.OpenConnectionAsync(ct); // the advisory lock belongs to this session: keep it for the whole run
+        try
+        {
+            await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_lock({MigrationLock})", ct);
+            try
+            {
+                await db.Database.MigrateAsync(ct);
+                await afterMigrations();
+            }
+            finally
+            {
+                await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_unlock({MigrationLock})", CancellationToken.None);
+            }
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+    }
+
+    /// <summary>Serves a provider's derived context to code that asks for <see cref="AdminDbContext"/>.</summary>
+    sealed class DerivedContextFactory<TContext>(IDbContextFactory<TContext> inner) : IDbContextFactory<AdminDbContext>
+        where TContext : AdminDbContext
+    {
+        public AdminDbContext CreateDbContext() => inner.CreateDbContext();
+
+        public async Task<AdminDbContext> CreateDbContextAsync(CancellationToken ct = default) => await inner.CreateDbContextAsync(ct);
+    }
+}
