@@ -114,4 +114,25 @@ public sealed class OverviewPageTests(AdminAppFactory app) : PageTestContext(app
             { DeliveryId = "d", Event = "installation", Action = "suspend", InstallationId = installation.InstallationId, Payload = "{}", Outcome = DeliveryOutcome.Processed }));
         page.WaitForAssertion(() => Assert.Equal("suspended", page.Find("[data-testid=installation-state]").TextContent.Trim()));
     }
+
+    [Fact]
+    public async Task A_re_sync_after_missed_notifications_makes_the_page_read_everything_again()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId);
+        await App.ConnectionAsync(orgId, "resync-skill", "acme-gh/resync", installation.InstallationId);
+        SignInAs(orgId);
+        var page = RenderPage<Overview>();
+        page.WaitForAssertion(() => Assert.Equal("active", page.Find("[data-testid=installation-state]").TextContent.Trim()));
+
+        // A change another instance made whose notification was lost: the feed that crosses instances can only say
+        // "something of this kind may have changed" after it reconnects (PostgresChangeFeed.Resync).
+        await App.WithDbAsync(async db =>
+        {
+            db.Installations.Single(i => i.Id == installation.Id).Suspended = true;
+            return await db.SaveChangesAsync();
+        });
+        App.Services.GetRequiredService<IChangeFeed>().Publish(new Change(orgId, ChangeKind.Delivery));
+        page.WaitForAssertion(() => Assert.Equal("suspended", page.Find("[data-testid=installation-state]").TextContent.Trim()));
+    }
 }

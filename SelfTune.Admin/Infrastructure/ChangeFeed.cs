@@ -46,6 +46,12 @@ public sealed record Change(
     public static Change OfDelivery(WebhookDelivery delivery) =>
         new(null, ChangeKind.Delivery, delivery.Id, null, delivery.DeliveryId, delivery.InstallationId, delivery.RepositoryId);
 
+    /// <summary>
+    /// A change that names nothing: something of its kind may have changed unseen (a feed that crosses instances lost its
+    /// connection and cannot tell what it missed), so a page re-reads all it shows.
+    /// </summary>
+    public bool IsResync => Id is null && ConnectionId is null && ExternalId is null && InstallationId is null && RepositoryId is null;
+
     /// <summary>Whether this change came through one of <paramref name="installationIds"/> or is about one of <paramref name="repositoryIds"/>.</summary>
     public bool IsFrom(IEnumerable<long> installationIds, IEnumerable<long> repositoryIds) =>
         (InstallationId is { } installation && installationIds.Contains(installation))

@@ -76,7 +76,7 @@ public sealed class PostgresChangeFeed : IChangeFeed, IAsyncDisposable
         foreach (var (orgId, kinds, handler) in Volatile.Read(ref subscribers))
             foreach (var kind in kinds)
             {
-                try { handler(new Change(orgId, kind)); }
+                try { handler(new Change(orgId, kind)); /* Change.IsResync */ }
                 catch (Exception e) { logger.LogWarning(e, "A subscriber to {Kind} changes failed on re-sync.", kind); }
             }
     }
