@@ -66,6 +66,7 @@ public static class Extensions
         services.AddGitHubClient(config);
         services.AddJobQueue(config);
         services.AddScoped<InstallationBinder>();
+        services.AddSingleton<GitHubUserAuthorization>(); // binding's proof: GitHub's user authorization
         services.AddScoped<ConnectionService>();
         services.AddSingleton<AttemptQueries>(); // a context per call, from the factory
         services.AddSingleton<OverviewQueries>(); // a context per call, from the factory
@@ -307,6 +308,7 @@ public static class Extensions
         app.MapRegistryApi();
         app.MapGitHubApi();
         app.MapGitHubWebhookApi();
+        app.MapGitHubCallbackApi();
 
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode().RequireAuthorization();
     }

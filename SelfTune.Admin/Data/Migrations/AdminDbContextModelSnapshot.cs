@@ -221,10 +221,16 @@ namespace SelfTune.Admin.Data.Migrations
                     b.Property<long>("ExpiresAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<int>("FailedAttempts")
+                        .HasColumnType("INTEGER");
+
                     b.Property<Guid>("IssuedTo")
                         .HasColumnType("TEXT");
 
                     b.Property<Guid>("OrgId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ProvedInstallations")
                         .HasColumnType("TEXT");
 
                     b.Property<long?>("UsedAt")
@@ -550,10 +556,16 @@ namespace SelfTune.Admin.Data.Migrations
                     b.Property<long>("AppId")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("ClientId")
+                        .HasColumnType("TEXT");
+
                     b.Property<long>("CreatedAt")
                         .HasColumnType("INTEGER");
 
                     b.Property<string>("HtmlUrl")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ProtectedClientSecret")
                         .HasColumnType("TEXT");
 
                     b.Property<string>("ProtectedPrivateKey")
