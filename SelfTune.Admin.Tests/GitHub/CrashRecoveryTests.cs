@@ -286,6 +286,8 @@ public sealed partial class CrashRecoveryTests(ITestOutputHelper output) : IAsyn
         settings["Jobs:Lease"] = lease?.ToString("c", CultureInfo.InvariantCulture);
         settings["Jobs:Workers"] = workers.ToString(CultureInfo.InvariantCulture);
         settings["GitHub:AttemptTimeout"] = attemptTimeout.ToString("c", CultureInfo.InvariantCulture);
+        // Binding is not what these tests are about, and the child process has no signed-in browser for GitHub's callback.
+        settings["GitHub:TrustApiKeyBinding"] = "true";
         var app = await AppProcess.StartAsync(settings);
         apps.Add(app);
         return app;
