@@ -109,7 +109,7 @@ public sealed class GitHubHarness : IAsyncLifetime
     /// <summary>Sends <paramref name="browser"/> to the App's callback as GitHub would; returns where the callback sent it next.</summary>
     public static async Task<Uri> CallbackAsync(HttpClient browser, Uri callback)
     {
-        using var response = await browser.GetAsync(callback.PathAndQuery);
+        using var response = await browser.GetAsync(callback.IsAbsoluteUri ? callback.PathAndQuery : callback.OriginalString);
         Assert.True(response.StatusCode == HttpStatusCode.Redirect, $"The callback answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         return response.Headers.Location!;
     }
