@@ -186,6 +186,8 @@ public sealed class WebhookDelivery
     public DateTimeOffset ReceivedAt { get; set; }
     public DeliveryOutcome Outcome { get; set; }
     public string? OutcomeMessage { get; set; }
+    /// <summary>The org that replayed it (a replay acts for that org only, so only that org lists it); null for GitHub's deliveries.</summary>
+    public Guid? ReplayedByOrgId { get; set; }
 
     /// <summary>The body as received; empty for an event the app ignores (its headers and outcome are enough).</summary>
     public required string Payload { get; set; }

@@ -1,4 +1,5 @@
-﻿using Microsoft.EntityFrameworkCore.Migrations;
+using System;
+using Microsoft.EntityFrameworkCore.Migrations;
 
 #nullable disable
 
@@ -34,6 +35,12 @@ namespace SelfTune.Admin.Data.Migrations
                 table: "InstallStates",
                 type: "TEXT",
                 nullable: true);
+
+            migrationBuilder.AddColumn<Guid>(
+                name: "ReplayedByOrgId",
+                table: "Deliveries",
+                type: "TEXT",
+                nullable: true);
         }
 
         /// <inheritdoc />
@@ -54,6 +61,10 @@ namespace SelfTune.Admin.Data.Migrations
             migrationBuilder.DropColumn(
                 name: "ProvedInstallations",
                 table: "InstallStates");
+
+            migrationBuilder.DropColumn(
+                name: "ReplayedByOrgId",
+                table: "Deliveries");
         }
     }
 }

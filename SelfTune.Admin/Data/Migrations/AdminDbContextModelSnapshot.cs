@@ -619,6 +619,9 @@ namespace SelfTune.Admin.Data.Migrations
                     b.Property<long>("ReceivedAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<Guid?>("ReplayedByOrgId")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("RepositoryFullName")
                         .HasColumnType("TEXT");
 
