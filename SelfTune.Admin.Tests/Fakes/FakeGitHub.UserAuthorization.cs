@@ -164,7 +164,7 @@ public sealed partial class FakeGitHub
         string? login = null;
         lock (_gate)
         {
-            if (BearerValue(ctx.Request) is { } token) _userTokens.TryGetValue(token, out login);
+            if (BearerValue(ctx.Request) is { } token && _userTokens.TryGetValue(token, out var user)) login = user;
         }
         if (login is null)
         {

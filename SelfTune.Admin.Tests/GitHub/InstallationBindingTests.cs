@@ -8,7 +8,7 @@ using SelfTune.Admin.Apis;
 using SelfTune.Admin.Auth;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub;
-using SelfTune.Admin.Tests.Fakes;
+using SelfTune.Admin.Infrastructure;
 using SelfTune.Admin.Tests.Infrastructure;
 
 namespace SelfTune.Admin.Tests.GitHub;
@@ -41,14 +41,8 @@ public sealed class InstallationBindingTests(GitHubHarness h) : IClassFixture<Gi
     }
 
     /// <summary>The refusal the callback sent the browser on with (what the page shows), or null when it bound.</summary>
-    ProblemDetailsSeen? Refusal(Uri outcome)
-    {
-        var value = HttpUtility.ParseQueryString(outcome.OriginalString.Split('?', 2)[1])["bind_error"];
-        var e = GitHubCallbackApi.ReadRefusal(h.App.Services.GetRequiredService<IDataProtectionProvider>(), value);
-        return e is null ? null : new ProblemDetailsSeen(e.Status, e.Code, e.Message);
-    }
-
-    sealed record ProblemDetailsSeen(int Status, string Code, string Message);
+    ProblemException? Refusal(Uri outcome) => GitHubCallbackApi.ReadRefusal(h.App.Services.GetRequiredService<IDataProtectionProvider>(),
+        HttpUtility.ParseQueryString(outcome.OriginalString.Split('?', 2)[1])["bind_error"]);
 
     static Uri WithInstallationId(Uri callback, long id)
     {
