@@ -125,18 +125,17 @@ public sealed partial class FakeGitHub
         string? Field(string name) => fields.GetValueOrDefault(name) ?? ctx.Request.Query[name].FirstOrDefault();
 
         var answer = new JsonObject();
-        (string Login, DateTimeOffset ExpiresAt) grant = default;
-        bool known;
+        string? grantedTo = null; // the user the code was issued to, while it is fresh; the code is used up either way
         lock (_gate)
         {
-            known = Field("code") is { } code && _oauthCodes.Remove(code, out grant);
+            if (Field("code") is { } code && _oauthCodes.Remove(code, out var grant) && grant.ExpiresAt > DateTimeOffset.UtcNow) grantedTo = grant.Login;
         }
         if (Field("client_id") != ClientId || Field("client_secret") != ClientSecret)
         {
             answer["error"] = "incorrect_client_credentials";
             answer["error_description"] = "The client_id and/or client_secret passed are incorrect.";
         }
-        else if (!known || grant.ExpiresAt <= DateTimeOffset.UtcNow)
+        else if (grantedTo is null)
         {
             answer["error"] = "bad_verification_code";
             answer["error_description"] = "The code passed is incorrect or expired.";
@@ -144,7 +143,7 @@ public sealed partial class FakeGitHub
         else
         {
             var token = "ghu_" + RandomString(36);
-            lock (_gate) _userTokens[token] = grant.Login;
+            lock (_gate) _userTokens[token] = grantedTo;
             answer["access_token"] = token;
             answer["token_type"] = "bearer";
             answer["scope"] = "";
