@@ -29,6 +29,8 @@ public sealed class GitHubE2EApp : E2EApp
         Oidc = await OidcProvider.StartAsync();
         await base.InitializeAsync();
         GitHub.SetupUrl = new Uri(BaseUrl.TrimEnd('/') + "/settings/github");
+        // "Request user authorization (OAuth) during installation": GitHub sends the browser to the callback with a code.
+        GitHub.CallbackUrl = new Uri(BaseUrl.TrimEnd('/') + "/settings/github/callback");
 
         await using var scope = Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AdminDbContext>();
@@ -50,6 +52,8 @@ public sealed class GitHubE2EApp : E2EApp
         builder.UseSetting("GitHub:AppSlug", GitHub.AppSlug);
         builder.UseSetting("GitHub:PrivateKey", GitHub.PrivateKeyPem);
         builder.UseSetting("GitHub:WebhookSecret", GitHub.WebhookSecret);
+        builder.UseSetting("GitHub:ClientId", GitHub.ClientId);
+        builder.UseSetting("GitHub:ClientSecret", GitHub.ClientSecret);
         builder.UseSetting("GitHub:ApiBaseUrl", GitHub.BaseUrl.ToString());
         builder.UseSetting("GitHub:WebBaseUrl", GitHub.BaseUrl.ToString());
         builder.UseSetting("GitHub:RetryBaseDelay", "00:00:00.050");

@@ -23,7 +23,9 @@ public sealed class GitHubJourneyTests(GitHubE2EApp app, GitHubScenario scenario
         await scenario.ArrangeAsync(app);
         var page = await app.SignInAsync(OidcProvider.Alice, "/settings/github");
 
-        // Install: the browser goes to GitHub's install page, which sends it back to the Setup URL with installation_id and state.
+        // Install: the browser goes to GitHub's install page, which (user authorization on install) sends it to the App's
+        // callback with a code, installation_id and state; the callback proves Alice's GitHub account can access it, binds,
+        // and sends the browser back here. Still one click.
         await Expect(page.GetByTestId("installations-empty")).ToBeVisibleAsync();
         await E2EApp.ScreenshotAsync(page, "j2-01-install");
         await page.GetByTestId("install-app").ClickAsync();

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using SelfTune.Admin.Tests.Fakes;
 using Xunit.Abstractions;
+using static Microsoft.Playwright.Assertions;
 using Xunit.Sdk;
 
 namespace SelfTune.Admin.E2E;
@@ -88,17 +89,25 @@ public sealed class GitHubScenario
         });
         gh.NextInstallForBrowser = Installation;
 
-        // Bob's org binds the same installation (GitHub allows several SelfTune orgs to bind one) and connects shared-skill.
+        // Bob's org binds the same installation (GitHub allows several SelfTune orgs to bind one, when each proves its
+        // person can access it) and connects shared-skill: his script asks for the install link, Bob (an admin of acme-gh
+        // on GitHub) installs, GitHub sends his signed-in browser to the callback, which proves and binds.
         using var api = app.ApiClient(await app.CreateApiKeyAsync(app.OtherOrgId, OidcProvider.Bob));
         var link = await Ok(await api.GetAsync("/api/v1/github/install-url"));
+        gh.BrowserUser = "bob-gh";
         using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
         using var redirect = await browser.GetAsync(link["url"]!.GetValue<string>());
         Assert.Equal(HttpStatusCode.Found, redirect.StatusCode);
-        var query = System.Web.HttpUtility.ParseQueryString(redirect.Headers.Location!.Query);
+        var bob = await app.SignInAsync(OidcProvider.Bob, "/");
+        await bob.GotoAsync(redirect.Headers.Location!.AbsoluteUri);
+        await Expect(bob.GetByTestId("bind-success")).ToBeVisibleAsync();
+        await bob.Context.CloseAsync();
         await Ok(await api.PostAsJsonAsync("/api/v1/github/installations", new
         {
-            installation_id = Installation.Id, account_login = Account, account_type = "Organization", state = query["state"],
-        }), HttpStatusCode.Created);
+            installation_id = Installation.Id, account_login = Account, account_type = "Organization", state = link["state"]!.GetValue<string>(),
+        }));
+        gh.BrowserUser = "alice-gh"; // Alice installs in J2
+
         var entry = await Ok(await api.PostAsJsonAsync("/api/v1/registry", new { name = "shared", description = "Shared between orgs." }), HttpStatusCode.Created);
         await Ok(await api.PostAsJsonAsync("/api/v1/github/connections", new
         {

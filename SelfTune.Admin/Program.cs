@@ -82,6 +82,7 @@ namespace SelfTune.Admin.Extensions
             app.MapAccountApi();
             app.MapRegistryApi();
             app.MapGitHubApi();
+            app.MapGitHubCallbackApi(); // the App's Callback URL: GitHub's user authorization proves a binding
             app.MapGitHubWebhookApi();
 
             app.MapRazorComponents<App>().AddInteractiveServerRenderMode().RequireAuthorization();

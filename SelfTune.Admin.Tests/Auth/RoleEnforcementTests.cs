@@ -92,7 +92,8 @@ public sealed class RoleEnforcementTests(GitHubHarness h) : IClassFixture<GitHub
         var installation = h.GitHub.AddInstallation("roles-admin");
         var repo = h.GitHub.AddRepo(installation, installation.AccountLogin, "roles-admin");
         h.GitHub.PushCommit(repo, "main", GitHubHarness.Skill("roles-admin"));
-        var (installationId, state) = await h.InstallThroughBrowserAsync(h.Api, installation);
+        var install = await h.InstallThroughBrowserAsync(h.Api, installation);
+        var (installationId, state) = install;
 
         await WithScopeAsync<object?>(async services =>
         {
@@ -100,6 +101,7 @@ public sealed class RoleEnforcementTests(GitHubHarness h) : IClassFixture<GitHub
             var setup = services.GetRequiredService<GitHubSetupService>();
             var connections = services.GetRequiredService<ConnectionService>();
 
+            Assert.Contains(await binder.ProveAsync(admin, state, install.Code, default), i => i.Id == installationId); // the callback's step
             var bound = await binder.BindInstallationAsync(admin, installationId, null, null, state, default);
             Assert.True(bound.Created);
             Assert.Equal(admin.Id, bound.Installation.CreatedBy);

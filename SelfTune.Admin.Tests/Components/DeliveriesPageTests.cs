@@ -234,6 +234,16 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
         Assert.Equal([deliveryId], await App.WithDbAsync(db => db.Attempts.Where(x => x.ConnectionId == b.Id).Select(x => x.DeliveryId!).ToListAsync()));
         Assert.False(await App.WithDbAsync(db => db.Attempts.AnyAsync(x => x.OrgId == orgB && x.DeliveryId == deliveryId + ":replay-1")));
         Assert.Equal("Push to main: 1 attempt(s) queued.", replay!.OutcomeMessage);
+
+        // The replay is A's: A lists it, B (bound to the same installation) lists only GitHub's original and cannot open it.
+        await using var scope = App.Services.CreateAsyncScope();
+        var deliveries = scope.ServiceProvider.GetRequiredService<SelfTune.Admin.GitHub.Webhooks.DeliveryService>();
+        async Task<List<string>> ListedAsync(Guid orgId) =>
+            (await deliveries.ListAsync(orgId, new(Search: deliveryId), 0, 50)).Items.Select(d => d.DeliveryId).ToList();
+        Assert.Equal([deliveryId + ":replay-1", deliveryId], await ListedAsync(a.OrgId));
+        Assert.Equal([deliveryId], await ListedAsync(orgB));
+        Assert.Null(await deliveries.GetAsync(orgB, replay.Id));
+        Assert.Empty(await deliveries.ReplaysOfAsync(orgB, deliveryId));
     }
 
     [Fact]

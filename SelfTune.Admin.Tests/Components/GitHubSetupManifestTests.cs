@@ -109,6 +109,9 @@ public sealed class GitHubSetupManifestTests : PageTestContext, IClassFixture<Un
         Assert.Equal("http://localhost/settings/github/manifest", manifest["redirect_url"]!.GetValue<string>());
         Assert.Equal("http://localhost/settings/github", manifest["setup_url"]!.GetValue<string>());
         Assert.True(manifest["setup_on_update"]!.GetValue<bool>());
+        // GitHub asks the installing person to authorize the App and sends them to the callback, which proves what they can access.
+        Assert.True(manifest["request_oauth_on_install"]!.GetValue<bool>());
+        Assert.Equal(["http://localhost/settings/github/callback"], manifest["callback_urls"]!.AsArray().Select(u => u!.GetValue<string>()));
         Assert.False(manifest["public"]!.GetValue<bool>());
         Assert.Equal("read", manifest["default_permissions"]!["contents"]!.GetValue<string>());
         Assert.Equal("read", manifest["default_permissions"]!["metadata"]!.GetValue<string>());
@@ -150,6 +153,8 @@ public sealed class GitHubSetupManifestTests : PageTestContext, IClassFixture<Un
         Assert.DoesNotContain("PRIVATE KEY", row.ProtectedPrivateKey);
         Assert.NotEqual(gh.WebhookSecret, row.ProtectedWebhookSecret);
         Assert.DoesNotContain(gh.WebhookSecret, row.ProtectedWebhookSecret);
+        Assert.Equal(gh.ClientId, row.ClientId);
+        Assert.DoesNotContain(gh.ClientSecret, row.ProtectedClientSecret);
 
         // 5. The product uses them: the credential source returns them and the App client authenticates with them.
         await using (var scope = App.Services.CreateAsyncScope())
@@ -162,6 +167,9 @@ public sealed class GitHubSetupManifestTests : PageTestContext, IClassFixture<Un
             Assert.Equal(gh.WebhookSecret, credentials.WebhookSecret);
             var app = await scope.ServiceProvider.GetRequiredService<IGitHubClientFactory>().CreateAppClientAsync(CancellationToken.None);
             Assert.Equal(gh.AppSlug, (await app.GitHubApps.GetCurrent()).Slug);
+            // And its OAuth client for GitHub's user authorization (binding's proof).
+            var client = await scope.ServiceProvider.GetRequiredService<GitHubUserAuthorization>().GetClientAsync(CancellationToken.None);
+            Assert.Equal((gh.ClientId, gh.ClientSecret), (client!.ClientId, client.ClientSecret));
         }
 
         // 6. The setup page now offers the install link of the stored App.

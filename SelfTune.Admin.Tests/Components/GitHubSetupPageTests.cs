@@ -34,12 +34,31 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
 
     BunitNavigationManager Nav => (BunitNavigationManager)Services.GetRequiredService<NavigationManager>();
 
+    /// <summary>The same member's browser, for the App's callback (an endpoint, not this page).</summary>
+    HttpClient? browser;
+
     async Task<(Guid OrgId, Guid ActorId)> SignInToNewOrgAsync(MemberRole role = MemberRole.Owner)
     {
         var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
-        var actorId = Guid.NewGuid();
+        (browser, var actorId) = await SignedInBrowser.CreateAsync(App, orgId, role);
         SignInAs(orgId, role, memberId: actorId);
         return (orgId, actorId);
+    }
+
+    /// <summary>
+    /// GitHub's install page for <paramref name="state"/> (with <paramref name="githubUser"/> signed in, default an admin of the
+    /// installation's account) → the App's callback in this member's browser → where it sends the browser on (this page).
+    /// <paramref name="installationId"/> replaces the id on the way back, as someone editing the address would.
+    /// </summary>
+    async Task<string> InstallThroughCallbackAsync(FakeInstallation installation, string state, string? githubUser = null, long? installationId = null)
+    {
+        gh.NextInstallForBrowser = installation;
+        gh.BrowserUser = githubUser ?? GitHubHarness.InstallerOf(installation);
+        using var github = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        using var redirect = await github.GetAsync(new Uri(gh.BaseUrl, $"apps/{gh.AppSlug}/installations/new?state={Uri.EscapeDataString(state)}"));
+        var callback = redirect.Headers.Location!.PathAndQuery;
+        if (installationId is { } id) callback = callback.Replace($"installation_id={installation.Id}", $"installation_id={id}");
+        return (await GitHubHarness.CallbackAsync(browser!, new Uri(callback, UriKind.Relative))).OriginalString;
     }
 
     async Task<string> IssueStateAsync(Guid orgId, Guid actorId)
@@ -124,16 +143,20 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
         Assert.True(target.Options.ForceLoad);
         Assert.False(string.IsNullOrEmpty(HttpUtility.ParseQueryString(url.Query)["state"]));
 
-        // GitHub installs and redirects the browser back to the Setup URL with the installation and our state.
+        // GitHub installs, asks the person to authorize the App and sends the browser to the callback with a code, the
+        // installation and our state; the callback proves and binds, then sends the browser back here.
         gh.NextInstallForBrowser = installation;
-        using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
-        using var redirect = await browser.GetAsync(url);
+        gh.BrowserUser = GitHubHarness.InstallerOf(installation);
+        using var github = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        using var redirect = await github.GetAsync(url);
         var back = redirect.Headers.Location!;
-        Assert.Equal("/settings/github", back.AbsolutePath);
+        Assert.Equal("/settings/github/callback", back.AbsolutePath);
         Assert.Equal(installation.Id.ToString(), HttpUtility.ParseQueryString(back.Query)["installation_id"]);
+        var outcome = await GitHubHarness.CallbackAsync(browser!, back);
+        Assert.Equal($"/settings/github?bound={installation.Id}", outcome.OriginalString);
 
         await DisposeComponentsAsync();
-        page = RenderAt(back.PathAndQuery);
+        page = RenderAt(outcome.OriginalString);
         page.WaitForElement("[data-testid=verified-account]", Wait);
         Assert.Equal(installation.AccountLogin, Text(page, "account-login"));
         Assert.Equal("Organization", Text(page, "account-type"));
@@ -150,14 +173,17 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
     }
 
     [Fact]
-    public async Task Redirect_without_state_is_refused_with_the_binders_explanation_and_start_again()
+    public async Task A_redirect_without_GitHubs_user_authorization_is_refused_and_offers_it()
     {
+        // An App whose owner turned "Request user authorization (OAuth) during installation" off sends the browser to the
+        // Setup URL with an installation id only, which anyone can type.
         await SignInToNewOrgAsync();
         var installation = gh.AddInstallation("nostate-" + Guid.NewGuid().ToString("N")[..6]);
         var page = RenderAt($"/settings/github?installation_id={installation.Id}&setup_action=install");
         page.WaitForElement("[data-testid=bind-error]", Wait);
         Assert.Contains("could not verify", Text(page, "bind-error-title"));
-        Assert.Contains("needs the 'state' from GitHub's redirect", Text(page, "bind-error-message"));
+        Assert.Contains("without asking you to authorize the App", Text(page, "bind-error-message"));
+        Assert.NotEmpty(page.FindAll("[data-testid=connect-existing-retry]"));
 
         await ClickAsync(page, "start-again");
         Assert.Equal("http://localhost/settings/github", Nav.Uri);
@@ -171,14 +197,13 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
         var (orgId, actorId) = await SignInToNewOrgAsync();
         var first = gh.AddInstallation("reuse-a-" + Guid.NewGuid().ToString("N")[..6]);
         var second = gh.AddInstallation("reuse-b-" + Guid.NewGuid().ToString("N")[..6]);
-        var state = Uri.EscapeDataString(await IssueStateAsync(orgId, actorId));
-        gh.TouchInstallation(first); // installed on GitHub through this link
+        var state = await IssueStateAsync(orgId, actorId);
 
-        var page = RenderAt($"/settings/github?installation_id={first.Id}&setup_action=install&state={state}");
+        var page = RenderAt(await InstallThroughCallbackAsync(first, state));
         page.WaitForElement("[data-testid=verified-account]", Wait);
         await DisposeComponentsAsync();
 
-        page = RenderAt($"/settings/github?installation_id={second.Id}&setup_action=install&state={state}");
+        page = RenderAt(await InstallThroughCallbackAsync(second, state));
         page.WaitForElement("[data-testid=bind-error]", Wait);
         Assert.Contains("already been used", Text(page, "bind-error-message"));
         Assert.NotEmpty(page.FindAll("[data-testid=start-again]"));
@@ -189,11 +214,11 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
     public async Task A_state_issued_to_another_org_is_refused()
     {
         var (otherOrg, _) = await App.CreateOrgAsync(Plan.Pro);
-        var state = Uri.EscapeDataString(await IssueStateAsync(otherOrg, Guid.NewGuid()));
+        var state = await IssueStateAsync(otherOrg, Guid.NewGuid());
         var (orgId, _) = await SignInToNewOrgAsync();
         var installation = gh.AddInstallation("cross-" + Guid.NewGuid().ToString("N")[..6]);
 
-        var page = RenderAt($"/settings/github?installation_id={installation.Id}&setup_action=install&state={state}");
+        var page = RenderAt(await InstallThroughCallbackAsync(installation, state));
         page.WaitForElement("[data-testid=bind-error]", Wait);
         Assert.Contains("started by another SelfTune org", Text(page, "bind-error-message"));
         Assert.NotEmpty(page.FindAll("[data-testid=start-again]"));
@@ -201,32 +226,82 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
     }
 
     [Fact]
-    public async Task An_installation_not_installed_through_the_link_is_refused_and_explained()
+    public async Task An_installation_the_persons_GitHub_account_cannot_reach_is_refused_and_explained()
     {
-        // Someone else's installation, installed before this org's link was issued: the id in the address is not proof.
+        // Someone else's installation: the person installs their own through the link and edits the id on the way back.
         var installation = gh.AddInstallation("elsewhere-" + Guid.NewGuid().ToString("N")[..6]);
         var (orgId, actorId) = await SignInToNewOrgAsync();
-        var state = Uri.EscapeDataString(await IssueStateAsync(orgId, actorId));
+        var login = "own-" + Guid.NewGuid().ToString("N")[..6];
+        var own = gh.AddInstallation(login, "User");
+        var state = await IssueStateAsync(orgId, actorId);
 
-        var page = RenderAt($"/settings/github?installation_id={installation.Id}&setup_action=install&state={state}");
+        var page = RenderAt(await InstallThroughCallbackAsync(own, state, githubUser: login, installationId: installation.Id));
         page.WaitForElement("[data-testid=bind-error]", Wait);
         Assert.Contains("could not verify", Text(page, "bind-error-title"));
-        Assert.Contains($"Installation {installation.Id} was not installed or configured through this installation link", Text(page, "bind-error-message"));
+        Assert.Contains($"did not list installation {installation.Id}", Text(page, "bind-error-message"));
         Assert.DoesNotContain(installation.AccountLogin, Text(page, "bind-error-message"));
         Assert.NotEmpty(page.FindAll("[data-testid=start-again]"));
         Assert.False(await App.WithDbAsync(db => db.Installations.AnyAsync(i => i.OrgId == orgId)));
     }
 
     [Fact]
-    public async Task An_installation_id_github_does_not_know_is_explained()
+    public async Task A_made_up_outcome_in_the_address_is_not_shown()
     {
-        var (orgId, actorId) = await SignInToNewOrgAsync();
-        var state = Uri.EscapeDataString(await IssueStateAsync(orgId, actorId));
-        var page = RenderAt($"/settings/github?installation_id=987654321&setup_action=install&state={state}");
+        await SignInToNewOrgAsync();
+        var page = RenderAt("/settings/github?bind_error=" + Uri.EscapeDataString("Your account is locked, call +1 555 0100"));
+        page.WaitForElement("[data-testid=bind-error]", Wait);
+        Assert.DoesNotContain("555", Text(page, "bind-error"));
+    }
+
+    [Fact]
+    public async Task Connect_an_installation_you_already_have_lists_what_GitHub_lists_for_the_person_and_binds_the_one_picked()
+    {
+        var (orgId, _) = await SignInToNewOrgAsync();
+        var team = "team-" + Guid.NewGuid().ToString("N")[..6];
+        var reachable = gh.AddInstallation(team);
+        var gone = gh.AddInstallation(team + "-old");
+        var unreachable = gh.AddInstallation("other-" + Guid.NewGuid().ToString("N")[..6]);
+        var person = "person-" + Guid.NewGuid().ToString("N")[..6];
+        gh.AddUser(person, team, team + "-old");
+
+        var page = RenderAt("/settings/github");
+        page.WaitForElement("[data-testid=connect-existing]", Wait);
+        await ClickAsync(page, "connect-existing");
+        page.WaitForAssertion(() => Assert.NotEmpty(Nav.History), Wait);
+        var authorize = new Uri(Nav.History.First().Uri);
+        Assert.StartsWith($"{gh.BaseUrl}login/oauth/authorize?client_id={gh.ClientId}&state=", authorize.AbsoluteUri);
+        Assert.Equal("http://localhost/settings/github/callback", HttpUtility.ParseQueryString(authorize.Query)["redirect_uri"]);
+
+        // GitHub asks the person to authorize the App and sends the browser to the callback without an installation.
+        gh.BrowserUser = person;
+        using var github = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        using var redirect = await github.GetAsync(authorize);
+        var outcome = await GitHubHarness.CallbackAsync(browser!, redirect.Headers.Location!);
+        Assert.StartsWith("/settings/github?connect=", outcome.OriginalString);
+
+        await DisposeComponentsAsync();
+        page = RenderAt(outcome.OriginalString);
+        page.WaitForElement("[data-testid=connect-list]", Wait);
+        Assert.Equal([reachable.AccountLogin, gone.AccountLogin], page.FindAll("[data-testid=connect-account]").Select(a => a.TextContent));
+        Assert.DoesNotContain(unreachable.AccountLogin, page.Markup);
+
+        // One of them was uninstalled meanwhile: GitHub does not know it any more.
+        gh.RemoveInstallation(gone);
+        await ClickAsync(page, () => page.FindAll("[data-testid=connect-row]").Single(r => r.QuerySelector("[data-testid=connect-account]")!.TextContent == gone.AccountLogin).QuerySelector("[data-testid=connect-installation]")!);
         page.WaitForElement("[data-testid=bind-error]", Wait);
         Assert.Equal("GitHub does not know this installation", Text(page, "bind-error-title"));
-        Assert.Contains("987654321", Text(page, "bind-error-message"));
+        Assert.Contains(gone.Id.ToString(), Text(page, "bind-error-message"));
         Assert.NotEmpty(page.FindAll("[data-testid=start-again]"));
+        await DisposeComponentsAsync();
+
+        page = RenderAt(outcome.OriginalString);
+        page.WaitForElement("[data-testid=connect-list]", Wait);
+        await ClickAsync(page, () => page.FindAll("[data-testid=connect-row]").Single(r => r.QuerySelector("[data-testid=connect-account]")!.TextContent == reachable.AccountLogin).QuerySelector("[data-testid=connect-installation]")!);
+        page.WaitForElement("[data-testid=verified-account]", Wait);
+        Assert.Equal(reachable.AccountLogin, Text(page, "account-login"));
+        Assert.Contains("bound to your org", Text(page, "bind-success"));
+        Assert.True(await App.WithDbAsync(db => db.Installations.AnyAsync(i => i.OrgId == orgId && i.InstallationId == reachable.Id)));
+        Assert.False(await App.WithDbAsync(db => db.Installations.AnyAsync(i => i.OrgId == orgId && i.InstallationId == unreachable.Id)));
     }
 
     [Fact]

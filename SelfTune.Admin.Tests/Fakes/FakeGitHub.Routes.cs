@@ -20,6 +20,8 @@ public sealed partial class FakeGitHub
             await CodeloadAsync(ctx, o, r, string.Join('/', refParts));
         else if (s is ["apps", var slug, "installations", "new"] && HttpMethods.IsGet(ctx.Request.Method))
             await BrowserInstallAsync(ctx, slug);
+        else if (s is ["login", "oauth", "authorize"] && HttpMethods.IsGet(ctx.Request.Method)) await AuthorizeAsync(ctx);
+        else if (s is ["login", "oauth", "access_token"] && HttpMethods.IsPost(ctx.Request.Method)) await AccessTokenAsync(ctx);
         else await UnroutedAsync(ctx);
     }
 
@@ -56,6 +58,9 @@ public sealed partial class FakeGitHub
                 return;
             case ["app-manifests", var code, "conversions"] when post:
                 await ManifestConversionAsync(ctx, code);
+                return;
+            case ["user", "installations"] when get:
+                await UserInstallationsAsync(ctx);
                 return;
             case ["installation", "repositories"] when get:
                 await InstallationRepositoriesAsync(ctx);
@@ -207,7 +212,7 @@ public sealed partial class FakeGitHub
         }
         var app = AppJson();
         app.Remove("installations_count");
-        app["client_secret"] = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(20));
+        app["client_secret"] = ClientSecret;
         app["webhook_secret"] = WebhookSecret;
         app["pem"] = PrivateKeyPem;
         await WriteJsonAsync(ctx, 201, app);
@@ -1047,17 +1052,20 @@ public sealed partial class FakeGitHub
         }
         var inst = NextInstallForBrowser;
         var setup = SetupUrl;
-        if (inst is null || setup is null)
+        if (inst is null || (setup is null && CallbackUrl is null))
         {
             ctx.Response.StatusCode = 404;
             ctx.Response.ContentType = "text/plain";
-            await ctx.Response.WriteAsync("FakeGitHub: set NextInstallForBrowser and SetupUrl before the browser install.");
+            await ctx.Response.WriteAsync("FakeGitHub: set NextInstallForBrowser and SetupUrl or CallbackUrl before the browser install.");
             return;
         }
-        // The user installs (or configures) the App on GitHub's page: GitHub creates or updates the installation.
+        // The user installs (or configures) the App on GitHub's page: GitHub creates or updates the installation. Only an
+        // administrator of the account can, so the installing user can access it from then on.
         inst.Touch();
+        if (BrowserUser is { } installer && inst.AccountType == "Organization") AddUser(installer, inst.AccountLogin);
+        if (await InstallThroughCallbackAsync(ctx, inst, "install")) return;
         var state = ctx.Request.Query["state"];
-        var url = setup.AbsoluteUri + (string.IsNullOrEmpty(setup.Query) ? "?" : "&")
+        var url = setup!.AbsoluteUri + (string.IsNullOrEmpty(setup.Query) ? "?" : "&")
             + $"installation_id={inst.Id}&setup_action=install"
             + (state.Count > 0 ? "&state=" + Esc(state.ToString()) : "");
         ctx.Response.StatusCode = 302;

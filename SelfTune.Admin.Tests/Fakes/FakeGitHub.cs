@@ -543,7 +543,8 @@ public sealed partial class FakeGitHub : IAsyncDisposable
         var h = req.Headers.Authorization.ToString();
         if (string.IsNullOrEmpty(h)) return null;
         var value = h.Contains(' ') ? h[(h.IndexOf(' ') + 1)..] : h;
-        return value.StartsWith("ghs_", StringComparison.Ordinal) ? "installation" : value.StartsWith("ey", StringComparison.Ordinal) ? "jwt" : "other";
+        return value.StartsWith("ghs_", StringComparison.Ordinal) ? "installation" : value.StartsWith("ghu_", StringComparison.Ordinal) ? "user"
+            : value.StartsWith("ey", StringComparison.Ordinal) ? "jwt" : "other";
     }
 
     /// <summary>Path segments from the raw target, each unescaped (so %2F inside a segment stays inside it).</summary>

@@ -566,12 +566,123 @@ public sealed class FakeGitHubTests : IAsyncLifetime
             resp.Headers.Location!.AbsoluteUri);
     }
 
+    /// <summary>When GitHub created and last updated an installation (Octokit's Installation lacks both).</summary>
+    public sealed class InstallationTimes
+    {
+        public DateTimeOffset CreatedAt { get; set; }
+        public DateTimeOffset UpdatedAt { get; set; }
+    }
+
+    // ---------------------------------------------------------------- user authorization (OAuth web flow)
+
+    /// <summary>Octokit's OAuth client against the fake's web root (where github.com serves /login/oauth/...).</summary>
+    private GitHubClient WebClient() =>
+        new(new Connection(new ProductHeaderValue("test"), _fake.BaseUrl));
+
+    private async Task<string> AuthorizeAsync(string githubUser, string state = "s1")
+    {
+        _fake.CallbackUrl = new Uri("http://localhost:5123/settings/github/callback");
+        _fake.BrowserUser = githubUser;
+        using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        using var resp = await http.GetAsync(new Uri(_fake.BaseUrl,
+            $"login/oauth/authorize?client_id={_fake.ClientId}&state={state}&redirect_uri={Uri.EscapeDataString("http://localhost:5123/settings/github/callback")}"));
+        Assert.Equal(HttpStatusCode.Found, resp.StatusCode);
+        var location = resp.Headers.Location!;
+        Assert.Equal("http://localhost:5123/settings/github/callback", location.GetLeftPart(UriPartial.Path));
+        var query = System.Web.HttpUtility.ParseQueryString(location.Query);
+        Assert.Equal(state, query["state"]);
+        return query["code"]!;
+    }
+
+    [Fact]
+    public async Task User_authorization_code_works_once_and_its_token_lists_the_installations_the_user_can_access()
+    {
+        _fake.AddUser("octocat", "acme-org");
+        var own = _fake.AddInstallation("octocat", "User");
+        var elsewhere = _fake.AddInstallation("elsewhere-org");
+        var code = await AuthorizeAsync("octocat");
+
+        var token = await WebClient().Oauth.CreateAccessToken(new OauthTokenRequest(_fake.ClientId, _fake.ClientSecret, code));
+        Assert.Null(token.Error);
+        Assert.StartsWith("ghu_", token.AccessToken);
+        var again = await WebClient().Oauth.CreateAccessToken(new OauthTokenRequest(_fake.ClientId, _fake.ClientSecret, code));
+        Assert.Equal("bad_verification_code", again.Error);
+        Assert.Null(again.AccessToken);
+
+        var user = Client(new Credentials(token.AccessToken, AuthenticationType.Bearer));
+        var listed = await user.GitHubApps.GetAllInstallationsForCurrentUser();
+        Assert.Equal([_inst.Id, own.Id], listed.Installations.Select(i => i.Id).Order());
+        Assert.Equal(2, listed.TotalCount);
+        Assert.DoesNotContain(listed.Installations, i => i.Id == elsewhere.Id);
+        var paged = await user.GitHubApps.GetAllInstallationsForCurrentUser(new ApiOptions { PageSize = 1 });
+        Assert.Equal([_inst.Id, own.Id], paged.Installations.Select(i => i.Id).Order());
+
+        // An installation token is not a user: GitHub refuses to list installations for it.
+        var installationClient = await InstallationClient();
+        await Assert.ThrowsAsync<ForbiddenException>(() => installationClient.GitHubApps.GetAllInstallationsForCurrentUser());
+    }
+
+    [Fact]
+    public async Task Access_token_checks_the_client_and_answers_form_encoded_unless_asked_for_json()
+    {
+        _fake.AddUser("form-user");
+        var wrongSecret = await WebClient().Oauth.CreateAccessToken(new OauthTokenRequest(_fake.ClientId, "not-the-secret", await AuthorizeAsync("form-user")));
+        Assert.Equal("incorrect_client_credentials", wrongSecret.Error);
+
+        var code = await AuthorizeAsync("form-user");
+        using var http = new HttpClient();
+        using var form = await http.PostAsync(new Uri(_fake.BaseUrl, "login/oauth/access_token"), new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["client_id"] = _fake.ClientId, ["client_secret"] = _fake.ClientSecret, ["code"] = code,
+        }));
+        var body = System.Web.HttpUtility.ParseQueryString(await form.Content.ReadAsStringAsync());
+        Assert.StartsWith("ghu_", body["access_token"]);
+        Assert.Equal("bearer", body["token_type"]);
+    }
+
+    [Fact]
+    public async Task Authorize_refuses_an_unknown_client_and_a_redirect_uri_outside_the_callback()
+    {
+        _fake.CallbackUrl = new Uri("http://localhost:5123/settings/github/callback");
+        _fake.BrowserUser = "someone";
+        using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        using var unknown = await http.GetAsync(new Uri(_fake.BaseUrl, "login/oauth/authorize?client_id=nope&state=x"));
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+
+        using var elsewhere = await http.GetAsync(new Uri(_fake.BaseUrl,
+            $"login/oauth/authorize?client_id={_fake.ClientId}&state=x&redirect_uri={Uri.EscapeDataString("http://evil.example/settings/github/callback")}"));
+        Assert.Equal(HttpStatusCode.Found, elsewhere.StatusCode);
+        Assert.Equal("http://localhost:5123/settings/github/callback?error=redirect_uri_mismatch&state=x", elsewhere.Headers.Location!.AbsoluteUri);
+    }
+
+    [Fact]
+    public async Task Browser_install_with_user_authorization_redirects_to_the_callback_with_a_code_for_the_installer()
+    {
+        _fake.CallbackUrl = new Uri("http://localhost:5123/settings/github/callback");
+        _fake.BrowserUser = "installer";
+        _fake.NextInstallForBrowser = _inst;
+        using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        using var resp = await http.GetAsync(new Uri(_fake.BaseUrl, "apps/selftune-test/installations/new?state=s%2Bt"));
+        Assert.Equal(HttpStatusCode.Found, resp.StatusCode);
+        var location = resp.Headers.Location!;
+        Assert.Equal("http://localhost:5123/settings/github/callback", location.GetLeftPart(UriPartial.Path));
+        var query = System.Web.HttpUtility.ParseQueryString(location.Query);
+        Assert.Equal(_inst.Id.ToString(), query["installation_id"]);
+        Assert.Equal("install", query["setup_action"]);
+        Assert.Equal("s+t", query["state"]);
+
+        // The installer administers the organization they installed on, so GitHub lists the installation for them.
+        var token = await WebClient().Oauth.CreateAccessToken(new OauthTokenRequest(_fake.ClientId, _fake.ClientSecret, query["code"]!));
+        var listed = await Client(new Credentials(token.AccessToken, AuthenticationType.Bearer)).GitHubApps.GetAllInstallationsForCurrentUser();
+        Assert.Equal([_inst.Id], listed.Installations.Select(i => i.Id));
+    }
+
     [Fact]
     public async Task Installation_times_are_served_and_the_browser_install_and_touch_bump_updated_at()
     {
         var app = AppClient();
-        async Task<SelfTune.Admin.GitHub.InstallationTimes> TimesAsync(FakeInstallation i) =>
-            (await app.Connection.Get<SelfTune.Admin.GitHub.InstallationTimes>(new Uri($"app/installations/{i.Id}", UriKind.Relative), null)).Body;
+        async Task<InstallationTimes> TimesAsync(FakeInstallation i) =>
+            (await app.Connection.Get<InstallationTimes>(new Uri($"app/installations/{i.Id}", UriKind.Relative), null)).Body;
 
         var created = DateTimeOffset.UtcNow.AddDays(-3).Truncate();
         var old = _fake.AddInstallation("old-org", createdAt: created);

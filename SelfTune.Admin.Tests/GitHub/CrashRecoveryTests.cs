@@ -219,6 +219,7 @@ public sealed partial class CrashRecoveryTests(ITestOutputHelper output) : IAsyn
         var repo = gh.AddRepo(installation, "crash-mark", "skills");
         await using var app = new CrashOnceAppFactory();
         foreach (var (k, v) in GitHubHarness.Settings(gh)) app.Settings[k] = v;
+        app.Settings["GitHub:TrustApiKeyBinding"] = "true"; // binding is not what this test is about
         using var api = app.CreateClient(app.DevelopmentKey);
         await BindAsync(api, installation);
         var connection = await ConnectAsync(api, await CreateEntryAsync(api, "skills"), installation, repo, writeBack: false);
@@ -286,6 +287,8 @@ public sealed partial class CrashRecoveryTests(ITestOutputHelper output) : IAsyn
         settings["Jobs:Lease"] = lease?.ToString("c", CultureInfo.InvariantCulture);
         settings["Jobs:Workers"] = workers.ToString(CultureInfo.InvariantCulture);
         settings["GitHub:AttemptTimeout"] = attemptTimeout.ToString("c", CultureInfo.InvariantCulture);
+        // Binding is not what these tests are about, and the child process has no signed-in browser for GitHub's callback.
+        settings["GitHub:TrustApiKeyBinding"] = "true";
         var app = await AppProcess.StartAsync(settings);
         apps.Add(app);
         return app;

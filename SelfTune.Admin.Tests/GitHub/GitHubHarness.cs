@@ -39,6 +39,8 @@ public class GitHubHarness : IAsyncLifetime
         Api = App.CreateClient(App.DevelopmentKey); // starts the host before tests build their contexts on it
         // bUnit's NavigationManager has base http://localhost/, so that is where the setup page lives.
         GitHub.SetupUrl = new Uri("http://localhost/settings/github");
+        // The App asks for user authorization on install: GitHub sends the browser to the callback with a code.
+        GitHub.CallbackUrl = new Uri("http://localhost/settings/github/callback");
     }
 
     /// <summary>The fake's App credentials and <see cref="ConnectionSettings"/>: the app acts as the fake's App.</summary>
@@ -49,6 +51,8 @@ public class GitHubHarness : IAsyncLifetime
         settings["GitHub:AppSlug"] = github.AppSlug;
         settings["GitHub:PrivateKey"] = github.PrivateKeyPem;
         settings["GitHub:WebhookSecret"] = github.WebhookSecret;
+        settings["GitHub:ClientId"] = github.ClientId;
+        settings["GitHub:ClientSecret"] = github.ClientSecret;
         return settings;
     }
 
@@ -66,6 +70,7 @@ public class GitHubHarness : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        foreach (var browser in browsers.Values) browser.Dispose();
         Api.Dispose();
         await App.DisposeAsync();
         await GitHub.DisposeAsync();
@@ -77,25 +82,66 @@ public class GitHubHarness : IAsyncLifetime
         [extraFile] = Encoding.UTF8.GetBytes(extra),
     };
 
-    /// <summary>The browser install round trip: our install link → the fake's install page → redirect back with installation_id and state.</summary>
-    public async Task<(long InstallationId, string State)> InstallThroughBrowserAsync(HttpClient api, FakeInstallation installation)
+    /// <summary>What GitHub's install page sent the browser back with (to the App's callback).</summary>
+    public sealed record BrowserInstall(long InstallationId, string State, string Code, Uri Callback)
+    {
+        public void Deconstruct(out long installationId, out string state) => (installationId, state) = (InstallationId, State);
+    }
+
+    /// <summary>The GitHub user the harness signs in on GitHub to install <paramref name="installation"/>: its own account, or an admin of the organization.</summary>
+    public static string InstallerOf(FakeInstallation installation) =>
+        installation.AccountType == "User" ? installation.AccountLogin : "admin-of-" + installation.AccountLogin;
+
+    /// <summary>
+    /// The browser install round trip on GitHub's side: our install link (asked for with <paramref name="api"/>'s key) → the
+    /// fake's install page, where <paramref name="githubUser"/> (default <see cref="InstallerOf"/>) installs → GitHub's
+    /// redirect to the App's callback with a code, the installation and our state. The callback itself is not called.
+    /// </summary>
+    public async Task<BrowserInstall> InstallThroughBrowserAsync(HttpClient api, FakeInstallation installation, string? githubUser = null)
     {
         var link = await api.GetFromJsonAsync<JsonObject>("/api/v1/github/install-url");
         GitHub.NextInstallForBrowser = installation;
+        GitHub.BrowserUser = githubUser ?? InstallerOf(installation);
         using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
         using var response = await browser.GetAsync(link!["url"]!.GetValue<string>());
         Assert.Equal(HttpStatusCode.Found, response.StatusCode);
-        var query = System.Web.HttpUtility.ParseQueryString(response.Headers.Location!.Query);
+        var location = response.Headers.Location!;
+        Assert.Equal("/settings/github/callback", location.AbsolutePath);
+        var query = System.Web.HttpUtility.ParseQueryString(location.Query);
         Assert.Equal("install", query["setup_action"]);
-        return (long.Parse(query["installation_id"]!), query["state"]!);
+        return new BrowserInstall(long.Parse(query["installation_id"]!), query["state"]!, query["code"]!, location);
     }
 
+    readonly Dictionary<Guid, HttpClient> browsers = new();
+
+    /// <summary>A browser signed in as an admin of the org of <paramref name="api"/>'s key (one per org).</summary>
+    public async Task<HttpClient> BrowserAsync(HttpClient api)
+    {
+        var orgId = await SignedInBrowser.OrgOfAsync(App, api);
+        if (!browsers.TryGetValue(orgId, out var browser)) browsers[orgId] = browser = (await SignedInBrowser.CreateAsync(App, orgId)).Browser;
+        return browser;
+    }
+
+    /// <summary>Sends <paramref name="browser"/> to the App's callback as GitHub would; returns where the callback sent it next.</summary>
+    public static async Task<Uri> CallbackAsync(HttpClient browser, Uri callback)
+    {
+        using var response = await browser.GetAsync(callback.IsAbsoluteUri ? callback.PathAndQuery : callback.OriginalString);
+        Assert.True(response.StatusCode == HttpStatusCode.Redirect, $"The callback answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        return response.Headers.Location!;
+    }
+
+    /// <summary>
+    /// Binds the way a person does: the install round trip, GitHub's callback in a browser signed in to the org of
+    /// <paramref name="api"/> (which proves and binds), then the API call a script makes with the same state (200, the row).
+    /// </summary>
     public async Task<JsonObject> BindAsync(HttpClient api, FakeInstallation installation)
     {
-        var (id, state) = await InstallThroughBrowserAsync(api, installation);
+        var install = await InstallThroughBrowserAsync(api, installation);
+        var outcome = await CallbackAsync(await BrowserAsync(api), install.Callback);
+        Assert.StartsWith($"/settings/github?bound={installation.Id}", outcome.OriginalString); // "&already=1" when bound before
         var response = await api.PostAsJsonAsync("/api/v1/github/installations",
-            new { installation_id = id, account_login = installation.AccountLogin, account_type = installation.AccountType, state });
-        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+            new { installation_id = install.InstallationId, account_login = installation.AccountLogin, account_type = installation.AccountType, state = install.State });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return (await response.Content.ReadFromJsonAsync<JsonObject>())!;
     }
 

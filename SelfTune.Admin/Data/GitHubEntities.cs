@@ -55,7 +55,10 @@ public sealed class GitHubInstallation
         : null;
 }
 
-/// <summary>The single-use half of an install <c>state</c>: the signed token names this row, binding marks it used.</summary>
+/// <summary>
+/// The single-use half of an install <c>state</c>: the signed token names this row, binding marks it used. GitHub's user
+/// authorization on the callback records which installations the person's GitHub account can reach; only those bind.
+/// </summary>
 public sealed class InstallState
 {
     public Guid Id { get; set; } = Guid.NewGuid();
@@ -64,6 +67,13 @@ public sealed class InstallState
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset ExpiresAt { get; set; }
     public DateTimeOffset? UsedAt { get; set; }
+    /// <summary>
+    /// JSON array of the installations GitHub listed for the authorizing user (<c>GET /user/installations</c>):
+    /// [{"id":1,"account_login":"x","account_type":"Organization"}]; null until a callback proved any.
+    /// </summary>
+    public string? ProvedInstallations { get; set; }
+    /// <summary>Refused binding tries with this state; at <c>InstallationBinder.MaxFailedAttempts</c> the state is dead.</summary>
+    public int FailedAttempts { get; set; }
 }
 
 /// <summary>A repository (by GitHub id, which survives renames and transfers) feeding one registry entry.</summary>
@@ -186,6 +196,8 @@ public sealed class WebhookDelivery
     public DateTimeOffset ReceivedAt { get; set; }
     public DeliveryOutcome Outcome { get; set; }
     public string? OutcomeMessage { get; set; }
+    /// <summary>The org that replayed it (a replay acts for that org only, so only that org lists it); null for GitHub's deliveries.</summary>
+    public Guid? ReplayedByOrgId { get; set; }
 
     /// <summary>The body as received; empty for an event the app ignores (its headers and outcome are enough).</summary>
     public required string Payload { get; set; }
@@ -221,6 +233,9 @@ public sealed class StoredGitHubApp
     public required string Slug { get; set; }
     public required string ProtectedPrivateKey { get; set; }
     public required string ProtectedWebhookSecret { get; set; }
+    /// <summary>The App's OAuth client id and (protected) secret, for user authorization; null on rows stored before they were kept.</summary>
+    public string? ClientId { get; set; }
+    public string? ProtectedClientSecret { get; set; }
     public string? HtmlUrl { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }

@@ -15,6 +15,8 @@ public static class AppManifest
     public const string WebhookPath = "api/v1/github/webhook";
     public const string CallbackPath = "settings/github/manifest";
     public const string SetupPath = "settings/github";
+    /// <summary>The App's Callback URL: GitHub's user authorization (on install, on update, and "connect") returns here.</summary>
+    public const string UserAuthorizationPath = "settings/github/callback";
 
     /// <summary>GitHub App names are at most 34 characters and unique on GitHub.</summary>
     public const int MaxNameLength = 34;
@@ -26,6 +28,12 @@ public static class AppManifest
         ["url"] = appBaseUrl.AbsoluteUri,
         ["hook_attributes"] = new JsonObject { ["url"] = new Uri(appBaseUrl, WebhookPath).AbsoluteUri, ["active"] = true },
         ["redirect_url"] = new Uri(appBaseUrl, CallbackPath).AbsoluteUri,
+        // Binding needs GitHub's word on who may use an installation: GitHub asks the installing person to authorize the
+        // App and sends the browser to the callback with a code (and on updates too, "setup_on_update"). With this set
+        // GitHub uses the callback instead of the Setup URL, which stays for an App whose owner turns that off (the page then
+        // asks for the authorization itself).
+        ["request_oauth_on_install"] = true,
+        ["callback_urls"] = new JsonArray(new Uri(appBaseUrl, UserAuthorizationPath).AbsoluteUri),
         ["setup_url"] = new Uri(appBaseUrl, SetupPath).AbsoluteUri,
         ["setup_on_update"] = true,
         ["public"] = isPublic,
@@ -151,7 +159,8 @@ public sealed class AppManifestService(
         }
         if (app.Id <= 0 || string.IsNullOrEmpty(app.Slug) || string.IsNullOrEmpty(app.Pem) || string.IsNullOrEmpty(app.WebhookSecret))
             throw new ProblemException(502, "upstream_failure", "GitHub created the App but did not return its id, slug, private key and webhook secret.");
-        return await stored.SaveAsync(app.Id, app.Slug, app.Pem, app.WebhookSecret, app.HtmlUrl, ct);
+        var oauthClient = string.IsNullOrEmpty(app.ClientId) || string.IsNullOrEmpty(app.ClientSecret) ? null : new GitHubOAuthClient(app.ClientId, app.ClientSecret);
+        return await stored.SaveAsync(app.Id, app.Slug, app.Pem, app.WebhookSecret, app.HtmlUrl, ct, oauthClient);
     }
 
     /// <summary>The conversion endpoint takes no authentication; the code is the credential.</summary>

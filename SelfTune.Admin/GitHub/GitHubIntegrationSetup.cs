@@ -24,6 +24,7 @@ public static class GitHubIntegrationSetup
         services.AddSingleton<AttemptQueries>(); // a context per call, from the factory
 
         services.AddSingleton<GitHubLinks>(); // every GitHub web link the pages and the setup flow show
+        services.AddSingleton<GitHubUserAuthorization>(); // binding's proof: GitHub's user authorization
         services.AddScoped<WriteBack>();
         services.AddScoped<SkillPackager>();
         services.AddScoped<AttemptBuilder>();

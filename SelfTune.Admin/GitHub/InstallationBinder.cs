@@ -6,30 +6,23 @@ namespace SelfTune.Admin.GitHub;
 public sealed record BindResult(GitHubInstallation Installation, bool Created);
 
 /// <summary>
-/// When GitHub created and last updated an installation (<c>GET /app/installations/{id}</c>); Octokit's
-/// <see cref="Installation"/> lacks both.
-/// </summary>
-public sealed class InstallationTimes
-{
-    public DateTimeOffset CreatedAt { get; set; }
-    public DateTimeOffset UpdatedAt { get; set; }
-}
-
-/// <summary>
-/// Binds a GitHub App installation to an org (SPEC section 4). The installation id in GitHub's redirect can be spoofed,
-/// so binding needs a signed, single-use <c>state</c> this org issued, and the stored account and permissions are the
-/// ones GitHub reports for the id, never the caller's. Issuing a state and binding take the <see cref="Actor"/> and need an
-/// admin or owner; reading and applying GitHub's view of an installation (webhooks) need no one.
+/// Binds a GitHub App installation to an org (SPEC section 4). The installation id in GitHub's redirect can be spoofed and
+/// a state only proves who started a flow, so an installation binds only when GitHub's user authorization proved, for a
+/// signed, single-use <c>state</c> this org issued, that the person's GitHub account can access it
+/// (<see cref="ProveAsync"/>, on the App's callback). The stored account and permissions are the ones GitHub reports for
+/// the id, never the caller's. Issuing a state, proving and binding take the <see cref="Actor"/> and need an admin or
+/// owner; reading and applying GitHub's view of an installation (webhooks) need no one.
 /// </summary>
 public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFactory, IDataProtectionProvider protection, IGitHubClientFactory github,
-    Microsoft.Extensions.Options.IOptions<GitHubOptions> options, TimeProvider clock)
+    GitHubUserAuthorization userAuthorization, Microsoft.Extensions.Options.IOptions<GitHubOptions> options, TimeProvider clock)
 {
     public static readonly TimeSpan StateLifetime = TimeSpan.FromHours(1);
-    /// <summary>How much earlier than the state GitHub may say an installation was created or updated (clock skew).</summary>
-    public static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(2);
+    /// <summary>Refused binding tries a state survives; then it is dead, so ids cannot be tried one after another.</summary>
+    public const int MaxFailedAttempts = 5;
     ITimeLimitedDataProtector Protector => protection.CreateProtector("SelfTune.GitHub.InstallState").ToTimeLimitedDataProtector();
+    static readonly JsonSerializerOptions ProvedJson = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
-    /// <summary>A fresh state for the install link: signed, naming a row that records org, user and expiry.</summary>
+    /// <summary>A fresh state for the install or authorize link: signed, naming a row that records org, user and expiry.</summary>
     public async Task<string> IssueStateAsync(Actor actor, CancellationToken ct)
     {
         actor.Require(MemberRole.Admin, "install the GitHub App");
@@ -39,6 +32,36 @@ public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFacto
         db.InstallStates.Add(row);
         await db.SaveChangesAsync(ct);
         return Protector.Protect(row.Id.ToString("N"), StateLifetime);
+    }
+
+    /// <summary>
+    /// The callback's proof: checks that <paramref name="state"/> is this org's, was started by this member (or by one of
+    /// the org's API keys), and is unused and alive; exchanges GitHub's <paramref name="code"/> for a user token and
+    /// records on the state the installations GitHub lists for that user. Returns them.
+    /// </summary>
+    public async Task<IReadOnlyList<ReachableInstallation>> ProveAsync(Actor actor, string? state, string? code, CancellationToken ct)
+    {
+        actor.Require(MemberRole.Admin, "bind installations");
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var row = await VerifyStateAsync(db, actor.OrgId, state, ct);
+        await RequireStartedByAsync(db, row, actor, ct);
+        if (string.IsNullOrWhiteSpace(code) || code.Length > 200)
+            throw Unverified("GitHub sent no authorization code, so SelfTune cannot tell which installations your GitHub account can access. " +
+                             "Start again from SelfTune and authorize the App on GitHub.");
+        var reachable = await userAuthorization.ListReachableInstallationsAsync(code, ct);
+        await db.InstallStates.Where(s => s.Id == row.Id && s.UsedAt == null)
+            .ExecuteUpdateAsync(s => s.SetProperty(x => x.ProvedInstallations, JsonSerializer.Serialize(reachable, ProvedJson)), ct);
+        return reachable;
+    }
+
+    /// <summary>What a callback proved for <paramref name="state"/>, for the member who started it (the "connect" list).</summary>
+    public async Task<IReadOnlyList<ReachableInstallation>> ProvedInstallationsAsync(Actor actor, string? state, CancellationToken ct)
+    {
+        actor.Require(MemberRole.Admin, "bind installations");
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var row = await VerifyStateAsync(db, actor.OrgId, state, ct);
+        await RequireStartedByAsync(db, row, actor, ct);
+        return Proved(row);
     }
 
     public async Task<BindResult> BindInstallationAsync(Actor actor, long installationId, string? expectedLogin, string? expectedType,
@@ -51,34 +74,36 @@ public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFacto
         var existing = await db.Installations.SingleOrDefaultAsync(i => i.OrgId == orgId && i.InstallationId == installationId, ct);
         if (existing is not null && existing.DeletedAt is null) return new BindResult(existing, Created: false);
 
-        var stateRow = state is null ? null : await VerifyStateAsync(db, orgId, state, ct);
-        if (stateRow is null && !options.Value.TrustApiKeyBinding)
-            throw Unverified("Binding an installation needs the 'state' from GitHub's redirect to /settings/github, issued to this org. " +
-                             "Start the installation from SelfTune (the Install button or the install link) so GitHub returns one.");
+        // Single-tenant self-hosting trusts the org's keys (documented); everyone else needs GitHub's proof.
+        var stateRow = options.Value.TrustApiKeyBinding ? null
+            : state is null ? throw Unverified("Binding an installation needs the 'state' of an installation link that GitHub's user authorization " +
+                                               "came back with. Start the installation from SelfTune (the Install button or the install link) and authorize the App on GitHub.")
+            : await VerifyStateAsync(db, orgId, state, ct);
 
-        var (installation, times) = await FetchWithTimesAsync(installationId, ct);
-
-        // GET /app/installations/{id} answers for every installation of the App, so a state alone does not tie the
-        // installation to this org: an admin of another org could present its own fresh state with someone else's id.
-        // GitHub creates or updates an installation exactly when a user goes through the install/configure page our
-        // install link leads to, so with a state the installation must have been created or updated since the state
-        // was issued. Checked before the account comparison, which would tell the caller whose installation it is.
-        if (stateRow is not null)
+        Installation installation;
+        try
         {
-            var since = stateRow.CreatedAt - ClockSkew;
-            if (times.CreatedAt < since && times.UpdatedAt < since)
-                throw Unverified($"Installation {installationId} was not installed or configured through this installation link. " +
-                                 "Start the installation from SelfTune and finish it on GitHub.");
+            // Proof first: until GitHub said this person can access the installation, no answer may tell anything about it
+            // (not whether it exists, not whose it is).
+            if (stateRow is not null && !Proved(stateRow).Any(i => i.Id == installationId))
+                throw Unverified($"GitHub did not list installation {installationId} among the installations the GitHub account that authorized " +
+                                 "this link can access. Sign in on GitHub as someone who can, and start again from SelfTune.");
+            installation = await FetchFromGitHubAsync(installationId, ct);
+            var login = installation.Account.Login;
+            var type = AccountType(installation);
+            var mismatches = new Dictionary<string, string[]>();
+            if (expectedLogin is not null && !string.Equals(expectedLogin, login, StringComparison.OrdinalIgnoreCase))
+                mismatches["account_login"] = [$"Installation {installationId} belongs to '{login}', not '{expectedLogin}'."];
+            if (expectedType is not null && !string.Equals(expectedType, type, StringComparison.OrdinalIgnoreCase))
+                mismatches["account_type"] = [$"Installation {installationId} is on a {type} account, not a {expectedType}."];
+            if (mismatches.Count > 0) throw new ProblemException(422, "validation_failed", mismatches.Values.First()[0], mismatches);
         }
-
-        var login = installation.Account.Login;
-        var type = installation.TargetType.StringValue is { Length: > 0 } t ? t : installation.Account.Type?.ToString() ?? "User";
-        var mismatches = new Dictionary<string, string[]>();
-        if (expectedLogin is not null && !string.Equals(expectedLogin, login, StringComparison.OrdinalIgnoreCase))
-            mismatches["account_login"] = [$"Installation {installationId} belongs to '{login}', not '{expectedLogin}'."];
-        if (expectedType is not null && !string.Equals(expectedType, type, StringComparison.OrdinalIgnoreCase))
-            mismatches["account_type"] = [$"Installation {installationId} is on a {type} account, not a {expectedType}."];
-        if (mismatches.Count > 0) throw new ProblemException(422, "validation_failed", mismatches.Values.First()[0], mismatches);
+        catch (ProblemException e) when (stateRow is not null && e.Status is >= 400 and < 500)
+        {
+            await db.InstallStates.Where(s => s.Id == stateRow.Id)
+                .ExecuteUpdateAsync(s => s.SetProperty(x => x.FailedAttempts, x => x.FailedAttempts + 1), ct);
+            throw;
+        }
 
         if (stateRow is not null)
         {
@@ -89,13 +114,20 @@ public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFacto
             if (consumed == 0) throw Unverified("This installation link has already been used. Start the installation again from SelfTune.");
         }
 
-        var row = existing ?? new GitHubInstallation { OrgId = orgId, InstallationId = installationId, AccountLogin = login, AccountType = type, CreatedBy = actor.Id, CreatedAt = clock.GetUtcNow() };
+        var row = existing ?? new GitHubInstallation { OrgId = orgId, InstallationId = installationId, AccountLogin = installation.Account.Login,
+            AccountType = AccountType(installation), CreatedBy = actor.Id, CreatedAt = clock.GetUtcNow() };
         Apply(row, installation);
         row.DeletedAt = null;
         if (existing is null) db.Installations.Add(row);
         await db.SaveChangesAsync(ct);
         return new BindResult(row, Created: existing is null);
     }
+
+    static string AccountType(Installation installation) =>
+        installation.TargetType.StringValue is { Length: > 0 } t ? t : installation.Account.Type?.ToString() ?? "User";
+
+    static IReadOnlyList<ReachableInstallation> Proved(InstallState row) =>
+        row.ProvedInstallations is { Length: > 0 } json ? JsonSerializer.Deserialize<List<ReachableInstallation>>(json, ProvedJson) ?? [] : [];
 
     /// <summary>What GitHub says about installation <paramref name="installationId"/> (App JWT), or the problem a client gets.</summary>
     public async Task<Installation> FetchFromGitHubAsync(long installationId, CancellationToken ct)
@@ -104,31 +136,6 @@ public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFacto
         {
             var app = await github.CreateAppClientAsync(ct);
             return await app.GitHubApps.GetInstallationForCurrent(installationId);
-        }
-        catch (NotFoundException)
-        {
-            throw ProblemException.NotFound($"GitHub has no installation {installationId} of this App; it may never have existed or have been uninstalled.");
-        }
-        catch (Exception e) when (GitHubFailures.IsGitHubFailure(e))
-        {
-            throw GitHubFailures.ToProblem(e, $"looking up installation {installationId}");
-        }
-    }
-
-    /// <summary>
-    /// Like <see cref="FetchFromGitHubAsync"/>, with when GitHub created and last updated the installation: one request,
-    /// its body read both as Octokit's <see cref="Installation"/> and as <see cref="InstallationTimes"/>.
-    /// </summary>
-    public async Task<(Installation Installation, InstallationTimes Times)> FetchWithTimesAsync(long installationId, CancellationToken ct)
-    {
-        try
-        {
-            var app = await github.CreateAppClientAsync(ct);
-            var response = await app.Connection.Get<InstallationTimes>(new Uri($"app/installations/{installationId}", UriKind.Relative), null, null, ct);
-            var body = response.HttpResponse.Body as string;
-            if (response.Body is not { } times || string.IsNullOrEmpty(body))
-                throw new ProblemException(502, "upstream_failure", $"GitHub answered without a body while looking up installation {installationId}.");
-            return (new Octokit.Internal.SimpleJsonSerializer().Deserialize<Installation>(body), times);
         }
         catch (NotFoundException)
         {
@@ -167,12 +174,12 @@ public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFacto
         return JsonSerializer.Serialize(map);
     }
 
-    async Task<InstallState> VerifyStateAsync(AdminDbContext db, Guid orgId, string state, CancellationToken ct)
+    async Task<InstallState> VerifyStateAsync(AdminDbContext db, Guid orgId, string? state, CancellationToken ct)
     {
         Guid id;
         try
         {
-            id = Guid.ParseExact(Protector.Unprotect(state, out _), "N");
+            id = Guid.ParseExact(Protector.Unprotect(state ?? "", out _), "N");
         }
         catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or FormatException)
         {
@@ -185,7 +192,16 @@ public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFacto
             throw Unverified("This installation link has already been used. Start the installation again from SelfTune.");
         if (row.ExpiresAt <= clock.GetUtcNow())
             throw Unverified("The installation link has expired (links are valid for one hour). Start the installation again from SelfTune.");
+        if (row.FailedAttempts >= MaxFailedAttempts)
+            throw Unverified($"This installation link was refused {MaxFailedAttempts} times and no longer works. Start the installation again from SelfTune.");
         return row;
+    }
+
+    /// <summary>The member who started the link, or, for a link an API key asked for, any admin of the org, finishes it.</summary>
+    static async Task RequireStartedByAsync(AdminDbContext db, InstallState row, Actor actor, CancellationToken ct)
+    {
+        if (row.IssuedTo == actor.Id || await db.ApiKeys.AnyAsync(k => k.Id == row.IssuedTo && k.OrgId == row.OrgId, ct)) return;
+        throw Unverified("This installation link was started by someone else in your org. Start the installation again from SelfTune.");
     }
 
     static ProblemException Unverified(string message) => new(403, "installation_unverified", message);

@@ -49,6 +49,22 @@ public sealed class StoredAppCredentials(IDbContextFactory<AdminDbContext> dbFac
         return credentials;
     }
 
+    /// <summary>The stored App's OAuth client (id and secret), or null when none is stored with it.</summary>
+    public async Task<GitHubOAuthClient?> GetOAuthClientAsync(CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var row = await db.StoredApps.AsNoTracking().SingleOrDefaultAsync(a => a.Id == RowId, ct);
+        if (row?.ClientId is not { Length: > 0 } clientId || row.ProtectedClientSecret is null) return null;
+        try
+        {
+            return new GitHubOAuthClient(clientId, Protector.Unprotect(row.ProtectedClientSecret));
+        }
+        catch (System.Security.Cryptography.CryptographicException)
+        {
+            return null; // the key ring changed: as if no secret were stored (GetAsync explains the lost key ring)
+        }
+    }
+
     public async Task<StoredAppInfo?> GetInfoAsync(CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
@@ -57,7 +73,8 @@ public sealed class StoredAppCredentials(IDbContextFactory<AdminDbContext> dbFac
     }
 
     /// <summary>Stores a newly created App. Refuses to replace one that is already stored: its installations would stop working.</summary>
-    public async Task<StoredAppInfo> SaveAsync(long appId, string slug, string privateKeyPem, string webhookSecret, string? htmlUrl, CancellationToken ct)
+    public async Task<StoredAppInfo> SaveAsync(long appId, string slug, string privateKeyPem, string webhookSecret, string? htmlUrl, CancellationToken ct,
+        GitHubOAuthClient? oauthClient = null)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         if (await db.StoredApps.AsNoTracking().SingleOrDefaultAsync(a => a.Id == RowId, ct) is { } existing)
@@ -66,6 +83,7 @@ public sealed class StoredAppCredentials(IDbContextFactory<AdminDbContext> dbFac
         {
             Id = RowId, AppId = appId, Slug = slug, HtmlUrl = htmlUrl, CreatedAt = clock.GetUtcNow(),
             ProtectedPrivateKey = Protector.Protect(privateKeyPem), ProtectedWebhookSecret = Protector.Protect(webhookSecret),
+            ClientId = oauthClient?.ClientId, ProtectedClientSecret = oauthClient is null ? null : Protector.Protect(oauthClient.ClientSecret),
         };
         db.StoredApps.Add(row);
         try { await db.SaveChangesAsync(ct); }

@@ -19,6 +19,11 @@ public sealed class GitHubOptions
     /// <summary>Web root, used for install links.</summary>
     public Uri WebBaseUrl { get; set; } = new("https://github.com/");
 
+    /// <summary>The App's OAuth client id and secret: user authorization proves who may bind an installation.</summary>
+    public string? ClientId { get; set; }
+    public string? ClientSecret { get; set; }
+
+    /// <summary>Single-tenant self-hosting only: API keys bind installations without a state proved by GitHub's user authorization.</summary>
     public bool TrustApiKeyBinding { get; set; }
 
     /// <summary>

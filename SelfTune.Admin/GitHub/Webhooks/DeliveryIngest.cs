@@ -38,6 +38,7 @@ public sealed class DeliveryIngest(JobQueue queue, IChangeFeed changes, TimeProv
             Payload = handled ? incoming.Payload() : "",
             Outcome = handled ? DeliveryOutcome.Queued : DeliveryOutcome.Ignored,
             OutcomeMessage = handled ? null : WebhookEvents.NotHandledMessage(incoming.Event),
+            ReplayedByOrgId = incoming.ReplayOrgId,
         };
         db.Deliveries.Add(delivery);
         if (handled) queue.Enqueue(db, PublishJobs.Webhook, new PublishJobs.WebhookPayload(delivery.Id, incoming.ReplayOrgId));

@@ -22,8 +22,10 @@ public sealed class DeliveryService(
     {
         var installations = db.Installations.Where(i => i.OrgId == orgId).Select(i => (long?)i.InstallationId);
         var repositories = db.Connections.Where(c => c.OrgId == orgId).Select(c => (long?)c.RepoId);
+        // A replay belongs to the org that made it (it acted for that org alone), not to every org bound to its installation.
         return db.Deliveries.AsNoTracking()
-            .Where(d => installations.Contains(d.InstallationId) || repositories.Contains(d.RepositoryId));
+            .Where(d => d.ReplayedByOrgId == orgId
+                        || (d.ReplayedByOrgId == null && (installations.Contains(d.InstallationId) || repositories.Contains(d.RepositoryId))));
     }
 
     /// <summary>Newest first; <paramref name="page"/> counts from 0.</summary>

@@ -246,11 +246,17 @@ namespace SelfTune.Admin.Data.Migrations.Postgres
                     b.Property<DateTimeOffset>("ExpiresAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<int>("FailedAttempts")
+                        .HasColumnType("integer");
+
                     b.Property<Guid>("IssuedTo")
                         .HasColumnType("uuid");
 
                     b.Property<Guid>("OrgId")
                         .HasColumnType("uuid");
+
+                    b.Property<string>("ProvedInstallations")
+                        .HasColumnType("text");
 
                     b.Property<DateTimeOffset?>("UsedAt")
                         .HasColumnType("timestamp with time zone");
@@ -577,10 +583,16 @@ namespace SelfTune.Admin.Data.Migrations.Postgres
                     b.Property<long>("AppId")
                         .HasColumnType("bigint");
 
+                    b.Property<string>("ClientId")
+                        .HasColumnType("text");
+
                     b.Property<DateTimeOffset>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
 
                     b.Property<string>("HtmlUrl")
+                        .HasColumnType("text");
+
+                    b.Property<string>("ProtectedClientSecret")
                         .HasColumnType("text");
 
                     b.Property<string>("ProtectedPrivateKey")
@@ -633,6 +645,9 @@ namespace SelfTune.Admin.Data.Migrations.Postgres
 
                     b.Property<DateTimeOffset>("ReceivedAt")
                         .HasColumnType("timestamp with time zone");
+
+                    b.Property<Guid?>("ReplayedByOrgId")
+                        .HasColumnType("uuid");
 
                     b.Property<string>("RepositoryFullName")
                         .HasColumnType("citext");

@@ -238,10 +238,16 @@ namespace SelfTune.Admin.Data.Migrations.Sqlite
                     b.Property<long>("ExpiresAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<int>("FailedAttempts")
+                        .HasColumnType("INTEGER");
+
                     b.Property<Guid>("IssuedTo")
                         .HasColumnType("TEXT");
 
                     b.Property<Guid>("OrgId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ProvedInstallations")
                         .HasColumnType("TEXT");
 
                     b.Property<long?>("UsedAt")
@@ -567,10 +573,16 @@ namespace SelfTune.Admin.Data.Migrations.Sqlite
                     b.Property<long>("AppId")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("ClientId")
+                        .HasColumnType("TEXT");
+
                     b.Property<long>("CreatedAt")
                         .HasColumnType("INTEGER");
 
                     b.Property<string>("HtmlUrl")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ProtectedClientSecret")
                         .HasColumnType("TEXT");
 
                     b.Property<string>("ProtectedPrivateKey")
@@ -623,6 +635,9 @@ namespace SelfTune.Admin.Data.Migrations.Sqlite
 
                     b.Property<long>("ReceivedAt")
                         .HasColumnType("INTEGER");
+
+                    b.Property<Guid?>("ReplayedByOrgId")
+                        .HasColumnType("TEXT");
 
                     b.Property<string>("RepositoryFullName")
                         .HasColumnType("TEXT");
