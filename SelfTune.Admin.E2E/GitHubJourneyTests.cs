@@ -17,6 +17,12 @@ public sealed class GitHubJourneyTests(GitHubE2EApp app, GitHubScenario scenario
 {
     static readonly Regex ConnectionUrl = new(@"/connections/(?<id>[0-9a-f-]{36})$");
 
+    // A publish is a background job (tarball download, repack, write-back); on a 2-core machine running a build beside
+    // the suite one took over the 10 s default (the attempt was still running, its check run created). The page must
+    // show the outcome live, not within a particular time, so these waits get more room.
+    static readonly LocatorAssertionsToContainTextOptions PublishShows = new() { Timeout = 45_000 };
+    static readonly LocatorAssertionsToHaveAttributeOptions PublishEnds = new() { Timeout = 45_000 };
+
     [Fact]
     public async Task J2_Operator_installs_binds_picks_a_repository_configures_and_lands_on_the_connection()
     {
@@ -99,20 +105,20 @@ public sealed class GitHubJourneyTests(GitHubE2EApp app, GitHubScenario scenario
         scenario.PushedSha = sha;
         var prerelease = "0.0.0-github." + sha[..7];
         await app.PostWebhookAsync("push", gh.Payloads.Push(scenario.Skills, "main"));
-        await Expect(timeline).ToContainTextAsync(prerelease);
-        await Expect(Attempt(page, prerelease).GetByTestId("attempt-status")).ToHaveAttributeAsync("data-status", "published");
-        await Expect(Attempt(page, prerelease).GetByTestId("write-back")).ToHaveAttributeAsync("data-status", "success");
+        await Expect(timeline).ToContainTextAsync(prerelease, PublishShows);
+        await Expect(Attempt(page, prerelease).GetByTestId("attempt-status")).ToHaveAttributeAsync("data-status", "published", PublishEnds);
+        await Expect(Attempt(page, prerelease).GetByTestId("write-back")).ToHaveAttributeAsync("data-status", "success", PublishEnds);
         await Expect(Attempt(page, prerelease).GetByTestId("attempt-trigger")).ToHaveTextAsync("push");
         await E2EApp.ScreenshotAsync(page, "j3-01-push-published");
 
         // A new tag publishes the release.
         gh.PushTag(scenario.Skills, "v1.2.0", sha);
         await app.PostWebhookAsync("create", gh.Payloads.Create(scenario.Skills, "v1.2.0"));
-        await Expect(timeline).ToContainTextAsync("1.2.0");
-        await Expect(Attempt(page, "1.2.0").GetByTestId("attempt-status")).ToHaveAttributeAsync("data-status", "published");
+        await Expect(timeline).ToContainTextAsync("1.2.0", PublishShows);
+        await Expect(Attempt(page, "1.2.0").GetByTestId("attempt-status")).ToHaveAttributeAsync("data-status", "published", PublishEnds);
         await Expect(Attempt(page, "1.2.0").GetByTestId("attempt-trigger")).ToHaveTextAsync("tag");
         await Expect(Attempt(page, "1.2.0").GetByTestId("attempt-ref")).ToContainTextAsync("v1.2.0");
-        await Expect(Attempt(page, "1.2.0").GetByTestId("write-back")).ToHaveAttributeAsync("data-status", "success");
+        await Expect(Attempt(page, "1.2.0").GetByTestId("write-back")).ToHaveAttributeAsync("data-status", "success", PublishEnds);
         await E2EApp.ScreenshotAsync(page, "j3-02-tag-published");
 
         // Sync now: GitHub is held while the archive downloads, so the progress is there to see; then v1.0.0, which no
@@ -133,9 +139,9 @@ public sealed class GitHubJourneyTests(GitHubE2EApp app, GitHubScenario scenario
         }
         await Expect(page.Locator(".mud-snackbar")).ToContainTextAsync($"Sync published: Published 1.0.0 from {scenario.Skills.FullName}.");
         await Expect(page.GetByTestId("sync-now")).ToHaveTextAsync("Sync now");
-        await Expect(Attempt(page, "1.0.0").GetByTestId("attempt-status")).ToHaveAttributeAsync("data-status", "published");
+        await Expect(Attempt(page, "1.0.0").GetByTestId("attempt-status")).ToHaveAttributeAsync("data-status", "published", PublishEnds);
         await Expect(Attempt(page, "1.0.0").GetByTestId("attempt-trigger")).ToHaveTextAsync("manual");
-        await Expect(Attempt(page, "1.0.0").GetByTestId("write-back")).ToHaveAttributeAsync("data-status", "success");
+        await Expect(Attempt(page, "1.0.0").GetByTestId("write-back")).ToHaveAttributeAsync("data-status", "success", PublishEnds);
         // The sync re-read main too: already published, so unchanged.
         await Expect(timeline.Locator("[data-testid=attempt-status][data-status=unchanged]")).ToHaveCountAsync(1);
         await E2EApp.ScreenshotAsync(page, "j3-04-synced");
@@ -167,7 +173,7 @@ public sealed class GitHubJourneyTests(GitHubE2EApp app, GitHubScenario scenario
         await Expect(failed.GetByTestId("attempt-message")).ToContainTextAsync("keys/id_rsa");
         await Expect(failed.GetByTestId("attempt-message")).ToContainTextAsync("looks like a secret");
         await Expect(failed.GetByTestId("attempt-ref")).ToContainTextAsync(sha[..7]);
-        await Expect(failed.GetByTestId("write-back")).ToHaveAttributeAsync("data-status", "success");
+        await Expect(failed.GetByTestId("write-back")).ToHaveAttributeAsync("data-status", "success", PublishEnds);
         await E2EApp.ScreenshotAsync(page, "j4-01-secret-failed");
 
         var run = Assert.Single(gh.CheckRuns, r => r.RepoId == scenario.Skills.Id && r.HeadSha == sha);
