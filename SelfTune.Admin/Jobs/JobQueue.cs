@@ -53,28 +53,15 @@ public sealed class JobQueue : IDisposable
 
     // Pending and due, or Running with an expired lease; and for a keyed job, no older unfinished job and no live
     // run with that key. The outer WHERE repeats the state test; the statement is a single write transaction anyway.
-    // The unary "+" keeps SQLite off the rowid order and the ConcurrencyKey index, so both lookups go through the
+    // SQLite: the unary "+" keeps it off the rowid order and the ConcurrencyKey index, so both lookups go through the
     // (State, NotBefore) index and only touch unfinished jobs, however much history the table keeps.
-    const string ClaimSql = """
-        UPDATE "Jobs"
-        SET "State" = 'Running', "LockedBy" = @worker, "LockedUntil" = @leaseEnd, "Attempts" = "Attempts" + 1
-        WHERE "Id" = (
-            SELECT j."Id" FROM "Jobs" AS j
-            WHERE ((j."State" = 'Pending' AND j."NotBefore" <= @now) OR (j."State" = 'Running' AND j."LockedUntil" < @now))
-              AND (j."ConcurrencyKey" IS NULL OR NOT EXISTS (
-                    SELECT 1 FROM "Jobs" AS r
-                    WHERE r."State" IN ('Pending', 'Running') AND +r."ConcurrencyKey" = j."ConcurrencyKey" AND r."Id" <> j."Id"
-                      AND (r."Id" < j."Id" OR (r."State" = 'Running' AND r."LockedUntil" >= @now))))
-            ORDER BY +j."Id"
-            LIMIT 1)
-          AND (("State" = 'Pending' AND "NotBefore" <= @now) OR ("State" = 'Running' AND "LockedUntil" < @now))
-        RETURNING *
-        """;
+    // PostgreSQL: SKIP LOCKED passes over a row another claim holds; a row claimed and committed meanwhile is re-checked
+    // against the outer WHERE (READ COMMITTED re-evaluation) and, now Running and leased, left alone. A key's older job
+    // is seen by the NOT EXISTS whether it is still Pending or already Running, so order holds.
+    static readonly string ClaimSql = Claim(sqliteIndexHint: "+", lockRows: "");
+    static readonly string PostgresClaimSql = Claim(sqliteIndexHint: "", lockRows: "\n    FOR UPDATE SKIP LOCKED");
 
-    // The same claim for PostgreSQL. SKIP LOCKED passes over a row another claim holds; a row claimed and committed
-    // meanwhile is re-checked against the WHERE (READ COMMITTED re-evaluation) and, now Running and leased, left alone.
-    // A key's older job is seen by the NOT EXISTS whether it is still Pending or already Running, so order holds.
-    const string PostgresClaimSql = """
+    static string Claim(string sqliteIndexHint, string lockRows) => $$"""
         UPDATE "Jobs"
         SET "State" = 'Running', "LockedBy" = @worker, "LockedUntil" = @leaseEnd, "Attempts" = "Attempts" + 1
         WHERE "Id" = (
@@ -82,11 +69,10 @@ public sealed class JobQueue : IDisposable
             WHERE ((j."State" = 'Pending' AND j."NotBefore" <= @now) OR (j."State" = 'Running' AND j."LockedUntil" < @now))
               AND (j."ConcurrencyKey" IS NULL OR NOT EXISTS (
                     SELECT 1 FROM "Jobs" AS r
-                    WHERE r."State" IN ('Pending', 'Running') AND r."ConcurrencyKey" = j."ConcurrencyKey" AND r."Id" <> j."Id"
+                    WHERE r."State" IN ('Pending', 'Running') AND {{sqliteIndexHint}}r."ConcurrencyKey" = j."ConcurrencyKey" AND r."Id" <> j."Id"
                       AND (r."Id" < j."Id" OR (r."State" = 'Running' AND r."LockedUntil" >= @now))))
-            ORDER BY j."Id"
-            LIMIT 1
-            FOR UPDATE SKIP LOCKED)
+            ORDER BY {{sqliteIndexHint}}j."Id"
+            LIMIT 1{{lockRows}})
           AND (("State" = 'Pending' AND "NotBefore" <= @now) OR ("State" = 'Running' AND "LockedUntil" < @now))
         RETURNING *
         """;
