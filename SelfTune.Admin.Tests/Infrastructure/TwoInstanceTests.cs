@@ -203,7 +203,7 @@ public sealed class TwoInstanceTests(ITestOutputHelper output) : IAsyncLifetime
             $"sent {DeliveryCount} deliveries (+{racingPairs.Count} copies racing the original to the other instance, +{resentAfterKill} resent " +
             $"to the survivor after no answer from the killed one), accepted {accepted.Count}, processed {processed} " +
             $"({attempts.Count(x => x.Status == AttemptStatus.Skipped)} skipped, {attempts.Count(x => x.Status == AttemptStatus.Published)} published), " +
-            $"duplicates {duplicates}, lost {lost}. Killed {(victim == a ? "A" : "B")} after {KillAfterSent}+ sent, holding {orphaned.Count} running job(s); " +
+            $"duplicates {duplicates}, lost {lost}. Killed {(victim == a ? "A" : "B")} holding {orphaned.Count} running job(s); " +
             $"the survivor finished them {takeover.TotalSeconds:0.0} s after the kill (lease {Lease.TotalSeconds:0} s). " +
             $"Whole test {clock.Elapsed.TotalSeconds:0} s.");
         output.WriteLine(figures);
