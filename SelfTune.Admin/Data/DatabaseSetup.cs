@@ -111,6 +111,11 @@ public static class DatabaseSetup
             try
             {
                 await db.Database.MigrateAsync(ct);
+                // This session read the server's types when it opened, before the lock. When another instance migrated
+                // meanwhile, types it created (the citext of the first migration) are unknown here and every read of such
+                // a column fails ("DataTypeName '-.-'") for the life of the process; nothing was left to migrate, so
+                // nothing told Npgsql. Read them again: connections opened from the pool from now on see them.
+                await ((Npgsql.NpgsqlConnection)db.Database.GetDbConnection()).ReloadTypesAsync(ct);
                 await afterMigrations();
             }
             finally
