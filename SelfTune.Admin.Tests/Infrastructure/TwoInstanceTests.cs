@@ -332,6 +332,7 @@ public sealed class TwoInstanceTests(ITestOutputHelper output) : IAsyncLifetime
         settings["Storage:DataPath"] = Path.Combine(root, name); // local: the staging folder
         settings["Development:ApiKey"] = apiKey;
         settings["GitHub:AttemptTimeout"] = "00:02:00"; // the held tarball download must outlast the wait for the kill
+        settings["GitHub:TrustApiKeyBinding"] = "true"; // the test binds by API key: binding is not what it is about
         settings["Logging:LogLevel:SelfTune.Admin.Jobs.JobWorker"] = "Warning"; // a line per job (2,000) otherwise; failures still show
         var app = await AppProcess.StartAsync(settings);
         lock (apps) apps.Add(app);
