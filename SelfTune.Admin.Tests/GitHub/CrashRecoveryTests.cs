@@ -296,21 +296,7 @@ public sealed partial class CrashRecoveryTests(ITestOutputHelper output) : IAsyn
 
     // ---- The harness's API steps, against the child process
 
-    async Task BindAsync(HttpClient api, FakeInstallation installation)
-    {
-        var link = await api.GetFromJsonAsync<JsonObject>("/api/v1/github/install-url");
-        gh.NextInstallForBrowser = installation;
-        using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
-        using var redirect = await browser.GetAsync(link!["url"]!.GetValue<string>());
-        Assert.Equal(HttpStatusCode.Found, redirect.StatusCode);
-        var query = System.Web.HttpUtility.ParseQueryString(redirect.Headers.Location!.Query);
-        using var response = await api.PostAsJsonAsync("/api/v1/github/installations", new
-        {
-            installation_id = long.Parse(query["installation_id"]!, CultureInfo.InvariantCulture),
-            account_login = installation.AccountLogin, account_type = installation.AccountType, state = query["state"],
-        });
-        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
-    }
+    Task BindAsync(HttpClient api, FakeInstallation installation) => GitHubHarness.BindByApiKeyAsync(gh, api, installation);
 
     static async Task<string> CreateEntryAsync(HttpClient api, string name)
     {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
@@ -41,6 +42,27 @@ public class GitHubHarness : IAsyncLifetime
         GitHub.SetupUrl = new Uri("http://localhost/settings/github");
         // The App asks for user authorization on install: GitHub sends the browser to the callback with a code.
         GitHub.CallbackUrl = new Uri("http://localhost/settings/github/callback");
+    }
+
+    /// <summary>
+    /// Binds <paramref name="installation"/> through the API the way a script does, for an app started with
+    /// <c>GitHub:TrustApiKeyBinding=true</c> (a child process has no signed-in browser for GitHub's callback): the install
+    /// link, the fake's redirect, then <c>POST /api/v1/github/installations</c> with its state.
+    /// </summary>
+    public static async Task BindByApiKeyAsync(FakeGitHub gh, HttpClient api, FakeInstallation installation)
+    {
+        var link = await api.GetFromJsonAsync<JsonObject>("/api/v1/github/install-url");
+        gh.NextInstallForBrowser = installation;
+        using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        using var redirect = await browser.GetAsync(link!["url"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.Found, redirect.StatusCode);
+        var query = System.Web.HttpUtility.ParseQueryString(redirect.Headers.Location!.Query);
+        using var response = await api.PostAsJsonAsync("/api/v1/github/installations", new
+        {
+            installation_id = long.Parse(query["installation_id"]!, CultureInfo.InvariantCulture),
+            account_login = installation.AccountLogin, account_type = installation.AccountType, state = query["state"],
+        });
+        Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
     }
 
     /// <summary>The fake's App credentials and <see cref="ConnectionSettings"/>: the app acts as the fake's App.</summary>
