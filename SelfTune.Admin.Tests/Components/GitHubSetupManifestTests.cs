@@ -97,7 +97,8 @@ public sealed class GitHubSetupManifestTests : PageTestContext, IClassFixture<Un
             page.FindAll("[data-testid=missing-setting]").Select(s => s.TextContent.Trim()));
         Assert.Contains("App not configured", page.Find("[data-testid=app-status]").TextContent);
         Assert.Empty(page.FindAll("[data-testid=install-app]"));
-        Assert.NotNull(page.Find("[data-testid=create-app]"));
+        // The card issues its manifest state as it loads, after the page: wait for it (PostgreSQL run: it came later).
+        page.WaitForElement("[data-testid=create-app]", Wait);
 
         var form = page.Find("[data-testid=manifest-form]");
         Assert.Equal("post", form.GetAttribute("method"));
