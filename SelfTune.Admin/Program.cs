@@ -29,8 +29,8 @@ namespace SelfTune.Admin.Extensions
             builder.AddRepositoryDevelopmentSettings();
             builder.Services.AddSingleton(TimeProvider.System);
 
-            builder.AddSelfTuneData();           // Data/DataSetup.cs: database, Data Protection keys, archive store
-            builder.Services.TryAddSingleton<IChangeFeed, InProcessChangeFeed>(); // one instance; on PostgreSQL AddSelfTuneData registered the feed that crosses instances. Unless the database carries changes between instances
+            builder.AddSelfTuneData();           // Data/DatabaseSetup.cs: database, Data Protection keys, archive store
+            builder.Services.TryAddSingleton<IChangeFeed, InProcessChangeFeed>(); // one instance; on PostgreSQL AddSelfTuneData registered the feed that crosses instances
             builder.AddSelfTuneAuthentication(); // Auth/AuthenticationSetup.cs: cookie + OIDC, API keys, members
             builder.AddRegistry();               // Registry/RegistrySetup.cs
             builder.Services.AddJobQueue(builder.Configuration);

@@ -21,6 +21,32 @@ public sealed record DatabaseSettings(DatabaseProvider Provider, string Connecti
 public static class DatabaseSetup
 {
     /// <summary>
+    /// SQLite file, keys and archives under the data folder (<c>Storage:DataPath</c>) unless configuration points elsewhere.
+    /// </summary>
+    public static void AddSelfTuneData(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        var config = builder.Configuration;
+        var env = builder.Environment;
+
+        var dataDir = Path.GetFullPath(config["Storage:DataPath"] ?? "data", env.ContentRootPath);
+        builder.AddSelfTuneDatabase(dataDir); // below: the provider, its DbContext, where the keys live
+        services.AddArchiveStorage(config, dataDir); // Registry/ArchiveStorageSetup.cs: a folder or Azure Blob Storage
+    }
+
+    /// <summary>Applies checked-in migrations and, in Development, the development seed.</summary>
+    public static async Task InitializeDatabaseAsync(this WebApplication app)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AdminDbContext>();
+        await MigrateAsync(db, async () =>
+        {
+            if (app.Environment.IsDevelopment())
+                await DevelopmentSeed.ApplyAsync(db, app.Configuration, scope.ServiceProvider.GetRequiredService<TimeProvider>());
+        });
+    }
+
+    /// <summary>
     /// Registers <see cref="AdminDbContext"/> (scoped) and <see cref="IDbContextFactory{AdminDbContext}"/> for the configured
     /// provider, Data Protection's key store and, on PostgreSQL, the change feed and job wake-ups across instances.
     /// </summary>

@@ -2,7 +2,7 @@ namespace SelfTune.Admin.Registry;
 
 public static class RegistrySetup
 {
-    /// <summary>Entries and versions: writes, reads and CLI uploads. The archive store is part of the app's data (Data/DataSetup.cs).</summary>
+    /// <summary>Entries and versions: writes, reads and CLI uploads. The archive store is part of the app's data (Data/DatabaseSetup.cs).</summary>
     public static void AddRegistry(this WebApplicationBuilder builder)
     {
         builder.Services.AddScoped<RegistryService>();
