@@ -1,6 +1,7 @@
 // The app's own feature namespaces and the few framework namespaces most files use: one list here instead of the
 // same block of usings at the top of every file.
 global using SelfTune.Admin.Apis;
+global using SelfTune.Admin.Audit;
 global using SelfTune.Admin.Auth;
 global using SelfTune.Admin.Data;
 global using SelfTune.Admin.GitHub;

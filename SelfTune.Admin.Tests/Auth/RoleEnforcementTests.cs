@@ -2,6 +2,7 @@ using System.Security.Claims;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using SelfTune.Admin.Auth;
+using SelfTune.Admin.Audit;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub;
 using SelfTune.Admin.GitHub.Publishing;
@@ -150,7 +151,7 @@ public sealed class RoleEnforcementTests(GitHubHarness h) : IClassFixture<GitHub
         ClaimsPrincipal Principal(string authenticationType, params Claim[] extra) => new(new ClaimsIdentity(
             [new Claim(SelfTuneClaims.OrgId, org.ToString()), new Claim(SelfTuneClaims.ActorId, id.ToString()), .. extra], authenticationType));
 
-        Assert.Equal(new Actor(org, id, MemberRole.Member), Actor.From(Principal("Cookies", new Claim(SelfTuneClaims.Role, "Member"))));
+        Assert.Equal(new Actor(org, id, MemberRole.Member) { Kind = AuditActorKind.Member }, Actor.From(Principal("Cookies", new Claim(SelfTuneClaims.Role, "Member"))));
         Assert.Equal(MemberRole.Viewer, Actor.From(Principal("Cookies")).Role); // no role claim: the least
         Assert.Equal(MemberRole.Admin, Actor.From(Principal(ApiKeyAuthenticationHandler.SchemeName,
             new Claim(SelfTuneClaims.Permission, SelfTuneClaims.RegistryRead), new Claim(SelfTuneClaims.Permission, SelfTuneClaims.RegistryPush))).Role);

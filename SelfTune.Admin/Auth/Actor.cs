@@ -8,6 +8,13 @@ namespace SelfTune.Admin.Auth;
 /// </summary>
 public sealed record Actor(Guid OrgId, Guid Id, MemberRole Role)
 {
+    /// <summary>The member's or key's name at the time, as the audit log shows it.</summary>
+    public string Name { get; init; } = "";
+    public AuditActorKind Kind { get; init; } = AuditActorKind.Member;
+
+    /// <summary>The app itself acting on an org (a scheduled sync, a webhook), for the audit log.</summary>
+    public static Actor System(Guid orgId) => new(orgId, Guid.Empty, MemberRole.Admin) { Name = "SelfTune", Kind = AuditActorKind.System };
+
     /// <summary>
     /// The actor behind a signed-in browser or an API key. A key has no member behind it: one with
     /// <c>registry:push</c> is the org's automation for publishing and the GitHub integration (the seed's API), which
@@ -15,10 +22,15 @@ public sealed record Actor(Guid OrgId, Guid Id, MemberRole Role)
     /// </summary>
     public static Actor From(ClaimsPrincipal user)
     {
-        var role = user.Identity?.AuthenticationType == ApiKeyAuthenticationHandler.SchemeName
+        var isKey = user.Identity?.AuthenticationType == ApiKeyAuthenticationHandler.SchemeName;
+        var role = isKey
             ? user.HasPermission(SelfTuneClaims.RegistryPush) ? MemberRole.Admin : MemberRole.Viewer
             : user.GetRole();
-        return new Actor(user.GetOrgId(), user.GetActorId(), role);
+        return new Actor(user.GetOrgId(), user.GetActorId(), role)
+        {
+            Name = user.FindFirstValue(ClaimTypes.Name) ?? "",
+            Kind = isKey ? AuditActorKind.ApiKey : AuditActorKind.Member,
+        };
     }
 
     /// <summary>Throws 403 <c>forbidden</c> unless the actor has <paramref name="minimum"/> or a higher role.</summary>

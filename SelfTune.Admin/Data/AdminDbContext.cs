@@ -19,13 +19,15 @@ namespace SelfTune.Admin.Data;
 /// </remarks>
 public class AdminDbContext : DbContext, IDataProtectionKeyContext
 {
-    public AdminDbContext(DbContextOptions<AdminDbContext> options) : base(options) { }
+    public AdminDbContext(DbContextOptions<AdminDbContext> options) : base(options) => SavingChanges += (_, _) => AuditLog.RefuseEdits(this);
 
     /// <summary>For a provider's derived context, which brings its own typed options (so its own model and migrations).</summary>
-    protected AdminDbContext(DbContextOptions options) : base(options) { }
+    protected AdminDbContext(DbContextOptions options) : base(options) => SavingChanges += (_, _) => AuditLog.RefuseEdits(this);
 
     public DbSet<Org> Orgs => Set<Org>();
     public DbSet<Member> Members => Set<Member>();
+    public DbSet<Invitation> Invitations => Set<Invitation>();
+    public DbSet<AuditEntry> AuditEntries => Set<AuditEntry>();
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
     public DbSet<RegistryEntry> Entries => Set<RegistryEntry>();
     public DbSet<SkillVersion> Versions => Set<SkillVersion>();
@@ -53,6 +55,7 @@ public class AdminDbContext : DbContext, IDataProtectionKeyContext
         builder.Properties<WriteBackStatus>().HaveConversion<string>();
         builder.Properties<DeliveryOutcome>().HaveConversion<string>();
         builder.Properties<JobState>().HaveConversion<string>();
+        builder.Properties<AuditActorKind>().HaveConversion<string>();
     }
 
     /// <summary>How DateTimeOffset columns are stored. SQLite cannot order or compare DateTimeOffset; UTC ticks sort correctly.</summary>
@@ -63,6 +66,9 @@ public class AdminDbContext : DbContext, IDataProtectionKeyContext
     {
         b.Entity<Org>().HasIndex(o => o.Slug).IsUnique();
         b.Entity<Member>().HasIndex(m => new { m.Subject, m.OrgId }).IsUnique();
+        b.Entity<Invitation>().HasIndex(i => i.TokenHash).IsUnique();
+        b.Entity<Invitation>().HasIndex(i => i.OrgId);
+        b.Entity<AuditEntry>().HasIndex(a => new { a.OrgId, a.At });
         b.Entity<ApiKey>().HasIndex(k => k.Hash).IsUnique();
         b.Entity<ApiKey>().HasIndex(k => k.OrgId);
         b.Entity<RegistryEntry>().HasIndex(e => new { e.OrgId, e.Name }).IsUnique();

@@ -22,6 +22,9 @@ public sealed class Org
     public required string Name { get; set; }
     public Plan Plan { get; set; } = Plan.Free;
     public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>Set by an operator: a suspended org's members and keys can read but change nothing, and its deliveries are ignored.</summary>
+    public DateTimeOffset? SuspendedAt { get; set; }
+    public string? SuspendedReason { get; set; }
 }
 
 public sealed class Member
@@ -35,6 +38,29 @@ public sealed class Member
     public MemberRole Role { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset? LastSignInAt { get; set; }
+    /// <summary>When the person last chose this org (sign-in or the org switcher); sign-in opens the org chosen last.</summary>
+    public DateTimeOffset? LastSelectedAt { get; set; }
+}
+
+/// <summary>
+/// An invitation to join an org by link. The link carries a random token; only its SHA-256 is stored. Single use
+/// (<see cref="AcceptedAt"/>), expires, can be revoked; bound to a verified e-mail address when <see cref="Email"/> is set.
+/// </summary>
+public sealed class Invitation
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid OrgId { get; set; }
+    /// <summary>Lower-case hex SHA-256 of the token in the link.</summary>
+    public required string TokenHash { get; set; }
+    public string? Email { get; set; }
+    public MemberRole Role { get; set; }
+    public Guid CreatedBy { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset ExpiresAt { get; set; }
+    public DateTimeOffset? AcceptedAt { get; set; }
+    /// <summary>The member the invitation created.</summary>
+    public Guid? AcceptedBy { get; set; }
+    public DateTimeOffset? RevokedAt { get; set; }
 }
 
 public sealed class ApiKey
