@@ -21,7 +21,7 @@ public static class SignedInBrowser
         var member = new Member { OrgId = orgId, Subject = "test|" + Guid.NewGuid().ToString("N"), Name = "Test " + role, Role = role, CreatedAt = DateTimeOffset.UtcNow };
         await app.WithDbAsync(db => { db.Members.Add(member); return db.SaveChangesAsync(); });
         await using var scope = app.Services.CreateAsyncScope();
-        var identity = await scope.ServiceProvider.GetRequiredService<MemberDirectory>().RefreshAsync(member.Id, CookieAuthenticationDefaults.AuthenticationScheme)
+        var identity = await scope.ServiceProvider.GetRequiredService<MemberDirectory>().RefreshAsync(member.Id, new ClaimsPrincipal(), CookieAuthenticationDefaults.AuthenticationScheme)
             ?? throw new InvalidOperationException("The member was not found.");
         var cookie = scope.ServiceProvider.GetRequiredService<IOptionsMonitor<CookieAuthenticationOptions>>().Get(CookieAuthenticationDefaults.AuthenticationScheme);
         var ticket = cookie.TicketDataFormat.Protect(new AuthenticationTicket(new ClaimsPrincipal(identity), CookieAuthenticationDefaults.AuthenticationScheme));

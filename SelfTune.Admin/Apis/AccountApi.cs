@@ -35,8 +35,8 @@ public static class AccountApi
         // The form is read by hand, so the antiforgery middleware does not check it on its own: no login CSRF.
         if (!await HasValidAntiforgeryTokenAsync(http, services.Antiforgery)) return TypedResults.BadRequest();
         var form = await http.Request.ReadFormAsync();
-        var identity = await services.Members.SignInAsync(DevelopmentSeed.Issuer, DevelopmentSeed.Subject, DevelopmentSeed.UserName,
-            DevelopmentSeed.UserEmail, CookieAuthenticationDefaults.AuthenticationScheme, http.RequestAborted);
+        var person = new ExternalIdentity(DevelopmentSeed.Issuer, DevelopmentSeed.Subject, DevelopmentSeed.UserName, DevelopmentSeed.UserEmail, EmailVerified: true, Roles: []);
+        var identity = await services.Members.SignInAsync(person, CookieAuthenticationDefaults.AuthenticationScheme, http.RequestAborted);
         await http.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity));
         return TypedResults.LocalRedirect(LocalReturnUrl(form["returnUrl"]));
     }

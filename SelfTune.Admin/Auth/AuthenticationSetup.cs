@@ -24,6 +24,7 @@ public static class AuthenticationSetup
             throw new InvalidOperationException(
                 $"Browser sign-in needs an OpenID Connect provider outside Development. Missing settings: {string.Join(", ", missing)}.");
         services.AddSingleton(oidc);
+        services.Configure<TenancySettings>(builder.Configuration.GetSection("SelfTune"));
 
         var auth = services.AddAuthentication(o =>
             {
@@ -66,12 +67,10 @@ public static class AuthenticationSetup
                 o.Events.OnTicketReceived = async context =>
                 {
                     // Replace the provider's principal by our member principal (org, role, plan).
-                    var p = context.Principal!;
-                    var members = context.HttpContext.RequestServices.GetRequiredService<MemberDirectory>();
-                    var identity = await members.SignInAsync(
-                        p.FindFirstValue("iss") ?? oidc.Authority!, p.FindFirstValue("sub") ?? throw new InvalidOperationException("The provider sent no 'sub' claim."),
-                        p.FindFirstValue("name") ?? p.FindFirstValue("preferred_username"), p.FindFirstValue("email"),
-                        CookieAuthenticationDefaults.AuthenticationScheme, context.HttpContext.RequestAborted);
+                    var services = context.HttpContext.RequestServices;
+                    var person = ExternalIdentity.FromOidc(context.Principal!, oidc.Authority!, services.GetRequiredService<IOptions<TenancySettings>>().Value);
+                    var identity = await services.GetRequiredService<MemberDirectory>().SignInAsync(
+                        person, CookieAuthenticationDefaults.AuthenticationScheme, context.HttpContext.RequestAborted);
                     context.Principal = new ClaimsPrincipal(identity);
                 };
             });
@@ -106,7 +105,7 @@ public static class AuthenticationSetup
             return;
         }
         var members = context.HttpContext.RequestServices.GetRequiredService<MemberDirectory>();
-        var identity = await members.RefreshAsync(memberId, CookieAuthenticationDefaults.AuthenticationScheme, context.HttpContext.RequestAborted);
+        var identity = await members.RefreshAsync(memberId, context.Principal!, CookieAuthenticationDefaults.AuthenticationScheme, context.HttpContext.RequestAborted);
         if (identity is null)
         {
             context.RejectPrincipal();

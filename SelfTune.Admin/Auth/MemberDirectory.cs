@@ -7,10 +7,11 @@ namespace SelfTune.Admin.Auth;
 /// cookie principal. A person seen for the first time gets a personal org on the free plan, as Vercel
 /// and similar products do; an owner can then upgrade it or invite others.
 /// </summary>
-public sealed partial class MemberDirectory(AdminDbContext db, TimeProvider clock)
+public sealed partial class MemberDirectory(AdminDbContext db, TimeProvider clock, IOptions<TenancySettings> tenancy)
 {
-    public async Task<ClaimsIdentity> SignInAsync(string issuer, string subject, string? name, string? email, string authenticationType, CancellationToken ct = default)
+    public async Task<ClaimsIdentity> SignInAsync(ExternalIdentity person, string authenticationType, CancellationToken ct = default)
     {
+        var (issuer, subject, name, email) = (person.Issuer, person.Subject, person.Name, person.Email);
         // Providers differ on a trailing slash in "iss"; one person must map to one member either way.
         var key = $"{issuer.TrimEnd('/')}|{subject}";
         var now = clock.GetUtcNow();
@@ -18,7 +19,7 @@ public sealed partial class MemberDirectory(AdminDbContext db, TimeProvider cloc
         if (member is null)
         {
             var display = name ?? email ?? subject;
-            var org = new Org { Slug = await FreeSlugAsync(display, ct), Name = $"{display}'s org", Plan = Plan.Free, CreatedAt = now };
+            var org = new Org { Slug = await FreeSlugAsync(display, ct), Name = $"{display}'s org", Plan = tenancy.Value.DefaultPlan, CreatedAt = now };
             member = new Member { OrgId = org.Id, Subject = key, Name = display, Email = email, Role = MemberRole.Owner, CreatedAt = now };
             db.Orgs.Add(org);
             db.Members.Add(member);
@@ -30,14 +31,30 @@ public sealed partial class MemberDirectory(AdminDbContext db, TimeProvider cloc
         }
         member.LastSignInAt = now;
         await db.SaveChangesAsync(ct);
-        return await IdentityForAsync(member, authenticationType, ct);
+        var identity = await IdentityForAsync(member, authenticationType, ct);
+        var operatorByRole = tenancy.Value.RolesNameOperator(person.Roles);
+        if (operatorByRole) identity.AddClaim(new Claim(SelfTuneClaims.OperatorByRole, "true"));
+        if (operatorByRole || tenancy.Value.ListsOperator(subject, email, person.EmailVerified))
+            identity.AddClaim(new Claim(SelfTuneClaims.Operator, "true"));
+        return identity;
     }
 
-    /// <summary>The current identity of a signed-in member (role and plan may have changed), or null when the member is gone.</summary>
-    public async Task<ClaimsIdentity?> RefreshAsync(Guid memberId, string authenticationType, CancellationToken ct = default)
+    /// <summary>
+    /// The current identity of a signed-in member (role and plan may have changed), or null when the member is gone.
+    /// Operator standing from the configured list is read again; from the provider's role claim it is kept until the next sign-in.
+    /// </summary>
+    public async Task<ClaimsIdentity?> RefreshAsync(Guid memberId, ClaimsPrincipal current, string authenticationType, CancellationToken ct = default)
     {
         var member = await db.Members.AsNoTracking().SingleOrDefaultAsync(m => m.Id == memberId, ct);
-        return member is null ? null : await IdentityForAsync(member, authenticationType, ct);
+        if (member is null) return null;
+        var identity = await IdentityForAsync(member, authenticationType, ct);
+        var operatorByRole = current.HasClaim(SelfTuneClaims.OperatorByRole, "true");
+        if (operatorByRole) identity.AddClaim(new Claim(SelfTuneClaims.OperatorByRole, "true"));
+        var subject = member.Subject[(member.Subject.IndexOf('|') + 1)..];
+        // The e-mail was verified when it was stored from the provider (only verified addresses name operators).
+        if (operatorByRole || tenancy.Value.ListsOperator(subject, member.Email, current.HasClaim(SelfTuneClaims.Operator, "true")))
+            identity.AddClaim(new Claim(SelfTuneClaims.Operator, "true"));
+        return identity;
     }
 
     async Task<ClaimsIdentity> IdentityForAsync(Member member, string authenticationType, CancellationToken ct)

@@ -10,6 +10,10 @@ public static class SelfTuneClaims
     public const string OrgName = "selftune:org_name";
     public const string Role = "selftune:role";
     public const string Permission = "selftune:permission";
+    /// <summary>"true" on a person who runs the deployment (<see cref="TenancySettings"/>); absent otherwise.</summary>
+    public const string Operator = "selftune:operator";
+    /// <summary>"true" when the provider's role claim made the person an operator; kept across cookie refreshes (the provider is asked again only at sign-in).</summary>
+    public const string OperatorByRole = "selftune:operator_by_role";
 
     public const string RegistryRead = "registry:read";
     public const string RegistryPush = "registry:push";
@@ -29,6 +33,8 @@ public static class SelfTuneClaims
 
     public static MemberRole GetRole(this ClaimsPrincipal user) =>
         Enum.TryParse<MemberRole>(user.FindFirstValue(Role), ignoreCase: true, out var role) ? role : MemberRole.Viewer;
+
+    public static bool IsOperator(this ClaimsPrincipal user) => user.HasClaim(Operator, "true");
 
     public static bool HasPermission(this ClaimsPrincipal user, string permission) =>
         user.HasClaim(Permission, permission);
