@@ -30,6 +30,7 @@ public sealed class AuditLogPageTests(AdminAppFactory app) : PageTestContext(app
         Assert.Equal(["ci key", "Ada Admin"], Texts(page, "entry-actor"));
         Assert.Equal(["API key", "member"], Texts(page, "entry-actor-kind"));
         Assert.Equal(["old key", "acme/skills"], Texts(page, "entry-target"));
+        Assert.Equal(["api_key", "connection"], Texts(page, "entry-target-type"));
         Assert.Equal(["status: active → revoked", "auto_publish: true → false"], Texts(page, "entry-summary"));
         Assert.Equal(["1 min ago", "5 min ago"], Texts(page, "entry-time"));
         Assert.DoesNotContain("Mallory", page.Markup);
