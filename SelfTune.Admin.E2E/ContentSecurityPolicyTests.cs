@@ -26,7 +26,7 @@ public sealed class ContentSecurityPolicyTests(E2EApp app) : IClassFixture<E2EAp
         await page.GetByTestId("dev-signin").ClickAsync();
         await E2EApp.WaitForCircuitAsync(page);
 
-        foreach (var path in new[] { "/", "/connections", "/registry", "/deliveries", "/settings/github", "/settings/api-keys", "/settings/members" })
+        foreach (var path in new[] { "/", "/connections", "/registry", "/deliveries", "/settings/github", "/settings/api-keys", "/settings/members", "/settings/audit" })
         {
             await page.GotoAsync(path);
             await E2EApp.WaitForCircuitAsync(page); // the circuit's WebSocket and the interactive render work

@@ -48,6 +48,7 @@ public sealed class PageScreenshots(E2EApp app, ITestOutputHelper output) : ICla
         await page.GetByTestId("close-secret").ClickAsync();
 
         await ShotAsync(page, "/settings/members", "page-members", "members");
+        await ShotAsync(page, "/settings/audit", "page-audit", "entries"); // the keys created above are its entries
 
         // Pages other work adds; until a route exists it answers 404 and its screenshot is skipped.
         foreach (var (path, name) in new[] { ("/connections", "page-connections"), ("/deliveries", "page-deliveries"), ("/settings/github", "page-settings-github") })

@@ -40,6 +40,7 @@ namespace SelfTune.Admin.Extensions
 
             // The pages (Components/); their queries open a context per call, from the factory.
             builder.Services.AddSingleton<OverviewQueries>();
+            builder.Services.AddSingleton<AuditQueries>(); // the audit log page and GET /api/v1/audit
             builder.Services.AddAntiforgery(o => o.Cookie.SecurePolicy = AuthenticationSetup.CookieSecurity(builder.Environment));
             builder.Services.AddRazorComponents().AddInteractiveServerComponents();
             builder.Services.AddCascadingAuthenticationState();
@@ -84,6 +85,7 @@ namespace SelfTune.Admin.Extensions
             app.MapGitHubApi();
             app.MapGitHubCallbackApi(); // the App's Callback URL: GitHub's user authorization proves a binding
             app.MapGitHubWebhookApi();
+            app.MapAuditApi();
 
             app.MapRazorComponents<App>().AddInteractiveServerRenderMode().RequireAuthorization();
         }

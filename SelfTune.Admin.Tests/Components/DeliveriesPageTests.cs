@@ -244,6 +244,13 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
         Assert.Equal([deliveryId], await ListedAsync(orgB));
         Assert.Null(await deliveries.GetAsync(orgB, replay.Id));
         Assert.Empty(await deliveries.ReplaysOfAsync(orgB, deliveryId));
+
+        // A's audit log names the replay and who made it; B's log has nothing of it.
+        var recorded = await App.WithDbAsync(db => db.AuditEntries.Where(e => e.Action == "delivery.replay" && e.TargetId == original.Id.ToString()).ToListAsync());
+        var entry = Assert.Single(recorded);
+        Assert.Equal((a.OrgId, "Dev Developer", SelfTune.Admin.Audit.AuditActorKind.Member), (entry.OrgId, entry.ActorName, entry.ActorKind));
+        Assert.Equal(("delivery", deliveryId), (entry.TargetType, entry.TargetName));
+        Assert.Equal($"push replayed as {deliveryId}:replay-1", entry.Summary);
     }
 
     [Fact]

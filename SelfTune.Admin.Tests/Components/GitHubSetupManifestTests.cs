@@ -5,6 +5,7 @@ using Bunit.TestDoubles;
 using Microsoft.AspNetCore.Components;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using SelfTune.Admin.Audit;
 using SelfTune.Admin.Components.Pages.GitHubSetup;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.GitHub;
@@ -156,6 +157,12 @@ public sealed class GitHubSetupManifestTests : PageTestContext, IClassFixture<Un
         Assert.DoesNotContain(gh.WebhookSecret, row.ProtectedWebhookSecret);
         Assert.Equal(gh.ClientId, row.ClientId);
         Assert.DoesNotContain(gh.ClientSecret, row.ProtectedClientSecret);
+        // The owner's App creation is in the org's audit log, once: the refused and failed tries above wrote nothing.
+        var recorded = await App.WithDbAsync(db => db.AuditEntries.Where(a => a.Action == "github.app_create").ToListAsync());
+        var entry = Assert.Single(recorded);
+        Assert.Equal((orgId, actorId, "Dev Developer", AuditActorKind.Member), (entry.OrgId, entry.ActorId!.Value, entry.ActorName, entry.ActorKind));
+        Assert.Equal(("app", gh.AppId.ToString(), gh.AppSlug), (entry.TargetType, entry.TargetId, entry.TargetName));
+        Assert.Contains("manifest", entry.Summary);
 
         // 5. The product uses them: the credential source returns them and the App client authenticates with them.
         await using (var scope = App.Services.CreateAsyncScope())
@@ -186,6 +193,7 @@ public sealed class GitHubSetupManifestTests : PageTestContext, IClassFixture<Un
         page = RenderAt<GitHubAppManifestCallback>($"/settings/github/manifest?code=code-2&state={state}");
         page.WaitForElement("[data-testid=manifest-error]", Wait);
         Assert.Contains("already created", page.Find("[data-testid=manifest-error-message]").TextContent);
+        Assert.Equal(1, await App.WithDbAsync(db => db.AuditEntries.CountAsync(a => a.Action == "github.app_create")));
     }
 
     [Fact]

@@ -534,7 +534,7 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
         var stored = scope.ServiceProvider.GetRequiredService<StoredAppCredentials>();
         try
         {
-            await stored.SaveAsync(1, "stored-app", gh.PrivateKeyPem, "stored-secret", null, CancellationToken.None);
+            await stored.SaveAsync(Actor.System(await App.AcmeOrgIdAsync()), 1, "stored-app", gh.PrivateKeyPem, "stored-secret", null, CancellationToken.None);
         }
         catch (global::SelfTune.Admin.Infrastructure.ProblemException) { } // another run of this test in the fixture stored it already
         Assert.Equal("stored-app", (await stored.GetAsync(CancellationToken.None))!.AppSlug);

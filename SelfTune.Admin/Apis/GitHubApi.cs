@@ -134,8 +134,8 @@ public static class GitHubApi
         return TypedResults.Ok(SyncResponse.From(await services.Sync.RunAsync(Actor.From(user), connectionId, ct: ct)));
     }
 
-    static async Task<Accepted<ReconcileQueued>> Reconcile(ClaimsPrincipal user, [AsParameters] GitHubApiServices services, CancellationToken ct) =>
-        TypedResults.Accepted((string?)null, new ReconcileQueued(await ReconciliationSweep.EnqueueAsync(services.Db, services.Queue, user.GetOrgId(), ct)));
+    static async Task<Accepted<ReconcileQueued>> Reconcile(ClaimsPrincipal user, [AsParameters] GitHubApiServices services, TimeProvider clock, CancellationToken ct) =>
+        TypedResults.Accepted((string?)null, new ReconcileQueued(await ReconciliationSweep.EnqueueAsync(services.Db, services.Queue, Actor.From(user), clock.GetUtcNow(), ct)));
 
     static async Task<Ok<AttemptList>> ListAttempts(string id, int? limit, ClaimsPrincipal user, [AsParameters] GitHubApiServices services, CancellationToken ct)
     {

@@ -2,8 +2,15 @@ namespace SelfTune.Admin.Audit;
 
 /// <summary>
 /// Records changes in the audit log. <see cref="Record"/> adds the entry to the caller's context, so it commits in the
-/// same SaveChanges as the change it describes: a change is never without its entry, nor an entry without its change.
+/// same SaveChanges as the change it describes: a change is never without its entry, nor an entry without its change
+/// (a change made with ExecuteUpdate/ExecuteDelete runs in one transaction with the entry's save).
 /// </summary>
+/// <remarks>
+/// Recorded: the settings, bindings, connections, syncs, replays, keys, members and plans admins, keys and operators
+/// change. Not recorded: what the registry writes itself when a key or a webhook publishes (entries and versions).
+/// A version is its own record, immutable, with its source, ref, <c>created_by</c> and time, so an entry here would only
+/// repeat it, once per push of every CI run.
+/// </remarks>
 public static class AuditLog
 {
     /// <summary>Adds an entry for <paramref name="actor"/>'s change to <paramref name="db"/>; the caller's SaveChanges writes both.</summary>
@@ -35,7 +42,8 @@ public static class AuditLog
     static string Show(object? value) => value switch
     {
         null => "none",
-        Enum e => e.ToString().ToLowerInvariant(),
+        bool b => b ? "true" : "false", // as the API spells it
+        Enum e => JsonNamingPolicy.SnakeCaseLower.ConvertName(e.ToString()), // as the API spells it: checks_and_prs
         _ => value.ToString() ?? "none",
     };
 

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace SelfTune.Admin.Auth;
 
 public sealed record CreatedApiKey(ApiKey Key, string Secret);
@@ -27,6 +29,8 @@ public sealed class ApiKeyService(IDbContextFactory<AdminDbContext> dbFactory, T
             CreatedAt = now, CreatedBy = user.GetActorId(), ExpiresAt = expiresAt,
         };
         db.ApiKeys.Add(key);
+        AuditLog.Record(db, Actor.From(user), now, "api_key.create", "api_key", key.Id.ToString(), key.Name,
+            $"{key.Prefix}…, permissions {key.Permissions}, expires {(expiresAt is { } at ? at.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture) : "never")}");
         await db.SaveChangesAsync(ct);
         changes.Publish(Change.OfApiKey(key.OrgId, key.Id));
         return new CreatedApiKey(key, secret);
@@ -46,7 +50,12 @@ public sealed class ApiKeyService(IDbContextFactory<AdminDbContext> dbFactory, T
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var key = await db.ApiKeys.SingleOrDefaultAsync(k => k.Id == id && k.OrgId == orgId, ct)
             ?? throw ProblemException.NotFound("No such API key.");
-        key.RevokedAt ??= clock.GetUtcNow();
+        if (key.RevokedAt is null)
+        {
+            key.RevokedAt = clock.GetUtcNow();
+            AuditLog.Record(db, Actor.From(user), key.RevokedAt.Value, "api_key.revoke", "api_key", key.Id.ToString(), key.Name,
+                AuditLog.Changed("status", "active", "revoked"));
+        }
         await db.SaveChangesAsync(ct);
         changes.Publish(Change.OfApiKey(orgId, id));
     }

@@ -112,7 +112,7 @@ public sealed class AppManifestService(
     {
         await EnsureAllowedAsync(user, ct);
         VerifyState(state, user.GetOrgId(), user.GetActorId());
-        return await ExchangeAsync(code, ct);
+        return await ExchangeAsync(Actor.From(user), code, ct);
     }
 
     public static readonly TimeSpan StateLifetime = TimeSpan.FromHours(1);
@@ -137,7 +137,7 @@ public sealed class AppManifestService(
     }
 
     /// <summary>Exchanges the code GitHub returned for the App's credentials and stores them encrypted (after the checks of <see cref="CompleteAsync"/>).</summary>
-    async Task<StoredAppInfo> ExchangeAsync(string? code, CancellationToken ct)
+    async Task<StoredAppInfo> ExchangeAsync(Actor actor, string? code, CancellationToken ct)
     {
         if (string.IsNullOrWhiteSpace(code) || code.Length > 200)
             throw ProblemException.Invalid("code", "GitHub returned no code. If you cancelled on GitHub, start again.");
@@ -160,7 +160,7 @@ public sealed class AppManifestService(
         if (app.Id <= 0 || string.IsNullOrEmpty(app.Slug) || string.IsNullOrEmpty(app.Pem) || string.IsNullOrEmpty(app.WebhookSecret))
             throw new ProblemException(502, "upstream_failure", "GitHub created the App but did not return its id, slug, private key and webhook secret.");
         var oauthClient = string.IsNullOrEmpty(app.ClientId) || string.IsNullOrEmpty(app.ClientSecret) ? null : new GitHubOAuthClient(app.ClientId, app.ClientSecret);
-        return await stored.SaveAsync(app.Id, app.Slug, app.Pem, app.WebhookSecret, app.HtmlUrl, ct, oauthClient);
+        return await stored.SaveAsync(actor, app.Id, app.Slug, app.Pem, app.WebhookSecret, app.HtmlUrl, ct, oauthClient);
     }
 
     /// <summary>The conversion endpoint takes no authentication; the code is the credential.</summary>

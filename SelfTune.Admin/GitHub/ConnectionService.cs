@@ -116,6 +116,9 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
             CreatedBy = actor.Id, CreatedAt = now, UpdatedAt = now,
         };
         db.Connections.Add(connection);
+        AuditLog.Record(db, actor, now, "connection.create", "connection", connection.Id.ToString(), connection.RepoFullName,
+            $"{connection.RepoFullName} (skill_path {skillPath}) → entry {entry.Name}; default_branch {branch}, tag_pattern {tagPattern}, "
+            + $"auto_publish {(connection.AutoPublish ? "true" : "false")}, write_back_enabled {(connection.WriteBackEnabled ? "true" : "false")}");
         try { await db.SaveChangesAsync(ct); }
         catch (DbUpdateException)
         {
@@ -138,6 +141,7 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         // Attached as read, so only the fields changed below are written: a rename or pause a webhook applied in the
         // meantime is not overwritten with the values this caller read.
         db.Connections.Attach(connection);
+        var before = (connection.SkillPath, connection.WriteBackEnabled, connection.AutoPublish, connection.TagPattern, connection.DefaultBranch);
         if (request.SkillPath is not null)
         {
             if (skillPath != connection.SkillPath && await db.Connections.AnyAsync(
@@ -150,6 +154,16 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         if (request.TagPattern is not null) connection.TagPattern = request.TagPattern;
         if (request.DefaultBranch is not null) connection.DefaultBranch = request.DefaultBranch;
         connection.UpdatedAt = clock.GetUtcNow();
+        List<string> changed = [];
+        void Compare<T>(string field, T was, T now) { if (!EqualityComparer<T>.Default.Equals(was, now)) changed.Add(AuditLog.Changed(field, was, now)); }
+        Compare("skill_path", before.SkillPath, connection.SkillPath);
+        Compare("write_back_enabled", before.WriteBackEnabled, connection.WriteBackEnabled);
+        Compare("auto_publish", before.AutoPublish, connection.AutoPublish);
+        Compare("tag_pattern", before.TagPattern, connection.TagPattern);
+        Compare("default_branch", before.DefaultBranch, connection.DefaultBranch);
+        if (changed.Count > 0) // saving what it already was changes nothing worth a line
+            AuditLog.Record(db, actor, connection.UpdatedAt, "connection.update", "connection", connection.Id.ToString(), connection.RepoFullName,
+                string.Join("; ", changed));
         await db.SaveChangesAsync(ct);
     }
 
@@ -158,7 +172,13 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
     {
         RequireManage(actor, connection, "delete connections");
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        await db.Connections.Where(c => c.Id == connection.Id).ExecuteDeleteAsync(ct);
+        // The delete and its entry commit together (ExecuteDelete bypasses SaveChanges).
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        if (await db.Connections.Where(c => c.Id == connection.Id).ExecuteDeleteAsync(ct) == 0) return; // already gone: nothing was deleted now
+        AuditLog.Record(db, actor, clock.GetUtcNow(), "connection.delete", "connection", connection.Id.ToString(), connection.RepoFullName,
+            $"{connection.RepoFullName} (skill_path {connection.SkillPath}) no longer feeds entry {connection.Entry?.Name ?? connection.EntryId.ToString()}; its versions stay");
+        await db.SaveChangesAsync(ct);
+        await transaction.CommitAsync(ct);
     }
 
     /// <summary>An admin or owner of the connection's own org (another org's connection is "not found", never "forbidden").</summary>

@@ -52,8 +52,12 @@ public sealed class GitHubSetupService(IDbContextFactory<AdminDbContext> dbFacto
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var row = await db.GitHubSettings.SingleOrDefaultAsync(s => s.OrgId == orgId, ct);
         if (row is null) db.GitHubSettings.Add(row = new GitHubOrgSettings { OrgId = orgId });
+        var before = row.WriteBackMode;
         row.WriteBackMode = mode;
         row.UpdatedAt = clock.GetUtcNow();
+        if (before != mode)
+            AuditLog.Record(db, actor, row.UpdatedAt, "github.write_back_change", "github_settings", orgId.ToString(), "write-back mode",
+                AuditLog.Changed("write_back_mode", before, mode));
         await db.SaveChangesAsync(ct);
     }
 

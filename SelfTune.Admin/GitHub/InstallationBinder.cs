@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.AspNetCore.DataProtection;
 using Octokit;
 
@@ -119,6 +120,8 @@ public sealed class InstallationBinder(IDbContextFactory<AdminDbContext> dbFacto
         Apply(row, installation);
         row.DeletedAt = null;
         if (existing is null) db.Installations.Add(row);
+        AuditLog.Record(db, actor, row.UpdatedAt, "installation.bind", "installation", installationId.ToString(CultureInfo.InvariantCulture),
+            row.AccountLogin, $"{row.AccountType} {row.AccountLogin}" + (existing is null ? "" : ", bound again after it was uninstalled"));
         await db.SaveChangesAsync(ct);
         return new BindResult(row, Created: existing is null);
     }

@@ -72,9 +72,12 @@ public sealed class StoredAppCredentials(IDbContextFactory<AdminDbContext> dbFac
             .Select(a => new StoredAppInfo(a.AppId, a.Slug, a.HtmlUrl, a.CreatedAt)).SingleOrDefaultAsync(ct);
     }
 
-    /// <summary>Stores a newly created App. Refuses to replace one that is already stored: its installations would stop working.</summary>
-    public async Task<StoredAppInfo> SaveAsync(long appId, string slug, string privateKeyPem, string webhookSecret, string? htmlUrl, CancellationToken ct,
-        GitHubOAuthClient? oauthClient = null)
+    /// <summary>
+    /// Stores a newly created App, recorded in the audit log of <paramref name="createdBy"/>'s org. Refuses to replace one
+    /// that is already stored: its installations would stop working.
+    /// </summary>
+    public async Task<StoredAppInfo> SaveAsync(Actor createdBy, long appId, string slug, string privateKeyPem, string webhookSecret, string? htmlUrl,
+        CancellationToken ct, GitHubOAuthClient? oauthClient = null)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         if (await db.StoredApps.AsNoTracking().SingleOrDefaultAsync(a => a.Id == RowId, ct) is { } existing)
@@ -86,6 +89,8 @@ public sealed class StoredAppCredentials(IDbContextFactory<AdminDbContext> dbFac
             ClientId = oauthClient?.ClientId, ProtectedClientSecret = oauthClient is null ? null : Protector.Protect(oauthClient.ClientSecret),
         };
         db.StoredApps.Add(row);
+        AuditLog.Record(db, createdBy, row.CreatedAt, "github.app_create", "app", appId.ToString(System.Globalization.CultureInfo.InvariantCulture), slug,
+            $"GitHub App {slug} created through the manifest flow" + (oauthClient is null ? "" : ", with its OAuth client"));
         try { await db.SaveChangesAsync(ct); }
         catch (DbUpdateException)
         {

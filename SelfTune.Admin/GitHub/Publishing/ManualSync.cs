@@ -6,7 +6,8 @@ namespace SelfTune.Admin.GitHub.Publishing;
 /// only read. Each call uses its own DbContext.
 /// </summary>
 public sealed class ManualSync(
-    IDbContextFactory<AdminDbContext> dbFactory, JobQueue queue, IGitHubAppCredentialSource credentials, IOptions<GitHubOptions> options)
+    IDbContextFactory<AdminDbContext> dbFactory, JobQueue queue, IGitHubAppCredentialSource credentials, IOptions<GitHubOptions> options,
+    TimeProvider clock)
 {
     public static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(90);
 
@@ -19,9 +20,11 @@ public sealed class ManualSync(
         long jobId;
         await using (var db = await dbFactory.CreateDbContextAsync(ct))
         {
-            if (!await db.Connections.AnyAsync(c => c.Id == connectionId && c.OrgId == orgId, ct))
-                throw ProblemException.NotFound("There is no such connection in your org.");
+            var repo = await db.Connections.Where(c => c.Id == connectionId && c.OrgId == orgId)
+                           .Select(c => c.RepoOwner + "/" + c.RepoName).SingleOrDefaultAsync(ct)
+                       ?? throw ProblemException.NotFound("There is no such connection in your org.");
             var job = PublishJobs.EnqueueSync(queue, db, connectionId, AttemptTrigger.Manual);
+            AuditLog.Record(db, actor, clock.GetUtcNow(), "connection.sync", "connection", connectionId.ToString(), repo, "sync requested");
             await db.SaveChangesAsync(ct);
             jobId = job.Id;
         }

@@ -8,8 +8,27 @@ namespace SelfTune.Admin.GitHub.Publishing;
 public sealed class ReconciliationSweep(IServiceScopeFactory scopes, IConfiguration config, TimeProvider clock, ILogger<ReconciliationSweep> log)
     : BackgroundService
 {
-    /// <summary>Queues a reconcile job for each active connection (of one org, or of all); returns how many.</summary>
-    public static async Task<int> EnqueueAsync(AdminDbContext db, JobQueue queue, Guid? orgId, CancellationToken ct)
+    /// <summary>Queues a reconcile job for each active connection of every org (the sweep); returns how many.</summary>
+    public static async Task<int> EnqueueAsync(AdminDbContext db, JobQueue queue, CancellationToken ct)
+    {
+        var queued = await QueueAsync(db, queue, null, ct);
+        await db.SaveChangesAsync(ct);
+        queue.Notify();
+        return queued;
+    }
+
+    /// <summary>"Reconcile now" for the actor's org: queues its active connections, recorded in its audit log in the same save.</summary>
+    public static async Task<int> EnqueueAsync(AdminDbContext db, JobQueue queue, Actor actor, DateTimeOffset at, CancellationToken ct)
+    {
+        actor.Require(MemberRole.Admin, "reconcile connections");
+        var queued = await QueueAsync(db, queue, actor.OrgId, ct);
+        AuditLog.Record(db, actor, at, "connection.reconcile", "connection", null, "active connections", $"{queued} connection(s) queued");
+        await db.SaveChangesAsync(ct);
+        queue.Notify();
+        return queued;
+    }
+
+    static async Task<int> QueueAsync(AdminDbContext db, JobQueue queue, Guid? orgId, CancellationToken ct)
     {
         var busy = await db.Jobs.Where(j => j.Kind == PublishJobs.Sync && (j.State == JobState.Pending || j.State == JobState.Running))
             .Select(j => j.ConcurrencyKey).ToListAsync(ct);
@@ -22,8 +41,6 @@ public sealed class ReconciliationSweep(IServiceScopeFactory scopes, IConfigurat
             PublishJobs.EnqueueSync(queue, db, id, AttemptTrigger.Reconcile);
             queued++;
         }
-        await db.SaveChangesAsync(ct);
-        queue.Notify();
         return queued;
     }
 
@@ -40,7 +57,7 @@ public sealed class ReconciliationSweep(IServiceScopeFactory scopes, IConfigurat
                 var credentials = scope.ServiceProvider.GetRequiredService<IGitHubAppCredentialSource>();
                 if (await credentials.GetAsync(stoppingToken) is null) continue;
                 var queued = await EnqueueAsync(scope.ServiceProvider.GetRequiredService<AdminDbContext>(),
-                    scope.ServiceProvider.GetRequiredService<JobQueue>(), null, stoppingToken);
+                    scope.ServiceProvider.GetRequiredService<JobQueue>(), stoppingToken);
                 log.LogInformation("Reconciliation sweep queued {Count} connection(s)", queued);
             }
             catch (Exception e) when (e is not OperationCanceledException)

@@ -5,7 +5,7 @@ namespace SelfTune.Admin.GitHub.Webhooks;
 /// installation, or that has a connection to its repository. Each call uses its own DbContext (safe for pages).
 /// </summary>
 public sealed class DeliveryService(
-    IDbContextFactory<AdminDbContext> dbFactory, DeliveryIngest ingest)
+    IDbContextFactory<AdminDbContext> dbFactory, DeliveryIngest ingest, TimeProvider clock)
 {
     public const string ReplaySeparator = ":replay-";
 
@@ -134,6 +134,9 @@ public sealed class DeliveryService(
             var prefix = root + ReplaySeparator;
             var taken = await db.Deliveries.Where(d => d.DeliveryId.StartsWith(prefix)).Select(d => d.DeliveryId).ToListAsync(ct);
             var next = taken.Select(t => int.TryParse(t.AsSpan(prefix.Length), out var n) ? n : 0).DefaultIfEmpty(0).Max() + 1;
+            // Saved by the ingest with the replay (a duplicate saves neither).
+            AuditLog.Record(db, Actor.From(user), clock.GetUtcNow(), "delivery.replay", "delivery", original.Id.ToString(), original.DeliveryId,
+                $"{original.Event}{(original.Action is null ? "" : "." + original.Action)} replayed as {prefix + next}");
             var stored = await ingest.StoreAsync(db, new DeliveryIngest.Incoming(prefix + next, original.Event, original.Action,
                 original.InstallationId, original.RepositoryId, original.RepositoryFullName, () => original.Payload, user.GetOrgId()), ct);
             if (stored.Delivery is { } replay) return replay;
