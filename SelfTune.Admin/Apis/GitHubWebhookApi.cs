@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
 using System.Text;
@@ -24,8 +23,6 @@ public static class GitHubWebhookApi
     /// <summary>Seconds a sender is asked to wait when every slot for large bodies is taken.</summary>
     const int BusyRetryAfterSeconds = 10;
 
-    static readonly Meter Meter = new("SelfTune.Admin");
-    static readonly Counter<long> Rejected = Meter.CreateCounter<long>("selftune.webhooks.rejected", description: "Webhook deliveries refused for a bad signature.");
 
     public static IEndpointRouteBuilder MapGitHubWebhookApi(this IEndpointRouteBuilder app)
     {
@@ -73,8 +70,14 @@ public static class GitHubWebhookApi
         if (string.IsNullOrWhiteSpace(eventName) || string.IsNullOrWhiteSpace(deliveryId) || deliveryId.Length > 100 || eventName.Length > 100)
             return ApiProblem.BadRequest("X-GitHub-Event and X-GitHub-Delivery headers are required.");
 
+        var span = System.Diagnostics.Activity.Current; // the request's span: the job this delivery queues continues its trace
+        span?.SetTag("github.delivery", deliveryId);
+        span?.SetTag("github.event", eventName);
         if (await services.Db.Deliveries.AnyAsync(d => d.DeliveryId == deliveryId, ct)) // before parsing; the ingest checks again
+        {
+            Count("duplicate");
             return TypedResults.Ok(new WebhookReceipt("duplicate", deliveryId));
+        }
 
         string? action; long? installationId, repositoryId; string? repositoryName;
         try
@@ -96,13 +99,21 @@ public static class GitHubWebhookApi
         // An event the app does not act on keeps its headers and outcome, not up to 25 MB of body nobody will read.
         var stored = await services.Ingest.StoreAsync(services.Db, new DeliveryIngest.Incoming(deliveryId, eventName, action, installationId, repositoryId,
             repositoryName, () => Encoding.UTF8.GetString(body.Span)), ct);
-        if (stored.Result == DeliveryIngest.Result.Duplicate) return TypedResults.Ok(new WebhookReceipt("duplicate", deliveryId));
-        return TypedResults.Accepted((string?)null, new WebhookReceipt(stored.Result == DeliveryIngest.Result.Queued ? "queued" : "ignored", deliveryId));
+        var receipt = stored.Result switch
+        {
+            DeliveryIngest.Result.Duplicate => "duplicate",
+            DeliveryIngest.Result.Queued => "queued",
+            _ => "ignored",
+        };
+        Count(receipt);
+        return receipt == "duplicate" ? TypedResults.Ok(new WebhookReceipt(receipt, deliveryId)) : TypedResults.Accepted((string?)null, new WebhookReceipt(receipt, deliveryId));
     }
+
+    static void Count(string outcome) => SelfTuneTelemetry.WebhookDeliveries.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
 
     static ProblemHttpResult RejectSignature(HttpContext http, ILogger log, string problem)
     {
-        Rejected.Add(1);
+        Count("rejected");
         log.LogWarning("Rejected a webhook delivery {DeliveryId} with a {Problem} signature from {Remote}",
             http.Request.Headers["X-GitHub-Delivery"].ToString(), problem, http.Connection.RemoteIpAddress);
         return ApiProblem.Create(401, "The X-Hub-Signature-256 signature is missing or does not match the webhook secret.", "invalid_signature");
