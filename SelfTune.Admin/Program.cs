@@ -37,6 +37,7 @@ namespace SelfTune.Admin.Extensions
             builder.AddSelfTuneApi();            // Apis/ApiSetup.cs: JSON, problem details, OpenAPI
             builder.Services.AddSelfTuneHealthChecks(); // Infrastructure/HealthSetup.cs: /healthz, /readyz
             builder.AddSelfTuneTelemetry();      // Infrastructure/SelfTuneTelemetry.cs: traces, metrics, exporters
+            builder.AddSelfTuneRateLimits();     // Infrastructure/RateLimits.cs: sign-in endpoints per address
 
             // The pages (Components/); their queries open a context per call, from the factory.
             builder.Services.AddSingleton<OverviewQueries>();
@@ -67,6 +68,7 @@ namespace SelfTune.Admin.Extensions
             // routing at the start of the pipeline an unknown page answered 404 with an empty body (the browser's own error page).
             app.UseRouting();
 
+            app.UseRateLimiter(); // before authentication, which handles the OIDC callback itself
             app.UseAuthentication();
             app.UseAuthorization();
             app.UseAntiforgery();

@@ -49,8 +49,16 @@ public static class GitHubWebhookApi
             throw new ProblemException(413, "payload_too_large", "Webhook bodies are limited to 25 MB.");
 
         string? signature = http.Request.Headers["X-Hub-Signature-256"];
-        if (ParseSignature(signature) is null)
-            return RejectSignature(http, log, signature is null ? "missing" : "malformed"); // the body is never read
+        var usable = ParseSignature(signature) is not null;
+        var source = http.Connection.RemoteIpAddress;
+        if (services.Gate.IsBlocked(source) && (!usable || contentLength is not <= WebhookBodyGate.LargeBodyBytes))
+        {
+            Count("rate_limited");
+            http.Response.Headers.RetryAfter = ((int)WebhookBodyGate.FailureWindowStep.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return ApiProblem.Create(429, $"Too many deliveries from {source} failed the signature check lately; retry in {(int)WebhookBodyGate.FailureWindowStep.TotalSeconds} seconds.");
+        }
+        if (!usable)
+            return RejectSignature(http, log, signature is null ? "missing" : "malformed", services.Gate); // the body is never read
 
         using var slot = services.Gate.TryEnter(contentLength);
         if (slot is null)
@@ -63,7 +71,7 @@ public static class GitHubWebhookApi
         // not a stream, and the header was already checked above, so a post without a usable signature is never read.
         var body = await ReadBodyAsync(http.Request.BodyReader, contentLength, ct);
         if (WebhookSignatureValidator.Verify(signature, secret, body.Span) != WebhookSignatureValidationResult.Valid)
-            return RejectSignature(http, log, "wrong");
+            return RejectSignature(http, log, "wrong", services.Gate);
 
         string? eventName = http.Request.Headers["X-GitHub-Event"];
         string? deliveryId = http.Request.Headers["X-GitHub-Delivery"];
@@ -111,8 +119,9 @@ public static class GitHubWebhookApi
 
     static void Count(string outcome) => SelfTuneTelemetry.WebhookDeliveries.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
 
-    static ProblemHttpResult RejectSignature(HttpContext http, ILogger log, string problem)
+    static ProblemHttpResult RejectSignature(HttpContext http, ILogger log, string problem, WebhookBodyGate gate)
     {
+        gate.CountFailure(http.Connection.RemoteIpAddress);
         Count("rejected");
         log.LogWarning("Rejected a webhook delivery {DeliveryId} with a {Problem} signature from {Remote}",
             http.Request.Headers["X-GitHub-Delivery"].ToString(), problem, http.Connection.RemoteIpAddress);
