@@ -1,5 +1,4 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using MudBlazor.Services;
 using Scalar.AspNetCore;
 using SelfTune.Admin.Components;
@@ -36,7 +35,9 @@ namespace SelfTune.Admin.Extensions
             builder.Services.AddJobQueue(builder.Configuration);
             builder.AddGitHubIntegration();      // GitHub/GitHubIntegrationSetup.cs: App client, webhooks, publishing, job handlers
             builder.AddSelfTuneApi();            // Apis/ApiSetup.cs: JSON, problem details, OpenAPI
-            builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
+            builder.Services.AddSelfTuneHealthChecks(); // Infrastructure/HealthSetup.cs: /healthz, /readyz
+            builder.AddSelfTuneTelemetry();      // Infrastructure/SelfTuneTelemetry.cs: traces, metrics, exporters
+            builder.AddSelfTuneRateLimits();     // Infrastructure/RateLimits.cs: sign-in endpoints per address
 
             // The pages (Components/); their queries open a context per call, from the factory.
             builder.Services.AddSingleton<OverviewQueries>();
@@ -68,6 +69,7 @@ namespace SelfTune.Admin.Extensions
             // routing at the start of the pipeline an unknown page answered 404 with an empty body (the browser's own error page).
             app.UseRouting();
 
+            app.UseRateLimiter(); // before authentication, which handles the OIDC callback itself
             app.UseAuthentication();
             app.UseAuthorization();
             app.UseAntiforgery();
@@ -77,8 +79,8 @@ namespace SelfTune.Admin.Extensions
             app.MapScalarApiReference("/api-reference", o => o.WithTitle("SelfTune Admin API").WithOpenApiRoutePattern("/openapi/{documentName}.json")
                     .DisableDefaultFonts()) // its fonts come from Scalar's CDN, which the Content-Security-Policy does not allow
                 .AllowAnonymous();
-            app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
-            app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") }).AllowAnonymous();
+            app.MapSelfTuneHealthChecks();
+            app.MapSelfTuneMetrics();
 
             app.MapAccountApi();
             app.MapRegistryApi();

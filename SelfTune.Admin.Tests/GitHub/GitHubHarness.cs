@@ -27,6 +27,8 @@ public class GitHubHarness : IAsyncLifetime
     /// <param name="appConfigured">False: the app knows where the fake is but has no App settings (see <see cref="UnconfiguredGitHubHarness"/>).</param>
     protected GitHubHarness(bool appConfigured) => this.appConfigured = appConfigured;
 
+    /// <summary>Further app settings, applied before <see cref="InitializeAsync"/> starts the app.</summary>
+    public Dictionary<string, string?> AppSettings { get; } = new();
     public FakeGitHub GitHub { get; private set; } = null!;
     public AdminAppFactory App { get; private set; } = null!;
     public HttpClient Api { get; private set; } = null!;
@@ -37,6 +39,7 @@ public class GitHubHarness : IAsyncLifetime
         GitHub = await FakeGitHub.StartAsync();
         App = new AdminAppFactory();
         foreach (var (k, v) in appConfigured ? Settings(GitHub) : ConnectionSettings(GitHub)) App.Settings[k] = v;
+        foreach (var (k, v) in AppSettings) App.Settings[k] = v;
         Api = App.CreateClient(App.DevelopmentKey); // starts the host before tests build their contexts on it
         // bUnit's NavigationManager has base http://localhost/, so that is where the setup page lives.
         GitHub.SetupUrl = new Uri("http://localhost/settings/github");

@@ -16,9 +16,10 @@ namespace SelfTune.Admin.Tests.GitHub;
 /// </summary>
 public static class SignedInBrowser
 {
-    public static async Task<(HttpClient Browser, Guid MemberId)> CreateAsync(AdminAppFactory app, Guid orgId, MemberRole role = MemberRole.Admin)
+    /// <param name="subject">The person's OIDC subject (e.g. one listed in SelfTune:Operators); a new one when null.</param>
+    public static async Task<(HttpClient Browser, Guid MemberId)> CreateAsync(AdminAppFactory app, Guid orgId, MemberRole role = MemberRole.Admin, string? subject = null)
     {
-        var member = new Member { OrgId = orgId, Subject = "test|" + Guid.NewGuid().ToString("N"), Name = "Test " + role, Role = role, CreatedAt = DateTimeOffset.UtcNow };
+        var member = new Member { OrgId = orgId, Subject = "test|" + (subject ?? Guid.NewGuid().ToString("N")), Name = "Test " + role, Role = role, CreatedAt = DateTimeOffset.UtcNow };
         await app.WithDbAsync(db => { db.Members.Add(member); return db.SaveChangesAsync(); });
         await using var scope = app.Services.CreateAsyncScope();
         var identity = await scope.ServiceProvider.GetRequiredService<MemberDirectory>().RefreshAsync(member.Id, new ClaimsPrincipal(), CookieAuthenticationDefaults.AuthenticationScheme)

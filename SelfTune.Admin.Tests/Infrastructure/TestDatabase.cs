@@ -69,6 +69,45 @@ public static class TestDatabase
         if (!IsPostgres) SqliteConnection.ClearAllPools();
     }
 
+    /// <summary>
+    /// Takes the data folder's database away until the result is disposed: on PostgreSQL the database refuses connections
+    /// and its open ones are ended; on SQLite the file moves aside (the app's next open finds an empty, unmigrated file).
+    /// </summary>
+    public static async Task<IAsyncDisposable> MakeUnreachableAsync(string dataPath)
+    {
+        if (IsPostgres)
+        {
+            var name = Name(dataPath);
+            Execute($"ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false");
+            Execute($"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()");
+            return new Restore(() => Execute($"ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"));
+        }
+        var file = Path.Combine(dataPath, "selftune.db");
+        var aside = Path.Combine(dataPath, "aside");
+        Directory.CreateDirectory(aside);
+        SqliteConnection.ClearAllPools(); // the last close checkpoints the WAL into the file
+        foreach (var suffix in new[] { "", "-wal", "-shm" })
+            if (File.Exists(file + suffix)) File.Move(file + suffix, Path.Combine(aside, "selftune.db" + suffix));
+        await Task.CompletedTask;
+        return new Restore(() =>
+        {
+            SqliteConnection.ClearAllPools();
+            foreach (var suffix in new[] { "-wal", "-shm" }) File.Delete(file + suffix);
+            foreach (var suffix in new[] { "", "-wal", "-shm" })
+                if (File.Exists(Path.Combine(aside, "selftune.db" + suffix))) File.Move(Path.Combine(aside, "selftune.db" + suffix), file + suffix, overwrite: true);
+            SqliteConnection.ClearAllPools(); // connections opened on the empty stand-in meanwhile
+        });
+    }
+
+    sealed class Restore(Action restore) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            restore();
+            return ValueTask.CompletedTask;
+        }
+    }
+
     static void Create(string dataPath)
     {
         Created.TryAdd(Name(dataPath), 0);

@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
 using System.Text;
@@ -24,8 +23,6 @@ public static class GitHubWebhookApi
     /// <summary>Seconds a sender is asked to wait when every slot for large bodies is taken.</summary>
     const int BusyRetryAfterSeconds = 10;
 
-    static readonly Meter Meter = new("SelfTune.Admin");
-    static readonly Counter<long> Rejected = Meter.CreateCounter<long>("selftune.webhooks.rejected", description: "Webhook deliveries refused for a bad signature.");
 
     public static IEndpointRouteBuilder MapGitHubWebhookApi(this IEndpointRouteBuilder app)
     {
@@ -52,8 +49,16 @@ public static class GitHubWebhookApi
             throw new ProblemException(413, "payload_too_large", "Webhook bodies are limited to 25 MB.");
 
         string? signature = http.Request.Headers["X-Hub-Signature-256"];
-        if (ParseSignature(signature) is null)
-            return RejectSignature(http, log, signature is null ? "missing" : "malformed"); // the body is never read
+        var usable = ParseSignature(signature) is not null;
+        var source = http.Connection.RemoteIpAddress;
+        if (services.Gate.IsBlocked(source) && (!usable || contentLength is not <= WebhookBodyGate.LargeBodyBytes))
+        {
+            Count("rate_limited");
+            http.Response.Headers.RetryAfter = ((int)WebhookBodyGate.FailureWindowStep.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return ApiProblem.Create(429, $"Too many deliveries from {source} failed the signature check lately; retry in {(int)WebhookBodyGate.FailureWindowStep.TotalSeconds} seconds.");
+        }
+        if (!usable)
+            return RejectSignature(http, log, signature is null ? "missing" : "malformed", services.Gate); // the body is never read
 
         using var slot = services.Gate.TryEnter(contentLength);
         if (slot is null)
@@ -66,15 +71,21 @@ public static class GitHubWebhookApi
         // not a stream, and the header was already checked above, so a post without a usable signature is never read.
         var body = await ReadBodyAsync(http.Request.BodyReader, contentLength, ct);
         if (WebhookSignatureValidator.Verify(signature, secret, body.Span) != WebhookSignatureValidationResult.Valid)
-            return RejectSignature(http, log, "wrong");
+            return RejectSignature(http, log, "wrong", services.Gate);
 
         string? eventName = http.Request.Headers["X-GitHub-Event"];
         string? deliveryId = http.Request.Headers["X-GitHub-Delivery"];
         if (string.IsNullOrWhiteSpace(eventName) || string.IsNullOrWhiteSpace(deliveryId) || deliveryId.Length > 100 || eventName.Length > 100)
             return ApiProblem.BadRequest("X-GitHub-Event and X-GitHub-Delivery headers are required.");
 
+        var span = System.Diagnostics.Activity.Current; // the request's span: the job this delivery queues continues its trace
+        span?.SetTag("github.delivery", deliveryId);
+        span?.SetTag("github.event", eventName);
         if (await services.Db.Deliveries.AnyAsync(d => d.DeliveryId == deliveryId, ct)) // before parsing; the ingest checks again
+        {
+            Count("duplicate");
             return TypedResults.Ok(new WebhookReceipt("duplicate", deliveryId));
+        }
 
         string? action; long? installationId, repositoryId; string? repositoryName;
         try
@@ -96,13 +107,22 @@ public static class GitHubWebhookApi
         // An event the app does not act on keeps its headers and outcome, not up to 25 MB of body nobody will read.
         var stored = await services.Ingest.StoreAsync(services.Db, new DeliveryIngest.Incoming(deliveryId, eventName, action, installationId, repositoryId,
             repositoryName, () => Encoding.UTF8.GetString(body.Span)), ct);
-        if (stored.Result == DeliveryIngest.Result.Duplicate) return TypedResults.Ok(new WebhookReceipt("duplicate", deliveryId));
-        return TypedResults.Accepted((string?)null, new WebhookReceipt(stored.Result == DeliveryIngest.Result.Queued ? "queued" : "ignored", deliveryId));
+        var receipt = stored.Result switch
+        {
+            DeliveryIngest.Result.Duplicate => "duplicate",
+            DeliveryIngest.Result.Queued => "queued",
+            _ => "ignored",
+        };
+        Count(receipt);
+        return receipt == "duplicate" ? TypedResults.Ok(new WebhookReceipt(receipt, deliveryId)) : TypedResults.Accepted((string?)null, new WebhookReceipt(receipt, deliveryId));
     }
 
-    static ProblemHttpResult RejectSignature(HttpContext http, ILogger log, string problem)
+    static void Count(string outcome) => SelfTuneTelemetry.WebhookDeliveries.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+
+    static ProblemHttpResult RejectSignature(HttpContext http, ILogger log, string problem, WebhookBodyGate gate)
     {
-        Rejected.Add(1);
+        gate.CountFailure(http.Connection.RemoteIpAddress);
+        Count("rejected");
         log.LogWarning("Rejected a webhook delivery {DeliveryId} with a {Problem} signature from {Remote}",
             http.Request.Headers["X-GitHub-Delivery"].ToString(), problem, http.Connection.RemoteIpAddress);
         return ApiProblem.Create(401, "The X-Hub-Signature-256 signature is missing or does not match the webhook secret.", "invalid_signature");

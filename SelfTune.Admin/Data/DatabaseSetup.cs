@@ -32,6 +32,9 @@ public static class DatabaseSetup
         var dataDir = Path.GetFullPath(config["Storage:DataPath"] ?? "data", env.ContentRootPath);
         builder.AddSelfTuneDatabase(dataDir); // below: the provider, its DbContext, where the keys live
         services.AddArchiveStorage(config, dataDir); // Registry/ArchiveStorageSetup.cs: a folder or Azure Blob Storage
+        services.Configure<RetentionOptions>(config.GetSection("Retention"));
+        services.AddSingleton<RetentionService>();
+        services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
     }
 
     /// <summary>Applies checked-in migrations and, in Development, the development seed.</summary>

@@ -223,6 +223,8 @@ public sealed class Job
     public string? Result { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset? FinishedAt { get; set; }
+    /// <summary>The W3C traceparent of the request or job that enqueued it, so the job's work continues that trace.</summary>
+    public string? TraceParent { get; set; }
 }
 
 /// <summary>App credentials obtained through GitHub's manifest flow, encrypted with ASP.NET Data Protection.</summary>

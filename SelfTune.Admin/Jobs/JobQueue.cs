@@ -139,6 +139,7 @@ public sealed class JobQueue : IDisposable
             MaxAttempts = maxAttempts,
             NotBefore = (notBefore ?? now).ToUniversalTime(),
             CreatedAt = now,
+            TraceParent = System.Diagnostics.Activity.Current?.Id,
         };
         db.Jobs.Add(job);
         db.SavedChanges += WakeOnSave;

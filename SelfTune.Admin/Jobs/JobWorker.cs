@@ -137,6 +137,12 @@ public sealed class JobWorker(
             return;
         }
 
+        // The job continues the trace of the request (or job) that enqueued it: a webhook's 202, its publish and write-back are one trace.
+        ActivityContext.TryParse(job.TraceParent, null, out var enqueuedBy);
+        using var activity = SelfTuneTelemetry.Source.StartActivity($"job {job.Kind}", ActivityKind.Internal, enqueuedBy);
+        activity?.SetTag("selftune.job.id", job.Id);
+        activity?.SetTag("selftune.job.kind", job.Kind);
+        activity?.SetTag("selftune.job.attempt", job.Attempts);
         logger.LogDebug("Job {JobId} ({Kind}) attempt {Attempt}/{MaxAttempts} started in slot {Slot}", job.Id, job.Kind, job.Attempts, job.MaxAttempts, slot);
         var started = Stopwatch.GetTimestamp();
         using var jobCts = CancellationTokenSource.CreateLinkedTokenSource(abort.Token);
@@ -163,6 +169,7 @@ public sealed class JobWorker(
             await renewal;
         }
         var elapsed = Stopwatch.GetElapsedTime(started);
+        if (error is not null) activity?.SetStatus(ActivityStatusCode.Error, error.Message);
 
         if (leaseLost)
         {

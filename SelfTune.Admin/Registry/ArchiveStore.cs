@@ -83,6 +83,12 @@ public abstract class ArchiveStore
     /// <summary>Opens a stored archive for reading; the bytes are fetched as they are read, never held whole.</summary>
     public abstract Task<Stream> OpenReadAsync(string hash, CancellationToken ct);
 
+    /// <summary>Whether the store can be reached now (readiness): the staging folder, and the store's own place.</summary>
+    public virtual Task<bool> IsReachableAsync(CancellationToken ct) => Task.FromResult(Directory.Exists(staging));
+
+    /// <summary>Where archives are kept, for people (start-up banner, readiness report); never a secret.</summary>
+    public abstract string Describe();
+
     /// <summary>
     /// A short-lived, read-only address the client can download the archive from directly, named
     /// <paramref name="fileName"/>; null when the app streams it itself (<see cref="OpenReadAsync"/>).

@@ -58,6 +58,12 @@ public sealed class AzureBlobArchiveStore : ArchiveStore, IHostedService
 
     public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
 
+    public override async Task<bool> IsReachableAsync(CancellationToken ct) =>
+        await base.IsReachableAsync(ct) && (await container.ExistsAsync(ct)).Value;
+
+    /// <summary>The container's address (the connection string's key is not part of it).</summary>
+    public override string Describe() => $"Azure Blob container {container.Uri}";
+
     public override async Task<Stream> OpenReadAsync(string hash, CancellationToken ct) =>
         // allowModifications: false pins the blob's ETag, so every range comes from the same blob (stored archives never change anyway).
         await container.GetBlobClient(KeyOf(hash))

@@ -17,6 +17,8 @@ public sealed class FileSystemArchiveStore : ArchiveStore
     public override Task<Stream> OpenReadAsync(string hash, CancellationToken ct) =>
         Task.FromResult<Stream>(new FileStream(PathOf(hash), FileMode.Open, FileAccess.Read, FileShare.Read, BufferSize, useAsync: true));
 
+    public override string Describe() => $"the folder {root}";
+
     string PathOf(string hash) => Path.Combine(root, KeyOf(hash));
 
     protected internal override Task CommitAsync(string stagingPath, string hash, CancellationToken ct)

@@ -79,6 +79,16 @@ public sealed class GitHubClientFactory(
         return task.WaitAsync(ct);
     }
 
+    /// <summary>The installation a cached token belongs to (for the rate-limit metric), or null.</summary>
+    public long? InstallationOf(string? token)
+    {
+        if (string.IsNullOrEmpty(token)) return null;
+        lock (gate)
+            foreach (var (id, task) in tokens)
+                if (task.IsCompletedSuccessfully && task.Result.Token == token) return id;
+        return null;
+    }
+
     public void ForgetInstallationToken(long installationId)
     {
         lock (gate) tokens.Remove(installationId);

@@ -40,6 +40,9 @@ public sealed class PublishService(
 
         attempt.Start(clock.GetUtcNow());
         await SaveAndNotifyAsync(attempt, ct);
+        var span = System.Diagnostics.Activity.Current; // the job's span (the worker started it)
+        span?.SetTag("selftune.connection.id", connection.Id);
+        span?.SetTag("selftune.attempt.id", attempt.Id);
 
         var channel = WriteBack.Channel.None;
         AttemptOutcome result;
@@ -66,6 +69,8 @@ public sealed class PublishService(
         attempt.Finish(result.Status, result.Message, clock.GetUtcNow(), result.Version, result.PublishedAt);
         await writeBack.FinishAsync(channel, attempt, connection, await SummaryAsync(attempt, connection, ct), ct);
         await SaveAndNotifyAsync(attempt, ct);
+        var outcome = new KeyValuePair<string, object?>("outcome", attempt.Status.ToString().ToLowerInvariant());
+        SelfTuneTelemetry.PublishDuration.Record((attempt.FinishedAt!.Value - attempt.StartedAt!.Value).TotalSeconds, outcome);
     }
 
     /// <summary>Notes on an attempt left running by a <see cref="TransientPublishFailure"/> that it will be tried again.</summary>

@@ -124,6 +124,7 @@ public sealed class WriteBack(
                 });
         }, ct);
         attempt.WriteBackStatus = failure is null ? WriteBackStatus.Success : WriteBackStatus.Failed;
+        SelfTuneTelemetry.WriteBacks.Add(1, new KeyValuePair<string, object?>("outcome", failure is null ? "written" : "failed"));
         if (failure is not null)
             attempt.Message = (attempt.Message + $" Write-back to GitHub failed: {GitHubFailures.Describe(failure)}.").Trim();
     }

@@ -1,3 +1,6 @@
+using System.Net;
+using System.Threading.RateLimiting;
+
 namespace SelfTune.Admin.GitHub.Webhooks;
 
 /// <summary>
@@ -5,9 +8,34 @@ namespace SelfTune.Admin.GitHub.Webhooks;
 /// checked, so without a bound a burst of 25 MB posts with plausible signatures could take hundreds of megabytes; with it,
 /// the receiver holds at most <see cref="LargeBodySlots"/> × 25 MB and answers the rest 503 with Retry-After at once,
 /// rather than queueing them without bound. Small bodies, which almost every GitHub delivery is, never wait.
+/// It also remembers, per source address, how many deliveries failed the signature check lately (the built-in sliding
+/// window limiter): an address over <see cref="FailuresPerWindow"/> gets 429 with Retry-After for posts that cannot be
+/// GitHub's — no usable signature header, or a large body — until its window slides on, without anything being read.
+/// Small signed posts from that address are still checked, so GitHub's deliveries behind a shared address keep
+/// arriving while a neighbour floods.
 /// </summary>
 public sealed class WebhookBodyGate
 {
+    public const int FailuresPerWindow = 20;
+    public static readonly TimeSpan FailureWindow = TimeSpan.FromMinutes(1);
+    /// <summary>The window moves in steps of this; a blocked address is told to come back after one.</summary>
+    public static readonly TimeSpan FailureWindowStep = TimeSpan.FromSeconds(10);
+
+    readonly PartitionedRateLimiter<IPAddress> failures = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address =>
+        RateLimitPartition.GetSlidingWindowLimiter(address, _ => new SlidingWindowRateLimiterOptions
+        {
+            PermitLimit = FailuresPerWindow, Window = FailureWindow, SegmentsPerWindow = (int)(FailureWindow / FailureWindowStep),
+            QueueLimit = 0, AutoReplenishment = true,
+        }));
+
+    /// <summary>Whether <paramref name="address"/> failed the signature check too often lately.</summary>
+    /// <remarks>No address (a Unix socket, an in-process test server) is one partition of its own.</remarks>
+    public bool IsBlocked(IPAddress? address) => failures.GetStatistics(address ?? IPAddress.None)?.CurrentAvailablePermits == 0;
+
+    /// <summary>Counts a failed signature check against <paramref name="address"/>.</summary>
+    public void CountFailure(IPAddress? address) =>
+        failures.AttemptAcquire(address ?? IPAddress.None).Dispose(); // a window permit is spent, not returned
+
     /// <summary>Bodies above this (or of unknown length, i.e. chunked) need a slot.</summary>
     public const long LargeBodyBytes = 1024 * 1024;
 
