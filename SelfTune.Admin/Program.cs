@@ -9,6 +9,7 @@ builder.AddSelfTuneAdmin();
 
 var app = builder.Build();
 app.UseSelfTuneAdmin();
+app.LogStartupBanner();
 await app.InitializeDatabaseAsync();
 app.Run();
 

@@ -89,6 +89,15 @@ public static class DatabaseSetup
             dataProtection.PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDir, "keys")));
         else
             throw new InvalidOperationException($"DataProtection:KeyStore must be FileSystem or Database, not '{keyStore}'.");
+
+        // The key ring encrypted at rest with a certificate (a PFX file and its password). Without one the keys are stored
+        // as they are: fine in Development, a warning at start-up elsewhere (see StartupBanner).
+        if (config["DataProtection:CertificatePath"] is { Length: > 0 } certificatePath)
+            dataProtection.ProtectKeysWithCertificate(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(
+                Path.GetFullPath(certificatePath, builder.Environment.ContentRootPath), config["DataProtection:CertificatePassword"]));
+        // The framework warns about unencrypted keys once per key, in words that alarm in Development; the banner says it once, plainly.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection.KeyManagement.XmlKeyManager", LogLevel.Error);
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection.Repositories.FileSystemXmlRepository", LogLevel.Error);
     }
 
     static DatabaseSettings ReadSettings(IConfiguration config, IHostEnvironment env, string dataDir)
