@@ -80,8 +80,12 @@ dotnet build SelfTune.Admin.sln -nologo -v quiet -warnaserror || { echo "0 passe
 
 status=0
 for project in SelfTune.Admin.Tests SelfTune.Admin.E2E; do
+  # The browser journeys run on SQLite except the two-instance one (TwoInstanceJourneyTests), which needs PostgreSQL and
+  # finds it through these variables.
+  db_vars=()
+  [ "$project" = SelfTune.Admin.E2E ] && db_vars=(SELFTUNE_TEST_DATABASE=postgres "SELFTUNE_TEST_POSTGRES=Host=127.0.0.1;Port=$pg_port;Username=postgres")
   # Benchmarks print figures and take time; they have their own command (README).
-  dotnet test "$project" --no-build -nologo --filter "Category!=Benchmark" \
+  env "${db_vars[@]}" dotnet test "$project" --no-build -nologo --filter "Category!=Benchmark" \
     --logger "trx;LogFileName=$project.trx" --results-directory "$results" || status=1
 done
 # The same integration suite on PostgreSQL. The tests that start the app as a child process (CrashRecoveryTests,

@@ -225,6 +225,20 @@ public sealed class AppProcess : IAsyncDisposable
         await process.WaitForExitAsync(cts.Token);
     }
 
+    /// <summary>
+    /// A graceful stop, as an orchestrator or systemd asks for one: SIGTERM (Unix only), then waits up to
+    /// <paramref name="timeout"/> for the process to exit. Returns its exit code.
+    /// </summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) throw new PlatformNotSupportedException("SIGTERM is a Unix signal.");
+        using (var kill = Process.Start("kill", ["-TERM", ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            await kill.WaitForExitAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        await process.WaitForExitAsync(cts.Token);
+        return process.ExitCode;
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (disposed) return;
