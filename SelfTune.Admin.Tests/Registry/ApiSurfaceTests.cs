@@ -62,6 +62,33 @@ public class ApiSurfaceTests(AdminAppFactory factory) : IClassFixture<AdminAppFa
     }
 
     [Fact]
+    public async Task Openapi_document_gives_every_operation_its_problem_answers_and_says_which_need_no_key()
+    {
+        var doc = JsonDocument.Parse(await Anonymous.GetStringAsync("/openapi/v1.json")).RootElement;
+        string[] methods = ["get", "post", "put", "patch", "delete"];
+        Assert.Contains("## Errors", doc.GetProperty("info").GetProperty("description").GetString());
+        Assert.True(doc.GetProperty("components").GetProperty("schemas").GetProperty("ProblemDetails").GetProperty("properties").TryGetProperty("code", out _));
+
+        foreach (var path in doc.GetProperty("paths").EnumerateObject().Where(p => p.Name.StartsWith("/api/", StringComparison.Ordinal)))
+        foreach (var operation in path.Value.EnumerateObject().Where(o => methods.Contains(o.Name)))
+        {
+            var what = $"{operation.Name} {path.Name}";
+            var problems = operation.Value.GetProperty("responses").EnumerateObject().Where(r => r.Name[0] is '4' or '5').ToList();
+            Assert.True(problems.Count >= 3, $"{what} documents {problems.Count} problem answers");
+            foreach (var problem in problems)
+                Assert.True(problem.Value.TryGetProperty("content", out var content) && content.TryGetProperty("application/problem+json", out _)
+                    && problem.Value.GetProperty("description").GetString()!.Contains("`code`", StringComparison.Ordinal), $"{what} {problem.Name}");
+            var names = problems.Select(p => p.Name).ToHashSet();
+            Assert.Contains("429", names);
+            var anonymous = path.Name.StartsWith("/api/v1/public/", StringComparison.Ordinal) || path.Name == "/api/v1/github/webhook";
+            // Anonymous operations override the document's key requirement with an empty one; the rest answer 401 without a key.
+            Assert.Equal(anonymous, operation.Value.TryGetProperty("security", out var security) && security.GetArrayLength() == 0);
+            if (!anonymous) Assert.Contains("401", names);
+            if (path.Name.Contains('{')) Assert.Contains("404", names);
+        }
+    }
+
+    [Fact]
     public async Task Openapi_document_describes_the_body_of_every_api_answer()
     {
         var doc = JsonDocument.Parse(await Anonymous.GetStringAsync("/openapi/v1.json")).RootElement;

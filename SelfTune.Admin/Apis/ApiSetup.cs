@@ -16,9 +16,11 @@ public static class ApiSetup
         services.AddExceptionHandler<ApiExceptionHandler>();
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // so bad input reaches ApiExceptionHandler
         services.ConfigureHttpJsonOptions(o => ConfigureJson(o.SerializerOptions));
-        services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
+        services.AddOpenApi(o => o.AddOperationTransformer(ApiReference.DescribeProblemsAndAuth).AddDocumentTransformer((doc, _, _) =>
         {
             doc.Info.Title = "SelfTune Admin API";
+            doc.Info.Description = ApiReference.Introduction;
+            ApiReference.AddProblemSchema(doc);
             doc.Components ??= new();
             doc.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
             doc.Components.SecuritySchemes["ApiKey"] = new OpenApiSecurityScheme
