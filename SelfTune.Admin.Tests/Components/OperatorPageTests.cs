@@ -2,6 +2,7 @@ using System.Security.Claims;
 using Bunit;
 using Microsoft.EntityFrameworkCore;
 using SelfTune.Admin.Auth;
+using SelfTune.Admin.Components.Layout;
 using SelfTune.Admin.Components.Pages.Operator;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.Tests.Infrastructure;
@@ -87,6 +88,21 @@ public sealed class OperatorPageTests(AdminAppFactory app) : PageTestContext(app
         await page.InvokeAsync(() => Row(page, slug).QuerySelector("[data-testid=unsuspend]")!.Click());
         page.WaitForAssertion(() => Assert.NotNull(Row(page, slug).QuerySelector("[data-testid=active]")), Wait);
         Assert.Null(await App.WithDbAsync(db => db.Orgs.Where(o => o.Id == orgId).Select(o => o.SuspendedAt).SingleAsync()));
+    }
+
+    [Fact]
+    public async Task A_suspended_orgs_members_see_a_banner_with_the_reason_and_who_lifts_it()
+    {
+        var (orgId, _) = await FreeOrgAsync();
+        SignInAs(orgId, MemberRole.Owner, plan: Plan.Free);
+        await App.WithDbAsync(db => db.Orgs.Where(o => o.Id == orgId).ExecuteUpdateAsync(o => o
+            .SetProperty(x => x.SuspendedAt, DateTimeOffset.UtcNow).SetProperty(x => x.SuspendedReason, "Unpaid invoice")));
+        var banner = Render<SuspendedBanner>();
+
+        banner.WaitForElement("[data-testid=suspended-banner]", Wait);
+        var text = banner.Find("[data-testid=suspended-banner]").TextContent;
+        Assert.Contains("Unpaid invoice", text);
+        Assert.Contains("operator", text);
     }
 
     [Fact]

@@ -24,11 +24,12 @@ public sealed record OrgStanding(Plan Plan, DateTimeOffset? SuspendedAt, string?
 /// </summary>
 public sealed class OrgStandings(IDbContextFactory<AdminDbContext> dbFactory)
 {
+    /// <summary>The org's standing; an org that no longer exists (deleted while a page was open) has the least: free, not suspended.</summary>
     public async Task<OrgStanding> OfAsync(Guid orgId, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         return await db.Orgs.AsNoTracking().Where(o => o.Id == orgId)
             .Select(o => new OrgStanding(o.Plan, o.SuspendedAt, o.SuspendedReason))
-            .SingleAsync(ct);
+            .SingleOrDefaultAsync(ct) ?? new OrgStanding(Plan.Free, null, null);
     }
 }
