@@ -26,10 +26,17 @@ public sealed class OidcProvider : IAsyncDisposable
     public const string ClientId = "selftune-admin";
     public const string ClientSecret = "e2e-secret";
 
-    public sealed record TestUser(string Subject, string Name, string Email);
+    /// <param name="Roles">Sent in the <c>roles</c> claim (the app's default <c>SelfTune:OperatorRoleClaim</c>).</param>
+    public sealed record TestUser(string Subject, string Name, string Email, string[]? Roles = null);
+
+    /// <summary>The role appsettings.Development.json names in <c>SelfTune:OperatorRole</c>.</summary>
+    public const string OperatorRole = "selftune-operator";
 
     public static readonly TestUser Alice = new("alice", "Alice Admin", "alice@acme.test");
     public static readonly TestUser Bob = new("bob", "Bob Other", "bob@other.test");
+    /// <summary>An operator of the deployment by the provider's role claim; a member of no org until her first sign-in.</summary>
+    public static readonly TestUser Olivia = new("olivia", "Olivia Operator", "olivia@ops.test", [OperatorRole]);
+    static readonly TestUser[] Users = [Alice, Bob, Olivia];
 
     readonly WebApplication app;
     public string Authority { get; }
@@ -105,6 +112,7 @@ public sealed class OidcProvider : IAsyncDisposable
                 <label>User <select name="user" id="user">
                   <option value="{{Alice.Subject}}">{{Alice.Name}}</option>
                   <option value="{{Bob.Subject}}">{{Bob.Name}}</option>
+                  <option value="{{Olivia.Subject}}">{{Olivia.Name}}</option>
                 </select></label>
                 <button type="submit" id="sign-in">Sign in</button>
               </form>
@@ -114,7 +122,7 @@ public sealed class OidcProvider : IAsyncDisposable
         app.MapPost("/login", async (HttpContext http) =>
         {
             var form = await http.Request.ReadFormAsync();
-            var user = new[] { Alice, Bob }.Single(u => u.Subject == form["user"]);
+            var user = Users.Single(u => u.Subject == form["user"]);
             var identity = new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, user.Subject)], CookieAuthenticationDefaults.AuthenticationScheme);
             await http.SignInAsync(new ClaimsPrincipal(identity));
             var returnUrl = form["returnUrl"].ToString();
@@ -128,9 +136,10 @@ public sealed class OidcProvider : IAsyncDisposable
             if (!cookie.Succeeded)
                 return Results.Challenge(new AuthenticationProperties { RedirectUri = http.Request.PathBase + http.Request.Path + http.Request.QueryString });
 
-            var user = new[] { Alice, Bob }.Single(u => u.Subject == cookie.Principal!.FindFirstValue(ClaimTypes.NameIdentifier));
+            var user = Users.Single(u => u.Subject == cookie.Principal!.FindFirstValue(ClaimTypes.NameIdentifier));
             var identity = new ClaimsIdentity(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme, Claims.Name, Claims.Role);
             identity.SetClaim(Claims.Subject, user.Subject).SetClaim(Claims.Name, user.Name).SetClaim(Claims.Email, user.Email);
+            if (user.Roles is { Length: > 0 } roles) identity.SetClaims("roles", [.. roles]);
             identity.SetScopes(request.GetScopes());
             identity.SetDestinations(_ => [Destinations.AccessToken, Destinations.IdentityToken]);
             return Results.SignIn(new ClaimsPrincipal(identity), authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);

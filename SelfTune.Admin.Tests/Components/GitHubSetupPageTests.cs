@@ -528,6 +528,45 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
     }
 
     [Fact]
+    public async Task A_free_plan_owner_is_told_why_GitHub_is_locked_and_who_unlocks_it()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Free);
+        SignInAs(orgId, MemberRole.Owner, plan: Plan.Free);
+
+        var page = RenderAt("/settings/github");
+        page.WaitForElement("[data-testid=plan-required]", Wait);
+
+        var lockText = Text(page, "plan-required");
+        Assert.Contains("The GitHub integration needs the Pro plan", lockText);
+        Assert.Contains("free plan", lockText);
+        Assert.Equal("the people who run this SelfTune deployment", Text(page, "plan-contact"));
+        Assert.True(page.Find("[data-testid=install-app]").HasAttribute("disabled"));
+        Assert.DoesNotContain("only admins", page.Markup, StringComparison.OrdinalIgnoreCase);
+
+        // GitHub's redirect back: the same reason, never "only admins and owners" for an owner.
+        await DisposeComponentsAsync();
+        page = RenderAt("/settings/github?installation_id=1&setup_action=install&state=x");
+        page.WaitForElement("[data-testid=bind-error]", Wait);
+        Assert.Equal("The GitHub integration needs the Pro plan", Text(page, "bind-error-title"));
+        Assert.Contains("the people who run this SelfTune deployment", Text(page, "bind-error-message"));
+        Assert.DoesNotContain("only admins", page.Markup, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task An_upgrade_by_an_operator_unlocks_the_page_before_the_sign_in_cookie_is_read_again()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Free);
+        SignInAs(orgId, MemberRole.Owner, plan: Plan.Free); // the cookie still says free
+        await App.WithDbAsync(db => db.Orgs.Where(o => o.Id == orgId).ExecuteUpdateAsync(o => o.SetProperty(x => x.Plan, Plan.Pro)));
+
+        var page = RenderAt("/settings/github");
+        page.WaitForElement("[data-testid=install-app]", Wait);
+
+        Assert.Empty(page.FindAll("[data-testid=plan-required]"));
+        Assert.False(page.Find("[data-testid=install-app]").HasAttribute("disabled"));
+    }
+
+    [Fact]
     public async Task Configuration_wins_over_credentials_stored_by_the_manifest_flow()
     {
         await using var scope = App.Services.CreateAsyncScope();

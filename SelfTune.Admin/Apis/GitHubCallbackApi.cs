@@ -24,13 +24,14 @@ public static class GitHubCallbackApi
     }
 
     static async Task<IResult> CallbackAsync(string? code, string? installation_id, string? setup_action, string? state, string? error,
-        ClaimsPrincipal user, InstallationBinder binder, IDataProtectionProvider protection, CancellationToken ct)
+        ClaimsPrincipal user, InstallationBinder binder, OrgStandings standings, IDataProtectionProvider protection, CancellationToken ct)
     {
         // An organization member asked its owners to install the App: nothing to bind yet.
         if (setup_action == "request") return Results.LocalRedirect($"{SetupPage}?setup_action=request");
         try
         {
-            if (user.GetPlan() < Plan.Pro)
+            // The org's current plan, not the cookie's copy: an operator's upgrade applies at once.
+            if ((await standings.OfAsync(user.GetOrgId(), ct)).Plan < Plan.Pro)
                 throw new ProblemException(402, "plan_required", "The GitHub integration needs the Pro plan or higher.");
             if (!string.IsNullOrEmpty(error))
                 throw new ProblemException(403, "installation_unverified",

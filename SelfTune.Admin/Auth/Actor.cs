@@ -11,6 +11,9 @@ public sealed record Actor(Guid OrgId, Guid Id, MemberRole Role)
     /// <summary>The member's or key's name at the time, as the audit log shows it.</summary>
     public string Name { get; init; } = "";
     public AuditActorKind Kind { get; init; } = AuditActorKind.Member;
+    /// <summary>Set while an operator has the org suspended: <see cref="Require"/> then refuses every change.</summary>
+    public bool Suspended { get; init; }
+    public string? SuspendedReason { get; init; }
 
     /// <summary>The app itself acting on an org (a scheduled sync, a webhook), for the audit log.</summary>
     public static Actor System(Guid orgId) => new(orgId, Guid.Empty, MemberRole.Admin) { Name = "SelfTune", Kind = AuditActorKind.System };
@@ -30,13 +33,20 @@ public sealed record Actor(Guid OrgId, Guid Id, MemberRole Role)
         {
             Name = user.FindFirstValue(ClaimTypes.Name) ?? "",
             Kind = isKey ? AuditActorKind.ApiKey : AuditActorKind.Member,
+            Suspended = user.IsSuspended(out var reason),
+            SuspendedReason = reason,
         };
     }
 
-    /// <summary>Throws 403 <c>forbidden</c> unless the actor has <paramref name="minimum"/> or a higher role.</summary>
+    /// <summary>
+    /// Throws 403 <c>org_suspended</c> while the org is suspended (every change passes here, so this is the one place a
+    /// suspension is enforced for services; the API refuses a suspended key's writes before that), then 403
+    /// <c>forbidden</c> unless the actor has <paramref name="minimum"/> or a higher role.
+    /// </summary>
     /// <param name="action">What is being done, completing "Only admins and owners can ...", e.g. "delete connections".</param>
     public void Require(MemberRole minimum, string action)
     {
+        if (Suspended) throw OrgStanding.Refusal(SuspendedReason);
         if (Role >= minimum) return;
         var who = minimum switch
         {

@@ -3,8 +3,9 @@ using Microsoft.AspNetCore.Authentication;
 namespace SelfTune.Admin.Auth;
 
 /// <summary>
-/// Endpoint filters for the REST API: an API key (401), its permission (403) and the org's plan (402),
-/// each answered as problem details. The GitHub API reuses <see cref="RequirePlan"/>.
+/// Endpoint filters for the REST API: an API key (401), its permission (403), the org's suspension (403
+/// <c>org_suspended</c> for anything but a read) and the org's plan (402), each answered as problem details. The key
+/// handler reads plan and suspension from the org on every request, so an operator's change applies to the next call.
 /// </summary>
 public static class ApiAuthorization
 {
@@ -17,6 +18,9 @@ public static class ApiAuthorization
             if (result is not { Succeeded: true }) return Unauthorized(http, result);
             if (!http.User.HasPermission(permission))
                 return ApiProblem.Create(StatusCodes.Status403Forbidden, $"The API key lacks the '{permission}' permission.", "forbidden");
+            // A suspended org's keys still read (GET, HEAD); every change is refused here, whichever service it would reach.
+            if (!HttpMethods.IsGet(http.Request.Method) && !HttpMethods.IsHead(http.Request.Method) && http.User.IsSuspended(out var reason))
+                return ApiProblem.Create(StatusCodes.Status403Forbidden, OrgStanding.SuspendedMessage(reason), "org_suspended");
             return await next(context);
         });
 

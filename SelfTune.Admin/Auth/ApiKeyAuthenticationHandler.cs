@@ -33,7 +33,8 @@ public sealed class ApiKeyAuthenticationHandler(
         var hash = ApiKeyFormat.Hash(key);
         var found = await db.ApiKeys.AsNoTracking()
             .Where(k => k.Hash == hash)
-            .Join(db.Orgs, k => k.OrgId, o => o.Id, (k, o) => new { Key = k, o.Plan })
+            // The org's plan and suspension are read on every request, so an operator's change applies to the next call.
+            .Join(db.Orgs, k => k.OrgId, o => o.Id, (k, o) => new { Key = k, o.Plan, o.SuspendedAt, o.SuspendedReason })
             .SingleOrDefaultAsync(Context.RequestAborted);
         if (found is null) return AuthenticateResult.Fail("The API key is not valid.");
 
@@ -55,6 +56,7 @@ public sealed class ApiKeyAuthenticationHandler(
             new(SelfTuneClaims.Plan, found.Plan.ToString()),
             new(ClaimTypes.Name, found.Key.Name),
         };
+        if (found.SuspendedAt is not null) claims.Add(new Claim(SelfTuneClaims.Suspended, found.SuspendedReason ?? ""));
         claims.AddRange(found.Key.Permissions.Split(' ', StringSplitOptions.RemoveEmptyEntries)
             .Select(p => new Claim(SelfTuneClaims.Permission, p)));
         var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));

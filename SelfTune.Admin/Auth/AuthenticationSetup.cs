@@ -18,6 +18,8 @@ public static class AuthenticationSetup
         services.AddScoped<MemberDirectory>();
         services.AddScoped<MemberService>();
         services.AddScoped<ApiKeyService>();
+        services.AddScoped<OrgStandings>();
+        services.AddScoped<OperatorService>();
 
         var oidc = builder.Configuration.GetSection("Authentication:Oidc").Get<OidcSettings>() ?? new OidcSettings();
         if (!builder.Environment.IsDevelopment() && oidc.MissingSettings().ToList() is { Count: > 0 } missing)

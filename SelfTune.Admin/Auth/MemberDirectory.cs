@@ -60,7 +60,7 @@ public sealed partial class MemberDirectory(AdminDbContext db, TimeProvider cloc
     async Task<ClaimsIdentity> IdentityForAsync(Member member, string authenticationType, CancellationToken ct)
     {
         var org = await db.Orgs.AsNoTracking().SingleAsync(o => o.Id == member.OrgId, ct);
-        return new ClaimsIdentity(
+        var identity = new ClaimsIdentity(
         [
             new Claim(ClaimTypes.NameIdentifier, member.Id.ToString()),
             new Claim(ClaimTypes.Name, member.Name),
@@ -71,6 +71,8 @@ public sealed partial class MemberDirectory(AdminDbContext db, TimeProvider cloc
             new Claim(SelfTuneClaims.Plan, org.Plan.ToString()),
             new Claim(SelfTuneClaims.OrgName, org.Name),
         ], authenticationType, ClaimTypes.Name, SelfTuneClaims.Role);
+        if (org.SuspendedAt is not null) identity.AddClaim(new Claim(SelfTuneClaims.Suspended, org.SuspendedReason ?? ""));
+        return identity;
     }
 
     async Task<string> FreeSlugAsync(string display, CancellationToken ct)

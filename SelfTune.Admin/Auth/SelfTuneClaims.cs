@@ -14,6 +14,8 @@ public static class SelfTuneClaims
     public const string Operator = "selftune:operator";
     /// <summary>"true" when the provider's role claim made the person an operator; kept across cookie refreshes (the provider is asked again only at sign-in).</summary>
     public const string OperatorByRole = "selftune:operator_by_role";
+    /// <summary>Present while an operator has the org suspended; its value is the reason (may be empty).</summary>
+    public const string Suspended = "selftune:suspended";
 
     public const string RegistryRead = "registry:read";
     public const string RegistryPush = "registry:push";
@@ -35,6 +37,13 @@ public static class SelfTuneClaims
         Enum.TryParse<MemberRole>(user.FindFirstValue(Role), ignoreCase: true, out var role) ? role : MemberRole.Viewer;
 
     public static bool IsOperator(this ClaimsPrincipal user) => user.HasClaim(Operator, "true");
+
+    /// <summary>Whether the principal's org is suspended, and why (see <see cref="Suspended"/>).</summary>
+    public static bool IsSuspended(this ClaimsPrincipal user, out string? reason)
+    {
+        reason = user.FindFirstValue(Suspended);
+        return user.HasClaim(c => c.Type == Suspended);
+    }
 
     public static bool HasPermission(this ClaimsPrincipal user, string permission) =>
         user.HasClaim(Permission, permission);

@@ -14,6 +14,13 @@ public sealed class TenancySettings
     public string[] Operators { get; set; } = [];
     public string OperatorRoleClaim { get; set; } = "roles";
     public string? OperatorRole { get; set; }
+    /// <summary>How members reach the operators (names, an e-mail address, a team channel), shown where a plan or a suspension stops them.</summary>
+    public string? OperatorContact { get; set; }
+
+    /// <summary>Who changes plans and lifts suspensions, as a page tells a member: the configured contact, else a description.</summary>
+    public string OperatorsDescription => string.IsNullOrWhiteSpace(OperatorContact)
+        ? "the people who run this SelfTune deployment"
+        : $"this deployment's operators ({OperatorContact.Trim()})";
 
     /// <summary>Whether the person named by the configured list is an operator (the role claim is checked at sign-in).</summary>
     public bool ListsOperator(string subject, string? email, bool emailVerified) =>

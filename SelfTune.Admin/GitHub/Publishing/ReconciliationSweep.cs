@@ -34,6 +34,7 @@ public sealed class ReconciliationSweep(IServiceScopeFactory scopes, IConfigurat
             .Select(j => j.ConcurrencyKey).ToListAsync(ct);
         var connections = await db.Connections.AsNoTracking()
             .Where(c => c.PausedReason == null && c.AutoPublish && (orgId == null || c.OrgId == orgId))
+            .Where(c => !db.Orgs.Any(o => o.Id == c.OrgId && o.SuspendedAt != null)) // a suspended org publishes nothing
             .Select(c => c.Id).ToListAsync(ct);
         var queued = 0;
         foreach (var id in connections.Where(id => !busy.Contains(PublishJobs.ConcurrencyKey(id))))

@@ -313,9 +313,13 @@ public sealed class WebhookProcessor(
         Task<List<GitHubConnection>> ConnectionsForAsync(long repoId, CancellationToken ct) =>
             Connections().Where(c => c.RepoId == repoId).ToListAsync(ct);
 
-        /// <summary>Every connection, or only the replaying org's: a replay never acts on another org's connections.</summary>
+        /// <summary>
+        /// Every connection, or only the replaying org's: a replay never acts on another org's connections. A suspended
+        /// org's connections are left out: its deliveries are recorded, and ignored until an operator lifts the suspension.
+        /// </summary>
         IQueryable<GitHubConnection> Connections() =>
-            scopeOrgId is { } orgId ? db.Connections.Where(c => c.OrgId == orgId) : db.Connections;
+            (scopeOrgId is { } orgId ? db.Connections.Where(c => c.OrgId == orgId) : db.Connections)
+            .Where(c => !db.Orgs.Any(o => o.Id == c.OrgId && o.SuspendedAt != null));
 
         /// <summary>Every installation binding, or only the replaying org's.</summary>
         IQueryable<GitHubInstallation> Bindings() =>
