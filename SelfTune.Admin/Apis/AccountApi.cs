@@ -59,13 +59,14 @@ public static class AccountApi
     }
 
     /// <summary>The org menu's switch: only to an org the person is a member of; remembered for the next sign-in.</summary>
-    static async Task<Results<BadRequest, ForbidHttpResult, RedirectHttpResult>> SwitchOrg(HttpContext http, [AsParameters] AccountServices services)
+    static async Task<Results<BadRequest, StatusCodeHttpResult, RedirectHttpResult>> SwitchOrg(HttpContext http, [AsParameters] AccountServices services)
     {
         if (!await HasValidAntiforgeryTokenAsync(http, services.Antiforgery)) return TypedResults.BadRequest();
         var form = await http.Request.ReadFormAsync();
         if (!Guid.TryParse(form["orgId"], out var orgId)) return TypedResults.BadRequest();
         var identity = await services.Members.SwitchAsync(http.User, orgId, CookieAuthenticationDefaults.AuthenticationScheme, http.RequestAborted);
-        if (identity is null) return TypedResults.Forbid();
+        // Only reachable by a tampered form: a plain 403 (Forbid would send the browser to a missing access-denied page).
+        if (identity is null) return TypedResults.StatusCode(StatusCodes.Status403Forbidden);
         await http.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity));
         return TypedResults.LocalRedirect("/");
     }
