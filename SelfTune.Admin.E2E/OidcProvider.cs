@@ -26,10 +26,14 @@ public sealed class OidcProvider : IAsyncDisposable
     public const string ClientId = "selftune-admin";
     public const string ClientSecret = "e2e-secret";
 
-    public sealed record TestUser(string Subject, string Name, string Email);
+    /// <param name="EmailVerified">Whether the provider vouches for <paramref name="Email"/> (<c>email_verified</c>), as an e-mail-bound invitation needs.</param>
+    public sealed record TestUser(string Subject, string Name, string Email, bool EmailVerified = false);
 
     public static readonly TestUser Alice = new("alice", "Alice Admin", "alice@acme.test");
     public static readonly TestUser Bob = new("bob", "Bob Other", "bob@other.test");
+    /// <summary>A teammate Alice invites; nobody's member until she joins.</summary>
+    public static readonly TestUser Carol = new("carol", "Carol Teammate", "carol@acme.test", EmailVerified: true);
+    static readonly TestUser[] Users = [Alice, Bob, Carol];
 
     readonly WebApplication app;
     public string Authority { get; }
@@ -105,6 +109,7 @@ public sealed class OidcProvider : IAsyncDisposable
                 <label>User <select name="user" id="user">
                   <option value="{{Alice.Subject}}">{{Alice.Name}}</option>
                   <option value="{{Bob.Subject}}">{{Bob.Name}}</option>
+                  <option value="{{Carol.Subject}}">{{Carol.Name}}</option>
                 </select></label>
                 <button type="submit" id="sign-in">Sign in</button>
               </form>
@@ -114,7 +119,7 @@ public sealed class OidcProvider : IAsyncDisposable
         app.MapPost("/login", async (HttpContext http) =>
         {
             var form = await http.Request.ReadFormAsync();
-            var user = new[] { Alice, Bob }.Single(u => u.Subject == form["user"]);
+            var user = Users.Single(u => u.Subject == form["user"]);
             var identity = new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, user.Subject)], CookieAuthenticationDefaults.AuthenticationScheme);
             await http.SignInAsync(new ClaimsPrincipal(identity));
             var returnUrl = form["returnUrl"].ToString();
@@ -128,9 +133,10 @@ public sealed class OidcProvider : IAsyncDisposable
             if (!cookie.Succeeded)
                 return Results.Challenge(new AuthenticationProperties { RedirectUri = http.Request.PathBase + http.Request.Path + http.Request.QueryString });
 
-            var user = new[] { Alice, Bob }.Single(u => u.Subject == cookie.Principal!.FindFirstValue(ClaimTypes.NameIdentifier));
+            var user = Users.Single(u => u.Subject == cookie.Principal!.FindFirstValue(ClaimTypes.NameIdentifier));
             var identity = new ClaimsIdentity(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme, Claims.Name, Claims.Role);
             identity.SetClaim(Claims.Subject, user.Subject).SetClaim(Claims.Name, user.Name).SetClaim(Claims.Email, user.Email);
+            if (user.EmailVerified) identity.AddClaim(new Claim(Claims.EmailVerified, "true", ClaimValueTypes.Boolean));
             identity.SetScopes(request.GetScopes());
             identity.SetDestinations(_ => [Destinations.AccessToken, Destinations.IdentityToken]);
             return Results.SignIn(new ClaimsPrincipal(identity), authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
