@@ -27,7 +27,8 @@ public sealed class OidcProvider : IAsyncDisposable
     public const string ClientSecret = "e2e-secret";
 
     /// <param name="Roles">Sent in the <c>roles</c> claim (the app's default <c>SelfTune:OperatorRoleClaim</c>).</param>
-    public sealed record TestUser(string Subject, string Name, string Email, string[]? Roles = null);
+    /// <param name="EmailVerified">Whether the provider vouches for <paramref name="Email"/> (<c>email_verified</c>), as an e-mail-bound invitation needs.</param>
+    public sealed record TestUser(string Subject, string Name, string Email, string[]? Roles = null, bool EmailVerified = false);
 
     /// <summary>The role appsettings.Development.json names in <c>SelfTune:OperatorRole</c>.</summary>
     public const string OperatorRole = "selftune-operator";
@@ -36,7 +37,9 @@ public sealed class OidcProvider : IAsyncDisposable
     public static readonly TestUser Bob = new("bob", "Bob Other", "bob@other.test");
     /// <summary>An operator of the deployment by the provider's role claim; a member of no org until her first sign-in.</summary>
     public static readonly TestUser Olivia = new("olivia", "Olivia Operator", "olivia@ops.test", [OperatorRole]);
-    static readonly TestUser[] Users = [Alice, Bob, Olivia];
+    /// <summary>A teammate Alice invites; nobody's member until she joins.</summary>
+    public static readonly TestUser Carol = new("carol", "Carol Teammate", "carol@acme.test", EmailVerified: true);
+    static readonly TestUser[] Users = [Alice, Bob, Olivia, Carol];
 
     readonly WebApplication app;
     public string Authority { get; }
@@ -113,6 +116,7 @@ public sealed class OidcProvider : IAsyncDisposable
                   <option value="{{Alice.Subject}}">{{Alice.Name}}</option>
                   <option value="{{Bob.Subject}}">{{Bob.Name}}</option>
                   <option value="{{Olivia.Subject}}">{{Olivia.Name}}</option>
+                  <option value="{{Carol.Subject}}">{{Carol.Name}}</option>
                 </select></label>
                 <button type="submit" id="sign-in">Sign in</button>
               </form>
@@ -140,6 +144,7 @@ public sealed class OidcProvider : IAsyncDisposable
             var identity = new ClaimsIdentity(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme, Claims.Name, Claims.Role);
             identity.SetClaim(Claims.Subject, user.Subject).SetClaim(Claims.Name, user.Name).SetClaim(Claims.Email, user.Email);
             if (user.Roles is { Length: > 0 } roles) identity.SetClaims("roles", [.. roles]);
+            if (user.EmailVerified) identity.AddClaim(new Claim(Claims.EmailVerified, "true", ClaimValueTypes.Boolean));
             identity.SetScopes(request.GetScopes());
             identity.SetDestinations(_ => [Destinations.AccessToken, Destinations.IdentityToken]);
             return Results.SignIn(new ClaimsPrincipal(identity), authenticationScheme: OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);

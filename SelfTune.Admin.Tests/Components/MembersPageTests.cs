@@ -132,6 +132,77 @@ public sealed class MembersPageTests(AdminAppFactory app) : PageTestContext(app)
         Assert.Equal(MemberRole.Member, await RoleOfAsync(second));
     }
 
+    [Fact]
+    public async Task Owners_see_pending_invitations_and_revoke_one_viewers_see_neither_invitations_nor_remove()
+    {
+        var org = await OrgAsync();
+        var invitations = Services.GetRequiredService<InvitationService>();
+        var owner = Principal(org.Id, org.Owner, MemberRole.Owner);
+        await invitations.CreateAsync(owner, MemberRole.Admin, "carol@example.com");
+        var link = await invitations.CreateAsync(owner, MemberRole.Viewer, null);
+
+        SignInAs(org.Id, MemberRole.Viewer, memberId: org.Viewer);
+        var page = RenderPage<Members>();
+        page.WaitForAssertion(() => Assert.Equal(4, page.FindAll("[data-testid=member-name]").Count));
+        Assert.Empty(page.FindAll("[data-testid=remove-member]"));
+        Assert.Empty(page.FindAll("[data-testid=invitations]"));
+        Assert.Empty(page.FindAll("[data-testid=invite]"));
+
+        await DisposeComponentsAsync();
+        SignInAs(org.Id, MemberRole.Owner, memberId: org.Owner);
+        page = RenderPage<Members>();
+        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=invitations] tbody tr").Count));
+        Assert.Equal(["Anyone with the link", "carol@example.com"], page.FindAll("[data-testid=invitation-email]").Select(e => e.TextContent.Trim()));
+        Assert.Equal(["viewer", "admin"], page.FindAll("[data-testid=invitation-role]").Select(e => e.TextContent.Trim()));
+        Assert.Equal(3, page.FindAll("[data-testid=remove-member]").Count); // everyone but the owner themself
+
+        page.FindAll("[data-testid=revoke-invitation]")[0].Click();
+        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll(".mud-message-box button")));
+        page.FindAll(".mud-message-box button").Single(b => b.TextContent.Contains("Revoke")).Click();
+
+        page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=invitations] tbody tr")));
+        Assert.Equal("carol@example.com", page.Find("[data-testid=invitation-email]").TextContent.Trim());
+        Assert.Equal(InvitationRefusal.Revoked, (await invitations.DescribeAsync(owner, link.LinkPath["/invite/".Length..]))!.Refusal);
+    }
+
+    [Fact]
+    public async Task Inviting_shows_the_link_once_and_lists_the_invitation()
+    {
+        var org = await OrgAsync();
+        SignInAs(org.Id, MemberRole.Admin, memberId: org.Admin, name: "Adam Admin");
+        var page = RenderPage<Members>();
+        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=invite]")));
+
+        page.Find("[data-testid=invite]").Click();
+        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=invite-submit]")));
+        page.Find("[data-testid=invite-submit]").Click();
+
+        page.WaitForAssertion(() => Assert.Contains("/invite/", page.Find("[data-testid=invite-link] pre").TextContent));
+        Assert.Matches("^http://localhost/invite/[A-Za-z0-9_-]{43}$", page.Find("[data-testid=invite-link] pre").TextContent.Trim());
+        Assert.Equal("member", page.Find("[data-testid=invitation-role]").TextContent.Trim()); // the default role
+    }
+
+    [Fact]
+    public async Task Removing_a_member_asks_first_and_takes_them_off_the_list()
+    {
+        var org = await OrgAsync();
+        SignInAs(org.Id, MemberRole.Admin, memberId: org.Admin);
+        var page = RenderPage<Members>();
+        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=remove-member]").Count)); // member and viewer, not the owner nor themself
+
+        RowOf(page, "Vic Viewer").QuerySelector("[data-testid=remove-member]")!.Click();
+        page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll(".mud-message-box button")));
+        page.FindAll(".mud-message-box button").Single(b => b.TextContent.Contains("Remove")).Click();
+
+        page.WaitForAssertion(() => Assert.Equal(3, page.FindAll("[data-testid=member-name]").Count));
+        Assert.DoesNotContain("Vic Viewer", page.FindAll("[data-testid=member-name]").Select(n => n.TextContent.Trim()));
+        Assert.Contains("Vic Viewer was removed", page.Markup);
+        Assert.False(await App.WithDbAsync(db => Task.FromResult(db.Members.Any(m => m.Id == org.Viewer))));
+    }
+
+    static AngleSharp.Dom.IElement RowOf(IRenderedComponent<ContainerFragment> page, string name) =>
+        page.FindAll("[data-testid=members] tbody tr").Single(tr => tr.QuerySelector("[data-testid=member-name]")!.TextContent.Trim() == name);
+
     static AngleSharp.Dom.IElement RoleMenuOf(IRenderedComponent<ContainerFragment> page, string name) =>
         page.FindAll("[data-testid=members] tbody tr")
             .Single(tr => tr.QuerySelector("[data-testid=member-name]")!.TextContent.Trim() == name)
@@ -168,5 +239,6 @@ public sealed class MembersPageTests(AdminAppFactory app) : PageTestContext(app)
         new Claim(SelfTuneClaims.OrgId, orgId.ToString()),
         new Claim(SelfTuneClaims.ActorId, memberId.ToString()),
         new Claim(SelfTuneClaims.Role, role.ToString()),
+        new Claim(ClaimTypes.Name, "Olga Owner"),
     ], "test"));
 }

@@ -8,7 +8,9 @@ namespace SelfTune.Admin.Apis;
 
 /// <summary>
 /// Browser sign-in and sign-out. Sign-in goes to the OIDC provider, or to the development sign-in page; a sign-in the
-/// provider refused or that could not be finished lands on <c>/account/signin-failed</c>, which says why.
+/// provider refused or that could not be finished lands on <c>/account/signin-failed</c>, which says why. A signed-in
+/// person switches org, joins one by invitation, or lands in their org chosen last (after creating, leaving or deleting
+/// one): each re-issues the cookie for one of the person's own member rows.
 /// </summary>
 public static class AccountApi
 {
@@ -18,6 +20,11 @@ public static class AccountApi
         account.MapGet("/signin", SignIn);
         account.MapPost("/dev-signin", DevelopmentSignIn);
         account.MapPost("/signout", SignOut);
+
+        var person = app.MapGroup("/account").ExcludeFromDescription().RequireAuthorization();
+        person.MapPost("/switch-org", SwitchOrg);
+        person.MapPost("/accept-invitation", AcceptInvitation);
+        person.MapGet("/land", Land);
         return app;
     }
 
@@ -49,6 +56,44 @@ public static class AccountApi
         if (services.Oidc.IsConfigured)
             return TypedResults.SignOut(new AuthenticationProperties { RedirectUri = "/account/signed-out" }, [OpenIdConnectDefaults.AuthenticationScheme]);
         return TypedResults.LocalRedirect("/account/signed-out");
+    }
+
+    /// <summary>The org menu's switch: only to an org the person is a member of; remembered for the next sign-in.</summary>
+    static async Task<Results<BadRequest, StatusCodeHttpResult, RedirectHttpResult>> SwitchOrg(HttpContext http, [AsParameters] AccountServices services)
+    {
+        if (!await HasValidAntiforgeryTokenAsync(http, services.Antiforgery)) return TypedResults.BadRequest();
+        var form = await http.Request.ReadFormAsync();
+        if (!Guid.TryParse(form["orgId"], out var orgId)) return TypedResults.BadRequest();
+        var identity = await services.Members.SwitchAsync(http.User, orgId, CookieAuthenticationDefaults.AuthenticationScheme, http.RequestAborted);
+        // Only reachable by a tampered form: a plain 403 (Forbid would send the browser to a missing access-denied page).
+        if (identity is null) return TypedResults.StatusCode(StatusCodes.Status403Forbidden);
+        await http.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity));
+        return TypedResults.LocalRedirect("/");
+    }
+
+    /// <summary>The Join button of <c>/invite/{token}</c>: joins and lands in the org; a refused link goes back to its page, which says why.</summary>
+    static async Task<Results<BadRequest, RedirectHttpResult>> AcceptInvitation(HttpContext http, InvitationService invitations, [AsParameters] AccountServices services)
+    {
+        if (!await HasValidAntiforgeryTokenAsync(http, services.Antiforgery)) return TypedResults.BadRequest();
+        var token = (await http.Request.ReadFormAsync())["token"].ToString();
+        var accepted = await invitations.AcceptAsync(http.User, token, http.RequestAborted);
+        if (accepted.OrgId is not { } orgId
+            || await services.Members.SwitchAsync(http.User, orgId, CookieAuthenticationDefaults.AuthenticationScheme, http.RequestAborted) is not { } identity)
+            return TypedResults.LocalRedirect(LocalReturnUrl($"/invite/{Uri.EscapeDataString(token)}"));
+        await http.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity));
+        return TypedResults.LocalRedirect("/");
+    }
+
+    /// <summary>
+    /// Re-issues the cookie for the org the person chose last: after a page created an org (which it chose), or the person
+    /// left or deleted theirs (a fresh personal org when none is left). Changes nothing another site could abuse.
+    /// </summary>
+    static async Task<RedirectHttpResult> Land(string? returnUrl, HttpContext http, [AsParameters] AccountServices services)
+    {
+        var identity = await services.Members.LandAsync(http.User, CookieAuthenticationDefaults.AuthenticationScheme, ct: http.RequestAborted);
+        if (identity is null) return TypedResults.LocalRedirect("/");
+        await http.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity));
+        return TypedResults.LocalRedirect(LocalReturnUrl(returnUrl));
     }
 
     /// <summary>Whether the posted form carries a valid antiforgery token; a form that cannot be read (e.g. a NUL in a value) does not.</summary>

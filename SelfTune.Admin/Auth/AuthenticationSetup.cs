@@ -17,6 +17,8 @@ public static class AuthenticationSetup
         var services = builder.Services;
         services.AddScoped<MemberDirectory>();
         services.AddScoped<MemberService>();
+        services.AddScoped<InvitationService>();
+        services.AddScoped<OrgService>();
         services.AddScoped<ApiKeyService>();
         services.AddScoped<OrgStandings>();
         services.AddScoped<OperatorService>();
@@ -92,7 +94,8 @@ public static class AuthenticationSetup
 
     /// <summary>
     /// Role and plan live in the cookie; every few minutes they are read again, so a demotion, a removal or an upgrade
-    /// takes effect without signing out. A member who no longer exists is signed out.
+    /// takes effect without signing out. A member who no longer exists (removed, left, org deleted) moves to another of
+    /// the person's orgs, or is signed out when they have none.
     /// </summary>
     static async Task RevalidateMemberAsync(CookieValidatePrincipalContext context)
     {
@@ -107,7 +110,8 @@ public static class AuthenticationSetup
             return;
         }
         var members = context.HttpContext.RequestServices.GetRequiredService<MemberDirectory>();
-        var identity = await members.RefreshAsync(memberId, context.Principal!, CookieAuthenticationDefaults.AuthenticationScheme, context.HttpContext.RequestAborted);
+        var identity = await members.RefreshAsync(memberId, context.Principal!, CookieAuthenticationDefaults.AuthenticationScheme, context.HttpContext.RequestAborted)
+                       ?? await members.LandAsync(context.Principal!, CookieAuthenticationDefaults.AuthenticationScheme, personalOrgWhenNone: false, context.HttpContext.RequestAborted);
         if (identity is null)
         {
             context.RejectPrincipal();

@@ -9,6 +9,10 @@ public static class SelfTuneClaims
     public const string Plan = "selftune:plan";
     public const string OrgName = "selftune:org_name";
     public const string Role = "selftune:role";
+    /// <summary>The person's "{issuer}|{sub}" (<see cref="Data.Member.Subject"/>): the same on each of their orgs' member rows.</summary>
+    public const string Subject = "selftune:subject";
+    /// <summary>The e-mail address the provider verified at sign-in (absent when it did not); an e-mail-bound invitation needs it.</summary>
+    public const string VerifiedEmail = "selftune:verified_email";
     public const string Permission = "selftune:permission";
     /// <summary>"true" on a person who runs the deployment (<see cref="TenancySettings"/>); absent otherwise.</summary>
     public const string Operator = "selftune:operator";
