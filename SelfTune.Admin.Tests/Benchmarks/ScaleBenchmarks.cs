@@ -173,12 +173,14 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
     [Fact]
     public async Task Pages_render_p95_under_150_ms_and_500_KB()
     {
+        // The floor: the API keys page of the same org (one key), the layout and a small table, rendered in the same run.
+        var (_, floor, _) = await TimeGetsAsync(org.Browser, "/settings/api-keys", rounds: 40);
         foreach (var (figure, path) in new[] { ("Connections", "/connections"), ("Overview", "/"), ("Registry", "/registry"), ("Deliveries", "/deliveries") })
         {
             var (p50, p95, bytes) = await TimeGetsAsync(org.Browser, path, rounds: 40);
             var kb = bytes / 1024.0;
             BenchmarkTable.Add(output, $"5,000 connections: {figure} page server render", $"p95 {p95:N1} ms (p50 {p50:N1} ms), {kb:N0} KB of HTML",
-                target: $"p95 < 150 ms and < 500 KB: {Met(p95 < 150 && kb < 500)}");
+                $"API keys page p95 {floor:N1} ms", $"{p95 / floor:N1}×", $"p95 < 150 ms and < 500 KB: {Met(p95 < 150 && kb < 500)}");
         }
     }
 
@@ -239,6 +241,7 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
     {
         var orgId = org.OrgId;
         var connection = org.ConnectionIds[0];
+        var firstPage = org.ConnectionIds.Take(50).ToList();
         await org.App.WithDbAsync(async db =>
         {
             if (!db.Database.IsSqlite()) return 0;
@@ -247,7 +250,11 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
                 ("connections page", db.Connections.Where(c => c.OrgId == orgId).OrderBy(c => c.CreatedAt).ThenBy(c => c.Id).Take(51)),
                 ("connections of the org (the count)", db.Connections.Where(c => c.OrgId == orgId).Select(c => c.Id)),
                 ("newest attempt per connection", db.Attempts.Where(a => a.ConnectionId == connection).OrderByDescending(a => a.CreatedAt).Take(1)),
-                ("attempts page", db.Attempts.Where(a => a.ConnectionId == connection && a.OrgId == orgId).OrderByDescending(a => a.CreatedAt).ThenByDescending(a => a.Id).Take(51)),
+                ("newest attempt of each of 50 connections", db.Attempts.Where(a => firstPage.Contains(a.ConnectionId)
+                    && a.Id == db.Attempts.Where(n => n.ConnectionId == a.ConnectionId).OrderByDescending(n => n.CreatedAt).ThenByDescending(n => n.Id).Select(n => n.Id).First())),
+                ("connections page with entry names", db.Connections.Where(c => c.OrgId == orgId).OrderBy(c => c.CreatedAt).ThenBy(c => c.Id).Take(51)
+                    .Select(c => new { Connection = c, EntryName = c.Entry!.Name })),
+                ("attempts page", db.Attempts.Where(a => a.ConnectionId == connection).OrderByDescending(a => a.CreatedAt).ThenByDescending(a => a.Id).Take(51)),
                 ("latest attempts of the org", db.Attempts.Where(a => a.OrgId == orgId).OrderByDescending(a => a.CreatedAt).Take(10)),
                 ("entries page", db.Entries.Where(e => e.OrgId == orgId).OrderBy(e => e.Name).ThenBy(e => e.Id).Take(51)),
                 ("deliveries page", SelfTune.Admin.GitHub.Webhooks.DeliveryService.VisibleTo(db, orgId).OrderByDescending(d => d.ReceivedAt).Take(25)),
@@ -273,10 +280,22 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
             parameter.Value = parts[1].Trim().Trim('\'');
             command.Parameters.Add(parameter);
         }
-        command.CommandText = "EXPLAIN QUERY PLAN " + string.Join('\n', lines.Where(l => !l.StartsWith(".param set ", StringComparison.Ordinal)));
-        await using var reader = await command.ExecuteReaderAsync();
+        var query = string.Join('\n', lines.Where(l => !l.StartsWith(".param set ", StringComparison.Ordinal)));
+        command.CommandText = "EXPLAIN QUERY PLAN " + query;
         var plan = new List<string>();
-        while (await reader.ReadAsync()) plan.Add("  " + reader.GetString(3));
+        await using (var reader = await command.ExecuteReaderAsync())
+            while (await reader.ReadAsync()) plan.Add("  " + reader.GetString(3));
+        command.CommandText = query;
+        var times = new List<double>();
+        for (var i = 0; i < 11; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync()) { }
+            times.Add(watch.Elapsed.TotalMilliseconds);
+        }
+        times.Sort();
+        plan.Add($"  median {times[5]:N2} ms");
         return string.Join('\n', plan);
     }
 

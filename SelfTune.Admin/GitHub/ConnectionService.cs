@@ -94,10 +94,12 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
     {
         var connections = await page.Select(c => new { Connection = c, EntryName = c.Entry!.Name }).ToListAsync(ct);
         var ids = connections.Select(c => c.Connection.Id).ToList();
-        // The newest attempt of each connection shown, in one query (the (ConnectionId, CreatedAt) index).
-        var latest = ids.Count == 0 ? new List<PublishAttempt>() : await db.Attempts.AsNoTracking().Where(a => ids.Contains(a.ConnectionId))
-            .GroupBy(a => a.ConnectionId)
-            .Select(g => g.OrderByDescending(a => a.CreatedAt).First())
+        // The newest attempt of each connection shown, in one query: a row whose id is its connection's newest, each found
+        // with one seek of the (ConnectionId, CreatedAt) index (a GROUP BY with ROW_NUMBER would number every attempt).
+        var latest = ids.Count == 0 ? new List<PublishAttempt>() : await db.Attempts.AsNoTracking()
+            .Where(a => ids.Contains(a.ConnectionId)
+                        && a.Id == db.Attempts.Where(n => n.ConnectionId == a.ConnectionId)
+                            .OrderByDescending(n => n.CreatedAt).ThenByDescending(n => n.Id).Select(n => n.Id).First())
             .ToListAsync(ct);
         var byConnection = latest.ToDictionary(a => a.ConnectionId);
         return connections.Select(c => ConnectionResponse.From(c.Connection, c.EntryName, byConnection.GetValueOrDefault(c.Connection.Id))).ToList();
