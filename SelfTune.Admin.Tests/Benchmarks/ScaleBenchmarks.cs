@@ -186,53 +186,69 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
 
     /// <summary>
     /// A publish as the app makes one: a version pushed through the API (archive checked, stored, entry updated) and the
-    /// attempt recorded and announced on the change feed, for a connection on the first page of the Connections page.
-    /// CPU time of the whole process for K publishes with no page open, with one page open, and with none again.
+    /// attempt recorded and announced on the change feed. CPU time of the whole process (the bUnit renderer included)
+    /// for K publishes with no page open, then with one Connections page open (after a warm-up round with it open): for
+    /// connections on the page's visible page, and for connections on other pages (at 5,000 connections, nearly all).
     /// </summary>
     [Fact]
     public async Task One_open_Connections_page_adds_at_most_5_percent_CPU_per_publish()
     {
         const int publishes = 40;
         var round = 0;
-        async Task<TimeSpan> PublishAsync(Action<string>? awaitShown)
+        async Task<TimeSpan> PublishAsync(bool onVisiblePage, IRenderedComponent<ContainerFragment>? page)
         {
             var process = Process.GetCurrentProcess();
             var before = process.TotalProcessorTime;
-            string version = "";
+            var version = "";
             for (var i = 0; i < publishes; i++)
             {
                 version = $"2.{round}.{i}";
-                var index = i % Connections.PageSize;
+                var index = onVisiblePage ? i % Connections.PageSize : ConnectionCount - 1 - i;
                 await PushAsync(org.Api, org.EntryIds[index].ToString(), version, SkillArchive(version));
                 var connection = new GitHubConnection { Id = org.ConnectionIds[index], OrgId = org.OrgId, RepoOwner = "scale-gh", RepoName = "x" };
                 await org.App.AttemptAsync(connection, AttemptStatus.Published, version);
             }
-            awaitShown?.Invoke(version);
+            if (page is not null)
+            {
+                if (!onVisiblePage) // one more, shown, so the page has handled every change before the clock stops
+                {
+                    version = $"2.{round}.last";
+                    await PushAsync(org.Api, org.EntryIds[0].ToString(), version, SkillArchive(version));
+                    await org.App.AttemptAsync(new GitHubConnection { Id = org.ConnectionIds[0], OrgId = org.OrgId, RepoOwner = "scale-gh", RepoName = "x" },
+                        AttemptStatus.Published, version);
+                }
+                page.WaitForAssertion(() => Assert.Contains(version, page.Markup), TimeSpan.FromSeconds(30));
+            }
             process.Refresh();
             round++;
             return process.TotalProcessorTime - before;
         }
 
-        await PublishAsync(null); // warm-up
-        var without = await PublishAsync(null);
-        TimeSpan with;
+        await PublishAsync(true, null); // warm-up
+        var without = await PublishAsync(true, null);
+        TimeSpan visible, hidden;
         var probe = new PageProbe(org.App);
         try
         {
             var page = probe.OpenConnections(org.OrgId);
             page.WaitForAssertion(() => Assert.Equal(Connections.PageSize, page.FindAll("[data-testid=connection-link]").Count), TimeSpan.FromSeconds(30));
-            with = await PublishAsync(version => page.WaitForAssertion(() => Assert.Contains(version, page.Markup), TimeSpan.FromSeconds(30)));
+            await PublishAsync(true, page); // warm-up of the page's live path (JIT, EF's compiled queries)
+            visible = await PublishAsync(true, page);
+            hidden = await PublishAsync(false, page);
         }
         finally
         {
             await ((IAsyncLifetime)probe).DisposeAsync(); // also ends the page's subscription to the change feed
         }
-        var withoutAgain = await PublishAsync(null);
+        var withoutAgain = await PublishAsync(true, null);
         var floor = (without + withoutAgain) / 2;
-        var added = (with - floor) / floor * 100;
-        BenchmarkTable.Add(output, "CPU per publish with one Connections page open (5,000 connections)",
-            $"{with.TotalMilliseconds / publishes:N1} ms CPU per publish", $"{floor.TotalMilliseconds / publishes:N1} ms with no page open",
-            $"{added:+0.0;-0.0} %", $"≤ 5 %: {Met(added <= 5)}");
+        foreach (var (figure, with) in new[] { ("its row on the visible page", visible), ("a connection on another page", hidden) })
+        {
+            var added = (with - floor) / floor * 100;
+            BenchmarkTable.Add(output, $"CPU per publish with one Connections page open (5,000 connections), {figure}",
+                $"{with.TotalMilliseconds / publishes:N1} ms CPU per publish", $"{floor.TotalMilliseconds / publishes:N1} ms with no page open",
+                $"{added:+0.0;-0.0} %", $"≤ 5 %: {Met(added <= 5)}");
+        }
     }
 
     /// <summary>The SQLite query plans of the list and page queries on the seeded data (for the report: which index each uses).</summary>
