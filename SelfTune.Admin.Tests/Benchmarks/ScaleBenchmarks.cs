@@ -212,7 +212,7 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
             {
                 if (!onVisiblePage) // one more, shown, so the page has handled every change before the clock stops
                 {
-                    version = $"2.{round}.last";
+                    version = $"2.{round}.999"; // SemVer, and no index of the loop above
                     await PushAsync(org.Api, org.EntryIds[0].ToString(), version, SkillArchive(version));
                     await org.App.AttemptAsync(new GitHubConnection { Id = org.ConnectionIds[0], OrgId = org.OrgId, RepoOwner = "scale-gh", RepoName = "x" },
                         AttemptStatus.Published, version);
