@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace SelfTune.Admin.Apis;
@@ -20,14 +21,14 @@ public static class GitHubApi
         api.MapPost("installations", BindInstallation).RequireGitHubApp().WithSummary("Bind an installation (needs the state from GitHub's redirect).");
         api.MapGet("install-url", InstallUrl).RequireGitHubApp().WithSummary("A GitHub install link with a fresh signed state (valid 1 h, single use).");
         api.MapGet("repos", ListRepos).RequireGitHubApp().WithSummary("Repositories an installation reaches, with connected_elsewhere.");
-        api.MapGet("connections", ListConnections).WithSummary("The org's connections.");
+        api.MapGet("connections", ListConnections).WithSummary("The org's connections, oldest first; paged with ?limit= and ?cursor=.");
         api.MapPost("connections", CreateConnection).RequireGitHubApp().WithSummary("Connect a repository to a registry entry.");
         api.MapGet("connections/{id}", GetConnection).WithSummary("One connection.");
         api.MapPatch("connections/{id}", UpdateConnection).WithSummary("Change write_back_enabled, auto_publish, tag_pattern, default_branch or skill_path.");
         api.MapDelete("connections/{id}", DeleteConnection).WithSummary("Remove a connection; published versions stay.");
         api.MapPost("connections/{id}/sync", SyncConnection).RequireGitHubApp().WithSummary("Re-read the repository and publish what is missing.");
         api.MapPost("reconcile", Reconcile).RequireGitHubApp().WithSummary("Run the reconciliation sweep now for the org's active connections.");
-        api.MapGet("connections/{id}/attempts", ListAttempts).WithSummary("Every attempt of a connection, newest first.");
+        api.MapGet("connections/{id}/attempts", ListAttempts).WithSummary("A connection's attempts, newest first; paged with ?limit= and ?cursor=.");
         return app;
     }
 
@@ -94,8 +95,11 @@ public static class GitHubApi
         return TypedResults.Ok(new RepoList(await services.Connections.ListReposAsync(user.GetOrgId(), id, ct)));
     }
 
-    static async Task<Ok<ConnectionList>> ListConnections(ClaimsPrincipal user, [AsParameters] GitHubApiServices services, CancellationToken ct) =>
-        TypedResults.Ok(new ConnectionList(await services.Connections.ListAsync(user.GetOrgId(), ct)));
+    static async Task<Ok<ConnectionList>> ListConnections(ClaimsPrincipal user, string? limit, string? cursor, [AsParameters] GitHubApiServices services, CancellationToken ct)
+    {
+        var page = await services.Connections.ListAsync(user.GetOrgId(), PageRequest.Parse(limit, cursor, ConnectionService.ConnectionsList), ct);
+        return TypedResults.Ok(new ConnectionList(page.Items, page.NextCursor));
+    }
 
     static async Task<Ok<ConnectionResponse>> GetConnection(string id, ClaimsPrincipal user, [AsParameters] GitHubApiServices services, CancellationToken ct)
     {
@@ -137,12 +141,13 @@ public static class GitHubApi
     static async Task<Accepted<ReconcileQueued>> Reconcile(ClaimsPrincipal user, [AsParameters] GitHubApiServices services, TimeProvider clock, CancellationToken ct) =>
         TypedResults.Accepted((string?)null, new ReconcileQueued(await ReconciliationSweep.EnqueueAsync(services.Db, services.Queue, Actor.From(user), clock.GetUtcNow(), ct)));
 
-    static async Task<Ok<AttemptList>> ListAttempts(string id, int? limit, ClaimsPrincipal user, [AsParameters] GitHubApiServices services, CancellationToken ct)
+    // limit binds as a number so that a non-number keeps binding's plain-words 400; the range is PageRequest's.
+    static async Task<Ok<AttemptList>> ListAttempts(string id, int? limit, string? cursor, ClaimsPrincipal user, [AsParameters] GitHubApiServices services, CancellationToken ct)
     {
+        var request = PageRequest.Parse(limit?.ToString(CultureInfo.InvariantCulture), cursor, AttemptQueries.AttemptsList); // a bad page is a 400 before any lookup
         var (connection, _, _) = await services.Connections.GetAsync(user.GetOrgId(), id, ct);
-        var take = Math.Clamp(limit ?? 100, 1, 1000);
-        var attempts = await services.Attempts.OfConnectionAsync(connection.OrgId, connection.Id, take, ct);
-        return TypedResults.Ok(new AttemptList(attempts.Select(AttemptResponse.From).ToList()));
+        var page = await services.Attempts.OfConnectionAsync(connection.OrgId, connection.Id, request, ct);
+        return TypedResults.Ok(new AttemptList(page.Items.Select(AttemptResponse.From).ToList(), page.NextCursor));
     }
 }
 

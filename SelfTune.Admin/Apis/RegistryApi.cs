@@ -40,26 +40,26 @@ public static class RegistryApi
         return app;
     }
 
-    static async Task<Ok<EntryList>> ListEntries(ClaimsPrincipal user, [AsParameters] RegistryApiServices services,
+    static async Task<Ok<EntryList>> ListEntries(ClaimsPrincipal user, RegistryQueries queries,
         string? name, string? limit, string? cursor, CancellationToken ct)
     {
-        var page = await services.Queries.ListEntriesAsync(user.GetOrgId(), name, PageRequest.Parse(limit, cursor, RegistryQueries.EntriesList), ct);
+        var page = await queries.ListEntriesAsync(user.GetOrgId(), name, PageRequest.Parse(limit, cursor, RegistryQueries.EntriesList), ct);
         return TypedResults.Ok(new EntryList(page.Items.Select(EntryResponse.From).ToList(), page.NextCursor));
     }
 
-    static async Task<Ok<EntryList>> ListPublic([AsParameters] RegistryApiServices services, string? name, string? limit, string? cursor, CancellationToken ct)
+    static async Task<Ok<EntryList>> ListPublic(RegistryQueries queries, string? name, string? limit, string? cursor, CancellationToken ct)
     {
-        var page = await services.Queries.ListEntriesAsync(orgId: null, name, PageRequest.Parse(limit, cursor, RegistryQueries.EntriesList), ct);
+        var page = await queries.ListEntriesAsync(orgId: null, name, PageRequest.Parse(limit, cursor, RegistryQueries.EntriesList), ct);
         return TypedResults.Ok(new EntryList(page.Items.Select(EntryResponse.From).ToList(), page.NextCursor));
     }
 
-    static async Task<Ok<EntryResponse>> GetEntry(string id, ClaimsPrincipal user, [AsParameters] RegistryApiServices services, CancellationToken ct)
+    static async Task<Ok<EntryResponse>> GetEntry(string id, ClaimsPrincipal user, AdminDbContext db, CancellationToken ct)
     {
-        var entry = await FindReadableAsync(services.Db, user, id, ct);
+        var entry = await FindReadableAsync(db, user, id, ct);
         return TypedResults.Ok(EntryResponse.From(entry));
     }
 
-    static async Task<Ok<VersionList>> ListVersions(string id, ClaimsPrincipal user, [AsParameters] RegistryApiServices services,
+    static async Task<Ok<VersionList>> ListVersions(string id, ClaimsPrincipal user, [AsParameters] RegistryReadServices services,
         string? limit, string? cursor, CancellationToken ct)
     {
         var request = PageRequest.Parse(limit, cursor, RegistryQueries.VersionsList); // a bad page is a 400 before any lookup
@@ -68,13 +68,13 @@ public static class RegistryApi
         return TypedResults.Ok(new VersionList(page.Items, page.NextCursor));
     }
 
-    static async Task<Ok<VersionResponse>> GetVersion(string id, string version, ClaimsPrincipal user, [AsParameters] RegistryApiServices services, CancellationToken ct)
+    static async Task<Ok<VersionResponse>> GetVersion(string id, string version, ClaimsPrincipal user, AdminDbContext db, CancellationToken ct)
     {
-        var (_, row) = await FindVersionAsync(services.Db, user, id, version, ct);
+        var (_, row) = await FindVersionAsync(db, user, id, version, ct);
         return TypedResults.Ok(VersionResponse.From(row, withManifest: true));
     }
 
-    static async Task<Results<FileStreamHttpResult, RedirectHttpResult>> DownloadArchive(string id, string version, ClaimsPrincipal user, [AsParameters] RegistryApiServices services,
+    static async Task<Results<FileStreamHttpResult, RedirectHttpResult>> DownloadArchive(string id, string version, ClaimsPrincipal user, [AsParameters] RegistryReadServices services,
         CancellationToken ct)
     {
         var (entry, row) = await FindVersionAsync(services.Db, user, id, version, ct);
@@ -83,7 +83,7 @@ public static class RegistryApi
 
     // Not in the API description (a browser link), so it answers plain IResult.
     static async Task<IResult> DownloadForMember(Guid id, string version, ClaimsPrincipal user,
-        [AsParameters] RegistryApiServices services, CancellationToken ct)
+        [AsParameters] RegistryReadServices services, CancellationToken ct)
     {
         var orgId = user.GetOrgId();
         var row = await services.Db.Versions.AsNoTracking().Include(v => v.Entry)
@@ -105,7 +105,7 @@ public static class RegistryApi
     }
 
     /// <summary>JSON: the entry alone. Multipart: the entry and its first version, from an upload (<see cref="UploadService"/>).</summary>
-    static async Task<Created<EntryCreatedResponse>> CreateEntry(HttpRequest request, ClaimsPrincipal user, [AsParameters] RegistryApiServices services,
+    static async Task<Created<EntryCreatedResponse>> CreateEntry(HttpRequest request, ClaimsPrincipal user, [AsParameters] RegistryWriteServices services,
         CancellationToken ct)
     {
         if (request.HasJsonContentType())
@@ -121,7 +121,7 @@ public static class RegistryApi
     }
 
     static async Task<Results<Created<VersionResponse>, Ok<VersionResponse>>> PushVersion(string id, HttpRequest request, ClaimsPrincipal user,
-        [AsParameters] RegistryApiServices services, CancellationToken ct)
+        [AsParameters] RegistryWriteServices services, CancellationToken ct)
     {
         var orgId = user.GetOrgId();
         var entry = (Guid.TryParse(id, out var entryId)
@@ -174,11 +174,11 @@ public static class RegistryApi
     static ProblemException EntryNotFound(string id) => ProblemException.NotFound($"No registry entry with id '{id}'.");
 }
 
-/// <summary>The services the registry API's handlers use, bound with <c>[AsParameters]</c>.</summary>
-public sealed record RegistryApiServices(
-    AdminDbContext Db,
-    RegistryQueries Queries,
-    RegistryService Registry,
-    UploadService Uploads,
-    ArchiveStore Store,
-    IOptions<JsonOptions> Json);
+// Two bundles, so a read (above all the anonymous public list, which takes only RegistryQueries) does not build the
+// upload and publishing services a write needs.
+
+/// <summary>The services the registry API's reads of versions and archives use, bound with <c>[AsParameters]</c>.</summary>
+public sealed record RegistryReadServices(AdminDbContext Db, RegistryQueries Queries, ArchiveStore Store);
+
+/// <summary>The services the registry API's writes use, bound with <c>[AsParameters]</c>.</summary>
+public sealed record RegistryWriteServices(AdminDbContext Db, RegistryService Registry, UploadService Uploads, IOptions<JsonOptions> Json);

@@ -57,19 +57,52 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         return (connection, connection.Entry!.Name, last);
     }
 
-    public async Task<List<ConnectionResponse>> ListAsync(Guid orgId, CancellationToken ct)
+    /// <summary>The cursor list name of <see cref="ListAsync"/> (in the cursor, so another list's cursor is refused).</summary>
+    public const string ConnectionsList = "connections";
+
+    /// <summary>The API's list: oldest first (created_at, then id), keyset-paged.</summary>
+    public async Task<Page<ConnectionResponse>> ListAsync(Guid orgId, PageRequest page, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var connections = await db.Connections.AsNoTracking().Include(c => c.Entry).Where(c => c.OrgId == orgId)
-            .OrderBy(c => c.CreatedAt).ToListAsync(ct);
-        var ids = connections.Select(c => c.Id).ToList();
-        // The newest attempt per connection in one query.
-        var latest = await db.Attempts.AsNoTracking().Where(a => ids.Contains(a.ConnectionId))
-            .GroupBy(a => a.ConnectionId)
-            .Select(g => g.OrderByDescending(a => a.CreatedAt).First())
+        var query = db.Connections.AsNoTracking().Where(c => c.OrgId == orgId);
+        if (page.AfterTimeAndId() is (var at, var afterId))
+            query = query.Where(c => c.CreatedAt > at || (c.CreatedAt == at && c.Id.CompareTo(afterId) > 0));
+        var rows = await RowsAsync(db, query.OrderBy(c => c.CreatedAt).ThenBy(c => c.Id).Take(page.Limit + 1), ct);
+        return page.ToPage(rows, ConnectionsList, c => PageRequest.TimeAndIdKey(c.CreatedAt, c.Id));
+    }
+
+    /// <summary>The connections page's rows: page <paramref name="pageIndex"/> (from 0) in the API's order, and the org's total.</summary>
+    public async Task<(List<ConnectionResponse> Rows, int Total)> PageAsync(Guid orgId, int pageIndex, int pageSize, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var query = db.Connections.AsNoTracking().Where(c => c.OrgId == orgId);
+        var total = await query.CountAsync(ct);
+        var rows = await RowsAsync(db, query.OrderBy(c => c.CreatedAt).ThenBy(c => c.Id).Skip(Math.Max(0, pageIndex) * pageSize).Take(pageSize), ct);
+        return (rows, total);
+    }
+
+    /// <summary>The overview's few rows: paused connections first (they need someone), then the newest.</summary>
+    public async Task<List<ConnectionResponse>> AttentionFirstAsync(Guid orgId, int take, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await RowsAsync(db, db.Connections.AsNoTracking().Where(c => c.OrgId == orgId)
+            .OrderBy(c => c.PausedReason == null).ThenByDescending(c => c.CreatedAt).ThenByDescending(c => c.Id).Take(take), ct);
+    }
+
+    /// <summary>The rows of an ordered, limited query with their entry names and each one's newest attempt (two queries).</summary>
+    static async Task<List<ConnectionResponse>> RowsAsync(AdminDbContext db, IQueryable<GitHubConnection> page, CancellationToken ct)
+    {
+        var connections = await page.Select(c => new { Connection = c, EntryName = c.Entry!.Name }).ToListAsync(ct);
+        var ids = connections.Select(c => c.Connection.Id).ToList();
+        // The newest attempt of each connection shown, in one query: a row whose id is its connection's newest, each found
+        // with one seek of the (ConnectionId, CreatedAt) index (a GROUP BY with ROW_NUMBER would number every attempt).
+        var latest = ids.Count == 0 ? new List<PublishAttempt>() : await db.Attempts.AsNoTracking()
+            .Where(a => ids.Contains(a.ConnectionId)
+                        && a.Id == db.Attempts.Where(n => n.ConnectionId == a.ConnectionId)
+                            .OrderByDescending(n => n.CreatedAt).ThenByDescending(n => n.Id).Select(n => n.Id).First())
             .ToListAsync(ct);
         var byConnection = latest.ToDictionary(a => a.ConnectionId);
-        return connections.Select(c => ConnectionResponse.From(c, c.Entry!.Name, byConnection.GetValueOrDefault(c.Id))).ToList();
+        return connections.Select(c => ConnectionResponse.From(c.Connection, c.EntryName, byConnection.GetValueOrDefault(c.Connection.Id))).ToList();
     }
 
     public async Task<GitHubConnection> CreateAsync(Actor actor, CreateConnectionRequest request, CancellationToken ct)

@@ -68,13 +68,13 @@ public sealed record InstallUrlResponse(string Url, string State, int ExpiresIn)
 
 public sealed record RepoList(IReadOnlyList<RepoResponse> Repos);
 
-public sealed record ConnectionList(IReadOnlyList<ConnectionResponse> Connections);
+public sealed record ConnectionList(IReadOnlyList<ConnectionResponse> Connections, string? NextCursor);
 
 public sealed record ConnectionDeleted(bool Deleted);
 
 public sealed record ReconcileQueued(int Queued);
 
-public sealed record AttemptList(IReadOnlyList<AttemptResponse> Attempts);
+public sealed record AttemptList(IReadOnlyList<AttemptResponse> Attempts, string? NextCursor);
 
 /// <summary>The receiver's answer to a delivery: <c>queued</c>, <c>ignored</c> (202) or <c>duplicate</c> (200).</summary>
 public sealed record WebhookReceipt(string Status, string DeliveryId);

@@ -47,6 +47,23 @@ public sealed record PageRequest(int Limit, IReadOnlyList<string>? After)
     }
 
     /// <summary>
+    /// The key after which a list ordered by a time then an id goes on (versions, connections, attempts), or null on
+    /// the first page; a cursor whose key is not that is a 400.
+    /// </summary>
+    public (DateTimeOffset At, Guid Id)? AfterTimeAndId()
+    {
+        if (After is null) return null;
+        if (After is [var atText, var idText]
+            && DateTimeOffset.TryParseExact(atText, "O", CultureInfo.InvariantCulture, DateTimeStyles.None, out var at)
+            && Guid.TryParse(idText, out var id))
+            return (at, id);
+        throw InvalidCursor();
+    }
+
+    /// <summary>The cursor key of a row in a list ordered by <paramref name="at"/> then <paramref name="id"/>.</summary>
+    public static string[] TimeAndIdKey(DateTimeOffset at, Guid id) => [at.ToString("O", CultureInfo.InvariantCulture), id.ToString()];
+
+    /// <summary>
     /// The page from <paramref name="rows"/>, fetched with <see cref="Limit"/> + 1 rows so a further row says there is a
     /// next page; <paramref name="keyOf"/> gives the sort key of the last row served.
     /// </summary>

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace SelfTune.Admin.Registry;
 
 /// <summary>
@@ -12,7 +10,7 @@ public sealed class RegistryQueries(IDbContextFactory<AdminDbContext> dbFactory)
     public const string EntriesList = "entries";
     public const string VersionsList = "versions";
 
-    /// <summary>The registry page's rows: the org's entries by name, each with its number of versions.</summary>
+    /// <summary>The org's entries by name, each with its number of versions (the connection form's entry picker).</summary>
     public async Task<List<(RegistryEntry Entry, int Versions)>> EntriesWithVersionCountsAsync(Guid orgId, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
@@ -20,6 +18,32 @@ public sealed class RegistryQueries(IDbContextFactory<AdminDbContext> dbFactory)
             .Select(e => new { Entry = e, Versions = db.Versions.Count(v => v.EntryId == e.Id) })
             .ToListAsync(ct);
         return rows.Select(r => (r.Entry, r.Versions)).OrderBy(r => r.Entry.Name, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>
+    /// The registry page's rows: page <paramref name="pageIndex"/> (from 0) of the org's entries by name that match
+    /// <paramref name="search"/> (in the name, description or source repository, any case; null or blank: all), each
+    /// with its number of versions; and how many match and how many the org has, counted in one query.
+    /// </summary>
+    public async Task<(List<(RegistryEntry Entry, int Versions)> Rows, int Matching, int Total)> EntriesPageAsync(
+        Guid orgId, string? search, int pageIndex, int pageSize, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var all = db.Entries.AsNoTracking().Where(e => e.OrgId == orgId);
+        var matching = all;
+        if (!string.IsNullOrWhiteSpace(search))
+        {
+            var term = search.Trim().ToLowerInvariant();
+            matching = all.Where(e => e.Name.ToLower().Contains(term) || e.Description.ToLower().Contains(term)
+                                      || (e.SourceRepo != null && e.SourceRepo.ToLower().Contains(term)));
+        }
+        var counts = await db.Orgs.Where(o => o.Id == orgId)
+            .Select(o => new { Matching = matching.Count(), Total = all.Count() }).SingleOrDefaultAsync(ct);
+        if (counts is not { Matching: > 0 }) return ([], 0, counts?.Total ?? 0);
+        var rows = await matching.OrderBy(e => e.Name).ThenBy(e => e.Id).Skip(Math.Max(0, pageIndex) * pageSize).Take(pageSize)
+            .Select(e => new { Entry = e, Versions = db.Versions.Count(v => v.EntryId == e.Id) })
+            .ToListAsync(ct);
+        return (rows.Select(r => (r.Entry, r.Versions)).ToList(), counts.Matching, counts.Total);
     }
 
     /// <summary>
@@ -57,18 +81,12 @@ public sealed class RegistryQueries(IDbContextFactory<AdminDbContext> dbFactory)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var query = db.Versions.AsNoTracking().Where(v => v.EntryId == entryId);
-        if (page.After is not null)
-        {
-            if (page.After is not [var atText, var afterIdText]
-                || !DateTimeOffset.TryParseExact(atText, "O", CultureInfo.InvariantCulture, DateTimeStyles.None, out var at)
-                || !Guid.TryParse(afterIdText, out var afterId))
-                throw PageRequest.InvalidCursor();
+        if (page.AfterTimeAndId() is (var at, var afterId))
             query = query.Where(v => v.PublishedAt < at || (v.PublishedAt == at && v.Id.CompareTo(afterId) < 0));
-        }
         var rows = await query.OrderByDescending(v => v.PublishedAt).ThenByDescending(v => v.Id).Take(page.Limit + 1)
             .Select(v => new VersionResponse(v.Id, v.EntryId, v.Version, v.ChangeSummary, v.Source, v.SourceRef, v.SourceRepo,
                 v.ContentHash, v.Size, v.FileCount, v.PublishedAt, v.CreatedBy, null))
             .ToListAsync(ct);
-        return page.ToPage(rows, VersionsList, v => [v.PublishedAt.ToString("O", CultureInfo.InvariantCulture), v.Id.ToString()]);
+        return page.ToPage(rows, VersionsList, v => PageRequest.TimeAndIdKey(v.PublishedAt, v.Id));
     }
 }

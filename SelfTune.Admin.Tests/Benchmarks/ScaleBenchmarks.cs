@@ -1,0 +1,327 @@
+using System.Data.Common;
+using System.Diagnostics;
+using System.Net;
+using Bunit;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using SelfTune.Admin.Components.Pages.Connections;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
+using SelfTune.Admin.Tests.Components;
+using SelfTune.Admin.Tests.GitHub;
+using SelfTune.Admin.Tests.Infrastructure;
+using Xunit.Abstractions;
+using static SelfTune.Admin.Tests.Registry.RegistryApiClient;
+
+namespace SelfTune.Admin.Tests.Benchmarks;
+
+/// <summary>
+/// Issue 12 "Done when", scale in one org: with 5,000 connections, 50,000 attempts (and 50,000 deliveries, 5,000 entries
+/// with a version each) the list endpoints answer in p95 &lt; 25 ms, the Connections, Overview, Registry and Deliveries
+/// pages render (server render of a signed-in GET) in p95 &lt; 150 ms and &lt; 500 KB of HTML, and one open page adds at
+/// most 5 % CPU per publish. Each figure is a row of <see cref="BenchmarkTable"/> with its target and whether it is met.
+/// Run with <c>dotnet test SelfTune.Admin.Tests -c Release --filter "FullyQualifiedName~ScaleBenchmarks"</c>.
+/// </summary>
+[Trait("Category", "Benchmark")]
+public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHelper output) : IClassFixture<ScaleBenchmarks.ScaleOrg>
+{
+    public const int ConnectionCount = 5_000, AttemptsPerConnection = 10, DeliveriesPerConnection = 10;
+
+    /// <summary>One app with one big org, seeded once for every benchmark of the class.</summary>
+    public sealed class ScaleOrg : IAsyncLifetime
+    {
+        public AdminAppFactory App { get; } = new();
+        public Guid OrgId { get; private set; }
+        public HttpClient Api { get; private set; } = null!;
+        public HttpClient Browser { get; private set; } = null!;
+        public List<Guid> ConnectionIds { get; } = [];
+        public List<Guid> EntryIds { get; } = [];
+        public TimeSpan SeedTime { get; private set; }
+
+        public async Task InitializeAsync()
+        {
+            var (orgId, key) = await App.CreateOrgAsync(Plan.Pro);
+            OrgId = orgId;
+            Api = App.CreateClient(key);
+            var watch = Stopwatch.StartNew();
+            await SeedAsync();
+            SeedTime = watch.Elapsed;
+            (Browser, _) = await SignedInBrowser.CreateAsync(App, orgId);
+        }
+
+        // Bulk inserts: one transaction, no change tracking between batches, rows built in memory (about 110,000).
+        async Task SeedAsync()
+        {
+            await using var scope = App.Services.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AdminDbContext>();
+            db.ChangeTracker.AutoDetectChangesEnabled = false;
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            var start = DateTimeOffset.UtcNow.AddDays(-30);
+            var installation = new GitHubInstallation
+            {
+                OrgId = OrgId, InstallationId = PageSeed.NewGitHubId(), AccountLogin = "scale-gh", AccountType = "Organization",
+                Permissions = """{"contents":"read","metadata":"read","checks":"write"}""", CreatedAt = start, UpdatedAt = start,
+            };
+            db.Installations.Add(installation);
+            for (var batch = 0; batch < ConnectionCount; batch += 500)
+            {
+                for (var i = batch; i < batch + 500; i++)
+                {
+                    var at = start.AddMinutes(i);
+                    var name = $"skill-{i:D5}";
+                    var entry = new RegistryEntry
+                    {
+                        OrgId = OrgId, Name = name, Description = $"Skill number {i} of the scale benchmark.", SourceRepo = $"scale-gh/{name}",
+                        LatestVersion = "1.0.0", CreatedAt = at, UpdatedAt = at,
+                    };
+                    var connection = new GitHubConnection
+                    {
+                        OrgId = OrgId, EntryId = entry.Id, InstallationId = installation.InstallationId, RepoId = PageSeed.NewGitHubId(),
+                        RepoOwner = "scale-gh", RepoName = name, CreatedAt = at, UpdatedAt = at,
+                        PausedReason = i % 500 == 7 ? "the repository was archived" : null,
+                    };
+                    db.Entries.Add(entry);
+                    db.Versions.Add(new SkillVersion
+                    {
+                        OrgId = OrgId, EntryId = entry.Id, Version = "1.0.0", Source = VersionSource.Github, SourceRef = "v1.0.0", SourceRepo = entry.SourceRepo,
+                        ContentHash = new string('a', 64), Size = 2048, FileCount = 2, FileManifest = "[]", SkillName = name,
+                        SkillDescription = entry.Description, SkillMarkdown = "# " + name, PublishedAt = at,
+                    });
+                    db.Connections.Add(connection);
+                    for (var a = 0; a < AttemptsPerConnection; a++)
+                    {
+                        var when = at.AddSeconds(a * 7);
+                        var delivery = $"scale-{i}-{a}";
+                        db.Attempts.Add(new PublishAttempt
+                        {
+                            OrgId = OrgId, ConnectionId = connection.Id, Trigger = AttemptTrigger.Push, DeliveryId = delivery,
+                            Status = a % 4 == 3 ? AttemptStatus.Skipped : AttemptStatus.Published, Version = $"0.0.0-github.{a:D7}",
+                            SourceRef = new string('0', 40), Message = "Published from the scale benchmark.", CreatedAt = when, StartedAt = when, FinishedAt = when,
+                        });
+                    }
+                    for (var d = 0; d < DeliveriesPerConnection; d++)
+                        db.Deliveries.Add(new WebhookDelivery
+                        {
+                            DeliveryId = $"scale-{i}-{d}", Event = d % 5 == 4 ? "create" : "push", InstallationId = installation.InstallationId,
+                            RepositoryId = connection.RepoId, RepositoryFullName = connection.RepoFullName, ReceivedAt = at.AddSeconds(d * 7),
+                            Outcome = DeliveryOutcome.Processed, Payload = """{"ref":"refs/heads/main"}""",
+                        });
+                    ConnectionIds.Add(connection.Id);
+                    EntryIds.Add(entry.Id);
+                }
+                db.ChangeTracker.DetectChanges();
+                await db.SaveChangesAsync();
+                db.ChangeTracker.Clear();
+            }
+            await transaction.CommitAsync();
+        }
+
+        public async Task DisposeAsync() => await App.DisposeAsync();
+    }
+
+    static double Percentile(List<double> sorted, double p) => sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
+
+    /// <summary>GETs <paramref name="path"/> <paramref name="rounds"/> times after a warm-up; p50, p95 (ms) and the body's size.</summary>
+    static async Task<(double P50, double P95, long Bytes)> TimeGetsAsync(HttpClient client, string path, int rounds)
+    {
+        long bytes = 0;
+        for (var i = 0; i < 5; i++) bytes = await GetAsync(client, path);
+        var times = new List<double>(rounds);
+        for (var i = 0; i < rounds; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            await GetAsync(client, path);
+            times.Add(watch.Elapsed.TotalMilliseconds);
+        }
+        times.Sort();
+        return (Percentile(times, 0.50), Percentile(times, 0.95), bytes);
+    }
+
+    static async Task<long> GetAsync(HttpClient client, string path)
+    {
+        using var response = await client.GetAsync(path);
+        var body = await response.Content.ReadAsByteArrayAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{path}: {(int)response.StatusCode}");
+        return body.Length;
+    }
+
+    static string Met(bool met) => met ? "met" : "MISSED";
+
+    [Fact]
+    public async Task List_endpoints_p95_under_25_ms()
+    {
+        output.WriteLine($"Seeded {ConnectionCount:N0} connections, {ConnectionCount * AttemptsPerConnection:N0} attempts, {ConnectionCount * DeliveriesPerConnection:N0} deliveries in {org.SeedTime.TotalSeconds:N1} s.");
+        var connection = org.ConnectionIds[ConnectionCount / 2];
+        var entry = org.EntryIds[ConnectionCount / 2];
+        var secondPage = (await ExpectJsonAsync(await org.Api.GetAsync("/api/v1/github/connections?limit=50"), HttpStatusCode.OK)).GetProperty("next_cursor").GetString()!;
+        foreach (var (figure, path) in new[]
+                 {
+                     ("GET /api/v1/github/connections (first page of 50)", "/api/v1/github/connections"),
+                     ("GET /api/v1/github/connections?cursor= (second page)", $"/api/v1/github/connections?cursor={Uri.EscapeDataString(secondPage)}"),
+                     ("GET /api/v1/github/connections?limit=200", "/api/v1/github/connections?limit=200"),
+                     ("GET /api/v1/github/connections/{id}/attempts", $"/api/v1/github/connections/{connection}/attempts"),
+                     ("GET /api/v1/registry (first page of 50)", "/api/v1/registry"),
+                     ("GET /api/v1/registry/{id}/versions", $"/api/v1/registry/{entry}/versions"),
+                 })
+        {
+            var (p50, p95, bytes) = await TimeGetsAsync(org.Api, path, rounds: 200);
+            BenchmarkTable.Add(output, $"5,000 connections / 50,000 attempts: {figure}", $"p95 {p95:N1} ms (p50 {p50:N1} ms), {bytes / 1024.0:N1} KB",
+                target: $"p95 < 25 ms: {Met(p95 < 25)}");
+        }
+    }
+
+    [Fact]
+    public async Task Pages_render_p95_under_150_ms_and_500_KB()
+    {
+        // The floor: the API keys page of the same org (one key), the layout and a small table, rendered in the same run.
+        var (_, floor, _) = await TimeGetsAsync(org.Browser, "/settings/api-keys", rounds: 40);
+        foreach (var (figure, path) in new[] { ("Connections", "/connections"), ("Overview", "/"), ("Registry", "/registry"), ("Deliveries", "/deliveries") })
+        {
+            var (p50, p95, bytes) = await TimeGetsAsync(org.Browser, path, rounds: 40);
+            var kb = bytes / 1024.0;
+            BenchmarkTable.Add(output, $"5,000 connections: {figure} page server render", $"p95 {p95:N1} ms (p50 {p50:N1} ms), {kb:N0} KB of HTML",
+                $"API keys page p95 {floor:N1} ms", $"{p95 / floor:N1}×", $"p95 < 150 ms and < 500 KB: {Met(p95 < 150 && kb < 500)}");
+        }
+    }
+
+    /// <summary>
+    /// A publish as the app makes one: a version pushed through the API (archive checked, stored, entry updated) and the
+    /// attempt recorded and announced on the change feed. CPU time of the whole process (the bUnit renderer included)
+    /// for K publishes with no page open, then with one Connections page open (after a warm-up round with it open): for
+    /// connections on the page's visible page, and for connections on other pages (at 5,000 connections, nearly all).
+    /// </summary>
+    [Fact]
+    public async Task One_open_Connections_page_adds_at_most_5_percent_CPU_per_publish()
+    {
+        const int publishes = 40;
+        var round = 0;
+        async Task<TimeSpan> PublishAsync(bool onVisiblePage, IRenderedComponent<ContainerFragment>? page)
+        {
+            var process = Process.GetCurrentProcess();
+            var before = process.TotalProcessorTime;
+            var version = "";
+            for (var i = 0; i < publishes; i++)
+            {
+                version = $"2.{round}.{i}";
+                var index = onVisiblePage ? i % Connections.PageSize : ConnectionCount - 1 - i;
+                await PushAsync(org.Api, org.EntryIds[index].ToString(), version, SkillArchive(version));
+                var connection = new GitHubConnection { Id = org.ConnectionIds[index], OrgId = org.OrgId, RepoOwner = "scale-gh", RepoName = "x" };
+                await org.App.AttemptAsync(connection, AttemptStatus.Published, version);
+            }
+            if (page is not null)
+            {
+                if (!onVisiblePage) // one more, shown, so the page has handled every change before the clock stops
+                {
+                    version = $"2.{round}.999"; // SemVer, and no index of the loop above
+                    await PushAsync(org.Api, org.EntryIds[0].ToString(), version, SkillArchive(version));
+                    await org.App.AttemptAsync(new GitHubConnection { Id = org.ConnectionIds[0], OrgId = org.OrgId, RepoOwner = "scale-gh", RepoName = "x" },
+                        AttemptStatus.Published, version);
+                }
+                page.WaitForAssertion(() => Assert.Contains(version, page.Markup), TimeSpan.FromSeconds(30));
+            }
+            process.Refresh();
+            round++;
+            return process.TotalProcessorTime - before;
+        }
+
+        await PublishAsync(true, null); // warm-up
+        var without = await PublishAsync(true, null);
+        TimeSpan visible, hidden;
+        var probe = new PageProbe(org.App);
+        try
+        {
+            var page = probe.OpenConnections(org.OrgId);
+            page.WaitForAssertion(() => Assert.Equal(Connections.PageSize, page.FindAll("[data-testid=connection-link]").Count), TimeSpan.FromSeconds(30));
+            await PublishAsync(true, page); // warm-up of the page's live path (JIT, EF's compiled queries)
+            visible = await PublishAsync(true, page);
+            hidden = await PublishAsync(false, page);
+        }
+        finally
+        {
+            await ((IAsyncLifetime)probe).DisposeAsync(); // also ends the page's subscription to the change feed
+        }
+        var withoutAgain = await PublishAsync(true, null);
+        var floor = (without + withoutAgain) / 2;
+        foreach (var (figure, with) in new[] { ("its row on the visible page", visible), ("a connection on another page", hidden) })
+        {
+            var added = (with - floor) / floor * 100;
+            BenchmarkTable.Add(output, $"CPU per publish with one Connections page open (5,000 connections), {figure}",
+                $"{with.TotalMilliseconds / publishes:N1} ms CPU per publish", $"{floor.TotalMilliseconds / publishes:N1} ms with no page open",
+                $"{added:+0.0;-0.0} %", $"≤ 5 %: {Met(added <= 5)}");
+        }
+    }
+
+    /// <summary>The SQLite query plans of the list and page queries on the seeded data (for the report: which index each uses).</summary>
+    [Fact]
+    public async Task Query_plans_of_the_list_queries()
+    {
+        var orgId = org.OrgId;
+        var connection = org.ConnectionIds[0];
+        var firstPage = org.ConnectionIds.Take(50).ToList();
+        await org.App.WithDbAsync(async db =>
+        {
+            if (!db.Database.IsSqlite()) return 0;
+            var queries = new (string Name, IQueryable Query)[]
+            {
+                ("connections page", db.Connections.Where(c => c.OrgId == orgId).OrderBy(c => c.CreatedAt).ThenBy(c => c.Id).Take(51)),
+                ("connections of the org (the count)", db.Connections.Where(c => c.OrgId == orgId).Select(c => c.Id)),
+                ("newest attempt per connection", db.Attempts.Where(a => a.ConnectionId == connection).OrderByDescending(a => a.CreatedAt).Take(1)),
+                ("newest attempt of each of 50 connections", db.Attempts.Where(a => firstPage.Contains(a.ConnectionId)
+                    && a.Id == db.Attempts.Where(n => n.ConnectionId == a.ConnectionId).OrderByDescending(n => n.CreatedAt).ThenByDescending(n => n.Id).Select(n => n.Id).First())),
+                ("connections page with entry names", db.Connections.Where(c => c.OrgId == orgId).OrderBy(c => c.CreatedAt).ThenBy(c => c.Id).Take(51)
+                    .Select(c => new { Connection = c, EntryName = c.Entry!.Name })),
+                ("attempts page", db.Attempts.Where(a => a.ConnectionId == connection).OrderByDescending(a => a.CreatedAt).ThenByDescending(a => a.Id).Take(51)),
+                ("latest attempts of the org", db.Attempts.Where(a => a.OrgId == orgId).OrderByDescending(a => a.CreatedAt).Take(10)),
+                ("entries page", db.Entries.Where(e => e.OrgId == orgId).OrderBy(e => e.Name).ThenBy(e => e.Id).Take(51)),
+                ("deliveries page", SelfTune.Admin.GitHub.Webhooks.DeliveryService.VisibleTo(db, orgId).OrderByDescending(d => d.ReceivedAt).Take(25)),
+            };
+            var connectionDb = db.Database.GetDbConnection();
+            await connectionDb.OpenAsync();
+            foreach (var (name, query) in queries)
+                output.WriteLine($"{name}:\n{await ExplainAsync(connectionDb, query.ToQueryString())}");
+            return 0;
+        });
+    }
+
+    /// <summary>EXPLAIN QUERY PLAN of SQL as EF's ToQueryString writes it for SQLite (its <c>.param set</c> lines become parameters).</summary>
+    static async Task<string> ExplainAsync(DbConnection connection, string sql)
+    {
+        await using var command = connection.CreateCommand();
+        var lines = sql.Split('\n');
+        foreach (var line in lines.Where(l => l.StartsWith(".param set ", StringComparison.Ordinal)))
+        {
+            var parts = line[".param set ".Length..].Split(' ', 2);
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = parts[0];
+            parameter.Value = parts[1].Trim().Trim('\'');
+            command.Parameters.Add(parameter);
+        }
+        var query = string.Join('\n', lines.Where(l => !l.StartsWith(".param set ", StringComparison.Ordinal)));
+        command.CommandText = "EXPLAIN QUERY PLAN " + query;
+        var plan = new List<string>();
+        await using (var reader = await command.ExecuteReaderAsync())
+            while (await reader.ReadAsync()) plan.Add("  " + reader.GetString(3));
+        command.CommandText = query;
+        var times = new List<double>();
+        for (var i = 0; i < 11; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync()) { }
+            times.Add(watch.Elapsed.TotalMilliseconds);
+        }
+        times.Sort();
+        plan.Add($"  median {times[5]:N2} ms");
+        return string.Join('\n', plan);
+    }
+
+    /// <summary>A bUnit host for one page on the benchmark's app (a circuit's scope, signed in as an owner).</summary>
+    sealed class PageProbe(AdminAppFactory app) : PageTestContext(app)
+    {
+        public IRenderedComponent<ContainerFragment> OpenConnections(Guid orgId)
+        {
+            SignInAs(orgId, MemberRole.Viewer);
+            return RenderPage<Connections>();
+        }
+    }
+}

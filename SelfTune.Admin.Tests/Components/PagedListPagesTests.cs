@@ -1,0 +1,119 @@
+using Bunit;
+using Microsoft.EntityFrameworkCore;
+using SelfTune.Admin.Components.Pages.Connections;
+using SelfTune.Admin.Components.Pages.Overview;
+using SelfTune.Admin.Components.Pages.Registry;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Tests.Infrastructure;
+
+namespace SelfTune.Admin.Tests.Components;
+
+/// <summary>
+/// Issue 12: pages of an org with many connections and entries render one page of rows and the total (counted by the
+/// database), and a live change re-reads only the row it names.
+/// </summary>
+public sealed class PagedListPagesTests(AdminAppFactory app) : PageTestContext(app), IClassFixture<AdminAppFactory>
+{
+    static PagedListPagesTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary><paramref name="count"/> connections (each with its entry), created one second apart in name order.</summary>
+    Task<List<GitHubConnection>> AddConnectionsAsync(Guid orgId, long installationId, int count, string prefix = "skill") => App.WithDbAsync(async db =>
+    {
+        var start = DateTimeOffset.UtcNow.AddHours(-1);
+        var rows = new List<GitHubConnection>();
+        for (var i = 0; i < count; i++)
+        {
+            var at = start.AddSeconds(i);
+            var entry = new RegistryEntry { OrgId = orgId, Name = $"{prefix}-{i:D3}", Description = i % 2 == 0 ? "even one" : "odd one", CreatedAt = at, UpdatedAt = at };
+            var connection = new GitHubConnection
+            {
+                OrgId = orgId, EntryId = entry.Id, InstallationId = installationId, RepoId = PageSeed.NewGitHubId(),
+                RepoOwner = "acme-gh", RepoName = entry.Name, CreatedAt = at, UpdatedAt = at,
+            };
+            db.Entries.Add(entry);
+            db.Connections.Add(connection);
+            rows.Add(connection);
+        }
+        await db.SaveChangesAsync();
+        return rows;
+    });
+
+    [Fact]
+    public async Task Connections_page_shows_one_page_of_rows_and_the_total_and_pages_to_the_rest()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId);
+        var connections = await AddConnectionsAsync(orgId, installation.InstallationId, Connections.PageSize + 5);
+        SignInAs(orgId, MemberRole.Viewer);
+
+        var page = RenderPage<Connections>();
+
+        page.WaitForAssertion(() => Assert.Equal(Connections.PageSize, page.FindAll("[data-testid=connection-link]").Count));
+        Assert.Equal("55 connections", page.Find("[data-testid=total]").TextContent.Trim());
+        Assert.Equal(connections.Take(Connections.PageSize).Select(c => $"/connections/{c.Id}"),
+            page.FindAll("[data-testid=connection-link]").Select(l => l.GetAttribute("href")));
+
+        page.FindAll("[data-testid=pager] button").Single(b => b.TextContent.Trim() == "2").Click();
+        page.WaitForAssertion(() => Assert.Equal(["skill-050", "skill-051", "skill-052", "skill-053", "skill-054"],
+            page.FindAll("[data-testid=connection-link]").Select(l => l.TextContent.Trim())));
+    }
+
+    [Fact]
+    public async Task A_live_attempt_re_reads_its_own_row_only()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId);
+        var connections = await AddConnectionsAsync(orgId, installation.InstallationId, 3);
+        SignInAs(orgId, MemberRole.Viewer);
+        var page = RenderPage<Connections>();
+        page.WaitForAssertion(() => Assert.Equal(3, page.FindAll("[data-testid=connection-link]").Count));
+        Assert.Empty(page.FindAll("[data-testid=paused]"));
+
+        // Another row changes in the database without news of it; then an attempt of the first row is announced.
+        await App.WithDbAsync(db => db.Connections.Where(c => c.Id == connections[2].Id)
+            .ExecuteUpdateAsync(u => u.SetProperty(c => c.PausedReason, "changed unannounced")));
+        await App.AttemptAsync(connections[0], AttemptStatus.Published, "1.0.0");
+
+        page.WaitForAssertion(() => Assert.Equal("published", page.Find("[data-testid=attempt-status]").GetAttribute("data-status")));
+        Assert.Contains("1.0.0", page.Find("[data-testid=last-version]").TextContent);
+        Assert.Empty(page.FindAll("[data-testid=paused]")); // the other row was not read again
+    }
+
+    [Fact]
+    public async Task Overview_counts_every_connection_but_lists_only_the_newest_few()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId);
+        var connections = await AddConnectionsAsync(orgId, installation.InstallationId, Overview.Shown + 2);
+        SignInAs(orgId, MemberRole.Viewer);
+
+        var page = RenderPage<Overview>();
+
+        page.WaitForAssertion(() => Assert.Equal(Overview.Shown, page.FindAll("[data-testid=connection-row]").Count));
+        Assert.Equal(connections.AsEnumerable().Reverse().Take(Overview.Shown).Select(c => c.Id.ToString()),
+            page.FindAll("[data-testid=connection-row]").Select(r => r.GetAttribute("data-connection-id")));
+        Assert.Contains($"{Overview.Shown} of 12 connections", page.Find("[data-testid=connections-shown]").TextContent);
+        var card = page.FindAll(".mud-paper").First(p => p.QuerySelector(".mud-typography-overline")?.TextContent.Trim() == "Connections");
+        Assert.Equal("12", card.QuerySelector(".mud-typography-h4")!.TextContent.Trim()); // the count, not the rows shown
+    }
+
+    [Fact]
+    public async Task Registry_page_shows_one_page_of_entries_with_the_totals_and_searches_in_the_database()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId);
+        await AddConnectionsAsync(orgId, installation.InstallationId, RegistryEntries.PageSize + 5, "entry");
+        SignInAs(orgId);
+
+        var page = RenderPage<RegistryEntries>();
+
+        page.WaitForAssertion(() => Assert.Equal(RegistryEntries.PageSize, page.FindAll("[data-testid=entry-link]").Count));
+        Assert.Equal("55 of 55 skills", page.Find("[data-testid=total]").TextContent.Trim());
+        Assert.Equal("entry-000", page.FindAll("[data-testid=entry-link]")[0].TextContent.Trim());
+
+        page.Find("input[data-testid=search], [data-testid=search] input").Input("ODD");
+        page.WaitForAssertion(() => Assert.Equal("27 of 55 skills", page.Find("[data-testid=total]").TextContent.Trim()));
+        Assert.Equal(27, page.FindAll("[data-testid=entry-link]").Count);
+        Assert.All(page.FindAll("[data-testid=entry-link]"), l => Assert.True(int.Parse(l.TextContent.Trim()[^3..]) % 2 == 1));
+    }
+}
