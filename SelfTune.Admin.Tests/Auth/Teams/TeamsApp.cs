@@ -57,7 +57,7 @@ public sealed class TeamsApp : AdminAppFactory
 
     public Task<List<Member>> MembersOfAsync(Guid orgId) => WithDbAsync(db => db.Members.AsNoTracking().Where(m => m.OrgId == orgId).ToListAsync());
 
-    public Task<List<Audit.AuditEntry>> AuditOfAsync(Guid orgId) => WithDbAsync(db => db.AuditEntries.AsNoTracking().Where(a => a.OrgId == orgId).ToListAsync());
+    public Task<List<SelfTune.Admin.Audit.AuditEntry>> AuditOfAsync(Guid orgId) => WithDbAsync(db => db.AuditEntries.AsNoTracking().Where(a => a.OrgId == orgId).ToListAsync());
 
     /// <summary>The principal the app issues for <paramref name="user"/>'s person in <paramref name="orgId"/> (as after a switch).</summary>
     public Task<ClaimsPrincipal> InOrgAsync(ClaimsPrincipal user, Guid orgId) => WithAsync(async s =>
