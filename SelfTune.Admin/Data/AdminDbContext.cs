@@ -82,12 +82,17 @@ public class AdminDbContext : DbContext, IDataProtectionKeyContext
         b.Entity<GitHubInstallation>().HasIndex(i => i.InstallationId);
         b.Entity<GitHubConnection>().HasIndex(c => new { c.OrgId, c.RepoId, c.SkillPath }).IsUnique();
         b.Entity<GitHubConnection>().HasIndex(c => c.RepoId);
+        // The connections list and page: an org's connections oldest first, paged by (CreatedAt, Id), without a sort.
+        b.Entity<GitHubConnection>().HasIndex(c => new { c.OrgId, c.CreatedAt, c.Id });
         b.Entity<GitHubConnection>().Ignore(c => c.RepoFullName);
         b.Entity<GitHubConnection>().HasOne(c => c.Entry).WithMany().HasForeignKey(c => c.EntryId);
         b.Entity<PublishAttempt>().HasIndex(a => new { a.ConnectionId, a.CreatedAt });
         b.Entity<PublishAttempt>().HasIndex(a => new { a.OrgId, a.CreatedAt });
         b.Entity<WebhookDelivery>().HasIndex(d => d.DeliveryId).IsUnique();
         b.Entity<WebhookDelivery>().HasIndex(d => d.ReceivedAt);
+        // The Deliveries page of one org: its installations' and repositories' deliveries, newest first.
+        b.Entity<WebhookDelivery>().HasIndex(d => new { d.InstallationId, d.ReceivedAt });
+        b.Entity<WebhookDelivery>().HasIndex(d => new { d.RepositoryId, d.ReceivedAt });
         b.Entity<Job>().HasIndex(j => new { j.State, j.NotBefore });
         b.Entity<Job>().HasIndex(j => j.ConcurrencyKey);
         b.Entity<StoredGitHubApp>().Property(a => a.Id).ValueGeneratedNever();

@@ -203,6 +203,8 @@ namespace SelfTune.Admin.Data.Migrations.Postgres
 
                     b.HasIndex("RepoId");
 
+                    b.HasIndex("OrgId", "CreatedAt", "Id");
+
                     b.HasIndex("OrgId", "RepoId", "SkillPath")
                         .IsUnique();
 
@@ -770,6 +772,10 @@ namespace SelfTune.Admin.Data.Migrations.Postgres
                         .IsUnique();
 
                     b.HasIndex("ReceivedAt");
+
+                    b.HasIndex("InstallationId", "ReceivedAt");
+
+                    b.HasIndex("RepositoryId", "ReceivedAt");
 
                     b.ToTable("Deliveries");
                 });

@@ -195,6 +195,8 @@ namespace SelfTune.Admin.Data.Migrations.Sqlite
 
                     b.HasIndex("RepoId");
 
+                    b.HasIndex("OrgId", "CreatedAt", "Id");
+
                     b.HasIndex("OrgId", "RepoId", "SkillPath")
                         .IsUnique();
 
@@ -760,6 +762,10 @@ namespace SelfTune.Admin.Data.Migrations.Sqlite
                         .IsUnique();
 
                     b.HasIndex("ReceivedAt");
+
+                    b.HasIndex("InstallationId", "ReceivedAt");
+
+                    b.HasIndex("RepositoryId", "ReceivedAt");
 
                     b.ToTable("Deliveries");
                 });
