@@ -39,6 +39,34 @@ public sealed class ContentSecurityPolicyTests(E2EApp app) : IClassFixture<E2EAp
         await AssertNoViolationsAsync(page, "/api-reference", except: "script-src blocked eval");
     }
 
+    /// <summary>Issue 14: the reference works with no internet — every request off loopback is refused, and it still renders whole.</summary>
+    [Fact]
+    public async Task The_api_reference_is_complete_with_every_request_off_loopback_blocked()
+    {
+        var page = await app.NewPageAsync();
+        var blocked = new List<string>();
+        await page.RouteAsync("**/*", async route =>
+        {
+            var host = new Uri(route.Request.Url).Host;
+            if (host is "127.0.0.1" or "localhost") await route.ContinueAsync();
+            else
+            {
+                lock (blocked) blocked.Add(route.Request.Url);
+                await route.AbortAsync();
+            }
+        });
+        await page.GotoAsync("/api-reference");
+        await Expect(page.Locator(".scalar-app").First).ToBeVisibleAsync();
+        // The introduction, an operation of each area, and the problem answers are on the page.
+        await Expect(page.GetByText("Every error is").First).ToBeVisibleAsync(new() { Timeout = 30_000 });
+        await Expect(page.GetByText("/api/v1/registry").First).ToBeAttachedAsync();
+        var text = await page.Locator("body").InnerTextAsync();
+        Assert.True(text.Contains("GitHub", StringComparison.Ordinal), text[..Math.Min(3000, text.Length)]);
+        await Expect(page.GetByText("plan_required").First).ToBeAttachedAsync();
+        Assert.Empty(await page.GetByText("Ask AI").AllAsync());
+        lock (blocked) Assert.True(blocked.Count == 0, "The reference asked for: " + string.Join(", ", blocked));
+    }
+
     static async Task AssertNoViolationsAsync(IPage page, string path, string? except = null)
     {
         var violations = (await page.EvaluateAsync<string[]>("() => window.__cspViolations"))

@@ -77,8 +77,13 @@ namespace SelfTune.Admin.Extensions
 
             app.MapStaticAssets();
             app.MapOpenApi().AllowAnonymous();
-            app.MapScalarApiReference("/api-reference", o => o.WithTitle("SelfTune Admin API").WithOpenApiRoutePattern("/openapi/{documentName}.json")
-                    .DisableDefaultFonts()) // its fonts come from Scalar's CDN, which the Content-Security-Policy does not allow
+            app.MapScalarApiReference("/api-reference", o =>
+                {
+                    o.WithTitle("SelfTune Admin API").WithOpenApiRoutePattern("/openapi/{documentName}.json")
+                        .DisableDefaultFonts() // its fonts come from Scalar's CDN, which the Content-Security-Policy does not allow
+                        .DisableAgent().DisableMcp().HideDeveloperTools(); // "Ask AI", MCP and hosted-tool buttons call Scalar's services
+                    o.Telemetry = false;
+                })
                 .AllowAnonymous();
             app.MapSelfTuneHealthChecks();
             app.MapSelfTuneMetrics();
