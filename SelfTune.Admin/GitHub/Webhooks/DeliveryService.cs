@@ -134,7 +134,7 @@ public sealed class DeliveryService(
             var prefix = root + ReplaySeparator;
             var taken = await db.Deliveries.Where(d => d.DeliveryId.StartsWith(prefix)).Select(d => d.DeliveryId).ToListAsync(ct);
             var next = taken.Select(t => int.TryParse(t.AsSpan(prefix.Length), out var n) ? n : 0).DefaultIfEmpty(0).Max() + 1;
-            var stored = await ingest.StoreAsync(db, new DeliveryIngest.Incoming(prefix + next, original.Event, original.Action,
+            var stored = await ingest.StoreAsync(new DeliveryIngest.Incoming(prefix + next, original.Event, original.Action,
                 original.InstallationId, original.RepositoryId, original.RepositoryFullName, () => original.Payload, user.GetOrgId()), ct);
             if (stored.Delivery is { } replay) return replay;
             if (tries >= 3) throw ProblemException.Conflict("Another replay of this delivery is being stored; try again.");
