@@ -41,7 +41,7 @@ SELFTUNE_BENCH_TABLE="$table" dotnet test SelfTune.Admin.Tests -c Release --no-b
 status=$?
 load_after=$(uptime)
 [ "$status" -eq 0 ] || { echo "The benchmarks failed:" >&2; grep -E "Failed |Error Message|Assert" -A4 "$table.log" >&2; }
-rm -f "$table.log"
+[ "$status" -eq 0 ] && rm -f "$table.log"  # kept for a failure
 
 echo
 echo "SelfTune Admin benchmarks on $database, Release, $(date -u '+%Y-%m-%d %H:%M UTC')"

@@ -27,6 +27,9 @@ public class GitHubHarness : IAsyncLifetime
     /// <param name="appConfigured">False: the app knows where the fake is but has no App settings (see <see cref="UnconfiguredGitHubHarness"/>).</param>
     protected GitHubHarness(bool appConfigured) => this.appConfigured = appConfigured;
 
+    /// <summary>Runs on the app before it starts (e.g. <c>app => app.UseKestrel(0)</c> for a real port, as the benchmarks need).</summary>
+    public Action<AdminAppFactory>? ConfigureApp { get; init; }
+
     public FakeGitHub GitHub { get; private set; } = null!;
     public AdminAppFactory App { get; private set; } = null!;
     public HttpClient Api { get; private set; } = null!;
@@ -37,6 +40,7 @@ public class GitHubHarness : IAsyncLifetime
         GitHub = await FakeGitHub.StartAsync();
         App = new AdminAppFactory();
         foreach (var (k, v) in appConfigured ? Settings(GitHub) : ConnectionSettings(GitHub)) App.Settings[k] = v;
+        ConfigureApp?.Invoke(App);
         Api = App.CreateClient(App.DevelopmentKey); // starts the host before tests build their contexts on it
         // bUnit's NavigationManager has base http://localhost/, so that is where the setup page lives.
         GitHub.SetupUrl = new Uri("http://localhost/settings/github");
