@@ -20,28 +20,14 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 
 # The integration tests run a second time on PostgreSQL 15 (Debian's package, no Docker): a throwaway cluster in a
-# temporary folder, on loopback, on a free port, stopped at exit. Each test app makes and drops its own database in it.
-PG_BIN=/usr/lib/postgresql/15/bin
-if [ ! -x "$PG_BIN/postgres" ]; then
-  echo "Installing PostgreSQL 15 for the PostgreSQL run of the tests..."
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql-15 >/dev/null \
-    || { echo "Could not install PostgreSQL (apt-get install postgresql-15)." >&2; exit 2; }
-fi
-pg_dir=$(mktemp -d /tmp/selftune-pg.XXXXXX)
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; } # initdb refuses to run as root
-[ "$(id -u)" -eq 0 ] && chown postgres "$pg_dir"
-pg_port=55432
-while (echo >"/dev/tcp/127.0.0.1/$pg_port") 2>/dev/null; do pg_port=$((pg_port + 1)); done
+# temporary folder, on loopback, on a free port, stopped at exit (.ci/postgres.sh, shared with bench.sh). Each test app
+# makes and drops its own database in it.
+source .ci/postgres.sh
+install_postgres || exit 2
 stop_servers() { stop_postgres; stop_azurite; }
 stop_azurite() { :; }
 trap stop_servers EXIT
-stop_postgres() { as_pg "$PG_BIN/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1; rm -rf "$pg_dir"; }
-# Durability settings off: the cluster is thrown away, and fsyncs would dominate the run.
-as_pg "$PG_BIN/initdb" -D "$pg_dir/data" -U postgres -A trust --no-sync -E UTF8 >"$pg_dir/initdb.log" 2>&1 \
-  && as_pg "$PG_BIN/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/postgres.log" -w start -o "-p $pg_port -k $pg_dir \
-       -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null \
-  || { echo "Could not start PostgreSQL (see $pg_dir)." >&2; cat "$pg_dir"/*.log >&2; echo "0 passed, 1 failed"; exit 1; }
+start_postgres || { echo "0 passed, 1 failed"; exit 1; }
 
 # --- Azurite: the Azure Blob Storage emulator for the archive tests on object storage (issue 11) ---------------------
 # Installed from npm when missing; started once for the run on a free loopback port (Azurite picks it and says which)

@@ -20,7 +20,7 @@ namespace SelfTune.Admin.Tests.Benchmarks;
 [Trait("Category", "Benchmark")]
 public sealed class Benchmarks(ITestOutputHelper output)
 {
-    void Report(string what, double value, string unit) => output.WriteLine($"{what,-58} {value,12:N1} {unit}");
+    void Report(string what, double value, string unit) => BenchmarkTable.Add(output, what, $"{value:N1} {unit}");
 
     static byte[] SkillArchive(int files, int fileSize)
     {

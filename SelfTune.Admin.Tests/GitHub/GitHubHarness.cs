@@ -29,6 +29,9 @@ public class GitHubHarness : IAsyncLifetime
 
     /// <summary>Further app settings, applied before <see cref="InitializeAsync"/> starts the app.</summary>
     public Dictionary<string, string?> AppSettings { get; } = new();
+    /// <summary>Runs on the app before it starts (e.g. <c>app => app.UseKestrel(0)</c> for a real port, as the benchmarks need).</summary>
+    public Action<AdminAppFactory>? ConfigureApp { get; init; }
+
     public FakeGitHub GitHub { get; private set; } = null!;
     public AdminAppFactory App { get; private set; } = null!;
     public HttpClient Api { get; private set; } = null!;
@@ -40,6 +43,7 @@ public class GitHubHarness : IAsyncLifetime
         App = new AdminAppFactory();
         foreach (var (k, v) in appConfigured ? Settings(GitHub) : ConnectionSettings(GitHub)) App.Settings[k] = v;
         foreach (var (k, v) in AppSettings) App.Settings[k] = v;
+        ConfigureApp?.Invoke(App);
         Api = App.CreateClient(App.DevelopmentKey); // starts the host before tests build their contexts on it
         // bUnit's NavigationManager has base http://localhost/, so that is where the setup page lives.
         GitHub.SetupUrl = new Uri("http://localhost/settings/github");

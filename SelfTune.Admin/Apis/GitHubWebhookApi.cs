@@ -81,32 +81,26 @@ public static class GitHubWebhookApi
         var span = System.Diagnostics.Activity.Current; // the request's span: the job this delivery queues continues its trace
         span?.SetTag("github.delivery", deliveryId);
         span?.SetTag("github.event", eventName);
-        if (await services.Db.Deliveries.AnyAsync(d => d.DeliveryId == deliveryId, ct)) // before parsing; the ingest checks again
-        {
-            Count("duplicate");
-            return TypedResults.Ok(new WebhookReceipt("duplicate", deliveryId));
-        }
-
-        string? action; long? installationId, repositoryId; string? repositoryName;
+        WebhookFields? fields;
         try
         {
-            using var doc = JsonDocument.Parse(body); // reads the buffer in place, no copy
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) return ApiProblem.BadRequest("The webhook body must be a JSON object.");
-            action = StringProperty(root, "action");
-            installationId = root.TryGetProperty("installation", out var i) ? IdOf(i) : null;
-            var hasRepo = root.TryGetProperty("repository", out var r) && r.ValueKind == JsonValueKind.Object;
-            repositoryId = hasRepo ? IdOf(r) : null;
-            repositoryName = hasRepo ? StringProperty(r, "full_name") : null;
+            fields = WebhookFields.Read(body.Span);
         }
         catch (JsonException e)
         {
+            if (await IsStoredAsync(services, deliveryId, ct)) return TypedResults.Ok(new WebhookReceipt("duplicate", deliveryId)); // as received before
             return ApiProblem.BadRequest("The webhook body is not valid JSON: " + InputProblems.Describe(e) + ".");
+        }
+        if (fields is null)
+        {
+            if (await IsStoredAsync(services, deliveryId, ct)) return TypedResults.Ok(new WebhookReceipt("duplicate", deliveryId));
+            return ApiProblem.BadRequest("The webhook body must be a JSON object.");
         }
 
         // An event the app does not act on keeps its headers and outcome, not up to 25 MB of body nobody will read.
-        var stored = await services.Ingest.StoreAsync(services.Db, new DeliveryIngest.Incoming(deliveryId, eventName, action, installationId, repositoryId,
-            repositoryName, () => Encoding.UTF8.GetString(body.Span)), ct);
+        // The store answers a delivery id seen before as a duplicate (ON CONFLICT in the batch), so no look-up comes first.
+        var stored = await services.Ingest.StoreAsync(new DeliveryIngest.Incoming(deliveryId, eventName, fields.Action, fields.InstallationId,
+            fields.RepositoryId, fields.RepositoryFullName, () => Encoding.UTF8.GetString(body.Span)), ct);
         var receipt = stored.Result switch
         {
             DeliveryIngest.Result.Duplicate => "duplicate",
@@ -160,14 +154,85 @@ public static class GitHubWebhookApi
         return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }
 
-    static string? StringProperty(JsonElement obj, string name) =>
-        obj.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+    /// <summary>Only a refused body reaches the table this way: a stored one is answered as a duplicate by the store itself.</summary>
+    static Task<bool> IsStoredAsync(WebhookReceiverServices services, string deliveryId, CancellationToken ct) =>
+        services.Db.Deliveries.AnyAsync(d => d.DeliveryId == deliveryId, ct);
+}
 
-    /// <summary>The numeric <c>id</c> of an object; null when there is none or it is not a number (TryGetInt64 throws on a string).</summary>
-    static long? IdOf(JsonElement obj) =>
-        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.Number && id.TryGetInt64(out var value)
-            ? value
-            : null;
+/// <summary>
+/// The few fields the receiver stores beside the payload: <c>action</c>, <c>installation.id</c>, <c>repository.id</c> and
+/// <c>repository.full_name</c>, read in one forward pass with <see cref="Utf8JsonReader"/> (no document is built). The whole
+/// body is still read, so malformed JSON anywhere is refused as before; a field of the wrong type reads as null.
+/// </summary>
+sealed record WebhookFields(string? Action, long? InstallationId, long? RepositoryId, string? RepositoryFullName)
+{
+    /// <summary>The fields; null when the body is JSON but not an object.</summary>
+    /// <exception cref="JsonException">The body is not well-formed JSON (or nests deeper than 64 levels).</exception>
+    public static WebhookFields? Read(ReadOnlySpan<byte> body)
+    {
+        var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 64 });
+        if (!reader.Read()) throw new JsonException("The body is empty.");
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            EnsureEnd(ref reader);
+            return null;
+        }
+        string? action = null; long? installationId = null, repositoryId = null; string? repositoryName = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("action"u8)) { reader.Read(); action = reader.TokenType == JsonTokenType.String ? reader.GetString() : SkipValue(ref reader); }
+            else if (reader.ValueTextEquals("installation"u8)) { reader.Read(); installationId = ReadObject(ref reader, out _); }
+            else if (reader.ValueTextEquals("repository"u8))
+            {
+                reader.Read();
+                var isObject = reader.TokenType == JsonTokenType.StartObject;
+                var id = ReadObject(ref reader, out var fullName);
+                (repositoryId, repositoryName) = isObject ? (id, fullName) : (null, null);
+            }
+            else { reader.Read(); reader.Skip(); }
+        }
+        EnsureEnd(ref reader);
+        return new WebhookFields(action, installationId, repositoryId, repositoryName);
+    }
+
+    /// <summary>At a value: its numeric <c>id</c> (and string <c>full_name</c>) when it is an object; reads past it either way.</summary>
+    static long? ReadObject(ref Utf8JsonReader reader, out string? fullName)
+    {
+        fullName = null;
+        if (reader.TokenType != JsonTokenType.StartObject) return SkipValue<long?>(ref reader);
+        long? id = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("id"u8))
+            {
+                reader.Read();
+                id = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var value) ? value : null;
+                reader.Skip();
+            }
+            else if (reader.ValueTextEquals("full_name"u8))
+            {
+                reader.Read();
+                fullName = reader.TokenType == JsonTokenType.String ? reader.GetString() : SkipValue(ref reader);
+            }
+            else { reader.Read(); reader.Skip(); }
+        }
+        return id;
+    }
+
+    static string? SkipValue(ref Utf8JsonReader reader) => SkipValue<string?>(ref reader);
+
+    static T? SkipValue<T>(ref Utf8JsonReader reader)
+    {
+        reader.Skip();
+        return default;
+    }
+
+    /// <summary>Nothing but whitespace may follow the root value, as <see cref="JsonDocument"/> requires: the reader throws otherwise.</summary>
+    static void EnsureEnd(ref Utf8JsonReader reader)
+    {
+        if (reader.Read()) throw new JsonException("Something follows the end of the JSON value.");
+    }
 }
 
 /// <summary>The services the webhook receiver uses, bound with <c>[AsParameters]</c>.</summary>

@@ -36,6 +36,7 @@ public static class GitHubIntegrationSetup
         services.AddScoped<WebhookProcessor>();
         services.AddSingleton<WebhookBodyGate>(); // bounds the large webhook bodies held at once
         services.AddSingleton<DeliveryIngest>(); // stores a delivery and its job, for the receiver and for replays
+        services.AddSingleton<DeliveryBatchWriter>(); // the ingest's group commit
         services.AddScoped<DeliveryService>();
 
         // The worker resolves the one handler registered under a job's kind.

@@ -125,22 +125,7 @@ public sealed class JobQueue : IDisposable
     public Job Enqueue(AdminDbContext db, string kind, object payload, string? concurrencyKey = null, DateTimeOffset? notBefore = null, int maxAttempts = 5)
     {
         ArgumentNullException.ThrowIfNull(db);
-        ArgumentException.ThrowIfNullOrWhiteSpace(kind);
-        ArgumentNullException.ThrowIfNull(payload);
-        ArgumentOutOfRangeException.ThrowIfLessThan(maxAttempts, 1);
-
-        var now = time.GetUtcNow();
-        var job = new Job
-        {
-            Kind = kind,
-            Payload = JsonSerializer.Serialize(payload, payload.GetType(), JsonSerializerOptions.Web),
-            ConcurrencyKey = concurrencyKey,
-            State = JobState.Pending,
-            MaxAttempts = maxAttempts,
-            NotBefore = (notBefore ?? now).ToUniversalTime(),
-            CreatedAt = now,
-            TraceParent = System.Diagnostics.Activity.Current?.Id,
-        };
+        var job = NewJob(kind, payload, concurrencyKey, notBefore, maxAttempts);
         db.Jobs.Add(job);
         db.SavedChanges += WakeOnSave;
         return job;
@@ -150,6 +135,30 @@ public sealed class JobQueue : IDisposable
             ((DbContext)sender!).SavedChanges -= WakeOnSave;
             Notify();
         }
+    }
+
+    /// <summary>
+    /// A Pending job row as <see cref="Enqueue"/> stores it, for a writer that inserts it itself (the webhook ingest's
+    /// group commit, <see cref="GitHub.Webhooks.DeliveryBatchWriter"/>); call <see cref="Notify"/> after its commit.
+    /// </summary>
+    public Job NewJob(string kind, object payload, string? concurrencyKey = null, DateTimeOffset? notBefore = null, int maxAttempts = 5)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(kind);
+        ArgumentNullException.ThrowIfNull(payload);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxAttempts, 1);
+
+        var now = time.GetUtcNow();
+        return new Job
+        {
+            Kind = kind,
+            Payload = JsonSerializer.Serialize(payload, payload.GetType(), JsonSerializerOptions.Web),
+            ConcurrencyKey = concurrencyKey,
+            State = JobState.Pending,
+            MaxAttempts = maxAttempts,
+            NotBefore = (notBefore ?? now).ToUniversalTime(),
+            CreatedAt = now,
+            TraceParent = System.Diagnostics.Activity.Current?.Id, // the job continues the trace that queued it
+        };
     }
 
     /// <summary>The job's payload, deserialized with the same options <see cref="Enqueue"/> used.</summary>

@@ -3,10 +3,11 @@ namespace SelfTune.Admin.GitHub.Webhooks;
 /// <summary>
 /// The one way a delivery is stored, for a delivery from GitHub (<see cref="Apis.GitHubWebhookApi"/>) and for a replay
 /// (<see cref="DeliveryService.ReplayAsync"/>): the row and, for an event the app handles (<see cref="WebhookEvents"/>), its
-/// <c>github.webhook</c> job, in one transaction, deduplicated by GitHub's delivery id. An unhandled event keeps its
+/// <c>github.webhook</c> job, in one transaction (shared with the other requests of the moment, <see cref="DeliveryBatchWriter"/>),
+/// deduplicated by GitHub's delivery id. An unhandled event keeps its
 /// headers and outcome but not its payload.
 /// </summary>
-public sealed class DeliveryIngest(JobQueue queue, IChangeFeed changes, TimeProvider clock)
+public sealed class DeliveryIngest(DeliveryBatchWriter writer, JobQueue queue, IChangeFeed changes, TimeProvider clock)
 {
     /// <summary>
     /// A delivery to store. <paramref name="Payload"/> is read only when the event is handled (an ignored one may be
@@ -22,14 +23,11 @@ public sealed class DeliveryIngest(JobQueue queue, IChangeFeed changes, TimeProv
     public sealed record Stored(Result Result, WebhookDelivery? Delivery);
 
     /// <summary>
-    /// Stores <paramref name="incoming"/> with <paramref name="db"/> (saving it), or returns <see cref="Result.Duplicate"/>
-    /// when a delivery with its id is already stored, including one that raced in at the same time.
+    /// Stores <paramref name="incoming"/> (in the writer's next batch; answered once that batch is committed), or returns
+    /// <see cref="Result.Duplicate"/> when a delivery with its id is already stored, including one that raced in at the same time.
     /// </summary>
-    public async Task<Stored> StoreAsync(AdminDbContext db, Incoming incoming, CancellationToken ct)
+    public async Task<Stored> StoreAsync(Incoming incoming, CancellationToken ct)
     {
-        if (await db.Deliveries.AnyAsync(d => d.DeliveryId == incoming.DeliveryId, ct))
-            return new Stored(Result.Duplicate, null);
-
         var handled = WebhookEvents.IsHandled(incoming.Event);
         var delivery = new WebhookDelivery
         {
@@ -40,17 +38,9 @@ public sealed class DeliveryIngest(JobQueue queue, IChangeFeed changes, TimeProv
             OutcomeMessage = handled ? null : WebhookEvents.NotHandledMessage(incoming.Event),
             ReplayedByOrgId = incoming.ReplayOrgId,
         };
-        db.Deliveries.Add(delivery);
-        if (handled) queue.Enqueue(db, PublishJobs.Webhook, new PublishJobs.WebhookPayload(delivery.Id, incoming.ReplayOrgId));
-        try
-        {
-            await db.SaveChangesAsync(ct);
-        }
-        catch (DbUpdateException e) when (e.IsUniqueViolation())
-        {
-            db.ChangeTracker.Clear(); // the same delivery raced in: keep nothing of this one
-            return new Stored(Result.Duplicate, null);
-        }
+        var job = handled ? queue.NewJob(PublishJobs.Webhook, new PublishJobs.WebhookPayload(delivery.Id, incoming.ReplayOrgId)) : null;
+        // Not cancellable once handed over: the row may be committed with its batch whether or not the sender still waits.
+        if (!await writer.StoreAsync(delivery, job).WaitAsync(ct)) return new Stored(Result.Duplicate, null);
         if (handled) queue.Notify();
         changes.Publish(Change.OfDelivery(delivery));
         return new Stored(handled ? Result.Queued : Result.Ignored, delivery);

@@ -134,12 +134,16 @@ public sealed class DeliveryService(
             var prefix = root + ReplaySeparator;
             var taken = await db.Deliveries.Where(d => d.DeliveryId.StartsWith(prefix)).Select(d => d.DeliveryId).ToListAsync(ct);
             var next = taken.Select(t => int.TryParse(t.AsSpan(prefix.Length), out var n) ? n : 0).DefaultIfEmpty(0).Max() + 1;
-            // Saved by the ingest with the replay (a duplicate saves neither).
-            AuditLog.Record(db, Actor.From(user), clock.GetUtcNow(), "delivery.replay", "delivery", original.Id.ToString(), original.DeliveryId,
-                $"{original.Event}{(original.Action is null ? "" : "." + original.Action)} replayed as {prefix + next}");
-            var stored = await ingest.StoreAsync(db, new DeliveryIngest.Incoming(prefix + next, original.Event, original.Action,
+            var stored = await ingest.StoreAsync(new DeliveryIngest.Incoming(prefix + next, original.Event, original.Action,
                 original.InstallationId, original.RepositoryId, original.RepositoryFullName, () => original.Payload, user.GetOrgId()), ct);
-            if (stored.Delivery is { } replay) return replay;
+            if (stored.Delivery is { } replay)
+            {
+                // Recorded once the replay is stored (the ingest commits its own batch; a duplicate records nothing).
+                AuditLog.Record(db, Actor.From(user), clock.GetUtcNow(), "delivery.replay", "delivery", original.Id.ToString(), original.DeliveryId,
+                    $"{original.Event}{(original.Action is null ? "" : "." + original.Action)} replayed as {replay.DeliveryId}");
+                await db.SaveChangesAsync(ct);
+                return replay;
+            }
             if (tries >= 3) throw ProblemException.Conflict("Another replay of this delivery is being stored; try again.");
             // another replay took the same number: count again
         }

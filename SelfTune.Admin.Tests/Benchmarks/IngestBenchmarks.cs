@@ -1,0 +1,339 @@
+using System.Diagnostics;
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Net;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Octokit.Webhooks;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Tests.GitHub;
+using SelfTune.Admin.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace SelfTune.Admin.Tests.Benchmarks;
+
+/// <summary>
+/// Issue 12's ingest and publish figures, each against a floor measured in the same run (see README "Benchmarks"): the
+/// app on a real Kestrel port under a load of N concurrent connections (<see cref="LoadAsync"/>: 1 s warm-up, then 5 s
+/// measured), a bare endpoint that only checks the HMAC, one database transaction per delivery with plain ADO.NET, and
+/// fetch + gunzip + untar of the tarball a publish reads. Asserts only that the work was done, never a duration.
+/// </summary>
+[Trait("Category", "Benchmark")]
+public sealed class IngestBenchmarks(ITestOutputHelper output)
+{
+    static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(1);
+    static readonly TimeSpan Measured = TimeSpan.FromSeconds(5);
+    const int PublishRounds = 20;
+
+    [Fact]
+    public async Task Webhook_ingest_queue_drain_and_publish_latency()
+    {
+        // A real port; bound by API key, since the harness's signed-in browser and its clients assume the in-memory server.
+        var h = new GitHubHarness
+        {
+            ConfigureApp = app =>
+            {
+                app.UseKestrel(0);
+                app.Settings["GitHub:TrustApiKeyBinding"] = "true";
+            },
+        };
+        await h.InitializeAsync();
+        h.Api.BaseAddress = new Uri(h.App.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()
+            .Replace("[::]", "127.0.0.1"));
+        try
+        {
+            await MeasureAsync(h);
+        }
+        finally
+        {
+            await h.DisposeAsync();
+        }
+    }
+
+    async Task MeasureAsync(GitHubHarness h)
+    {
+        var gh = h.GitHub;
+        var provider = await h.App.WithDbAsync(db => Task.FromResult(db.Database.IsNpgsql() ? "PostgreSQL" : "SQLite"));
+
+        // A push for a repository no connection uses: stored, queued, and processed to "no connection" by a worker.
+        var installation = gh.AddInstallation("bench-org");
+        var repo = gh.AddRepo(installation, "bench-org", "unconnected");
+        var body = Encoding.UTF8.GetBytes(gh.Payloads.Push(repo, "refs/heads/main", after: gh.PushCommit(repo, "main", GitHubHarness.Skill("bench"))));
+        var signature = gh.SignWebhook(body);
+        var webhook = new Uri(h.Api.BaseAddress!, "/api/v1/github/webhook");
+
+        var publisher = gh.AddInstallation("gh-published");
+        gh.BrowserUser = GitHubHarness.InstallerOf(publisher);
+        await GitHubHarness.BindByApiKeyAsync(gh, h.Api, publisher);
+        var connected = await h.ConnectRepoAsync(h.Api, "published", installation: publisher);
+        await using var bare = await BareEndpoint.StartAsync(gh.WebhookSecret, gh.BuildTarball(connected.Repo, connected.Sha));
+
+        // Floors.
+        var bareHmac = await LoadAsync(8, () => Push(new Uri(bare.Address, "/webhook"), body, signature), HttpStatusCode.Accepted);
+        var transactions = await SingleTransactionFloorAsync(h.App, Encoding.UTF8.GetString(body));
+
+        // Ingest at 8 connections, workers on (they process what is ingested meanwhile, as in production).
+        var ingest8 = await LoadAsync(8, () => Push(webhook, body, signature), HttpStatusCode.Accepted);
+        BenchmarkTable.Add(output, $"Webhook ingest, unconnected push, 8 connections ({provider})", ingest8.ToString(),
+            $"bare HMAC endpoint: {bareHmac}", Ratio(ingest8.PerSecond, bareHmac.PerSecond), Target(ingest8.PerSecond / bareHmac.PerSecond, 0.2));
+        BenchmarkTable.Add(output, $"same, vs one {provider} transaction per delivery + job (1 thread)", $"{ingest8.PerSecond:N0} req/s",
+            $"{transactions:N0} tx/s", Ratio(ingest8.PerSecond, transactions), Target(ingest8.PerSecond / transactions, 1.0));
+        await DrainAsync(h);
+
+        // 64 connections while the connected repository publishes one release after another; jobs finished meanwhile.
+        using var publishing = new CancellationTokenSource();
+        var releases = PublishContinuouslyAsync(h, connected, publishing.Token);
+        var windowStart = DateTimeOffset.UtcNow + WarmUp;
+        var ingest64 = await LoadAsync(64, () => Push(webhook, body, signature), HttpStatusCode.Accepted);
+        var windowEnd = DateTimeOffset.UtcNow;
+        await publishing.CancelAsync();
+        var published = await releases;
+        var drained = await h.App.WithDbAsync(db => db.Jobs.CountAsync(j => j.FinishedAt >= windowStart && j.FinishedAt <= windowEnd));
+        BenchmarkTable.Add(output, $"Ingest at 64 connections while publishing ({published} releases)", ingest64.ToString(), "", "",
+            $"p99 < 50 ms: {(ingest64.P99 < 50 ? "met" : $"missed by {ingest64.P99 - 50:N0} ms")}");
+        var drainRate = drained / (windowEnd - windowStart).TotalSeconds;
+        BenchmarkTable.Add(output, "Queue drain while ingesting (jobs finished)", $"{drainRate:N0} attempts/s", "", "",
+            $"≥ 200/s: {(drainRate >= 200 ? "met" : $"missed ({drainRate / 200:0.00}×)")}");
+        await DrainAsync(h);
+
+        // Publish latency on a quiet app: 202 → version readable through the API, one release at a time.
+        var latencies = new List<double>();
+        var stages = new List<double[]>();
+        var before = await FinishedAttemptsAsync(h, connected.ConnectionId);
+        for (var i = 1; i <= PublishRounds; i++)
+        {
+            var tag = $"v1.0.{i}";
+            gh.PushTag(connected.Repo, tag, connected.Sha);
+            var started = Stopwatch.GetTimestamp();
+            var deliveryId = await h.SendPushAsync(connected.Installation, connected.Repo, "refs/tags/" + tag, connected.Sha);
+            await h.WaitForFinishedAttemptsAsync(connected.ConnectionId, before + i);
+            using var version = await h.Api.GetAsync($"/api/v1/registry/{connected.EntryId}/versions/1.0.{i}");
+            latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            Assert.Equal(HttpStatusCode.OK, version.StatusCode);
+            stages.Add(await StagesAsync(h, deliveryId));
+        }
+        var tarball = await TarballFloorAsync(bare.Address);
+        var publishP50 = Percentile(latencies, 0.5);
+        var stageNames = new[] { "received→attempt created", "created→started", "started→published", "published→finished" };
+        var stageText = string.Join(", ", stageNames.Select((name, s) => $"{name} {Percentile(stages.Select(x => x[s]).ToList(), 0.5):N1}"));
+        BenchmarkTable.Add(output, "Publish: 202 → version readable, p50", $"{publishP50:N1} ms ({stageText} ms)",
+            $"fetch + gunzip + untar of the same tarball: {tarball:N1} ms", $"{publishP50 / tarball:0.0}×",
+            $"≤ 2×: {(publishP50 <= 2 * tarball ? "met" : $"missed by {publishP50 - 2 * tarball:N1} ms")}");
+    }
+
+    // ---- The load generator ----------------------------------------------------------------------------------------
+
+    sealed record Load(int Requests, double PerSecond, double P50, double P99)
+    {
+        public override string ToString() => $"{PerSecond:N0} req/s, p50 {P50:N1} ms, p99 {P99:N1} ms";
+    }
+
+    /// <summary>
+    /// <paramref name="connections"/> loops, each one request at a time on its own connection (SocketsHttpHandler with
+    /// MaxConnectionsPerServer = connections), for <see cref="WarmUp"/> and then <see cref="Measured"/>; requests started
+    /// and finished inside the measured window count. Every answer must be <paramref name="expected"/>.
+    /// </summary>
+    static async Task<Load> LoadAsync(int connections, Func<HttpRequestMessage> request, HttpStatusCode expected)
+    {
+        using var client = new HttpClient(new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = connections, PooledConnectionLifetime = Timeout.InfiniteTimeSpan, UseCookies = false,
+        }) { Timeout = TimeSpan.FromSeconds(60) };
+        var measuredFrom = Stopwatch.GetTimestamp() + (long)(WarmUp.TotalSeconds * Stopwatch.Frequency);
+        var end = measuredFrom + (long)(Measured.TotalSeconds * Stopwatch.Frequency);
+        var latencies = new List<double>[connections];
+        string? wrong = null;
+        await Task.WhenAll(Enumerable.Range(0, connections).Select(c => Task.Run(async () =>
+        {
+            var mine = latencies[c] = new List<double>(4096);
+            while (Stopwatch.GetTimestamp() is var start && start < end)
+            {
+                using var message = request();
+                using var response = await client.SendAsync(message);
+                await response.Content.LoadIntoBufferAsync();
+                var stop = Stopwatch.GetTimestamp();
+                if (response.StatusCode != expected) wrong ??= $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+                if (start >= measuredFrom && stop <= end) mine.Add(Stopwatch.GetElapsedTime(start, stop).TotalMilliseconds);
+            }
+        })));
+        Assert.True(wrong is null, $"Expected {expected}, got {wrong}");
+        var all = latencies.SelectMany(l => l).ToList();
+        return new Load(all.Count, all.Count / Measured.TotalSeconds, Percentile(all, 0.5), Percentile(all, 0.99));
+    }
+
+    /// <summary>A signed push delivery with a new delivery id (the body, and so its signature, is the same each time).</summary>
+    static HttpRequestMessage Push(Uri target, byte[] body, string signature)
+    {
+        var message = new HttpRequestMessage(HttpMethod.Post, target) { Content = new ByteArrayContent(body) };
+        message.Content.Headers.ContentType = new("application/json");
+        message.Headers.Add("X-GitHub-Event", "push");
+        message.Headers.Add("X-GitHub-Delivery", Guid.NewGuid().ToString());
+        message.Headers.Add("X-Hub-Signature-256", signature);
+        return message;
+    }
+
+    static double Percentile(List<double> values, double q)
+    {
+        if (values.Count == 0) return double.NaN;
+        values.Sort();
+        return values[Math.Clamp((int)Math.Ceiling(q * values.Count) - 1, 0, values.Count - 1)];
+    }
+
+    static string Ratio(double value, double floor) => $"{value / floor:0.00}×";
+
+    static string Target(double ratio, double target) =>
+        $"≥ {target:0.0}×: " + (ratio >= target ? "met" : $"missed ({ratio / target:0.00} of it)");
+
+    // ---- Floors ----------------------------------------------------------------------------------------------------
+
+    /// <summary>A bare ASP.NET Core app on Kestrel: POST /webhook reads the body and checks its HMAC; GET /tarball serves a tarball.</summary>
+    sealed class BareEndpoint : IAsyncDisposable
+    {
+        readonly WebApplication app;
+        public Uri Address { get; }
+
+        BareEndpoint(WebApplication app, Uri address) => (this.app, Address) = (app, address);
+
+        public static async Task<BareEndpoint> StartAsync(string secret, byte[] tarball)
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+            var app = builder.Build();
+            app.MapPost("/webhook", async (HttpContext http) =>
+            {
+                using var buffer = new MemoryStream();
+                await http.Request.Body.CopyToAsync(buffer);
+                var valid = WebhookSignatureValidator.Verify(http.Request.Headers["X-Hub-Signature-256"], secret,
+                    buffer.GetBuffer().AsSpan(0, (int)buffer.Length)) == WebhookSignatureValidationResult.Valid;
+                return Results.StatusCode(valid ? 202 : 401);
+            });
+            app.MapGet("/tarball", () => Results.Bytes(tarball, "application/gzip"));
+            await app.StartAsync();
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            return new BareEndpoint(app, new Uri(address));
+        }
+
+        public async ValueTask DisposeAsync() => await app.DisposeAsync();
+    }
+
+    /// <summary>
+    /// Transactions per second on 1 thread, each storing a delivery row and a job row with plain ADO.NET on the app's own
+    /// database (its connection, so SQLite's pragmas apply). The jobs are stored finished, so no worker picks them up.
+    /// </summary>
+    static Task<double> SingleTransactionFloorAsync(AdminAppFactory app, string payload) => app.WithDbAsync(async db =>
+    {
+        await db.Database.OpenConnectionAsync();
+        var connection = db.Database.GetDbConnection();
+        var postgres = db.Database.IsNpgsql();
+        object Time() => postgres ? DateTimeOffset.UtcNow : DateTimeOffset.UtcNow.UtcTicks;
+        using var delivery = connection.CreateCommand();
+        delivery.CommandText = """
+            INSERT INTO "Deliveries" ("Id", "DeliveryId", "Event", "Action", "InstallationId", "RepositoryId", "RepositoryFullName",
+                "ReceivedAt", "Outcome", "OutcomeMessage", "ReplayedByOrgId", "Payload")
+            VALUES (@id, @deliveryId, 'push', NULL, 1, 2, 'bench-org/floor', @now, 'Ignored', NULL, NULL, @payload)
+            """;
+        using var job = connection.CreateCommand();
+        job.CommandText = """
+            INSERT INTO "Jobs" ("Kind", "Payload", "ConcurrencyKey", "State", "Attempts", "MaxAttempts", "NotBefore", "CreatedAt", "FinishedAt")
+            VALUES ('bench.floor', @payload, NULL, 'Succeeded', 1, 5, @now, @now, @now)
+            """;
+        var end = Stopwatch.GetTimestamp() + (long)(Measured.TotalSeconds * Stopwatch.Frequency);
+        var count = 0;
+        var watch = Stopwatch.StartNew();
+        while (Stopwatch.GetTimestamp() < end)
+        {
+            using var transaction = connection.BeginTransaction();
+            var id = Guid.NewGuid();
+            Bind(delivery, transaction, ("id", postgres ? id : id.ToString().ToUpperInvariant()), ("deliveryId", Guid.NewGuid().ToString()),
+                ("now", Time()), ("payload", payload));
+            delivery.ExecuteNonQuery();
+            Bind(job, transaction, ("payload", $$"""{"deliveryRowId":"{{id}}"}"""), ("now", Time()));
+            job.ExecuteNonQuery();
+            transaction.Commit();
+            count++;
+        }
+        return count / watch.Elapsed.TotalSeconds;
+    });
+
+    static void Bind(System.Data.Common.DbCommand command, System.Data.Common.DbTransaction transaction, params (string Name, object Value)[] values)
+    {
+        command.Transaction = transaction;
+        command.Parameters.Clear();
+        foreach (var (name, value) in values)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = "@" + name;
+            parameter.Value = value;
+            command.Parameters.Add(parameter);
+        }
+    }
+
+    /// <summary>p50 of fetching the tarball over loopback HTTP, gunzipping it and reading every entry of the tar.</summary>
+    static async Task<double> TarballFloorAsync(Uri bare)
+    {
+        using var client = new HttpClient();
+        var times = new List<double>();
+        for (var i = 0; i < PublishRounds + 3; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            await using var stream = await client.GetStreamAsync(new Uri(bare, "/tarball"));
+            await using var gunzip = new GZipStream(stream, CompressionMode.Decompress);
+            using var tar = new TarReader(gunzip);
+            var files = 0;
+            while (await tar.GetNextEntryAsync() is { } entry)
+            {
+                if (entry.DataStream is { } data) await data.CopyToAsync(Stream.Null);
+                files++;
+            }
+            Assert.True(files > 0);
+            if (i >= 3) times.Add(watch.Elapsed.TotalMilliseconds); // the first rounds warm up
+        }
+        return Percentile(times, 0.5);
+    }
+
+    // ---- Helpers ---------------------------------------------------------------------------------------------------
+
+    /// <summary>Releases one tag after another on the connected repository until cancelled; how many were published.</summary>
+    static async Task<int> PublishContinuouslyAsync(GitHubHarness h, GitHubHarness.Connected connected, CancellationToken stop)
+    {
+        var finished = await FinishedAttemptsAsync(h, connected.ConnectionId);
+        var published = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            var tag = $"v0.{published + 1}.0";
+            h.GitHub.PushTag(connected.Repo, tag, connected.Sha);
+            await h.SendPushAsync(connected.Installation, connected.Repo, "refs/tags/" + tag, connected.Sha);
+            await h.WaitForFinishedAttemptsAsync(connected.ConnectionId, ++finished, TimeSpan.FromSeconds(60));
+            published++;
+        }
+        return published;
+    }
+
+    static Task<int> FinishedAttemptsAsync(GitHubHarness h, Guid connectionId) => h.App.WithDbAsync(db => db.Attempts.CountAsync(a =>
+        a.ConnectionId == connectionId && a.Status != AttemptStatus.Queued && a.Status != AttemptStatus.Running));
+
+    /// <summary>Waits until no webhook delivery is left queued (the backlog is processed before the next figure).</summary>
+    static async Task DrainAsync(GitHubHarness h)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(5);
+        while (await h.App.WithDbAsync(db => db.Deliveries.CountAsync(d => d.Outcome == DeliveryOutcome.Queued)) > 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(100); // a backlog has no completion event of its own; polling it is the measurement
+    }
+
+    /// <summary>Milliseconds between the stored times of a delivery and its attempt: received → created → started → published → finished.</summary>
+    static async Task<double[]> StagesAsync(GitHubHarness h, string deliveryId)
+    {
+        var received = await h.App.WithDbAsync(db => db.Deliveries.Where(d => d.DeliveryId == deliveryId).Select(d => d.ReceivedAt).SingleAsync());
+        var attempt = await h.App.WithDbAsync(db => db.Attempts.AsNoTracking().SingleAsync(a => a.DeliveryId == deliveryId));
+        DateTimeOffset[] times = [received, attempt.CreatedAt, attempt.StartedAt!.Value, attempt.PublishedAt!.Value, attempt.FinishedAt!.Value];
+        return times.Zip(times.Skip(1), (a, b) => (b - a).TotalMilliseconds).ToArray();
+    }
+}

@@ -1,0 +1,67 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Microsoft.EntityFrameworkCore;
+using SelfTune.Admin.Data;
+
+namespace SelfTune.Admin.Tests.GitHub;
+
+/// <summary>
+/// The receiver's group commit (<see cref="SelfTune.Admin.GitHub.Webhooks.DeliveryBatchWriter"/>) and its
+/// <c>Utf8JsonReader</c> field reading: what GitHub and an operator see of them.
+/// </summary>
+public sealed class DeliveryIngestTests(GitHubHarness h) : IClassFixture<GitHubHarness>
+{
+    [Fact]
+    public async Task The_same_delivery_sent_eight_times_at_once_is_accepted_once_and_stored_with_one_job()
+    {
+        var installation = h.GitHub.AddInstallation("batch-dup");
+        var repo = h.GitHub.AddRepo(installation, "batch-dup", "skills");
+        var payload = h.GitHub.Payloads.Push(repo, "refs/heads/main", after: h.GitHub.PushCommit(repo, "main", GitHubHarness.Skill("skills")));
+        var deliveryId = Guid.NewGuid().ToString();
+
+        // Sent together, the copies land in one batch or in batches one after another: either way one is stored.
+        var responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => h.SendWebhookAsync("push", payload, deliveryId)));
+        Assert.Single(responses, r => r.StatusCode == HttpStatusCode.Accepted);
+        foreach (var duplicate in responses.Where(r => r.StatusCode != HttpStatusCode.Accepted))
+        {
+            Assert.Equal(HttpStatusCode.OK, duplicate.StatusCode);
+            Assert.Equal("duplicate", (await duplicate.Content.ReadFromJsonAsync<JsonObject>())!["status"]!.GetValue<string>());
+        }
+
+        var row = await h.App.WithDbAsync(db => db.Deliveries.AsNoTracking().SingleAsync(d => d.DeliveryId == deliveryId));
+        var rowId = row.Id.ToString();
+        Assert.Equal(1, await h.App.WithDbAsync(db => db.Jobs.CountAsync(j => j.Payload.Contains(rowId))));
+        Assert.Equal(DeliveryOutcome.Processed, (await h.WaitForDeliveryAsync(deliveryId)).Outcome);
+    }
+
+    [Fact]
+    public async Task The_delivery_row_keeps_the_action_installation_and_repository_of_the_body()
+    {
+        var installation = h.GitHub.AddInstallation("fields-org");
+        var repo = h.GitHub.AddRepo(installation, "fields-org", "skills");
+        var payload = h.GitHub.Payloads.Push(repo, "refs/heads/main", after: h.GitHub.PushCommit(repo, "main", GitHubHarness.Skill("skills")));
+        var body = JsonNode.Parse(payload)!.AsObject();
+        body["action"] = "synthetic \"quoted\" action"; // escaped text comes back unescaped
+        body["unrelated"] = new JsonObject { ["repository"] = new JsonObject { ["id"] = 1 }, ["action"] = "nested" }; // not the top level
+
+        var deliveryId = await h.SendAsync("push", body.ToJsonString());
+
+        var row = await h.App.WithDbAsync(db => db.Deliveries.AsNoTracking().SingleAsync(d => d.DeliveryId == deliveryId));
+        Assert.Equal("synthetic \"quoted\" action", row.Action);
+        Assert.Equal(installation.Id, row.InstallationId);
+        Assert.Equal(repo.Id, row.RepositoryId);
+        Assert.Equal(repo.FullName, row.RepositoryFullName);
+    }
+
+    [Theory]
+    [InlineData("""{"action": "opened"} trailing""")]
+    [InlineData("""{"action": "opened", "repository": {"id": 1, }}""")]
+    public async Task A_body_that_is_not_one_well_formed_json_value_is_refused_and_not_stored(string body)
+    {
+        var deliveryId = Guid.NewGuid().ToString();
+        using var response = await h.SendWebhookAsync("push", body, deliveryId);
+        await GitHubHarness.AssertProblemAsync(response, HttpStatusCode.BadRequest, "invalid_request");
+        Assert.Equal(0, await h.App.WithDbAsync(db => db.Deliveries.CountAsync(d => d.DeliveryId == deliveryId)));
+    }
+}
