@@ -12,6 +12,23 @@ namespace SelfTune.Admin.Tests.Auth;
 /// <summary>SPEC section 2: 401 for no/bad/expired/revoked keys (with a Bearer challenge), 403 for a missing permission.</summary>
 public class ApiKeyAuthTests(AdminAppFactory factory) : IClassFixture<AdminAppFactory>
 {
+    /// <summary>Issue 14: guessing keys from one address is cut off with 429 after 30 failures a minute, valid keys included.</summary>
+    [Fact]
+    public async Task Thirty_failed_keys_from_one_address_and_its_next_attempts_are_429_with_retry_after()
+    {
+        using var app = new AdminAppFactory(); // its own limiter: this address stays blocked for a while
+        var guesser = app.CreateClient(apiKey: "st_live_" + new string('x', 43));
+        for (var i = 0; i < 30; i++)
+            await ExpectProblemAsync(await guesser.GetAsync("/api/v1/registry"), HttpStatusCode.Unauthorized, "unauthorized");
+
+        var blocked = await guesser.GetAsync("/api/v1/registry");
+        var problem = await ExpectProblemAsync(blocked, HttpStatusCode.TooManyRequests, "rate_limited");
+        Assert.NotNull(blocked.Headers.RetryAfter);
+        Assert.Contains("Too many failed API key attempts", problem.GetProperty("detail").GetString());
+        // The same address with the right key waits too: the block is decided before any lookup.
+        await ExpectProblemAsync(await app.CreateClient(app.DevelopmentKey).GetAsync("/api/v1/registry"), HttpStatusCode.TooManyRequests, "rate_limited");
+    }
+
     [Fact]
     public async Task No_key_is_401_with_a_bearer_challenge()
     {

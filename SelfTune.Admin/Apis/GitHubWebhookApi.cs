@@ -51,11 +51,12 @@ public static class GitHubWebhookApi
         string? signature = http.Request.Headers["X-Hub-Signature-256"];
         var usable = ParseSignature(signature) is not null;
         var source = http.Connection.RemoteIpAddress;
-        if (services.Gate.IsBlocked(source) && (!usable || contentLength is not <= WebhookBodyGate.LargeBodyBytes))
+        var failures = services.Gate.SignatureFailures;
+        if (failures.IsBlocked(source) && (!usable || contentLength is not <= WebhookBodyGate.LargeBodyBytes))
         {
             Count("rate_limited");
-            http.Response.Headers.RetryAfter = ((int)WebhookBodyGate.FailureWindowStep.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return ApiProblem.Create(429, $"Too many deliveries from {source} failed the signature check lately; retry in {(int)WebhookBodyGate.FailureWindowStep.TotalSeconds} seconds.");
+            http.Response.Headers.RetryAfter = failures.RetryAfterSeconds;
+            return ApiProblem.Create(429, $"Too many deliveries from {source} failed the signature check lately; retry in {failures.RetryAfterSeconds} seconds.");
         }
         if (!usable)
             return RejectSignature(http, log, signature is null ? "missing" : "malformed", services.Gate); // the body is never read
@@ -115,7 +116,7 @@ public static class GitHubWebhookApi
 
     static ProblemHttpResult RejectSignature(HttpContext http, ILogger log, string problem, WebhookBodyGate gate)
     {
-        gate.CountFailure(http.Connection.RemoteIpAddress);
+        gate.SignatureFailures.CountFailure(http.Connection.RemoteIpAddress);
         Count("rejected");
         log.LogWarning("Rejected a webhook delivery {DeliveryId} with a {Problem} signature from {Remote}",
             http.Request.Headers["X-GitHub-Delivery"].ToString(), problem, http.Connection.RemoteIpAddress);

@@ -57,6 +57,11 @@ public static class ApiAuthorization
 
     static IResult Unauthorized(HttpContext http, AuthenticateResult result)
     {
+        if (http.Items[ApiKeyAuthenticationHandler.Failures.RateLimitedItem] is string retryAfter)
+        {
+            http.Response.Headers.RetryAfter = retryAfter;
+            return ApiProblem.Create(StatusCodes.Status429TooManyRequests, result.Failure!.Message, "rate_limited");
+        }
         var detail = result.Failure?.Message ?? "This endpoint requires an API key: 'Authorization: Bearer <API key>'.";
         http.Response.Headers.WWWAuthenticate = result.Failure is null
             ? "Bearer"

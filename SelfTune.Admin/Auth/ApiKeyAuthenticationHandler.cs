@@ -13,17 +13,41 @@ public sealed class ApiKeyAuthenticationHandler(
     UrlEncoder encoder,
     AdminDbContext db,
     TimeProvider clock,
-    IChangeFeed changes)
+    IChangeFeed changes,
+    ApiKeyAuthenticationHandler.Failures failures)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
     /// <summary>last_used_at is written at most this often per key, so busy scripts do not write on every call.</summary>
     static readonly TimeSpan LastUsedResolution = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// Failed key attempts per client address (30 a minute): over that, every key from the address is refused with 429
+    /// for a while before any lookup, so guessing keys costs the guesser, not the database.
+    /// </summary>
+    public sealed class Failures() : AddressFailureLimiter(30, TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(10))
+    {
+        /// <summary>Set on the request when it was refused for its address's failures (ApiAuthorization answers 429).</summary>
+        public const string RateLimitedItem = "selftune.api_key_rate_limited";
+    }
+
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         string? header = Request.Headers.Authorization;
         if (string.IsNullOrEmpty(header)) return AuthenticateResult.NoResult();
+        var address = Context.Connection.RemoteIpAddress;
+        if (failures.IsBlocked(address))
+        {
+            Context.Items[Failures.RateLimitedItem] = failures.RetryAfterSeconds;
+            return AuthenticateResult.Fail($"Too many failed API key attempts from this address; retry in {failures.RetryAfterSeconds} seconds.");
+        }
+        var result = await AuthenticateKeyAsync(header);
+        if (result.Failure is not null) failures.CountFailure(address);
+        return result;
+    }
+
+    async Task<AuthenticateResult> AuthenticateKeyAsync(string header)
+    {
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
             return AuthenticateResult.Fail("The Authorization header must be 'Bearer <API key>'.");
 

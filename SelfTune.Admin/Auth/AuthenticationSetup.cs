@@ -20,6 +20,7 @@ public static class AuthenticationSetup
         services.AddScoped<InvitationService>();
         services.AddScoped<OrgService>();
         services.AddScoped<ApiKeyService>();
+        services.AddSingleton<ApiKeyAuthenticationHandler.Failures>();
         services.AddScoped<OrgStandings>();
         services.AddScoped<OperatorService>();
 

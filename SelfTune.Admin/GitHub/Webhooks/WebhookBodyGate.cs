@@ -1,6 +1,3 @@
-using System.Net;
-using System.Threading.RateLimiting;
-
 namespace SelfTune.Admin.GitHub.Webhooks;
 
 /// <summary>
@@ -17,24 +14,9 @@ namespace SelfTune.Admin.GitHub.Webhooks;
 public sealed class WebhookBodyGate
 {
     public const int FailuresPerWindow = 20;
-    public static readonly TimeSpan FailureWindow = TimeSpan.FromMinutes(1);
-    /// <summary>The window moves in steps of this; a blocked address is told to come back after one.</summary>
-    public static readonly TimeSpan FailureWindowStep = TimeSpan.FromSeconds(10);
 
-    readonly PartitionedRateLimiter<IPAddress> failures = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address =>
-        RateLimitPartition.GetSlidingWindowLimiter(address, _ => new SlidingWindowRateLimiterOptions
-        {
-            PermitLimit = FailuresPerWindow, Window = FailureWindow, SegmentsPerWindow = (int)(FailureWindow / FailureWindowStep),
-            QueueLimit = 0, AutoReplenishment = true,
-        }));
-
-    /// <summary>Whether <paramref name="address"/> failed the signature check too often lately.</summary>
-    /// <remarks>No address (a Unix socket, an in-process test server) is one partition of its own.</remarks>
-    public bool IsBlocked(IPAddress? address) => failures.GetStatistics(address ?? IPAddress.None)?.CurrentAvailablePermits == 0;
-
-    /// <summary>Counts a failed signature check against <paramref name="address"/>.</summary>
-    public void CountFailure(IPAddress? address) =>
-        failures.AttemptAcquire(address ?? IPAddress.None).Dispose(); // a window permit is spent, not returned
+    /// <summary>Signature failures per source address: 20 a minute, in 10-second steps.</summary>
+    public AddressFailureLimiter SignatureFailures { get; } = new(FailuresPerWindow, TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(10));
 
     /// <summary>Bodies above this (or of unknown length, i.e. chunked) need a slot.</summary>
     public const long LargeBodyBytes = 1024 * 1024;
