@@ -38,8 +38,9 @@ public class E2EApp : WebApplicationFactory<Program>, IAsyncLifetime
 
     public virtual async Task InitializeAsync()
     {
-        // Playwright's 5 s default is short for background jobs on a loaded 2-core machine; a passing run never waits it out.
-        Assertions.SetDefaultExpectTimeout(10_000);
+        // Playwright's 5 s default is short for background jobs on a loaded 2-core machine (at load 50 a sign-in round trip
+        // and a circuit's start took over 10 s); a passing run never waits it out.
+        Assertions.SetDefaultExpectTimeout(30_000);
         UseKestrel(0);
         StartServer();
         BaseUrl = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().Replace("[::]", "127.0.0.1");

@@ -76,7 +76,8 @@ public class ApiSurfaceTests(AdminAppFactory factory) : IClassFixture<AdminAppFa
             var problems = operation.Value.GetProperty("responses").EnumerateObject().Where(r => r.Name[0] is '4' or '5').ToList();
             Assert.True(problems.Count >= 3, $"{what} documents {problems.Count} problem answers");
             foreach (var problem in problems)
-                Assert.True(problem.Value.TryGetProperty("content", out var content) && content.TryGetProperty("application/problem+json", out _)
+                Assert.True(problem.Value.TryGetProperty("content", out var content) && content.TryGetProperty("application/problem+json", out var body)
+                    && body.TryGetProperty("example", out var example) && example.GetProperty("code").GetString() is { Length: > 0 }
                     && problem.Value.GetProperty("description").GetString()!.Contains("`code`", StringComparison.Ordinal), $"{what} {problem.Name}");
             var names = problems.Select(p => p.Name).ToHashSet();
             Assert.Contains("429", names);

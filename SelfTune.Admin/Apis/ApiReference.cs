@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.OpenApi;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.OpenApi;
 
 namespace SelfTune.Admin.Apis;
@@ -89,7 +90,18 @@ public static class ApiReference
                 Description = $"{description} (`code`: `{code}`)",
                 Content = new Dictionary<string, OpenApiMediaType>
                 {
-                    ["application/problem+json"] = new() { Schema = new OpenApiSchemaReference(ProblemSchema, context.Document) },
+                    ["application/problem+json"] = new()
+                    {
+                        Schema = new OpenApiSchemaReference(ProblemSchema, context.Document),
+                        Example = new System.Text.Json.Nodes.JsonObject
+                        {
+                            ["type"] = $"https://tools.ietf.org/html/rfc9110#section-15.{(status < 500 ? 5 : 6)}.{(status < 500 ? status - 399 : status - 499)}",
+                            ["title"] = ReasonPhrases.GetReasonPhrase(status),
+                            ["status"] = status,
+                            ["detail"] = description + ".",
+                            ["code"] = code,
+                        },
+                    },
                 },
             };
         }

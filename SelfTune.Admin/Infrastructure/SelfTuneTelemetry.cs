@@ -61,7 +61,11 @@ public static class SelfTuneTelemetry
         builder.Services.AddSingleton<CircuitHandler, LiveCircuitCounter>();
         builder.Services.AddTransient<GitHubRateLimitRecorder>();
         builder.Services.AddHttpClient(GitHubClientFactory.HttpClientName).AddHttpMessageHandler<GitHubRateLimitRecorder>();
-        if (otlp || prometheus) builder.Services.AddHostedService<QueueSampler>(); // a query every 15 s only when someone reads the figures
+        // Every log line written inside a span carries its trace and span ids (the console and OTLP logs show them).
+        builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
+        // Without an exporter nothing is collected: the SDK would otherwise create a span for every request and query.
+        if (!otlp && !prometheus) return;
+        builder.Services.AddHostedService<QueueSampler>(); // a query every 15 s only when someone reads the figures
 
         var telemetry = builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(Name))
@@ -78,8 +82,6 @@ public static class SelfTuneTelemetry
                 if (prometheus) m.AddPrometheusExporter();
             });
         if (otlp) telemetry.UseOtlpExporter();
-        // Every log line written inside a span carries its trace and span ids (the console and OTLP logs show them).
-        builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
     }
 
     /// <summary>Maps <c>/metrics</c> (Prometheus text) for operators, when <c>Telemetry:Prometheus=true</c>.</summary>
