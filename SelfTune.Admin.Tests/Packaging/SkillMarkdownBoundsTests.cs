@@ -62,8 +62,8 @@ public class SkillMarkdownBoundsTests
     [Fact]
     public async Task Nesting_of_exactly_32_levels_is_accepted_and_33_is_refused()
     {
-        // The top-level mapping is level 1.
-        string Nested(int levels) => "name: ok\ndescription: fine\nmetadata: " + new string('[', levels - 1) + new string(']', levels - 1) + "\n";
+        // The top-level mapping is level 1. Not under 'metadata', which the Agent Skills specification makes a map of strings.
+        string Nested(int levels) => "name: ok\ndescription: fine\nnested: " + new string('[', levels - 1) + new string(']', levels - 1) + "\n";
 
         SkillPackage package = await Validate(FrontMatter(Nested(32)));
         Assert.Equal("ok", package.Skill.Name);

@@ -43,7 +43,7 @@ public sealed class AttemptBuilder(AdminDbContext db, SkillPackager packager, Re
             var result = await registry.PublishAsync(entry, version.Value, ChangeSummary(attempt, connection), package.Archive, package.Package,
                 provenance, connection.CreatedBy, ct);
             return result.Created
-                ? new AttemptOutcome(AttemptStatus.Published, $"Published {version.Value} from {connection.RepoFullName}.", version.Value, result.Version.PublishedAt)
+                ? new AttemptOutcome(AttemptStatus.Published, $"Published {version.Value} from {connection.RepoFullName}." + Warnings(package, entry), version.Value, result.Version.PublishedAt)
                 : new AttemptOutcome(AttemptStatus.Unchanged, $"{version.Value} is already published from the same content.", version.Value);
         }
         catch (ProblemException e) when (e.Status == 409)
@@ -56,8 +56,15 @@ public sealed class AttemptBuilder(AdminDbContext db, SkillPackager packager, Re
     {
         await using var package = await packager.PackageAsync(connection, attempt.CommitSha!, ct);
         return new AttemptOutcome(AttemptStatus.Skipped,
-            $"Validated {package.Package.Files.Count} files ({package.Archive.Size} bytes) at {attempt.CommitSha![..7]}; pull requests are validated, not published.", null);
+            $"Validated {package.Package.Files.Count} files ({package.Archive.Size} bytes) at {attempt.CommitSha![..7]}; pull requests are validated, not published." +
+            Warnings(package, connection.Entry!), null);
     }
+
+    /// <summary>
+    /// What the Agent Skills specification asks for but the registry accepts (unknown keys, a name unlike the folder or
+    /// entry). Versions store no warnings, so they travel in the attempt's message, which is also the check run's summary.
+    /// </summary>
+    static string Warnings(StagedSkill package, RegistryEntry entry) => PackagingWarning.Describe(package.Package.WarningsFor(entry.Name));
 
     readonly record struct VersionChoice(string Value, bool Existing);
 

@@ -9,11 +9,54 @@ public sealed record PackagingLimits(int MaxFiles = 1024, long MaxFileBytes = 2 
 /// <summary>One regular file of a skill. Path is relative to the skill root (POSIX separators); Sha256 is lowercase hex.</summary>
 public sealed record PackagedFile(string Path, long Size, string Sha256);
 
-/// <summary>The required fields of SKILL.md's YAML front matter.</summary>
-public sealed record SkillFrontMatter(string Name, string Description);
+/// <summary>
+/// What the registry reads from SKILL.md's YAML front matter: the required name and description, and the optional
+/// <c>metadata</c> map (empty when absent; scalar values are kept as written, so <c>version: 1.0</c> is "1.0").
+/// </summary>
+public sealed record SkillFrontMatter(string Name, string Description)
+{
+    internal static readonly IReadOnlyDictionary<string, string> NoMetadata = new Dictionary<string, string>();
 
-/// <summary>A validated skill: Files sorted ordinally by Path, SkillMarkdown is the full SKILL.md text.</summary>
-public sealed record SkillPackage(IReadOnlyList<PackagedFile> Files, SkillFrontMatter Skill, string SkillMarkdown, long TotalSize);
+    public IReadOnlyDictionary<string, string> Metadata { get; init; } = NoMetadata;
+
+    // Compared by content, so two parses of the same SKILL.md are equal.
+    public bool Equals(SkillFrontMatter? other) =>
+        other is not null && Name == other.Name && Description == other.Description &&
+        Metadata.Count == other.Metadata.Count &&
+        Metadata.All(kv => other.Metadata.TryGetValue(kv.Key, out string? v) && v == kv.Value);
+
+    public override int GetHashCode() => HashCode.Combine(Name, Description, Metadata.Count);
+}
+
+/// <summary>
+/// A validated skill: Files sorted ordinally by Path, SkillMarkdown is the full SKILL.md text. Warnings are what the
+/// Agent Skills specification asks for but the registry does not refuse (unknown front-matter keys, a name that
+/// differs from its folder); see <see cref="WarningsFor"/> for the entry it is published to.
+/// </summary>
+public sealed record SkillPackage(IReadOnlyList<PackagedFile> Files, SkillFrontMatter Skill, string SkillMarkdown, long TotalSize)
+{
+    public IReadOnlyList<PackagingWarning> Warnings { get; init; } = [];
+
+    /// <summary>How SKILL.md is named in messages ("SKILL.md", or "skills/foo/SKILL.md" for repacks).</summary>
+    public string SkillMarkdownPath { get; init; } = "SKILL.md";
+
+    /// <summary><see cref="Warnings"/>, plus one when SKILL.md's name differs from the registry entry it is published to.</summary>
+    public IReadOnlyList<PackagingWarning> WarningsFor(string entryName) => Skill.Name == entryName
+        ? Warnings
+        : [.. Warnings, new PackagingWarning("skill_name_differs_from_entry", SkillMarkdownPath,
+            $"{SkillMarkdownPath} names the skill \"{Skill.Name}\" but the registry entry is \"{entryName}\"; agents will know it as \"{Skill.Name}\".")];
+}
+
+/// <summary>
+/// Something the Agent Skills specification asks for that the registry accepts anyway (real skills carry extra keys).
+/// Message is a sentence naming the file and the rule, like <see cref="PackagingException"/>'s.
+/// </summary>
+public sealed record PackagingWarning(string Rule, string? FilePath, string Message)
+{
+    /// <summary>The warnings as one line to append to a publish attempt's message ("" when there are none).</summary>
+    public static string Describe(IReadOnlyList<PackagingWarning> warnings) =>
+        warnings.Count == 0 ? "" : " Warnings: " + string.Join(" ", warnings.Select(w => w.Message));
+}
 
 /// <summary>
 /// Thrown for every rejection. Message is a full sentence for a human that names the file (when there is one) and the rule,

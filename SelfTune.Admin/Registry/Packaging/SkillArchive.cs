@@ -326,9 +326,26 @@ public static class SkillArchive
                     $"{skillMdDisplay} is missing{hint}: every skill needs a SKILL.md at its root.");
             }
 
-            (SkillFrontMatter front, string text) = SkillMarkdownParser.Parse(skillMdBytes, skillMdDisplay);
+            (SkillFrontMatter front, string text, IReadOnlyList<PackagingWarning> warnings) = SkillMarkdownParser.Parse(skillMdBytes, skillMdDisplay);
             files.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
-            return new SkillPackage(files.AsReadOnly(), front, text, total);
+            return new SkillPackage(files.AsReadOnly(), front, text, total)
+            {
+                Warnings = FolderNameWarning(front.Name, skillMdDisplay) is { } folder ? [.. warnings, folder] : warnings,
+                SkillMarkdownPath = skillMdDisplay,
+            };
+        }
+
+        /// <summary>
+        /// The specification wants the name to match the skill's folder. Only a repack knows the folder (an upload's root
+        /// and a repository root have no name of their own); a mismatch is a warning, since the registry entry, not the
+        /// folder, is what users install.
+        /// </summary>
+        PackagingWarning? FolderNameWarning(string name, string skillMdDisplay)
+        {
+            if (string.IsNullOrEmpty(repoPrefix)) return null;
+            string folder = repoPrefix[(repoPrefix.LastIndexOf('/') + 1)..];
+            return folder == name ? null : new PackagingWarning("skill_name_differs_from_folder", skillMdDisplay,
+                $"{skillMdDisplay} names the skill \"{name}\" but its folder is \"{Printable(folder)}\"; the Agent Skills specification asks for the same name.");
         }
 
         string Display(string path) => string.IsNullOrEmpty(repoPrefix) ? path : $"{repoPrefix}/{path}";

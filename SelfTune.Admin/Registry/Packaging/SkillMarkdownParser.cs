@@ -6,7 +6,10 @@ using static SelfTune.Admin.Registry.Packaging.PackagingRules;
 
 namespace SelfTune.Admin.Registry.Packaging;
 
-/// <summary>Decodes SKILL.md and reads the required name/description from its YAML front matter.</summary>
+/// <summary>
+/// Decodes SKILL.md and checks its YAML front matter against the Agent Skills specification
+/// (../shared/agentskills/specification.mdx): refuses what the specification forbids, warns about keys it does not define.
+/// </summary>
 static class SkillMarkdownParser
 {
     // Front matter holds a name, a description and a few short fields; these bounds are far above that and keep
@@ -18,11 +21,15 @@ static class SkillMarkdownParser
     // Agent Skills specification: name 1-64 characters, description 1-1024 (counted in Unicode code points).
     internal const int MaxNameLength = 64;
     internal const int MaxDescriptionLength = 1024;
+    internal const int MaxCompatibilityLength = 500;
+
+    /// <summary>The top-level keys the specification defines; any other key is a warning, not a refusal.</summary>
+    static readonly string[] SpecificationKeys = ["name", "description", "license", "compatibility", "metadata", "allowed-tools"];
 
     static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <param name="displayPath">How SKILL.md is named in messages (e.g. "skills/foo/SKILL.md" for repacks).</param>
-    public static (SkillFrontMatter FrontMatter, string Text) Parse(byte[] bytes, string displayPath)
+    public static (SkillFrontMatter FrontMatter, string Text, IReadOnlyList<PackagingWarning> Warnings) Parse(byte[] bytes, string displayPath)
     {
         string text;
         try
@@ -73,9 +80,84 @@ static class SkillMarkdownParser
         string name = RequiredString(root, "name", "skill_md_missing_name", displayPath);
         string description = RequiredString(root, "description", "skill_md_missing_description", displayPath);
         CheckLength(name, "name", MaxNameLength, "skill_md_name_too_long", displayPath);
+        CheckName(name, displayPath);
         CheckLength(description, "description", MaxDescriptionLength, "skill_md_description_too_long", displayPath);
-        return (new SkillFrontMatter(name, description), text);
+        if (root.Children.ContainsKey(new YamlScalarNode("compatibility")))
+            CheckLength(RequiredString(root, "compatibility", "skill_md_invalid_compatibility", displayPath),
+                "compatibility", MaxCompatibilityLength, "skill_md_compatibility_too_long", displayPath);
+        CheckAllowedTools(root, displayPath);
+        var metadata = ReadMetadata(root, displayPath);
+        return (new SkillFrontMatter(name, description) { Metadata = metadata }, text, UnknownKeys(root, displayPath));
     }
+
+    /// <summary>
+    /// The specification's name: lowercase ASCII letters, digits and single hyphens, not at either end. Unicode letters,
+    /// which the reference validator accepts, are refused: the specification text says a-z, and the name is typed in
+    /// the CLI and shown in URLs, where "é" and "e\u0301" would be two names that look the same.
+    /// </summary>
+    static void CheckName(string name, string displayPath)
+    {
+        string shown = $"{displayPath} front matter 'name' \"{Printable(name)}\"";
+        foreach (Rune r in name.EnumerateRunes())
+        {
+            if (r.Value is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-') continue;
+            throw new PackagingException("skill_md_invalid_name", displayPath, Rune.IsUpper(r)
+                ? $"{shown} must be lowercase; use only the letters a-z, digits 0-9 and hyphens (Agent Skills specification)."
+                : $"{shown} contains '{Printable(r.ToString())}'; use only the letters a-z, digits 0-9 and hyphens (Agent Skills specification).");
+        }
+        if (name.StartsWith('-') || name.EndsWith('-'))
+            throw new PackagingException("skill_md_invalid_name", displayPath, $"{shown} must not start or end with a hyphen (Agent Skills specification).");
+        if (name.Contains("--", StringComparison.Ordinal))
+            throw new PackagingException("skill_md_invalid_name", displayPath, $"{shown} must not contain two hyphens in a row (Agent Skills specification).");
+    }
+
+    /// <summary>The specification's allowed-tools is one space-separated string ("Bash(git:*) Read"), not a YAML list.</summary>
+    static void CheckAllowedTools(YamlMappingNode root, string displayPath)
+    {
+        if (root.Children.TryGetValue(new YamlScalarNode("allowed-tools"), out YamlNode? node) && node is not YamlScalarNode)
+            throw new PackagingException("skill_md_invalid_allowed_tools", displayPath,
+                $"{displayPath} front matter 'allowed-tools' must be one space-separated string of tools, e.g. 'allowed-tools: Bash(git:*) Read', not a list.");
+    }
+
+    /// <summary>The specification's metadata: a mapping from string keys to string values (scalars are kept as written).</summary>
+    static IReadOnlyDictionary<string, string> ReadMetadata(YamlMappingNode root, string displayPath)
+    {
+        if (!root.Children.TryGetValue(new YamlScalarNode("metadata"), out YamlNode? node))
+            return SkillFrontMatter.NoMetadata;
+        const string rule = "skill_md_invalid_metadata";
+        if (node is not YamlMappingNode map)
+            throw new PackagingException(rule, displayPath,
+                $"{displayPath} front matter 'metadata' must be a mapping of 'key: value' lines with text values.");
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach ((YamlNode key, YamlNode value) in map.Children)
+        {
+            if (key is not YamlScalarNode { Value: { Length: > 0 } k })
+                throw new PackagingException(rule, displayPath, $"{displayPath} front matter 'metadata' keys must be plain text.");
+            if (value is not YamlScalarNode { Value: { } v } || IsYamlNull((YamlScalarNode)value))
+                throw new PackagingException(rule, displayPath,
+                    $"{displayPath} front matter 'metadata' value of '{Printable(k)}' must be text, not a list, a mapping or empty.");
+            metadata[k] = v;
+        }
+        return metadata;
+    }
+
+    /// <summary>Keys the specification does not define: kept in SKILL.md and reported, since real skills carry extra keys.</summary>
+    static IReadOnlyList<PackagingWarning> UnknownKeys(YamlMappingNode root, string displayPath)
+    {
+        var unknown = root.Children.Keys
+            .Select(k => k is YamlScalarNode { Value: { } v } ? v : k.ToString())
+            .Where(k => !SpecificationKeys.Contains(k, StringComparer.Ordinal))
+            .Select(k => $"'{Printable(k)}'").ToList();
+        return unknown.Count == 0 ? [] :
+        [
+            new PackagingWarning("skill_md_unknown_keys", displayPath,
+                $"{displayPath} front matter has {(unknown.Count == 1 ? "a key" : "keys")} the Agent Skills specification does not define " +
+                $"({string.Join(", ", unknown)}); the registry keeps {(unknown.Count == 1 ? "it" : "them")} in SKILL.md but does not read {(unknown.Count == 1 ? "it" : "them")}."),
+        ];
+    }
+
+    static bool IsYamlNull(YamlScalarNode scalar) =>
+        scalar.Value is null || scalar.Style == ScalarStyle.Plain && scalar.Value is "" or "~" or "null" or "Null" or "NULL";
 
     /// <summary>
     /// A first pass over the YAML events, before any tree is built. YamlStream.Load recurses once per nesting level, so
@@ -137,8 +219,7 @@ static class SkillMarkdownParser
             throw new PackagingException(rule, displayPath, $"{displayPath} front matter has no '{key}'; add a non-empty '{key}:' line.");
 
         // A plain ~ / null / empty scalar is YAML null, not a string.
-        if (node is not YamlScalarNode scalar || string.IsNullOrWhiteSpace(scalar.Value) ||
-            (scalar.Style == ScalarStyle.Plain && scalar.Value is "~" or "null" or "Null" or "NULL"))
+        if (node is not YamlScalarNode scalar || string.IsNullOrWhiteSpace(scalar.Value) || IsYamlNull(scalar))
             throw new PackagingException(rule, displayPath, $"{displayPath} front matter '{key}' must be a non-empty string.");
 
         return scalar.Value.Trim();
