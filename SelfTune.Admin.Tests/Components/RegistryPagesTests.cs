@@ -1,9 +1,12 @@
 using Bunit;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using SelfTune.Admin.Components.Pages.Registry;
 using SelfTune.Admin.Data;
 using SelfTune.Admin.Registry;
 using SelfTune.Admin.Registry.Packaging;
 using SelfTune.Admin.Tests.Infrastructure;
+using SelfTune.Admin.Tests.Registry;
 
 namespace SelfTune.Admin.Tests.Components;
 
@@ -287,6 +290,82 @@ public sealed class RegistryPagesTests(AdminAppFactory app) : PageTestContext(ap
         var page = RenderPage<EntryDetail>(("Id", entry));
         page.WaitForAssertion(() => Assert.Contains("No versions yet", page.Find("[data-testid=empty]").TextContent));
         Assert.Empty(page.FindAll("[data-testid=versions]"));
+    }
+
+    [Fact]
+    public async Task A_version_published_while_the_list_is_open_updates_its_row_only()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var summarizer = await AddEntryAsync(orgId, "pdf-summarizer", Visibility.Org, "acme/skills", "Summarises PDFs.");
+        await AddVersionAsync(summarizer, "1.0.0", VersionSource.Cli);
+        var notes = await AddEntryAsync(orgId, "release-notes", Visibility.Org, null, "Drafts release notes.");
+        SignInAs(orgId);
+        var page = RenderPage<RegistryEntries>();
+        page.WaitForAssertion(() => Assert.Equal(["1.0.0", "—"], page.FindAll("[data-testid=latest-version]").Select(c => c.TextContent.Trim())));
+
+        // The other row changes in the database without news of it; then a version of the first is published.
+        await App.WithDbAsync(db => db.Entries.Where(e => e.Id == notes).ExecuteUpdateAsync(u => u.SetProperty(e => e.Description, "Changed unannounced.")));
+        await PublishThroughServiceAsync(summarizer, "1.1.0");
+
+        page.WaitForAssertion(() => Assert.Equal(["1.1.0", "—"], page.FindAll("[data-testid=latest-version]").Select(c => c.TextContent.Trim())));
+        Assert.Equal(["2", "0"], page.FindAll("[data-testid=version-count]").Select(c => c.TextContent.Trim()));
+        Assert.DoesNotContain("Changed unannounced.", page.Markup); // only the published entry's row was read again
+
+        await PublishThroughServiceAsync(notes, "0.1.0");
+        page.WaitForAssertion(() => Assert.Equal(["1.1.0", "0.1.0"], page.FindAll("[data-testid=latest-version]").Select(c => c.TextContent.Trim())));
+    }
+
+    [Fact]
+    public async Task An_entry_new_to_the_list_appears_in_its_place_when_its_first_version_is_published()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        await AddEntryAsync(orgId, "release-notes", Visibility.Org, null, "Drafts release notes.");
+        SignInAs(orgId);
+        var page = RenderPage<RegistryEntries>();
+        page.WaitForAssertion(() => Assert.Equal("1 of 1 skills", page.Find("[data-testid=total]").TextContent.Trim()));
+
+        var created = await AddEntryAsync(orgId, "code-review", Visibility.Org, null, "Reviews diffs."); // e.g. by a connection's setup
+        await PublishThroughServiceAsync(created, "1.0.0");
+
+        page.WaitForAssertion(() => Assert.Equal(["code-review", "release-notes"], page.FindAll("[data-testid=entry-link]").Select(a => a.TextContent.Trim())));
+        Assert.Equal("2 of 2 skills", page.Find("[data-testid=total]").TextContent.Trim());
+        Assert.Equal(["1.0.0", "—"], page.FindAll("[data-testid=latest-version]").Select(c => c.TextContent.Trim()));
+    }
+
+    [Fact]
+    public async Task A_version_published_while_the_entry_page_is_open_appears_and_becomes_latest_without_moving_the_reader()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var entry = await AddEntryAsync(orgId, "pdf-summarizer", Visibility.Org, "acme/skills", "Summarises PDFs.");
+        await AddVersionAsync(entry, "1.0.0", VersionSource.Cli, markdown: Skill("# Version one"));
+        var other = await AddEntryAsync(orgId, "release-notes", Visibility.Org, null, "Drafts release notes.");
+        SignInAs(orgId);
+        var page = RenderPage<EntryDetail>(("Id", entry));
+        page.WaitForAssertion(() => Assert.Equal(["1.0.0"], page.FindAll("[data-testid=version]").Select(v => v.TextContent.Trim())));
+
+        await PublishThroughServiceAsync(other, "3.0.0"); // another entry's version: not this page's
+        await PublishThroughServiceAsync(entry, "1.1.0");
+
+        page.WaitForAssertion(() => Assert.Equal(["1.1.0", "1.0.0"], page.FindAll("[data-testid=version]").Select(v => v.TextContent.Trim())));
+        Assert.Contains("latest 1.1.0", page.Find("[data-testid=latest]").TextContent);
+        Assert.Contains("All (2)", page.Find("[data-testid=filter-all]").TextContent);
+        Assert.DoesNotContain("3.0.0", page.Markup);
+        // The version the reader had open stays open.
+        Assert.Equal("1.0.0", page.Find("[data-testid=selected-version]").TextContent.Trim());
+        Assert.Contains("Version one", page.Find("[data-testid=skill-markdown]").TextContent);
+    }
+
+    // Through RegistryService, the one way every publish path (API push, GitHub connection, import) records a version.
+    async Task PublishThroughServiceAsync(Guid entryId, string version)
+    {
+        await using var scope = App.Services.CreateAsyncScope();
+        var services = scope.ServiceProvider;
+        var entry = await services.GetRequiredService<AdminDbContext>().Entries.SingleAsync(e => e.Id == entryId);
+        await using var staged = await services.GetRequiredService<ArchiveStore>().StageAsync(new MemoryStream(RegistryApiClient.SkillArchive(version)), default);
+        SkillPackage package;
+        await using (var read = staged.OpenRead()) package = await SkillArchive.ValidateAsync(read, PackagingLimits.Default);
+        await services.GetRequiredService<RegistryService>().PublishAsync(entry, version, null, staged, package,
+            new VersionProvenance(VersionSource.Cli, null, null), Guid.NewGuid(), default);
     }
 
     static string Skill(string body) => $"---\nname: pdf-summarizer\ndescription: Summarises PDFs.\n---\n{body}\n";

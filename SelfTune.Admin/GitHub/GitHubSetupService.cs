@@ -11,7 +11,7 @@ public sealed record InstallationRefresh(GitHubInstallation Installation, string
 /// Each call uses its own DbContext (safe for long-lived pages).
 /// </summary>
 public sealed class GitHubSetupService(IDbContextFactory<AdminDbContext> dbFactory, IGitHubClientFactory github, InstallationBinder binder,
-    IOptionsMonitor<GitHubOptions> options, TimeProvider clock)
+    IOptionsMonitor<GitHubOptions> options, TimeProvider clock, IChangeFeed changes)
 {
     /// <summary>The App settings configuration lacks (the manifest flow's stored App may stand in for them).</summary>
     public IReadOnlyList<string> MissingSettings() => options.CurrentValue.MissingSettings();
@@ -69,6 +69,6 @@ public sealed class GitHubSetupService(IDbContextFactory<AdminDbContext> dbFacto
     {
         actor.Require(MemberRole.Admin, "connect repositories");
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        return await new RegistryService(db, clock).CreateEntryAsync(actor.OrgId, actor.Id, request, ct);
+        return await new RegistryService(db, clock, changes).CreateEntryAsync(actor.OrgId, actor.Id, request, ct);
     }
 }

@@ -13,6 +13,11 @@ public enum ChangeKind
     Delivery,
     /// <summary>An API key was created, used or revoked; <see cref="Change.Id"/> is the key when known.</summary>
     ApiKey,
+    /// <summary>
+    /// A registry entry changed: a version was published to it (its latest, its versions); <see cref="Change.Id"/> is the
+    /// entry, which is what the registry pages show and re-read.
+    /// </summary>
+    Entry,
 }
 
 /// <summary>
@@ -27,7 +32,7 @@ public enum ChangeKind
 /// kind hears an org-less change and decides from those ids (<see cref="IsFrom"/>), or by re-reading, whether it concerns it.
 /// </param>
 /// <param name="Kind">What changed.</param>
-/// <param name="Id">The changed row (attempt, delivery, key), when known.</param>
+/// <param name="Id">The changed row (attempt, delivery, key, entry), when known.</param>
 /// <param name="ConnectionId">The connection the change belongs to, when it belongs to one (an attempt).</param>
 /// <param name="ExternalId">GitHub's id of the change, where pages match on it (a delivery's X-GitHub-Delivery).</param>
 /// <param name="InstallationId">The GitHub App installation a change from GitHub came through.</param>
@@ -41,6 +46,9 @@ public sealed record Change(
 
     /// <summary>An org's API key was created, used or revoked.</summary>
     public static Change OfApiKey(Guid orgId, Guid? keyId = null) => new(orgId, ChangeKind.ApiKey, keyId);
+
+    /// <summary>A version was published to <paramref name="entry"/>.</summary>
+    public static Change OfEntry(RegistryEntry entry) => new(entry.OrgId, ChangeKind.Entry, entry.Id);
 
     /// <summary>A webhook delivery was stored, processed, failed or replayed (no org: see <see cref="ChangeKind.Delivery"/>).</summary>
     public static Change OfDelivery(WebhookDelivery delivery) =>

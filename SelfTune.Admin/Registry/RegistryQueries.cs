@@ -30,13 +30,7 @@ public sealed class RegistryQueries(IDbContextFactory<AdminDbContext> dbFactory)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var all = db.Entries.AsNoTracking().Where(e => e.OrgId == orgId);
-        var matching = all;
-        if (!string.IsNullOrWhiteSpace(search))
-        {
-            var term = search.Trim().ToLowerInvariant();
-            matching = all.Where(e => e.Name.ToLower().Contains(term) || e.Description.ToLower().Contains(term)
-                                      || (e.SourceRepo != null && e.SourceRepo.ToLower().Contains(term)));
-        }
+        var matching = Matching(all, search);
         var counts = await db.Orgs.Where(o => o.Id == orgId)
             .Select(o => new { Matching = matching.Count(), Total = all.Count() }).SingleOrDefaultAsync(ct);
         if (counts is not { Matching: > 0 }) return ([], 0, counts?.Total ?? 0);
@@ -44,6 +38,28 @@ public sealed class RegistryQueries(IDbContextFactory<AdminDbContext> dbFactory)
             .Select(e => new { Entry = e, Versions = db.Versions.Count(v => v.EntryId == e.Id) })
             .ToListAsync(ct);
         return (rows.Select(r => (r.Entry, r.Versions)).ToList(), counts.Matching, counts.Total);
+    }
+
+    /// <summary>
+    /// One row of the registry page, re-read when a version was published to it: the org's entry with its number of
+    /// versions; null when the org has no such entry or it does not match <paramref name="search"/> (as in <see cref="EntriesPageAsync"/>).
+    /// </summary>
+    public async Task<(RegistryEntry Entry, int Versions)?> EntryRowAsync(Guid orgId, Guid entryId, string? search, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var row = await Matching(db.Entries.AsNoTracking().Where(e => e.OrgId == orgId && e.Id == entryId), search)
+            .Select(e => new { Entry = e, Versions = db.Versions.Count(v => v.EntryId == e.Id) })
+            .SingleOrDefaultAsync(ct);
+        return row is null ? null : (row.Entry, row.Versions);
+    }
+
+    // The registry page's search: in the name, description or source repository, any case; null or blank matches all.
+    static IQueryable<RegistryEntry> Matching(IQueryable<RegistryEntry> entries, string? search)
+    {
+        if (string.IsNullOrWhiteSpace(search)) return entries;
+        var term = search.Trim().ToLowerInvariant();
+        return entries.Where(e => e.Name.ToLower().Contains(term) || e.Description.ToLower().Contains(term)
+                                  || (e.SourceRepo != null && e.SourceRepo.ToLower().Contains(term)));
     }
 
     /// <summary>

@@ -8,7 +8,7 @@ public sealed record PublishResult(SkillVersion Version, bool Created);
 /// Registry entries and their immutable versions. Every publish path (CLI push, GitHub connection, direct import)
 /// goes through <see cref="PublishAsync"/>, which is the one place that decides created / unchanged / conflict.
 /// </summary>
-public sealed class RegistryService(AdminDbContext db, TimeProvider clock)
+public sealed class RegistryService(AdminDbContext db, TimeProvider clock, IChangeFeed changes)
 {
     public const int MaxDescriptionLength = 2000;
     public const int MaxChangeSummaryLength = 2000;
@@ -85,6 +85,7 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock)
         try
         {
             await db.SaveChangesAsync(ct);
+            changes.Publish(Change.OfEntry(tracked)); // after the commit: a page that re-reads on hearing it sees the version
             return new PublishResult(row, Created: true);
         }
         catch (DbUpdateException e) when (e.IsUniqueViolation())

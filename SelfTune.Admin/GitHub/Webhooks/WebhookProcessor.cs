@@ -130,7 +130,8 @@ public sealed class WebhookProcessor(
 
         protected override async ValueTask ProcessCreateWebhookAsync(WebhookHeaders headers, CreateEvent create, CancellationToken ct = default)
         {
-            if (create.RefType.StringValue != "tag") { outcome = $"Created {create.RefType.StringValue} {create.Ref}; only tags publish."; return; }
+            // A new branch publishes nothing by itself: its push (a separate delivery) publishes, when a connection follows it.
+            if (create.RefType.StringValue != "tag") { outcome = $"The {create.RefType.StringValue} {create.Ref} was created: publishing follows its push, not its creation."; return; }
             var tag = create.Ref ?? throw Missing("ref");
             await TagAsync(await ConnectionsForAsync(RepositoryIdOf(create.Repository), ct), tag, null, ct);
         }
@@ -140,14 +141,19 @@ public sealed class WebhookProcessor(
         {
             var since = clock.GetUtcNow() - TagEchoWindow;
             var matching = connections.Where(c => TagPattern.TryParse(c.TagPattern, out var p, out _) && p!.IsMatch(tag)).ToList();
+            var echoes = 0;
             foreach (var c in matching)
             {
                 var echo = await db.Attempts.AnyAsync(a => a.ConnectionId == c.Id && a.Trigger == AttemptTrigger.Tag && a.SourceRef == tag
                     && a.CreatedAt > since && (sha == null || a.CommitSha == null || a.CommitSha == sha), ct);
-                if (echo) continue;
+                if (echo) { echoes++; continue; }
                 Trigger(c, AttemptTrigger.Tag, tag, null);
             }
-            outcome = matching.Count == 0 ? $"Tag {tag}: no connection's tag pattern matches." : Summary($"Tag {tag}");
+            // The other event of the pair (push or create, whichever came first) already queued the publish: say so, not "0 queued".
+            var other = sha is null ? "push" : "create";
+            outcome = matching.Count == 0 ? $"Tag {tag}: no connection's tag pattern matches."
+                : echoes == matching.Count ? $"Tag {tag}: already queued by GitHub's {other} event for this tag; nothing more to publish."
+                : Summary($"Tag {tag}") + (echoes > 0 ? $" {echoes} already queued by the {other} event." : "");
         }
 
         void Trigger(GitHubConnection connection, AttemptTrigger trigger, string sourceRef, string? commitSha)
@@ -182,7 +188,7 @@ public sealed class WebhookProcessor(
         {
             if (pr.Action is not { } name || !WebhookEvents.PullRequest.Actions!.Contains(name))
             {
-                outcome = $"Pull request {action}: nothing to validate.";
+                outcome = $"Pull request {ActionName}: nothing to validate.";
                 return;
             }
             var sha = pr.PullRequest?.Head?.Sha ?? throw Missing("pull_request.head.sha");
@@ -227,7 +233,7 @@ public sealed class WebhookProcessor(
                     foreach (var b in bindings) binder.Apply(b, fresh);
                     github.ForgetInstallationToken(id); // a cached token still carries the old permissions
                 }
-                outcome = $"Installation {id} {action}: permissions of {bindings.Count} binding(s) refreshed.";
+                outcome = $"Installation {id} {ActionName}: permissions of {bindings.Count} binding(s) refreshed.";
             }
         }
 
@@ -284,9 +290,12 @@ public sealed class WebhookProcessor(
             }
             else
             {
-                outcome = $"Repository {action}: nothing to do.";
+                outcome = $"Repository {ActionName}: nothing to do.";
             }
         }
+
+        // GitHub's word for the action (Octokit's action types print as their type name, e.g. "InstallationAction { }").
+        string ActionName => (delivery.Action ?? "(no action)").Replace('_', ' ');
 
         string? OldDefaultBranch()
         {
