@@ -91,6 +91,7 @@ namespace SelfTune.Admin.Extensions
             app.MapAccountApi();
             app.MapRegistryApi();
             app.MapGitHubApi();
+            app.MapDeliveriesApi();
             app.MapGitHubCallbackApi(); // the App's Callback URL: GitHub's user authorization proves a binding
             app.MapGitHubWebhookApi();
             app.MapAuditApi();

@@ -56,6 +56,45 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
     }
 
     [Fact]
+    public async Task Admins_see_a_banner_for_deliveries_rejected_for_their_signature_and_when_the_last_delivery_arrived()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId);
+        await App.DeliveryAsync("push", installation.InstallationId, receivedAt: DateTimeOffset.UtcNow.AddMinutes(-3));
+        using (var wrong = h.GitHub.CreateWebhookRequest(new Uri(h.Api.BaseAddress!, "/api/v1/github/webhook"), "push", "{}"))
+        {
+            wrong.Headers.Remove("X-Hub-Signature-256");
+            wrong.Headers.Add("X-Hub-Signature-256", "sha256=" + new string('0', 64));
+            Assert.Equal(HttpStatusCode.Unauthorized, (await h.Api.SendAsync(wrong)).StatusCode);
+        }
+
+        SignInAs(orgId, MemberRole.Admin);
+        var page = RenderPage<Deliveries>();
+        page.WaitForAssertion(() => Assert.Contains("rejected in the last 24 h", page.Find("[data-testid=rejected-banner]").TextContent));
+        Assert.Contains("signature mismatch (", page.Find("[data-testid=rejected-banner]").TextContent);
+        Assert.Contains("check GitHub:WebhookSecret", page.Find("[data-testid=rejected-banner]").TextContent);
+        Assert.Contains("Last delivery from GitHub arrived 3 min", page.Find("[data-testid=last-delivery]").TextContent);
+        // Rejected rows carry no org: a member lists none of them, and only operators are offered the filter.
+        Assert.DoesNotContain("rejected:", page.Markup);
+        Assert.Empty(page.FindAll("[data-testid=rejected-link]"));
+    }
+
+    [Fact]
+    public async Task Viewers_see_no_rejected_banner()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        using (var unsigned = h.GitHub.CreateWebhookRequest(new Uri(h.Api.BaseAddress!, "/api/v1/github/webhook"), "push", "{}"))
+        {
+            unsigned.Headers.Remove("X-Hub-Signature-256");
+            Assert.Equal(HttpStatusCode.Unauthorized, (await h.Api.SendAsync(unsigned)).StatusCode);
+        }
+        SignInAs(orgId, MemberRole.Viewer);
+        var page = RenderPage<Deliveries>();
+        page.WaitForAssertion(() => Assert.Contains("No delivery from GitHub has arrived", page.Find("[data-testid=last-delivery]").TextContent));
+        Assert.Empty(page.FindAll("[data-testid=rejected-banner]"));
+    }
+
+    [Fact]
     public async Task A_link_with_q_opens_the_list_searched()
     {
         var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);

@@ -59,7 +59,7 @@ public static class GitHubWebhookApi
             return ApiProblem.Create(429, $"Too many deliveries from {source} failed the signature check lately; retry in {failures.RetryAfterSeconds} seconds.");
         }
         if (!usable)
-            return RejectSignature(http, log, signature is null ? "missing" : "malformed", services.Gate); // the body is never read
+            return await RejectSignatureAsync(http, log, signature is null ? RejectedDeliveries.Reason.Missing : RejectedDeliveries.Reason.Malformed, services.Gate, ct); // the body is never read
 
         using var slot = services.Gate.TryEnter(contentLength);
         if (slot is null)
@@ -72,7 +72,7 @@ public static class GitHubWebhookApi
         // not a stream, and the header was already checked above, so a post without a usable signature is never read.
         var body = await ReadBodyAsync(http.Request.BodyReader, contentLength, ct);
         if (WebhookSignatureValidator.Verify(signature, secret, body.Span) != WebhookSignatureValidationResult.Valid)
-            return RejectSignature(http, log, "wrong", services.Gate);
+            return await RejectSignatureAsync(http, log, RejectedDeliveries.Reason.Mismatch, services.Gate, ct);
 
         string? eventName = http.Request.Headers["X-GitHub-Event"];
         string? deliveryId = http.Request.Headers["X-GitHub-Delivery"];
@@ -114,12 +114,16 @@ public static class GitHubWebhookApi
 
     static void Count(string outcome) => SelfTuneTelemetry.WebhookDeliveries.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
 
-    static ProblemHttpResult RejectSignature(HttpContext http, ILogger log, string problem, WebhookBodyGate gate)
+    /// <summary>Counts the failure against the address and records the delivery, without its body, as rejected (bounded: <see cref="RejectedDeliveries"/>).</summary>
+    static async Task<ProblemHttpResult> RejectSignatureAsync(HttpContext http, ILogger log, RejectedDeliveries.Reason reason, WebhookBodyGate gate, CancellationToken ct)
     {
-        gate.SignatureFailures.CountFailure(http.Connection.RemoteIpAddress);
+        var source = http.Connection.RemoteIpAddress;
+        gate.SignatureFailures.CountFailure(source);
         Count("rejected");
+        string? deliveryId = http.Request.Headers["X-GitHub-Delivery"], eventName = http.Request.Headers["X-GitHub-Event"];
         log.LogWarning("Rejected a webhook delivery {DeliveryId} with a {Problem} signature from {Remote}",
-            http.Request.Headers["X-GitHub-Delivery"].ToString(), problem, http.Connection.RemoteIpAddress);
+            deliveryId?.Length > RejectedDeliveries.MaxHeaderChars ? deliveryId[..RejectedDeliveries.MaxHeaderChars] : deliveryId, reason, source);
+        await http.RequestServices.GetRequiredService<RejectedDeliveries>().RecordAsync(reason, source, eventName, deliveryId, ct);
         return ApiProblem.Create(401, "The X-Hub-Signature-256 signature is missing or does not match the webhook secret.", "invalid_signature");
     }
 

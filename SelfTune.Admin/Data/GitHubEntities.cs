@@ -12,7 +12,8 @@ public enum AttemptStatus { Queued, Running, Published, Unchanged, Skipped, Fail
 
 public enum WriteBackStatus { Disabled, Pending, Success, Failed, Unsupported }
 
-public enum DeliveryOutcome { Queued, Processed, Ignored, Failed }
+// Rejected: refused for its signature; stored without its body, no org sees it (see RejectedDeliveries), never processed.
+public enum DeliveryOutcome { Queued, Processed, Ignored, Failed, Rejected }
 
 public enum JobState { Pending, Running, Succeeded, Failed }
 

@@ -42,6 +42,10 @@ public sealed class RetentionService(IDbContextFactory<AdminDbContext> dbFactory
         var payloads = await db.Deliveries
             .Where(d => d.ReceivedAt < payloadsBefore && d.Payload != "")
             .ExecuteUpdateAsync(s => s.SetProperty(d => d.Payload, ""), ct);
+        // A rejected delivery (bad signature) is only a record of the refusal: it goes when bodies do.
+        var rejected = await db.Deliveries
+            .Where(d => d.Outcome == DeliveryOutcome.Rejected && d.ReceivedAt < payloadsBefore)
+            .ExecuteDeleteAsync(ct);
 
         // An attempt is deleted when it is finished and at least N newer attempts of its connection exist: the newest N
         // (and any still queued or running) always stay. Correlated on the (ConnectionId, CreatedAt) index.
@@ -54,8 +58,10 @@ public sealed class RetentionService(IDbContextFactory<AdminDbContext> dbFactory
         Count("job", jobs);
         Count("delivery_payload", payloads);
         Count("attempt", attempts);
-        if (jobs + payloads + attempts > 0)
-            log.LogInformation("Retention pruned {Jobs} finished job(s), {Payloads} delivery payload(s) and {Attempts} old attempt(s)", jobs, payloads, attempts);
+        Count("rejected_delivery", rejected);
+        if (jobs + payloads + attempts + rejected > 0)
+            log.LogInformation("Retention pruned {Jobs} finished job(s), {Payloads} delivery payload(s), {Attempts} old attempt(s) and {Rejected} rejected deliveries",
+                jobs, payloads, attempts, rejected);
         return new Pruned(jobs, payloads, attempts);
     }
 

@@ -91,3 +91,25 @@ public static class InstallationPermissions
         return granted.TryGetValue(permission, out var value) && (value == level || value == "admin" || (level == "read" && value == "write"));
     }
 }
+
+/// <summary>A webhook delivery without its payload. <c>replay_of</c> is the delivery id a replay was made from.</summary>
+public sealed record DeliveryResponse(
+    Guid Id, string DeliveryId, string Event, string? Action, long? InstallationId, string? RepositoryFullName,
+    DateTimeOffset ReceivedAt, DeliveryOutcome Outcome, string? OutcomeMessage, string? ReplayOf)
+{
+    public static DeliveryResponse From(DeliveryService.Summary d) =>
+        new(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage, ReplayOfId(d.DeliveryId));
+
+    public static DeliveryResponse From(WebhookDelivery d) =>
+        new(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage, ReplayOfId(d.DeliveryId));
+
+    static string? ReplayOfId(string deliveryId) => DeliveryService.RootOf(deliveryId) is var root && root != deliveryId ? root : null;
+}
+
+/// <summary>One delivery with what it did: the org's attempts it created and its replays (newest first).</summary>
+public sealed record DeliveryDetailResponse(
+    Guid Id, string DeliveryId, string Event, string? Action, long? InstallationId, string? RepositoryFullName,
+    DateTimeOffset ReceivedAt, DeliveryOutcome Outcome, string? OutcomeMessage, string? ReplayOf,
+    bool Replayable, IReadOnlyList<AttemptResponse> Attempts, IReadOnlyList<DeliveryResponse> Replays);
+
+public sealed record DeliveryList(IReadOnlyList<DeliveryResponse> Deliveries, string? NextCursor);

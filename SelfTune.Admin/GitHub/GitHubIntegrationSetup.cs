@@ -38,6 +38,7 @@ public static class GitHubIntegrationSetup
         services.AddSingleton<DeliveryIngest>(); // stores a delivery and its job, for the receiver and for replays
         services.AddSingleton<DeliveryBatchWriter>(); // the ingest's group commit
         services.AddScoped<DeliveryService>();
+        services.AddSingleton<RejectedDeliveries>(); // records refused deliveries, bounded per address and per minute
 
         // The worker resolves the one handler registered under a job's kind.
         services.AddKeyedScoped<IJobHandler, PublishJobs.WebhookHandler>(PublishJobs.Webhook);

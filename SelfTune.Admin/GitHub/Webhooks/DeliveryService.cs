@@ -9,7 +9,14 @@ public sealed class DeliveryService(
 {
     public const string ReplaySeparator = ":replay-";
 
-    public sealed record Filter(string? Event = null, DeliveryOutcome? Outcome = null, string? Search = null);
+    /// <summary>
+    /// What a list shows. <paramref name="Repository"/> is an exact <c>owner/name</c>. <paramref name="OperatorView"/> with
+    /// <see cref="DeliveryOutcome.Rejected"/> lists every rejected delivery: they carry no org, so only operators see them.
+    /// </summary>
+    public sealed record Filter(string? Event = null, DeliveryOutcome? Outcome = null, string? Search = null, string? Repository = null, bool OperatorView = false);
+
+    /// <summary>The cursor list name of the API's deliveries list.</summary>
+    public const string DeliveriesList = "deliveries";
 
     /// <summary>A delivery without its payload (which may be megabytes), for lists.</summary>
     public sealed record Summary(
@@ -28,24 +35,54 @@ public sealed class DeliveryService(
                         || (d.ReplayedByOrgId == null && (installations.Contains(d.InstallationId) || repositories.Contains(d.RepositoryId))));
     }
 
-    /// <summary>Newest first; <paramref name="page"/> counts from 0.</summary>
-    public async Task<Page> ListAsync(Guid orgId, Filter filter, int page, int pageSize, CancellationToken ct = default)
+    static IQueryable<WebhookDelivery> Filtered(AdminDbContext db, Guid orgId, Filter filter)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var query = VisibleTo(db, orgId);
+        var query = filter is { OperatorView: true, Outcome: DeliveryOutcome.Rejected }
+            ? db.Deliveries.AsNoTracking()
+            : VisibleTo(db, orgId);
         if (!string.IsNullOrWhiteSpace(filter.Event)) query = query.Where(d => d.Event == filter.Event);
         if (filter.Outcome is { } outcome) query = query.Where(d => d.Outcome == outcome);
+        if (!string.IsNullOrWhiteSpace(filter.Repository)) query = query.Where(d => d.RepositoryFullName == filter.Repository);
         if (!string.IsNullOrWhiteSpace(filter.Search))
         {
             var like = "%" + EscapeLike(filter.Search.Trim()) + "%";
             query = query.Where(d => EF.Functions.Like(d.DeliveryId, like, "\\")
                                      || (d.RepositoryFullName != null && EF.Functions.Like(d.RepositoryFullName, like, "\\")));
         }
+        return query;
+    }
+
+    /// <summary>Newest first; <paramref name="page"/> counts from 0.</summary>
+    public async Task<Page> ListAsync(Guid orgId, Filter filter, int page, int pageSize, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var query = Filtered(db, orgId, filter);
         var total = await query.CountAsync(ct);
         var items = await query.OrderByDescending(d => d.ReceivedAt).Skip(Math.Max(0, page) * pageSize).Take(pageSize)
             .Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage))
             .ToListAsync(ct);
         return new Page(items, total);
+    }
+
+    /// <summary>The API's list: newest first (received_at, then id), keyset-paged.</summary>
+    public async Task<Page<Summary>> ListAsync(Guid orgId, Filter filter, PageRequest page, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var query = Filtered(db, orgId, filter);
+        if (page.AfterTimeAndId() is (var at, var afterId))
+            query = query.Where(d => d.ReceivedAt < at || (d.ReceivedAt == at && d.Id.CompareTo(afterId) < 0));
+        var rows = await query.OrderByDescending(d => d.ReceivedAt).ThenByDescending(d => d.Id).Take(page.Limit + 1)
+            .Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage))
+            .ToListAsync(ct);
+        return page.ToPage(rows, DeliveriesList, d => PageRequest.TimeAndIdKey(d.ReceivedAt, d.Id));
+    }
+
+    /// <summary>When GitHub last sent a delivery the org sees (replays and rejected ones do not count); null when never.</summary>
+    public async Task<DateTimeOffset?> LastReceivedAsync(Guid orgId, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await VisibleTo(db, orgId).Where(d => d.ReplayedByOrgId == null).OrderByDescending(d => d.ReceivedAt)
+            .Select(d => (DateTimeOffset?)d.ReceivedAt).FirstOrDefaultAsync(ct);
     }
 
     /// <summary>The event names among the org's deliveries, for the filter.</summary>
@@ -121,11 +158,14 @@ public sealed class DeliveryService(
     /// </summary>
     public async Task<WebhookDelivery> ReplayAsync(ClaimsPrincipal user, Guid id, CancellationToken ct = default)
     {
-        if (user.GetRole() < MemberRole.Admin)
+        if (Actor.From(user).Role < MemberRole.Admin) // a registry:push key acts as an admin (the API's replay)
             throw new ProblemException(403, "forbidden", "Only an admin or owner can replay deliveries.");
         var original = await GetAsync(user.GetOrgId(), id, ct) ?? throw ProblemException.NotFound("There is no such delivery in your org.");
         if (ReplayRefusal(original.Event) is { } refusal)
             throw ProblemException.Conflict(refusal);
+        // Unreachable through VisibleTo today (a rejected row names no installation or repository); kept so it stays true.
+        if (original.Outcome == DeliveryOutcome.Rejected)
+            throw ProblemException.Conflict("A delivery rejected for its signature has no body to replay.");
 
         var root = RootOf(original.DeliveryId);
         for (var tries = 0; ; tries++)
