@@ -32,9 +32,9 @@ public sealed class PreviewService(
         {
             (sha, tag) = await browser.ResolveRefAsync(connection.InstallationId, connection.RepoOwner, connection.RepoName, reference, ct);
         }
-        catch (NotFoundException)
+        catch (Exception e) when (e is NotFoundException or ApiValidationException)
         {
-            // A SHA GitHub does not know (tags and branches are answered by ResolveRefAsync itself).
+            // A SHA GitHub does not know, 404 or 422 (tags and branches are answered by ResolveRefAsync itself).
             throw new ProblemException(422, "validation_failed", $"{connection.RepoFullName} has no tag, branch or commit '{reference}'.",
                 new Dictionary<string, string[]> { ["ref"] = [$"'{reference}' is not a tag, branch or commit of {connection.RepoFullName}."] });
         }
