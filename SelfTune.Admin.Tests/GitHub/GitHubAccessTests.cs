@@ -62,6 +62,7 @@ public sealed class GitHubAccessTests(GitHubHarness h) : IClassFixture<GitHubHar
         await GitHubHarness.AssertProblemAsync(await b.PatchAsJsonAsync($"/api/v1/github/connections/{id}", new { auto_publish = false }), HttpStatusCode.NotFound, "not_found");
         await GitHubHarness.AssertProblemAsync(await b.DeleteAsync($"/api/v1/github/connections/{id}"), HttpStatusCode.NotFound, "not_found");
         await GitHubHarness.AssertProblemAsync(await b.PostAsync($"/api/v1/github/connections/{id}/sync", null), HttpStatusCode.NotFound, "not_found");
+        await GitHubHarness.AssertProblemAsync(await b.PostAsJsonAsync($"/api/v1/github/connections/{id}/preview", new { @ref = "main" }), HttpStatusCode.NotFound, "not_found");
         await GitHubHarness.AssertProblemAsync(await b.GetAsync($"/api/v1/github/connections/{id}/attempts"), HttpStatusCode.NotFound, "not_found");
         var listed = (await b.GetFromJsonAsync<JsonObject>("/api/v1/github/connections"))!["connections"]!.AsArray();
         Assert.DoesNotContain(listed, c => c!["id"]!.GetValue<string>() == id.ToString());

@@ -27,6 +27,8 @@ public static class GitHubApi
         api.MapPatch("connections/{id}", UpdateConnection).WithSummary("Change write_back_enabled, auto_publish, tag_pattern, default_branch or skill_path.");
         api.MapDelete("connections/{id}", DeleteConnection).WithSummary("Remove a connection; published versions stay.");
         api.MapPost("connections/{id}/sync", SyncConnection).RequireGitHubApp().WithSummary("Re-read the repository and publish what is missing.");
+        api.MapPost("connections/{id}/preview", PreviewConnection).RequireGitHubApp()
+            .WithSummary("Dry run: the version, files, size, content hash and problems a publish of a ref would have; publishes nothing.");
         api.MapPost("reconcile", Reconcile).RequireGitHubApp().WithSummary("Run the reconciliation sweep now for the org's active connections.");
         api.MapGet("connections/{id}/attempts", ListAttempts).WithSummary("A connection's attempts, newest first; paged with ?limit= and ?cursor=.");
         return app;
@@ -138,6 +140,10 @@ public static class GitHubApi
         return TypedResults.Ok(SyncResponse.From(await services.Sync.RunAsync(Actor.From(user), connectionId, ct: ct)));
     }
 
+    static async Task<Ok<PreviewResponse>> PreviewConnection(string id, PreviewRequest? request, ClaimsPrincipal user,
+        [AsParameters] GitHubApiServices services, CancellationToken ct) =>
+        TypedResults.Ok(await services.Preview.PreviewAsync(Actor.From(user), id, request?.Ref, ct));
+
     static async Task<Accepted<ReconcileQueued>> Reconcile(ClaimsPrincipal user, [AsParameters] GitHubApiServices services, TimeProvider clock, CancellationToken ct) =>
         TypedResults.Accepted((string?)null, new ReconcileQueued(await ReconciliationSweep.EnqueueAsync(services.Db, services.Queue, Actor.From(user), clock.GetUtcNow(), ct)));
 
@@ -159,6 +165,7 @@ public sealed record GitHubApiServices(
     ConnectionService Connections,
     AttemptQueries Attempts,
     ManualSync Sync,
+    PreviewService Preview,
     IGitHubAppCredentialSource Credentials,
     AdminDbContext Db,
     JobQueue Queue);

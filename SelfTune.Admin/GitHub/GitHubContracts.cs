@@ -60,6 +60,25 @@ public sealed record SyncResponse(
         new(a.ConnectionId, a.Status, a.Version, a.SourceRef, a.PublishedAt, a.Message, a.WriteBackStatus, a.CheckRunId, a.StatusContext, a.Id);
 }
 
+/// <summary>The dry run's request: a branch, a tag or a commit SHA of the connection's repository.</summary>
+public sealed record PreviewRequest(string? Ref);
+
+/// <summary>What a publish of the ref would end with: a new version, the same one again, nothing (a tag the pattern does not publish), or a failure.</summary>
+public enum PreviewOutcome { Publishes, Unchanged, Skipped, Fails }
+
+public sealed record PreviewFile(string Path, long Size);
+
+/// <summary>A reason the publish would fail: the file it concerns (repository-relative, when there is one), the sentence, the rule id.</summary>
+public sealed record PreviewProblem(string? File, string Message, string Rule);
+
+/// <summary>
+/// The dry run's answer: the version a publish of <c>Ref</c> (at <c>CommitSha</c>) would take, its files, the archive's
+/// size and content hash (as the published version will show them), and every problem; nothing is published.
+/// </summary>
+public sealed record PreviewResponse(
+    Guid ConnectionId, string Ref, string CommitSha, string? Tag, PreviewOutcome Outcome, string Message, string? Version,
+    IReadOnlyList<PreviewFile> Files, int FileCount, long Size, string? ContentHash, IReadOnlyList<PreviewProblem> Problems);
+
 // The envelopes the API answers lists and small results in (the seed's shapes).
 
 public sealed record InstallationList(IReadOnlyList<InstallationResponse> Installations);

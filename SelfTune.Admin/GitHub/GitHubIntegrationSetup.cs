@@ -32,6 +32,7 @@ public static class GitHubIntegrationSetup
         services.AddScoped<SyncService>();
         services.AddScoped<DirectImport>();
         services.AddScoped<ManualSync>();
+        services.AddScoped<PreviewService>(); // the dry run: packages and chooses the version as publishing does
 
         services.AddScoped<WebhookProcessor>();
         services.AddSingleton<WebhookBodyGate>(); // bounds the large webhook bodies held at once

@@ -1,7 +1,19 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace SelfTune.Admin.GitHub.Publishing;
 
 /// <summary>How an attempt's work ended: its final status and message, and the version it concerns.</summary>
 public sealed record AttemptOutcome(AttemptStatus Status, string Message, string? Version, DateTimeOffset? PublishedAt = null);
+
+/// <summary>
+/// The version a publish would take, and the content hash already published under it (null when it is free): the same
+/// hash makes the publish <c>unchanged</c>, another one a conflict (versions are immutable; the registry refuses it).
+/// </summary>
+public sealed record VersionChoice(string Value, string? PublishedHash, string Hash)
+{
+    public bool Existing => PublishedHash == Hash;
+    public bool Conflicts => PublishedHash is not null && PublishedHash != Hash;
+}
 
 /// <summary>
 /// The work of an attempt whose commit is known (SPEC section 7): a pull request's skill is packaged and validated; a
@@ -21,22 +33,15 @@ public sealed class AttemptBuilder(AdminDbContext db, SkillPackager packager, Re
             return new AttemptOutcome(AttemptStatus.Skipped, "Skipped: auto-publish is off; use Sync to publish.", null);
         var isTag = GitRef.IsTag(attempt.SourceRef, tagTrigger: attempt.Trigger == AttemptTrigger.Tag);
         string? releaseVersion = null;
-        if (isTag)
-        {
-            var pattern = TagPattern.Parse(connection.TagPattern);
-            if (!pattern.TryGetVersion(attempt.SourceRef!, out var v, out var reason))
-                return new AttemptOutcome(AttemptStatus.Skipped, $"Skipped: {reason}.", null);
-            releaseVersion = v;
-        }
+        if (isTag && !TryGetReleaseVersion(connection, attempt.SourceRef!, out releaseVersion, out var reason))
+            return new AttemptOutcome(AttemptStatus.Skipped, $"Skipped: {reason}.", null);
 
         await using var package = await packager.PackageAsync(connection, attempt.CommitSha!, ct);
         var provenance = new VersionProvenance(VersionSource.Github, isTag ? attempt.SourceRef : attempt.CommitSha, connection.RepoFullName);
 
-        var version = releaseVersion is not null
-            ? new VersionChoice(releaseVersion, Existing: false) // RegistryService decides unchanged / conflict for releases
-            : await ChoosePrereleaseAsync(entry.Id, attempt.CommitSha!, package.Archive.Hash, ct);
+        var version = await ChooseVersionAsync(db, entry.Id, releaseVersion, attempt.CommitSha!, package.Archive.Hash, ct);
         if (version.Existing)
-            return new AttemptOutcome(AttemptStatus.Unchanged, $"{version.Value} is already published from the same content.", version.Value);
+            return new AttemptOutcome(AttemptStatus.Unchanged, UnchangedMessage(version.Value), version.Value);
 
         try
         {
@@ -44,11 +49,11 @@ public sealed class AttemptBuilder(AdminDbContext db, SkillPackager packager, Re
                 provenance, connection.CreatedBy, ct);
             return result.Created
                 ? new AttemptOutcome(AttemptStatus.Published, $"Published {version.Value} from {connection.RepoFullName}." + Warnings(package, entry), version.Value, result.Version.PublishedAt)
-                : new AttemptOutcome(AttemptStatus.Unchanged, $"{version.Value} is already published from the same content.", version.Value);
+                : new AttemptOutcome(AttemptStatus.Unchanged, UnchangedMessage(version.Value), version.Value);
         }
         catch (ProblemException e) when (e.Status == 409)
         {
-            return new AttemptOutcome(AttemptStatus.Failed, $"version {version.Value} already exists with different content; the published version was left untouched.", version.Value);
+            return new AttemptOutcome(AttemptStatus.Failed, ConflictMessage(version.Value), version.Value);
         }
     }
 
@@ -66,23 +71,44 @@ public sealed class AttemptBuilder(AdminDbContext db, SkillPackager packager, Re
     /// </summary>
     static string Warnings(StagedSkill package, RegistryEntry entry) => PackagingWarning.Describe(package.Package.WarningsFor(entry.Name));
 
-    readonly record struct VersionChoice(string Value, bool Existing);
+
+    /// <summary>The release version a tag gives under the connection's tag pattern; false with the reason when it gives none.</summary>
+    public static bool TryGetReleaseVersion(GitHubConnection connection, string tag, [NotNullWhen(true)] out string? version, out string? reason)
+    {
+        version = null;
+        if (!TagPattern.Parse(connection.TagPattern).TryGetVersion(tag, out var v, out reason)) return false;
+        version = v;
+        return true;
+    }
 
     /// <summary>
-    /// <c>0.0.0-github.&lt;sha7&gt;</c>, or the same content's existing version, or — when the content at that commit changed
-    /// (e.g. a new skill_path) — the next free suffix <c>.1</c>, <c>.2</c>, ...: versions are never overwritten.
+    /// The version a publish of the content with <paramref name="hash"/> at <paramref name="sha"/> takes: the tag's
+    /// <paramref name="releaseVersion"/>, else <c>0.0.0-github.&lt;sha7&gt;</c>, or the same content's existing version, or —
+    /// when the content at that commit changed (e.g. a new skill_path) — the next free suffix <c>.1</c>, <c>.2</c>, ...:
+    /// versions are never overwritten. Publishing and the dry run (PreviewService) both ask here, so they agree.
     /// </summary>
-    async Task<VersionChoice> ChoosePrereleaseAsync(Guid entryId, string sha, string hash, CancellationToken ct)
+    public static async Task<VersionChoice> ChooseVersionAsync(AdminDbContext db, Guid entryId, string? releaseVersion, string sha, string hash, CancellationToken ct)
     {
+        if (releaseVersion is not null)
+        {
+            var published = await db.Versions.AsNoTracking().Where(v => v.EntryId == entryId && v.Version == releaseVersion)
+                .Select(v => v.ContentHash).FirstOrDefaultAsync(ct);
+            return new VersionChoice(releaseVersion, published, hash);
+        }
         var stem = RegistryVersion.ForCommit(sha);
         var taken = await db.Versions.AsNoTracking()
             .Where(v => v.EntryId == entryId && (v.Version == stem || v.Version.StartsWith(stem + ".")))
             .Select(v => new { v.Version, v.ContentHash }).ToListAsync(ct);
-        if (taken.FirstOrDefault(v => v.ContentHash == hash) is { } same) return new VersionChoice(same.Version, true);
-        if (taken.Count == 0) return new VersionChoice(stem, false);
+        if (taken.FirstOrDefault(v => v.ContentHash == hash) is { } same) return new VersionChoice(same.Version, same.ContentHash, hash);
+        if (taken.Count == 0) return new VersionChoice(stem, null, hash);
         var next = taken.Select(v => v.Version == stem ? 0 : int.TryParse(v.Version[(stem.Length + 1)..], out var n) ? n : 0).Max() + 1;
-        return new VersionChoice($"{stem}.{next}", false);
+        return new VersionChoice($"{stem}.{next}", null, hash);
     }
+
+    public static string UnchangedMessage(string version) => $"{version} is already published from the same content.";
+
+    public static string ConflictMessage(string version) =>
+        $"version {version} already exists with different content; the published version was left untouched.";
 
     static string ChangeSummary(PublishAttempt attempt, GitHubConnection connection) =>
         $"Published by SelfTune from {connection.RepoFullName}@{attempt.SourceRef} ({attempt.Trigger.ToString().ToLowerInvariant()}).";
