@@ -12,7 +12,11 @@ public enum DatabaseProvider
 }
 
 /// <summary>The database settings the app runs with, for the parts that talk to the server itself (LISTEN/NOTIFY).</summary>
-public sealed record DatabaseSettings(DatabaseProvider Provider, string ConnectionString);
+public sealed record DatabaseSettings(DatabaseProvider Provider, string ConnectionString)
+{
+    /// <summary>Where Data Protection keeps its keys: <c>DataProtection:KeyStore</c>, else the database on PostgreSQL (several instances share it) and a folder on SQLite.</summary>
+    public string KeyStore(IConfiguration config) => config["DataProtection:KeyStore"] ?? (Provider == DatabaseProvider.Postgres ? "Database" : "FileSystem");
+}
 
 /// <summary>
 /// The provider choice: the DbContext registration, where Data Protection keeps its keys, the cross-instance
@@ -81,7 +85,7 @@ public static class DatabaseSetup
         // Several instances must read each other's cookies, antiforgery tokens and stored App credentials: one key ring in
         // the database, under a fixed application name (the default is the content root, which differs between hosts).
         // One instance keeps the folder it always used, so its existing keys (and what they protect) stay valid.
-        var keyStore = config["DataProtection:KeyStore"] ?? (settings.Provider == DatabaseProvider.Postgres ? "Database" : "FileSystem");
+        var keyStore = settings.KeyStore(config);
         var dataProtection = services.AddDataProtection();
         if (keyStore.Equals("Database", StringComparison.OrdinalIgnoreCase))
             dataProtection.SetApplicationName("SelfTune.Admin").PersistKeysToDbContext<AdminDbContext>();

@@ -56,11 +56,11 @@ public static class HealthSetup
     }
 
     /// <summary>Reports the App's configuration; healthy either way (see the class summary).</summary>
-    sealed class GitHubConfigurationHealthCheck(GitHubSetupService setup, IGitHubAppCredentialSource credentials) : IHealthCheck
+    sealed class GitHubConfigurationHealthCheck(IOptionsMonitor<GitHubOptions> options, IGitHubAppCredentialSource credentials) : IHealthCheck
     {
         public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default) =>
             await credentials.GetAsync(ct) is not null
                 ? HealthCheckResult.Healthy("The GitHub App is configured.")
-                : HealthCheckResult.Healthy("The GitHub App is not configured (missing " + string.Join(", ", setup.MissingSettings()) + "); GitHub features answer 503.");
+                : HealthCheckResult.Healthy("The GitHub App is not configured (missing " + string.Join(", ", options.CurrentValue.MissingSettings()) + "); GitHub features answer 503.");
     }
 }

@@ -58,13 +58,14 @@ public static class SelfTuneTelemetry
         var config = builder.Configuration;
         var otlp = !string.IsNullOrWhiteSpace(config["OTEL_EXPORTER_OTLP_ENDPOINT"]);
         var prometheus = config.GetValue<bool>("Telemetry:Prometheus");
-        builder.Services.AddSingleton<CircuitHandler, LiveCircuitCounter>();
-        builder.Services.AddTransient<GitHubRateLimitRecorder>();
-        builder.Services.AddHttpClient(GitHubClientFactory.HttpClientName).AddHttpMessageHandler<GitHubRateLimitRecorder>();
         // Every log line written inside a span carries its trace and span ids (the console and OTLP logs show them).
         builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
         // Without an exporter nothing is collected: the SDK would otherwise create a span for every request and query.
         if (!otlp && !prometheus) return;
+        // What feeds the gauges sits on hot paths (every GitHub answer, every circuit): only when someone reads them.
+        builder.Services.AddSingleton<CircuitHandler, LiveCircuitCounter>();
+        builder.Services.AddTransient<GitHubRateLimitRecorder>();
+        builder.Services.AddHttpClient(GitHubClientFactory.HttpClientName).AddHttpMessageHandler<GitHubRateLimitRecorder>();
         builder.Services.AddHostedService<QueueSampler>(); // a query every 15 s only when someone reads the figures
 
         var telemetry = builder.Services.AddOpenTelemetry()

@@ -39,7 +39,7 @@ public static class StartupBanner
             ? $"PostgreSQL ({Describe(new Npgsql.NpgsqlConnectionStringBuilder(database.ConnectionString))})"
             : $"SQLite ({new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(database.ConnectionString).DataSource})";
         var keysEncrypted = !string.IsNullOrEmpty(config["DataProtection:CertificatePath"]);
-        var keys = (config["DataProtection:KeyStore"] ?? (database.Provider == DatabaseProvider.Postgres ? "Database" : "FileSystem"))
+        var keys = database.KeyStore(config)
             + (keysEncrypted ? ", encrypted with DataProtection:CertificatePath"
                 : dev ? ", not encrypted at rest (fine on a developer's machine)"
                 : ", NOT encrypted at rest: set DataProtection:CertificatePath (a PFX) and DataProtection:CertificatePassword");
