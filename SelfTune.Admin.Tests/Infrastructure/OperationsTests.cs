@@ -35,6 +35,10 @@ public sealed class OperationsTests
             Assert.Equal(AttemptStatus.Published, attempt.Status);
             Assert.Equal(WriteBackStatus.Success, attempt.WriteBackStatus);
             await h.WaitForConnectionJobsAsync(c.ConnectionId);
+            // A job's span ends after the worker has written the job's completion, so the database can say "done"
+            // a moment before the exporter holds the span: wait for the span itself.
+            await spans.WaitForAsync(s => s.DisplayName == $"job {PublishJobs.Publish}");
+            await spans.WaitForAsync(s => s.Kind == ActivityKind.Server && Equals(s.GetTagItem("github.delivery"), deliveryId));
             tracing.ForceFlush();
 
             var all = spans.Snapshot();
@@ -165,9 +169,31 @@ public sealed class OperationsTests
     /// <summary>The exporter adds spans from whichever thread ends them.</summary>
     sealed class LockedList : System.Collections.ObjectModel.Collection<Activity>
     {
+        readonly List<(Func<Activity, bool> Match, TaskCompletionSource Seen)> waiters = [];
+
         protected override void InsertItem(int index, Activity item)
         {
-            lock (this) base.InsertItem(index, item);
+            lock (this)
+            {
+                base.InsertItem(index, item);
+                foreach (var w in waiters.Where(w => w.Match(item)).ToList())
+                {
+                    waiters.Remove(w);
+                    w.Seen.TrySetResult();
+                }
+            }
+        }
+
+        /// <summary>Completes when a span matching <paramref name="match"/> has ended (or already had).</summary>
+        public Task WaitForAsync(Func<Activity, bool> match)
+        {
+            lock (this)
+            {
+                if (this.Any(match)) return Task.CompletedTask;
+                var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                waiters.Add((match, seen));
+                return seen.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            }
         }
 
         public List<Activity> Snapshot()
