@@ -37,6 +37,7 @@ public class AdminDbContext : DbContext, IDataProtectionKeyContext
     public DbSet<GitHubConnection> Connections => Set<GitHubConnection>();
     public DbSet<PublishAttempt> Attempts => Set<PublishAttempt>();
     public DbSet<WebhookDelivery> Deliveries => Set<WebhookDelivery>();
+    public DbSet<DeliveryRecovery> DeliveryRecoveries => Set<DeliveryRecovery>();
     public DbSet<Job> Jobs => Set<Job>();
     public DbSet<StoredGitHubApp> StoredApps => Set<StoredGitHubApp>();
     /// <summary>Data Protection's key ring when it is kept in the database (several instances; see <see cref="DatabaseSetup"/>).</summary>
@@ -93,6 +94,8 @@ public class AdminDbContext : DbContext, IDataProtectionKeyContext
         // The Deliveries page of one org: its installations' and repositories' deliveries, newest first.
         b.Entity<WebhookDelivery>().HasIndex(d => new { d.InstallationId, d.ReceivedAt });
         b.Entity<WebhookDelivery>().HasIndex(d => new { d.RepositoryId, d.ReceivedAt });
+        b.Entity<DeliveryRecovery>().HasKey(r => r.DeliveryId);
+        b.Entity<DeliveryRecovery>().HasIndex(r => r.RequestedAt);
         b.Entity<Job>().HasIndex(j => new { j.State, j.NotBefore });
         b.Entity<Job>().HasIndex(j => j.ConcurrencyKey);
         b.Entity<StoredGitHubApp>().Property(a => a.Id).ValueGeneratedNever();

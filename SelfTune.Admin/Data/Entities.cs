@@ -94,6 +94,9 @@ public sealed class RegistryEntry
     public Guid CreatedBy { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
+    /// <summary>Set when an owner or admin deprecates the entry; it stays readable and installable, with the message shown.</summary>
+    public DateTimeOffset? DeprecatedAt { get; set; }
+    public string? DeprecationMessage { get; set; }
     public List<SkillVersion> Versions { get; set; } = [];
 }
 
@@ -120,4 +123,12 @@ public sealed class SkillVersion
     public required string SkillMarkdown { get; set; }
     public Guid CreatedBy { get; set; }
     public DateTimeOffset PublishedAt { get; set; }
+    /// <summary>JSON array of the Agent Skills warnings found when it was packaged (unknown keys, a name that differs); null when none.</summary>
+    public string? Warnings { get; set; }
+
+    // Withdrawal is the one change a version allows: its bytes and manifest never change. A yanked version stays
+    // downloadable by exact version (lockfiles keep working, as npm deprecate and Cargo yank do) and is never `latest`.
+    public DateTimeOffset? YankedAt { get; set; }
+    public string? YankedReason { get; set; }
+    public Guid? YankedBy { get; set; }
 }

@@ -96,6 +96,12 @@ public sealed class GitHubConnection
     public string TagPattern { get; set; } = "v*";
     /// <summary>Why webhooks no longer publish (installation deleted, repository removed); null while active.</summary>
     public string? PausedReason { get; set; }
+    /// <summary>
+    /// What reconciliation last found out of step with GitHub (a released tag that now points at another commit, a
+    /// repository the installation no longer reaches), in words with what to do; null when in step.
+    /// </summary>
+    public string? Drift { get; set; }
+    public DateTimeOffset? DriftDetectedAt { get; set; }
     public Guid CreatedBy { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
@@ -202,6 +208,25 @@ public sealed class WebhookDelivery
 
     /// <summary>The body as received; empty for an event the app ignores (its headers and outcome are enough).</summary>
     public required string Payload { get; set; }
+}
+
+/// <summary>
+/// A delivery GitHub failed to hand over (it never reached us, or got no 2xx) that the app asked GitHub to redeliver.
+/// The redelivery arrives with the same GUID, so the Deliveries page marks the stored delivery as recovered by it.
+/// </summary>
+public sealed class DeliveryRecovery
+{
+    /// <summary>The delivery's GUID (<c>X-GitHub-Delivery</c>).</summary>
+    public required string DeliveryId { get; set; }
+    /// <summary>GitHub's numeric id of the failed delivery attempt, the one redelivered.</summary>
+    public long HookDeliveryId { get; set; }
+    public required string Event { get; set; }
+    public string? Action { get; set; }
+    /// <summary>When GitHub first tried to deliver it.</summary>
+    public DateTimeOffset DeliveredAt { get; set; }
+    public DateTimeOffset RequestedAt { get; set; }
+    /// <summary>Null while GitHub accepted the request; otherwise why it did not (kept so a refused one is not asked for forever).</summary>
+    public string? Error { get; set; }
 }
 
 /// <summary>

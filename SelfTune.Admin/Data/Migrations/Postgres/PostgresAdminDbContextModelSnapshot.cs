@@ -141,6 +141,37 @@ namespace SelfTune.Admin.Data.Migrations.Postgres
                     b.ToTable("ApiKeys");
                 });
 
+            modelBuilder.Entity("SelfTune.Admin.Data.DeliveryRecovery", b =>
+                {
+                    b.Property<string>("DeliveryId")
+                        .HasColumnType("text");
+
+                    b.Property<string>("Action")
+                        .HasColumnType("text");
+
+                    b.Property<DateTimeOffset>("DeliveredAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("text");
+
+                    b.Property<string>("Event")
+                        .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<long>("HookDeliveryId")
+                        .HasColumnType("bigint");
+
+                    b.Property<DateTimeOffset>("RequestedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("DeliveryId");
+
+                    b.HasIndex("RequestedAt");
+
+                    b.ToTable("DeliveryRecoveries");
+                });
+
             modelBuilder.Entity("SelfTune.Admin.Data.GitHubConnection", b =>
                 {
                     b.Property<Guid>("Id")
@@ -159,6 +190,12 @@ namespace SelfTune.Admin.Data.Migrations.Postgres
                     b.Property<string>("DefaultBranch")
                         .IsRequired()
                         .HasColumnType("text");
+
+                    b.Property<string>("Drift")
+                        .HasColumnType("text");
+
+                    b.Property<DateTimeOffset?>("DriftDetectedAt")
+                        .HasColumnType("timestamp with time zone");
 
                     b.Property<Guid>("EntryId")
                         .HasColumnType("uuid");
@@ -581,6 +618,12 @@ namespace SelfTune.Admin.Data.Migrations.Postgres
                     b.Property<Guid>("CreatedBy")
                         .HasColumnType("uuid");
 
+                    b.Property<DateTimeOffset?>("DeprecatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("DeprecationMessage")
+                        .HasColumnType("text");
+
                     b.Property<string>("Description")
                         .IsRequired()
                         .HasColumnType("text");
@@ -674,6 +717,18 @@ namespace SelfTune.Admin.Data.Migrations.Postgres
 
                     b.Property<string>("Version")
                         .IsRequired()
+                        .HasColumnType("text");
+
+                    b.Property<string>("Warnings")
+                        .HasColumnType("text");
+
+                    b.Property<DateTimeOffset?>("YankedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<Guid?>("YankedBy")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("YankedReason")
                         .HasColumnType("text");
 
                     b.HasKey("Id");

@@ -133,6 +133,37 @@ namespace SelfTune.Admin.Data.Migrations.Sqlite
                     b.ToTable("ApiKeys");
                 });
 
+            modelBuilder.Entity("SelfTune.Admin.Data.DeliveryRecovery", b =>
+                {
+                    b.Property<string>("DeliveryId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Action")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("DeliveredAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Event")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("HookDeliveryId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("RequestedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("DeliveryId");
+
+                    b.HasIndex("RequestedAt");
+
+                    b.ToTable("DeliveryRecoveries");
+                });
+
             modelBuilder.Entity("SelfTune.Admin.Data.GitHubConnection", b =>
                 {
                     b.Property<Guid>("Id")
@@ -151,6 +182,12 @@ namespace SelfTune.Admin.Data.Migrations.Sqlite
                     b.Property<string>("DefaultBranch")
                         .IsRequired()
                         .HasColumnType("TEXT");
+
+                    b.Property<string>("Drift")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("DriftDetectedAt")
+                        .HasColumnType("INTEGER");
 
                     b.Property<Guid>("EntryId")
                         .HasColumnType("TEXT");
@@ -571,6 +608,12 @@ namespace SelfTune.Admin.Data.Migrations.Sqlite
                     b.Property<Guid>("CreatedBy")
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("DeprecatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("DeprecationMessage")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Description")
                         .IsRequired()
                         .HasColumnType("TEXT");
@@ -664,6 +707,18 @@ namespace SelfTune.Admin.Data.Migrations.Sqlite
 
                     b.Property<string>("Version")
                         .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Warnings")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("YankedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<Guid?>("YankedBy")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("YankedReason")
                         .HasColumnType("TEXT");
 
                     b.HasKey("Id");
