@@ -33,7 +33,9 @@ public sealed class JobClaimTests(ITestOutputHelper output)
         var claims = new ConcurrentBag<(long Id, string Worker)>();
         var keyedRunOrder = new ConcurrentDictionary<string, ConcurrentQueue<long>>();
         var finished = 0;
-        using var safety = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        // Only a guard against a hang: 400 contended writes take well under a second when quiet, but a busy 2-core CI
+        // machine has been seen to need more than 15 s (SQLite's busy handler backs off by sleeping).
+        using var safety = new CancellationTokenSource(TimeSpan.FromMinutes(2));
 
         async Task ClaimLoopAsync(JobQueue queue)
         {
@@ -187,7 +189,7 @@ public sealed class JobClaimTests(ITestOutputHelper output)
         var id = await EnqueueAsync(database, runner);
         var claimed = (await runner.TryClaimAsync())!;
 
-        var wait = waiter.WaitForCompletionAsync(id, TimeSpan.FromSeconds(10), CancellationToken.None);
+        var wait = waiter.WaitForCompletionAsync(id, TimeSpan.FromSeconds(30), CancellationToken.None);
         Assert.True(await runner.CompleteAsync(claimed, "elsewhere"));
         var job = await wait; // no in-process signal reaches `waiter`: found by polling
 

@@ -90,7 +90,7 @@ public sealed class JobsAppFactory : AdminAppFactory
             return jobs.Select(j => j.Id).ToArray();
         });
 
-    public Task<Job> WaitAsync(long id) => Queue.WaitForCompletionAsync(id, TimeSpan.FromSeconds(10), CancellationToken.None);
+    public Task<Job> WaitAsync(long id) => Queue.WaitForCompletionAsync(id, TimeSpan.FromSeconds(30), CancellationToken.None);
 }
 
 /// <summary>A migrated database (<see cref="TestDatabase"/>) shared by independent queues (each its own service provider, as separate processes would be).</summary>
@@ -146,7 +146,7 @@ static class Eventually
     /// <summary>Re-checks a database condition until it holds; the timeout is only a safety net.</summary>
     public static async Task HoldsAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
     {
-        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
         while (!await condition())
         {
             try { await Task.Delay(25, cts.Token); }

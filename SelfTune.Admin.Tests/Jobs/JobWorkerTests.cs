@@ -23,7 +23,7 @@ public sealed class JobWorkerTests(JobWorkerFixture fixture) : IClassFixture<Job
 {
     readonly JobsAppFactory app = fixture.Factory;
 
-    static readonly TimeSpan SafetyNet = TimeSpan.FromSeconds(10);
+    static readonly TimeSpan SafetyNet = TimeSpan.FromSeconds(30);
 
     [Fact]
     public async Task Enqueued_job_runs_and_its_result_is_stored()
