@@ -60,6 +60,8 @@ public class E2EApp : WebApplicationFactory<Program>, IAsyncLifetime
     {
         var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseUrl, ViewportSize = new() { Width = width, Height = height } });
         await context.GrantPermissionsAsync(["clipboard-read", "clipboard-write"], new() { Origin = BaseUrl });
+        // A first load of the API reference (a large script) on a busy 2-core machine has taken more than the default 30 s.
+        context.SetDefaultNavigationTimeout(90_000);
         return await context.NewPageAsync();
     }
 
