@@ -149,7 +149,12 @@ public static class DatabaseSetup
         await db.Database.OpenConnectionAsync(ct); // the advisory lock belongs to this session: keep it for the whole run
         try
         {
+            // Waiting for another instance's migration has no time limit of its own (it can outlast the 30 s command
+            // timeout on a busy server: an instance crashed so at start-up); stopping the host cancels the wait.
+            var commandTimeout = db.Database.GetCommandTimeout();
+            db.Database.SetCommandTimeout(TimeSpan.Zero);
             await db.Database.ExecuteSqlAsync($"SELECT pg_advisory_lock({MigrationLock})", ct);
+            db.Database.SetCommandTimeout(commandTimeout);
             try
             {
                 await db.Database.MigrateAsync(ct);
