@@ -71,14 +71,32 @@ public sealed class GitHubJourneyTests(GitHubE2EApp app, GitHubScenario scenario
         await Expect(page.GetByTestId("create-connection")).ToBeEnabledAsync();
         await E2EApp.ScreenshotAsync(page, "j2-04-configure");
 
-        // Create lands on the connection page.
-        await page.GetByTestId("create-connection").ClickAsync();
-        await Expect(page).ToHaveURLAsync(ConnectionUrl);
-        await Expect(page.GetByTestId("connection-title")).ToHaveTextAsync(GitHubScenario.EntryName);
-        await Expect(page.GetByTestId("repo-link")).ToHaveTextAsync(scenario.Skills.FullName);
-        await Expect(page.GetByTestId("no-attempts")).ToBeVisibleAsync();
-        await Expect(Input(page, "write-back-enabled")).ToBeCheckedAsync();
-        await E2EApp.ScreenshotAsync(page, "j2-05-connection");
+        // Create lands on the connection page and publishes at once what the preview promised: main's head and the newest
+        // matching tag (v1.0.0). GitHub is held while the first archive downloads, so the sync is there to see in progress.
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        app.GitHub.InjectFault(Fault.Hold($"{scenario.Skills.FullName}/tarball/", held.Task));
+        var timeline = page.GetByTestId("timeline");
+        try
+        {
+            await page.GetByTestId("create-connection").ClickAsync();
+            await Expect(page).ToHaveURLAsync(ConnectionUrl);
+            await Expect(page.GetByTestId("connection-title")).ToHaveTextAsync(GitHubScenario.EntryName);
+            await Expect(page.GetByTestId("repo-link")).ToHaveTextAsync(scenario.Skills.FullName);
+            await Expect(Input(page, "write-back-enabled")).ToBeCheckedAsync();
+            await Expect(timeline.Locator("[data-testid=attempt-status][data-status=running]")).ToHaveCountAsync(1, new() { Timeout = 45_000 });
+            await E2EApp.ScreenshotAsync(page, "j2-05-connection-first-sync");
+        }
+        finally
+        {
+            held.TrySetResult();
+        }
+        var first = Attempt(page, "0.0.0-github." + scenario.HeadSha[..7]);
+        await Expect(first.GetByTestId("attempt-status")).ToHaveAttributeAsync("data-status", "published", PublishEnds);
+        await Expect(first.GetByTestId("attempt-trigger")).ToHaveTextAsync("manual");
+        await Expect(Attempt(page, "1.0.0").GetByTestId("attempt-status")).ToHaveAttributeAsync("data-status", "published", PublishEnds);
+        await Expect(Attempt(page, "1.0.0").GetByTestId("attempt-ref")).ToContainTextAsync("v1.0.0");
+        await Expect(page.GetByTestId("no-attempts")).ToHaveCountAsync(0);
+        await E2EApp.ScreenshotAsync(page, "j2-05-connection-first-version");
         scenario.ConnectionId = Guid.Parse(ConnectionUrl.Match(page.Url).Groups["id"].Value);
         var entryHref = await page.GetByTestId("entry-link").GetAttributeAsync("href");
         scenario.EntryId = Guid.Parse(entryHref!.Split('/').Last());
@@ -121,8 +139,9 @@ public sealed class GitHubJourneyTests(GitHubE2EApp app, GitHubScenario scenario
         await Expect(Attempt(page, "1.2.0").GetByTestId("write-back")).ToHaveAttributeAsync("data-status", "success", PublishEnds);
         await E2EApp.ScreenshotAsync(page, "j3-02-tag-published");
 
-        // Sync now: GitHub is held while the archive downloads, so the progress is there to see; then v1.0.0, which no
-        // webhook announced, is published.
+        // Sync now: GitHub is held while the archive downloads, so the progress is there to see; then v1.3.0, which no
+        // webhook announced (v1.0.0 was published when the connection was created), is published.
+        gh.PushTag(scenario.Skills, "v1.3.0", scenario.FirstSha);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         gh.InjectFault(Fault.Hold($"{scenario.Skills.FullName}/tarball/", release.Task));
         try
@@ -137,10 +156,11 @@ public sealed class GitHubJourneyTests(GitHubE2EApp app, GitHubScenario scenario
         {
             release.TrySetResult();
         }
-        await Expect(page.Locator(".mud-snackbar")).ToContainTextAsync($"Sync published: Published 1.0.0 from {scenario.Skills.FullName}.");
+        await Expect(page.Locator(".mud-snackbar")).ToContainTextAsync($"Sync published: Published 1.3.0 from {scenario.Skills.FullName}.");
         await Expect(page.GetByTestId("sync-now")).ToHaveTextAsync("Sync now");
-        await Expect(Attempt(page, "1.0.0").GetByTestId("attempt-status")).ToHaveAttributeAsync("data-status", "published", PublishEnds);
-        await Expect(Attempt(page, "1.0.0").GetByTestId("attempt-trigger")).ToHaveTextAsync("manual");
+        await Expect(Attempt(page, "1.3.0").GetByTestId("attempt-status")).ToHaveAttributeAsync("data-status", "published", PublishEnds);
+        await Expect(Attempt(page, "1.3.0").GetByTestId("attempt-trigger")).ToHaveTextAsync("manual");
+        await Expect(Attempt(page, "1.3.0").GetByTestId("write-back")).ToHaveAttributeAsync("data-status", "success", PublishEnds);
         await Expect(Attempt(page, "1.0.0").GetByTestId("write-back")).ToHaveAttributeAsync("data-status", "success", PublishEnds);
         // The sync re-read main too: already published, so unchanged.
         await Expect(timeline.Locator("[data-testid=attempt-status][data-status=unchanged]")).ToHaveCountAsync(1);
@@ -151,6 +171,7 @@ public sealed class GitHubJourneyTests(GitHubE2EApp app, GitHubScenario scenario
         Assert.Contains(runs, r => r.HeadSha == sha && r.Status == "completed" && r.Conclusion == "success" && r.Title!.Contains(prerelease));
         Assert.Contains(runs, r => r.HeadSha == sha && r.Conclusion == "success" && r.Title!.Contains("1.2.0"));
         Assert.Contains(runs, r => r.HeadSha == scenario.FirstSha && r.Conclusion == "success" && r.Title!.Contains("1.0.0"));
+        Assert.Contains(runs, r => r.HeadSha == scenario.FirstSha && r.Conclusion == "success" && r.Title!.Contains("1.3.0"));
         Assert.Empty(gh.InternalErrors);
         await page.Context.CloseAsync();
     }

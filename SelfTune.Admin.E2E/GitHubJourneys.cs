@@ -40,6 +40,8 @@ public sealed class GitHubScenario
     /// <summary>acme-gh/shared-skill: connected by org "other" (Bob's) before Alice starts.</summary>
     public FakeRepo Shared { get; private set; } = null!;
     public string FirstSha { get; private set; } = "";
+    /// <summary>main's head when journey 2 connects (the commit tagged v1.1): the first sync publishes it.</summary>
+    public string HeadSha { get; private set; } = "";
 
     // Left by journey 2 and 3.
     public Guid? ConnectionId { get; set; }
@@ -83,6 +85,7 @@ public sealed class GitHubScenario
         gh.PushTag(Skills, "v1.0.0", FirstSha);
         var second = gh.PushCommit(Skills, "main", SkillFiles("second draft"), "Second draft");
         gh.PushTag(Skills, "v1.1", second);
+        HeadSha = second;
         gh.PushCommit(Shared, "main", new Dictionary<string, byte[]>
         {
             ["SKILL.md"] = Encoding.UTF8.GetBytes("---\nname: shared\ndescription: Shared between orgs.\n---\n# Shared\n"),

@@ -75,7 +75,7 @@ public sealed class TwoInstanceJourneyTests : IAsyncLifetime
         var installation = gh.AddInstallation("two-co");
         await BindAsync(api, installation);
         var repo = gh.AddRepo(installation, installation.AccountLogin, "shared-page");
-        gh.PushCommit(repo, "main", GitHubScenario.SkillFiles("first release"), "First release");
+        var first = gh.PushCommit(repo, "main", GitHubScenario.SkillFiles("first release"), "First release");
         var entryId = (await CreatedAsync(await api.PostAsJsonAsync("/api/v1/registry", new { name = "shared-page", description = "On two instances" })))["id"]!.GetValue<string>();
         var connectionId = (await CreatedAsync(await api.PostAsJsonAsync("/api/v1/github/connections", new
         {
@@ -93,7 +93,9 @@ public sealed class TwoInstanceJourneyTests : IAsyncLifetime
         await Expect(page).ToHaveURLAsync(new Regex("^" + Regex.Escape(b.BaseUrl.TrimEnd('/')) + "/connections/"), new() { Timeout = LoadedMachineTimeout });
         await Expect(page.GetByTestId("connection-title")).ToHaveTextAsync("shared-page", new() { Timeout = LoadedMachineTimeout });
         await CircuitReadyAsync(page);
-        await Expect(page.GetByTestId("no-attempts")).ToBeVisibleAsync(new() { Timeout = LoadedMachineTimeout });
+        // Creating the connection published its head at once (A's worker ran the first sync); B's page shows it.
+        var firstVersion = page.Locator("[data-testid=attempt]").Filter(new() { HasText = PublishService.PrereleasePrefix + first[..7] });
+        await Expect(firstVersion.GetByTestId("attempt-status")).ToHaveAttributeAsync("data-status", "published", new() { Timeout = LoadedMachineTimeout });
         await page.EvaluateAsync("() => window.loadedOnce = true"); // gone if the page reloads
 
         // A push delivered to A: A's worker publishes (B runs no jobs), and B's page shows it.

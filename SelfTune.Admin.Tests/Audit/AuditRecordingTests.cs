@@ -79,7 +79,7 @@ public sealed class AuditRecordingTests(GitHubHarness h) : IClassFixture<GitHubH
     {
         var (_, key) = await h.App.CreateOrgAsync(Plan.Pro);
         using var api = h.App.CreateClient(key);
-        var c = await h.ConnectRepoAsync(api, "audit-conn");
+        var c = await h.ConnectRepoAsync(api, "audit-conn", firstSync: true); // created as a person does: one create, no update
         var id = c.ConnectionId.ToString();
         var repo = c.Repo.FullName;
 
@@ -107,7 +107,7 @@ public sealed class AuditRecordingTests(GitHubHarness h) : IClassFixture<GitHubH
         Assert.Equal(["connection.delete", "connection.update", "connection.create"], entries.Select(e => S(e, "action")));
         Assert.All(entries, e => AssertByKey(e, S(e, "action"), "connection"));
         Assert.All(entries, e => Assert.Equal((id, repo), (S(e, "target_id"), S(e, "target_name"))));
-        Assert.Equal($"{repo} (skill_path .) → entry audit-conn; default_branch main, tag_pattern v*, auto_publish true, write_back_enabled false",
+        Assert.Equal($"{repo} (skill_path .) → entry audit-conn; default_branch main, tag_pattern v*, auto_publish true, write_back_enabled false; first sync queued",
             S(entries[2], "summary"));
         Assert.Equal("auto_publish: true → false; tag_pattern: v* → release-*", S(entries[1], "summary"));
         Assert.Equal($"{repo} (skill_path .) no longer feeds entry audit-conn; its versions stay", S(entries[0], "summary"));

@@ -110,12 +110,13 @@ public sealed class RoleEnforcementTests(GitHubHarness h) : IClassFixture<GitHub
             await setup.RefreshInstallationAsync(admin, installationId);
 
             var entry = await setup.CreateEntryAsync(admin, new CreateEntryRequest("roles-admin", null, null, repo.FullName));
+            // Auto-publish off at first (no first sync), so the admin's own sync below is what publishes.
             var created = await connections.CreateAsync(admin,
-                new CreateConnectionRequest(entry.Id, installationId, repo.FullName, null, null, null, null, null), default);
+                new CreateConnectionRequest(entry.Id, installationId, repo.FullName, null, null, false, null, null), default);
             Assert.Equal(admin.Id, created.CreatedBy);
 
-            await connections.UpdateAsync(admin, created, new UpdateConnectionRequest(null, false, null, null, null), default);
-            Assert.False((await ConnectionAsync(created.Id)).AutoPublish);
+            await connections.UpdateAsync(admin, created, new UpdateConnectionRequest(null, true, null, null, null), default);
+            Assert.True((await ConnectionAsync(created.Id)).AutoPublish);
 
             var attempt = await services.GetRequiredService<ManualSync>().RunAsync(admin, created.Id);
             Assert.Equal(AttemptStatus.Published, attempt.Status);

@@ -144,7 +144,7 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
     }
 
     [Fact]
-    public async Task New_webhooks_appear_live_and_turn_processed()
+    public async Task New_webhooks_appear_live_and_turn_into_what_they_published()
     {
         var c = await h.ConnectedOrgAsync("livelist");
         SignInAs(c.OrgId);
@@ -160,10 +160,11 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
             var link = page.Find("[data-testid=delivery-link]");
             Assert.Equal(deliveryId, link.TextContent);
             Assert.Equal("processed", page.Find("[data-testid=delivery-outcome]").GetAttribute("data-outcome"));
-            Assert.Contains("Push to main: 1 attempt(s) queued.", page.Markup);
+            // Not "1 attempt(s) queued" once the attempt has finished: what it published (the attempt's change, live).
+            Assert.Equal("published", page.Find("[data-testid=delivery-outcome]").GetAttribute("data-result"));
+            Assert.Contains($"Published 0.0.0-github.{next[..7]} to livelist.", page.Markup);
         }, PageSeed.Slow);
         Assert.Equal("push", page.Find("[data-testid=delivery-event]").TextContent);
-        _ = next;
     }
 
     [Fact]
@@ -182,7 +183,9 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
         Assert.Equal(deliveryId, page.Find("[data-testid=delivery-id]").TextContent);
         Assert.Equal("push", page.Find("[data-testid=delivery-title]").TextContent);
         Assert.Equal("processed", page.Find("[data-testid=delivery-outcome]").GetAttribute("data-outcome"));
-        Assert.Equal("Push to main: 1 attempt(s) queued.", page.Find("[data-testid=outcome-message]").TextContent);
+        Assert.Equal("published", page.Find("[data-testid=delivery-outcome]").GetAttribute("data-result"));
+        // The final result, not what processing queued ("Push to main: 1 attempt(s) queued.").
+        Assert.Equal($"Published 0.0.0-github.{next[..7]} to detailed.", page.Find("[data-testid=outcome-message]").TextContent);
         Assert.Equal($"/connections/{c.ConnectionId}", page.Find("[data-testid=attempt-connection]").GetAttribute("href"));
         Assert.Contains($"0.0.0-github.{next[..7]}", page.Find("[data-testid=delivery-attempts]").TextContent);
         var payload = page.Find("[data-testid=payload]").TextContent;

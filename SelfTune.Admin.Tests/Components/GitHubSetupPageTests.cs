@@ -459,7 +459,7 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
         var owner = "cr-" + Guid.NewGuid().ToString("N")[..6];
         var installation = gh.AddInstallation(owner);
         var repo = gh.AddRepo(installation, owner, "My_Skill", defaultBranch: "trunk");
-        gh.PushCommit(repo, "trunk", Files("SKILL.md", "notes.md"));
+        var head = gh.PushCommit(repo, "trunk", Files("SKILL.md", "notes.md"));
 
         var page = await OpenConfigureAsync(orgId, installation, repo);
         Assert.Equal(["."], page.FindAll("[data-testid=skill-folder]").Select(c => c.TextContent.Trim()));
@@ -483,6 +483,14 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
         Assert.Equal(actorId, connection.CreatedBy);
         Assert.Equal("my_skill", connection.Entry!.Name);
         Assert.Equal(repo.FullName, connection.Entry.SourceRepo);
+
+        // Auto-publish is on: the first sync, queued with the connection, publishes trunk's head without any webhook.
+        var key = SelfTune.Admin.GitHub.Publishing.PublishJobs.ConcurrencyKey(connection.Id);
+        var job = await App.WithDbAsync(db => db.Jobs.AsNoTracking().SingleAsync(j => j.ConcurrencyKey == key));
+        await App.Services.GetRequiredService<SelfTune.Admin.Jobs.JobQueue>().WaitForCompletionAsync(job.Id, Wait);
+        var attempt = Assert.Single(await App.WithDbAsync(db => db.Attempts.AsNoTracking().Where(a => a.ConnectionId == connection.Id).ToListAsync()));
+        Assert.True(attempt.Status == AttemptStatus.Published, $"{attempt.Status}: {attempt.Message}");
+        Assert.Equal((AttemptTrigger.Manual, head), (attempt.Trigger, attempt.SourceRef));
     }
 
     [Fact]

@@ -102,7 +102,8 @@ public static class PageSeed
         var sha = h.GitHub.PushCommit(repo, "main", GitHubHarness.Skill(name));
         await h.BindAsync(api, installation);
         var entryId = await h.CreateEntryAsync(api, name);
-        var connection = await h.ConnectAsync(api, entryId, installation, repo, connectionSettings);
+        // The pages' tests push or sync themselves: no first sync racing them (the setup form's tests cover publishing on create).
+        var connection = await h.ConnectAsync(api, entryId, installation, repo, connectionSettings, firstSync: false);
         return new Connected(orgId, api, installation, repo, Guid.Parse(connection["id"]!.GetValue<string>()), Guid.Parse(entryId), sha);
     }
 

@@ -306,12 +306,19 @@ public sealed partial class CrashRecoveryTests(ITestOutputHelper output) : IAsyn
         return (await response.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
     }
 
+    /// <summary>
+    /// A connection with auto-publish on that published nothing yet: created with it off (no first sync on create), then
+    /// switched on, so what these tests send is all that publishes and every attempt they count is a delivery's.
+    /// </summary>
     static async Task<Guid> ConnectAsync(HttpClient api, string entryId, FakeInstallation installation, FakeRepo repo, bool writeBack)
     {
         using var response = await api.PostAsJsonAsync("/api/v1/github/connections",
-            new { entry_id = entryId, installation_id = installation.Id, repo_full_name = repo.FullName, write_back_enabled = writeBack });
+            new { entry_id = entryId, installation_id = installation.Id, repo_full_name = repo.FullName, write_back_enabled = writeBack, auto_publish = false });
         Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
-        return Guid.Parse((await response.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>());
+        var connectionId = Guid.Parse((await response.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>());
+        using var on = await api.PatchAsJsonAsync($"/api/v1/github/connections/{connectionId}", new { auto_publish = true });
+        Assert.True(on.StatusCode == HttpStatusCode.OK, await on.Content.ReadAsStringAsync());
+        return connectionId;
     }
 
     async Task<HttpResponseMessage> SendWebhookAsync(AppProcess app, string eventName, string payload, string deliveryId)

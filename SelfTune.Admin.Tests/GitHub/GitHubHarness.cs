@@ -181,14 +181,35 @@ public class GitHubHarness : IAsyncLifetime
         return (await response.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
     }
 
-    public async Task<JsonObject> ConnectAsync(HttpClient api, string entryId, FakeInstallation installation, FakeRepo repo, object? extra = null)
+    /// <summary>
+    /// Creates the connection through the API (201 asserted) and answers the connection object.
+    /// </summary>
+    /// <param name="firstSync">
+    /// Null: as a person does; with auto-publish on the first sync is queued and runs in the background (not waited for).
+    /// True: the same, waited for until it has finished. False (tests whose push or tag is meant to be the first publish):
+    /// created with auto-publish off, which queues no first sync, then switched on through the API (<c>PATCH</c>) unless
+    /// <paramref name="extra"/> sets <c>auto_publish</c> itself; the answer is then the PATCH's connection object.
+    /// </param>
+    public async Task<JsonObject> ConnectAsync(HttpClient api, string entryId, FakeInstallation installation, FakeRepo repo, object? extra = null,
+        bool? firstSync = null)
     {
         var body = new JsonObject { ["entry_id"] = entryId, ["installation_id"] = installation.Id, ["repo_full_name"] = repo.FullName };
         if (extra is not null)
             foreach (var (k, v) in JsonSerializer.SerializeToNode(extra, Json)!.AsObject()) body[k] = v?.DeepClone();
+        var switchOn = firstSync == false && !body.ContainsKey("auto_publish");
+        if (switchOn) body["auto_publish"] = false;
         var response = await api.PostAsJsonAsync("/api/v1/github/connections", body);
         Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
-        return (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+        var connection = (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+        var connectionId = Guid.Parse(connection["id"]!.GetValue<string>());
+        if (switchOn)
+        {
+            using var on = await api.PatchAsJsonAsync($"/api/v1/github/connections/{connectionId}", new { auto_publish = true });
+            Assert.True(on.StatusCode == HttpStatusCode.OK, await on.Content.ReadAsStringAsync());
+            connection = (await on.Content.ReadFromJsonAsync<JsonObject>())!;
+        }
+        if (firstSync == true) await WaitForConnectionJobsAsync(connectionId);
+        return connection;
     }
 
     /// <summary>Sends a signed webhook the way GitHub does.</summary>
@@ -263,8 +284,13 @@ public class GitHubHarness : IAsyncLifetime
     /// to the org of <paramref name="api"/> through the browser round trip, a registry entry named <paramref name="name"/>
     /// and a connection (with <paramref name="extra"/> connection fields).
     /// </summary>
+    /// <param name="firstSync">
+    /// True: created as a person does, so it publishes at once (the head and the newest matching tag); this waits until
+    /// that first sync has finished. False (the engine's tests, whose push or tag is meant to be the first publish):
+    /// nothing is published until the test's own webhook (see <see cref="ConnectAsync"/>).
+    /// </param>
     public async Task<Connected> ConnectRepoAsync(HttpClient api, string name, object? extra = null, FakeInstallation? installation = null,
-        bool checksWrite = true, bool statusesWrite = true, IDictionary<string, byte[]>? files = null)
+        bool checksWrite = true, bool statusesWrite = true, IDictionary<string, byte[]>? files = null, bool firstSync = false)
     {
         var bind = installation is null;
         installation ??= GitHub.AddInstallation("gh-" + name, checksWrite: checksWrite, statusesWrite: statusesWrite);
@@ -272,7 +298,7 @@ public class GitHubHarness : IAsyncLifetime
         var sha = GitHub.PushCommit(repo, "main", files ?? Skill(name));
         if (bind) await BindAsync(api, installation);
         var entryId = await CreateEntryAsync(api, name);
-        var connection = await ConnectAsync(api, entryId, installation, repo, extra);
+        var connection = await ConnectAsync(api, entryId, installation, repo, extra, firstSync);
         return new Connected(installation, repo, sha, entryId, Guid.Parse(connection["id"]!.GetValue<string>()), connection);
     }
 

@@ -92,7 +92,7 @@ public sealed class InstallationAndRepositoryEventTests(GitHubHarness h) : IClas
         var c = await h.ConnectRepoAsync(h.Api, "removed-skill");
         var kept = h.GitHub.AddRepo(c.Installation, c.Installation.AccountLogin, "kept-skill");
         h.GitHub.PushCommit(kept, "main", GitHubHarness.Skill("kept-skill"));
-        var keptConnection = await h.ConnectAsync(h.Api, await h.CreateEntryAsync(h.Api, "kept-skill"), c.Installation, kept);
+        var keptConnection = await h.ConnectAsync(h.Api, await h.CreateEntryAsync(h.Api, "kept-skill"), c.Installation, kept, firstSync: false);
 
         h.GitHub.RemoveRepoFromInstallation(c.Installation, c.Repo);
         var payload = GitHubHarness.SharedPayload("installation_repositories/removed.payload.json");
@@ -174,7 +174,7 @@ public sealed class InstallationAndRepositoryEventTests(GitHubHarness h) : IClas
         };
         var following = await h.ConnectRepoAsync(h.Api, "branchy", new { skill_path = "skills/a" }, files: files);
         var custom = await h.ConnectAsync(h.Api, await h.CreateEntryAsync(h.Api, "branchy-b"), following.Installation, following.Repo,
-            new { skill_path = "skills/b", default_branch = "release" });
+            new { skill_path = "skills/b", default_branch = "release" }, firstSync: false);
         var customId = Guid.Parse(custom["id"]!.GetValue<string>());
 
         var trunkSha = h.GitHub.PushCommit(following.Repo, "trunk", files);

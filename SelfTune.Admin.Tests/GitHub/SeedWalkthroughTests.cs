@@ -42,9 +42,10 @@ public sealed class SeedWalkthroughTests(GitHubHarness h) : IClassFixture<GitHub
         Assert.Equal("main", listed["default_branch"]!.GetValue<string>());
         Assert.True(repos.Single(r => r!["full_name"]!.GetValue<string>() == "acme-gh/shared-skill")!["connected_elsewhere"]!.GetValue<bool>());
 
-        // Step 3: connect, with write-back on.
+        // Step 3: connect, with write-back on. (Created the way that does not publish on create, so that the seed's push
+        // below is what publishes; PublishOnCreateTests covers the first sync.)
         var entryId = await h.CreateEntryAsync(h.Api, "hello");
-        var connection = await h.ConnectAsync(h.Api, entryId, installation, repo, new { write_back_enabled = true });
+        var connection = await h.ConnectAsync(h.Api, entryId, installation, repo, new { write_back_enabled = true }, firstSync: false);
         var connectionId = Guid.Parse(connection["id"]!.GetValue<string>());
         Assert.Equal("v*", connection["tag_pattern"]!.GetValue<string>());
         Assert.Equal(".", connection["skill_path"]!.GetValue<string>());

@@ -468,12 +468,19 @@ public sealed class TwoInstanceTests(ITestOutputHelper output) : IAsyncLifetime
         using var entry = await api.PostAsJsonAsync("/api/v1/registry", new { name, description = "test" });
         Assert.True(entry.StatusCode == HttpStatusCode.Created, await entry.Content.ReadAsStringAsync());
         var entryId = (await entry.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>();
+        // Created with auto-publish off (no first sync on create), then switched on: only the planned pushes publish.
         using var response = await api.PostAsJsonAsync("/api/v1/github/connections", new
         {
-            entry_id = entryId, installation_id = installation.Id, repo_full_name = repo.FullName, auto_publish = autoPublish, write_back_enabled = false,
+            entry_id = entryId, installation_id = installation.Id, repo_full_name = repo.FullName, auto_publish = false, write_back_enabled = false,
         });
         Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
-        return (repo, entryId, Guid.Parse((await response.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>()));
+        var connectionId = Guid.Parse((await response.Content.ReadFromJsonAsync<JsonObject>())!["id"]!.GetValue<string>());
+        if (autoPublish)
+        {
+            using var on = await api.PatchAsJsonAsync($"/api/v1/github/connections/{connectionId}", new { auto_publish = true });
+            Assert.True(on.StatusCode == HttpStatusCode.OK, await on.Content.ReadAsStringAsync());
+        }
+        return (repo, entryId, connectionId);
     }
 
     static bool Finished(PublishAttempt attempt) => attempt.Status is not (AttemptStatus.Queued or AttemptStatus.Running);

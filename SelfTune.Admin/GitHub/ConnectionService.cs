@@ -7,7 +7,7 @@ namespace SelfTune.Admin.GitHub;
 /// creating, editing and deleting a connection take the <see cref="Actor"/> and need an admin or owner. Each call uses its
 /// own DbContext, so the API and long-lived pages share this service safely.
 /// </summary>
-public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactory, IGitHubClientFactory github, TimeProvider clock)
+public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactory, IGitHubClientFactory github, JobQueue queue, TimeProvider clock)
 {
     public async Task<GitHubInstallation> GetBoundInstallationAsync(Guid orgId, long installationId, CancellationToken ct)
     {
@@ -105,6 +105,14 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         return connections.Select(c => ConnectionResponse.From(c.Connection, c.EntryName, byConnection.GetValueOrDefault(c.Connection.Id))).ToList();
     }
 
+    /// <summary>
+    /// Creates the connection and, with auto-publish on, queues its first sync in the same transaction (the job queue is in
+    /// the database, so a crash right after the commit still publishes): the default branch head and the newest matching
+    /// tag, exactly what the setup form's preview promised, as <c>POST .../sync</c> would (its attempts say <c>manual</c>:
+    /// the person who created the connection asked for it). The response stays the seed's connection object; its
+    /// <c>last_attempt</c> is null until the sync starts, then <c>GET .../attempts</c> and the connection page show it.
+    /// With auto-publish off nothing is published until someone presses Sync now: that is what "off" promises.
+    /// </summary>
     public async Task<GitHubConnection> CreateAsync(Actor actor, CreateConnectionRequest request, CancellationToken ct)
     {
         actor.Require(MemberRole.Admin, "connect repositories");
@@ -151,12 +159,15 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         db.Connections.Add(connection);
         AuditLog.Record(db, actor, now, "connection.create", "connection", connection.Id.ToString(), connection.RepoFullName,
             $"{connection.RepoFullName} (skill_path {skillPath}) → entry {entry.Name}; default_branch {branch}, tag_pattern {tagPattern}, "
-            + $"auto_publish {(connection.AutoPublish ? "true" : "false")}, write_back_enabled {(connection.WriteBackEnabled ? "true" : "false")}");
+            + $"auto_publish {(connection.AutoPublish ? "true" : "false")}, write_back_enabled {(connection.WriteBackEnabled ? "true" : "false")}"
+            + (connection.AutoPublish ? "; first sync queued" : ""));
+        if (connection.AutoPublish) PublishJobs.EnqueueSync(queue, db, connection.Id, AttemptTrigger.Manual);
         try { await db.SaveChangesAsync(ct); }
         catch (DbUpdateException)
         {
             throw ProblemException.Conflict($"{repo.FullName} with skill_path '{skillPath}' already feeds an entry of this org.");
         }
+        queue.Notify();
         return connection;
     }
 

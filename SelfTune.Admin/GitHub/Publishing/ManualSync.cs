@@ -44,4 +44,16 @@ public sealed class ManualSync(
         await using var read = await dbFactory.CreateDbContextAsync(ct);
         return await read.Attempts.AsNoTracking().SingleAsync(a => a.Id == attemptId, ct);
     }
+
+    /// <summary>
+    /// Whether a sync of the connection waits in the queue or runs (the first sync queued at creation, or a Sync now): the
+    /// connection page says so while the connection has no attempt yet. Its attempts then arrive through the change feed.
+    /// </summary>
+    public async Task<bool> IsQueuedAsync(Guid connectionId, CancellationToken ct = default)
+    {
+        var key = PublishJobs.ConcurrencyKey(connectionId);
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.Jobs.AsNoTracking().AnyAsync(j => j.ConcurrencyKey == key && j.Kind == PublishJobs.Sync
+            && (j.State == JobState.Pending || j.State == JobState.Running), ct);
+    }
 }

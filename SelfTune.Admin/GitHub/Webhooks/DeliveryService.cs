@@ -18,10 +18,79 @@ public sealed class DeliveryService(
     /// <summary>The cursor list name of the API's deliveries list.</summary>
     public const string DeliveriesList = "deliveries";
 
-    /// <summary>A delivery without its payload (which may be megabytes), for lists.</summary>
+    /// <summary>
+    /// A delivery without its payload (which may be megabytes), for lists. <paramref name="OutcomeMessage"/> is the final
+    /// result once the attempts it created for the org's connections have finished (<see cref="FinalResult"/>);
+    /// <paramref name="Result"/> is what those attempts came to (queued or running while one still works), null when it
+    /// created none for the org.
+    /// </summary>
     public sealed record Summary(
         Guid Id, string DeliveryId, string Event, string? Action, long? InstallationId, string? RepositoryFullName,
-        DateTimeOffset ReceivedAt, DeliveryOutcome Outcome, string? OutcomeMessage);
+        DateTimeOffset ReceivedAt, DeliveryOutcome Outcome, string? OutcomeMessage, AttemptStatus? Result = null);
+
+    /// <summary>One attempt a delivery created, as much as its final result says of it.</summary>
+    public sealed record AttemptResult(string DeliveryId, AttemptStatus Status, AttemptTrigger Trigger, string? Version, string? Message, string? EntryName)
+    {
+        public static AttemptResult Of(PublishAttempt a, string? entryName) => new(a.DeliveryId ?? "", a.Status, a.Trigger, a.Version, a.Message, entryName);
+    }
+
+    /// <summary>
+    /// What a processed delivery came to for the org: the status its attempts sum up to (a failure first, then a publish,
+    /// a skip, unchanged; queued or running while one still works) and, once all have finished, one sentence for each
+    /// ("Published 1.2.0 to my-skill.", "Failed to publish to my-skill: why."). While one still works, and when the
+    /// delivery created no attempt for the org, the processing message stays: what it queued, or why it queued nothing.
+    /// The one place delivery results are worded (the Deliveries pages and API show it).
+    /// </summary>
+    public static (AttemptStatus? Result, string? Message) FinalResult(string? processingMessage, IReadOnlyCollection<AttemptResult> attempts)
+    {
+        if (attempts.Count == 0) return (null, processingMessage);
+        if (attempts.FirstOrDefault(a => a.Status is AttemptStatus.Queued or AttemptStatus.Running) is { } working)
+            return (attempts.Any(a => a.Status == AttemptStatus.Running) ? AttemptStatus.Running : working.Status, processingMessage);
+        AttemptStatus[] order = [AttemptStatus.Failed, AttemptStatus.Published, AttemptStatus.Skipped, AttemptStatus.Unchanged];
+        var result = order.First(s => attempts.Any(a => a.Status == s));
+        return (result, string.Join(" ", attempts.Select(Sentence)));
+
+        static string Sentence(AttemptResult a)
+        {
+            var entry = a.EntryName ?? "a deleted connection's entry";
+            var why = (a.Message ?? "").Trim();
+            if (why.StartsWith("Skipped: ", StringComparison.Ordinal)) why = why["Skipped: ".Length..];
+            if (why.Length > 0 && !why.EndsWith('.')) why += ".";
+            return a.Status switch
+            {
+                AttemptStatus.Published => $"Published {a.Version} to {entry}.",
+                AttemptStatus.Unchanged => $"Unchanged: {a.Version} of {entry} is already published from the same content.",
+                AttemptStatus.Failed => $"Failed to publish to {entry}: {why}",
+                _ when a.Trigger == AttemptTrigger.PullRequest => $"{entry}: {why}",
+                _ => $"Not published to {entry}: {why}",
+            };
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="items"/> with their <see cref="FinalResult"/> for the org, in one query: the org's attempts created
+    /// since the oldest of them arrived (the (OrgId, CreatedAt) index; a margin for clocks of other instances) with their
+    /// delivery ids.
+    /// </summary>
+    static async Task<List<Summary>> WithResultsAsync(AdminDbContext db, Guid orgId, List<Summary> items, CancellationToken ct)
+    {
+        var processed = items.Where(i => i.Outcome == DeliveryOutcome.Processed).ToList();
+        if (processed.Count == 0) return items;
+        var ids = processed.Select(i => i.DeliveryId).ToList();
+        var since = processed.Min(i => i.ReceivedAt) - TimeSpan.FromMinutes(5);
+        var attempts = (await db.Attempts.AsNoTracking()
+            .Where(a => a.OrgId == orgId && a.CreatedAt >= since && a.DeliveryId != null && ids.Contains(a.DeliveryId!))
+            .OrderBy(a => a.CreatedAt)
+            .Select(a => new AttemptResult(a.DeliveryId!, a.Status, a.Trigger, a.Version, a.Message,
+                db.Connections.Where(c => c.Id == a.ConnectionId).Select(c => c.Entry!.Name).FirstOrDefault()))
+            .ToListAsync(ct)).ToLookup(a => a.DeliveryId);
+        return items.Select(i =>
+        {
+            if (i.Outcome != DeliveryOutcome.Processed) return i;
+            var (result, message) = FinalResult(i.OutcomeMessage, attempts[i.DeliveryId].ToList());
+            return i with { Result = result, OutcomeMessage = message };
+        }).ToList();
+    }
 
     public sealed record Page(List<Summary> Items, int Total);
 
@@ -59,9 +128,9 @@ public sealed class DeliveryService(
         var query = Filtered(db, orgId, filter);
         var total = await query.CountAsync(ct);
         var items = await query.OrderByDescending(d => d.ReceivedAt).Skip(Math.Max(0, page) * pageSize).Take(pageSize)
-            .Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage))
+            .Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage, null))
             .ToListAsync(ct);
-        return new Page(items, total);
+        return new Page(await WithResultsAsync(db, orgId, items, ct), total);
     }
 
     /// <summary>The API's list: newest first (received_at, then id), keyset-paged.</summary>
@@ -72,8 +141,9 @@ public sealed class DeliveryService(
         if (page.AfterTimeAndId() is (var at, var afterId))
             query = query.Where(d => d.ReceivedAt < at || (d.ReceivedAt == at && d.Id.CompareTo(afterId) < 0));
         var rows = await query.OrderByDescending(d => d.ReceivedAt).ThenByDescending(d => d.Id).Take(page.Limit + 1)
-            .Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage))
+            .Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage, null))
             .ToListAsync(ct);
+        rows = await WithResultsAsync(db, orgId, rows, ct);
         return page.ToPage(rows, DeliveriesList, d => PageRequest.TimeAndIdKey(d.ReceivedAt, d.Id));
     }
 
@@ -105,8 +175,9 @@ public sealed class DeliveryService(
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var query = VisibleTo(db, orgId);
         query = id is { } rowId ? query.Where(d => d.Id == rowId) : query.Where(d => d.DeliveryId == deliveryId);
-        return await query.Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage))
+        var found = await query.Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage, null))
             .SingleOrDefaultAsync(ct);
+        return found is null ? null : (await WithResultsAsync(db, orgId, [found], ct))[0];
     }
 
     /// <summary>Replays of the delivery (<c>{delivery id}:replay-N</c>) the org may see, newest first.</summary>
@@ -114,10 +185,11 @@ public sealed class DeliveryService(
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var like = EscapeLike(RootOf(deliveryId) + ReplaySeparator) + "%";
-        return await VisibleTo(db, orgId).Where(d => EF.Functions.Like(d.DeliveryId, like, "\\") && d.DeliveryId != deliveryId)
+        var replays = await VisibleTo(db, orgId).Where(d => EF.Functions.Like(d.DeliveryId, like, "\\") && d.DeliveryId != deliveryId)
             .OrderByDescending(d => d.ReceivedAt)
-            .Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage))
+            .Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage, null))
             .ToListAsync(ct);
+        return await WithResultsAsync(db, orgId, replays, ct);
     }
 
     /// <summary>Attempts of the org's connections that the delivery created, newest first.</summary>

@@ -151,9 +151,21 @@ public sealed class WebhookProcessor(
             }
             // The other event of the pair (push or create, whichever came first) already queued the publish: say so, not "0 queued".
             var other = sha is null ? "push" : "create";
-            outcome = matching.Count == 0 ? $"Tag {tag}: no connection's tag pattern matches."
+            outcome = matching.Count == 0 ? NoMatch(connections, tag)
                 : echoes == matching.Count ? $"Tag {tag}: already queued by GitHub's {other} event for this tag; nothing more to publish."
                 : Summary($"Tag {tag}") + (echoes > 0 ? $" {echoes} already queued by the {other} event." : "");
+        }
+
+        /// <summary>Why a tag queued nothing, naming the patterns it missed (a user can fix the tag or the pattern).</summary>
+        static string NoMatch(List<GitHubConnection> connections, string tag)
+        {
+            var patterns = connections.Select(c => c.TagPattern).Distinct().Order(StringComparer.Ordinal).Select(p => $"'{p}'").ToList();
+            return patterns.Count switch
+            {
+                0 => $"Tag {tag}: no connection follows this repository.",
+                1 => $"Tag {tag} does not match the tag pattern {patterns[0]}.",
+                _ => $"Tag {tag} matches none of the tag patterns {string.Join(", ", patterns)}.",
+            };
         }
 
         void Trigger(GitHubConnection connection, AttemptTrigger trigger, string sourceRef, string? commitSha)
