@@ -18,10 +18,29 @@ public sealed class DeliveryService(
     /// <summary>The cursor list name of the API's deliveries list.</summary>
     public const string DeliveriesList = "deliveries";
 
-    /// <summary>A delivery without its payload (which may be megabytes), for lists.</summary>
+    /// <summary>
+    /// A delivery without its payload (which may be megabytes), for lists. <paramref name="RecoveredAt"/>: when the app asked
+    /// GitHub to redeliver it after GitHub failed to hand it over (<see cref="DeliveryRecoveryService"/>); null otherwise.
+    /// </summary>
     public sealed record Summary(
         Guid Id, string DeliveryId, string Event, string? Action, long? InstallationId, string? RepositoryFullName,
-        DateTimeOffset ReceivedAt, DeliveryOutcome Outcome, string? OutcomeMessage);
+        DateTimeOffset ReceivedAt, DeliveryOutcome Outcome, string? OutcomeMessage, DateTimeOffset? RecoveredAt = null)
+    {
+        public bool Recovered => RecoveredAt is not null;
+    }
+
+    /// <summary>The list projection: the recovery is a correlated look-up by GUID in the same query, not a query per row.</summary>
+    static System.Linq.Expressions.Expression<Func<WebhookDelivery, Summary>> Summarize(AdminDbContext db) =>
+        d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage,
+            db.DeliveryRecoveries.Where(r => r.DeliveryId == d.DeliveryId && r.Error == null).Select(r => (DateTimeOffset?)r.RequestedAt).FirstOrDefault());
+
+    /// <summary>How many of the org's deliveries since <paramref name="since"/> came back through a recovery.</summary>
+    public async Task<int> RecoveredSinceAsync(Guid orgId, DateTimeOffset since, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await VisibleTo(db, orgId)
+            .CountAsync(d => db.DeliveryRecoveries.Any(r => r.DeliveryId == d.DeliveryId && r.Error == null && r.RequestedAt >= since), ct);
+    }
 
     public sealed record Page(List<Summary> Items, int Total);
 
@@ -59,7 +78,7 @@ public sealed class DeliveryService(
         var query = Filtered(db, orgId, filter);
         var total = await query.CountAsync(ct);
         var items = await query.OrderByDescending(d => d.ReceivedAt).Skip(Math.Max(0, page) * pageSize).Take(pageSize)
-            .Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage))
+            .Select(Summarize(db))
             .ToListAsync(ct);
         return new Page(items, total);
     }
@@ -72,7 +91,7 @@ public sealed class DeliveryService(
         if (page.AfterTimeAndId() is (var at, var afterId))
             query = query.Where(d => d.ReceivedAt < at || (d.ReceivedAt == at && d.Id.CompareTo(afterId) < 0));
         var rows = await query.OrderByDescending(d => d.ReceivedAt).ThenByDescending(d => d.Id).Take(page.Limit + 1)
-            .Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage))
+            .Select(Summarize(db))
             .ToListAsync(ct);
         return page.ToPage(rows, DeliveriesList, d => PageRequest.TimeAndIdKey(d.ReceivedAt, d.Id));
     }
@@ -105,7 +124,7 @@ public sealed class DeliveryService(
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var query = VisibleTo(db, orgId);
         query = id is { } rowId ? query.Where(d => d.Id == rowId) : query.Where(d => d.DeliveryId == deliveryId);
-        return await query.Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage))
+        return await query.Select(Summarize(db))
             .SingleOrDefaultAsync(ct);
     }
 
@@ -116,7 +135,7 @@ public sealed class DeliveryService(
         var like = EscapeLike(RootOf(deliveryId) + ReplaySeparator) + "%";
         return await VisibleTo(db, orgId).Where(d => EF.Functions.Like(d.DeliveryId, like, "\\") && d.DeliveryId != deliveryId)
             .OrderByDescending(d => d.ReceivedAt)
-            .Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage))
+            .Select(Summarize(db))
             .ToListAsync(ct);
     }
 
