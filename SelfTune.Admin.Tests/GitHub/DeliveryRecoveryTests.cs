@@ -256,6 +256,26 @@ public sealed class DeliveryRecoveryTests : IAsyncLifetime
         Assert.Equal(2, gh.CountRequests("cursor=v1_", "GET"));
         foreach (var d in lost) await gh.WaitForHookDeliveryAsync(r => r.Guid == d.Guid && r.Redelivery && r.Succeeded);
     }
+
+    [Fact]
+    public async Task Retention_removes_recovery_records_after_30_days()
+    {
+        var app = Start(port: null, scheduled: false);
+        DeliveryRecovery Recovery(TimeSpan age) => new()
+        {
+            DeliveryId = Guid.NewGuid().ToString(), HookDeliveryId = 1, Event = "push",
+            DeliveredAt = DateTimeOffset.UtcNow - age, RequestedAt = DateTimeOffset.UtcNow - age,
+        };
+        var (old, recent) = (Recovery(TimeSpan.FromDays(31)), Recovery(TimeSpan.FromDays(29)));
+        await app.App.WithDbAsync(db => { db.DeliveryRecoveries.AddRange(old, recent); return db.SaveChangesAsync(); });
+        var retention = new RetentionService(app.App.Services.GetRequiredService<IDbContextFactory<AdminDbContext>>(), TimeProvider.System,
+            app.App.Services.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<RetentionOptions>>(),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<RetentionService>.Instance);
+
+        await retention.PruneAsync(CancellationToken.None);
+
+        Assert.Equal([recent.DeliveryId], await app.App.WithDbAsync(db => db.DeliveryRecoveries.Select(r => r.DeliveryId).ToListAsync()));
+    }
 }
 
 /// <summary>The Deliveries pages mark a delivery that a recovery brought back, and count them for the last 3 days.</summary>

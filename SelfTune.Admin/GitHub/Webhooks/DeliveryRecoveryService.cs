@@ -101,7 +101,16 @@ public sealed class DeliveryRecoveryService(
             };
             if (!await ClaimAsync(claim, ct)) continue; // another instance asks for this one
 
-            var refusal = await RedeliverAsync(client.Connection, latest.Id, ct);
+            (string Reason, bool Retry)? refusal;
+            try
+            {
+                refusal = await RedeliverAsync(client.Connection, latest.Id, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                await ReleaseAsync(claim.DeliveryId); // shutting down: the next start asks for it
+                throw;
+            }
             if (refusal is null) { requested++; continue; }
             if (refusal.Value.Retry)
             {

@@ -38,7 +38,8 @@ public sealed class DeliveryService(
     public async Task<int> RecoveredSinceAsync(Guid orgId, DateTimeOffset since, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        return await VisibleTo(db, orgId)
+        // A redelivery arrives after it was asked for: only deliveries received since then can count.
+        return await VisibleTo(db, orgId).Where(d => d.ReceivedAt >= since)
             .CountAsync(d => db.DeliveryRecoveries.Any(r => r.DeliveryId == d.DeliveryId && r.Error == null && r.RequestedAt >= since), ct);
     }
 
