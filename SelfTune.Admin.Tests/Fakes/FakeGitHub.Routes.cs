@@ -56,6 +56,9 @@ public sealed partial class FakeGitHub
             case ["app", "installations", var id, "access_tokens"] when post:
                 if (await RequireAppJwtAsync(ctx)) await CreateAccessTokenAsync(ctx, id);
                 return;
+            case ["app", "hook", "deliveries", .. var hookRest]:
+                await HookDeliveriesAsync(ctx, hookRest); // FakeGitHub.HookDeliveries.cs
+                return;
             case ["app-manifests", var code, "conversions"] when post:
                 await ManifestConversionAsync(ctx, code);
                 return;

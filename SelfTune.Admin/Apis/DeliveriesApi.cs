@@ -8,7 +8,8 @@ namespace SelfTune.Admin.Apis;
 /// gate: a key with <c>registry:push</c> of an org on pro or higher. Org-scoped exactly as the page (<see cref="DeliveryService.VisibleTo"/>),
 /// so a rejected delivery, which names no org, is never listed here. A replay follows the page's rules
 /// (<see cref="DeliveryService.ReplayAsync"/>): admin or owner, replayable events only, and it is idempotent: what is
-/// already published comes out <c>unchanged</c> in the replay's attempts.
+/// already published comes out <c>unchanged</c> in the replay's attempts. A delivery that GitHub failed to hand over and
+/// redelivered when the app asked (<see cref="DeliveryRecoveryService"/>) answers <c>recovered: true</c> and <c>recovered_at</c>.
 /// </summary>
 public static class DeliveriesApi
 {
@@ -41,7 +42,7 @@ public static class DeliveriesApi
         var one = DeliveryResponse.From(d);
         return TypedResults.Ok(new DeliveryDetailResponse(one.Id, one.DeliveryId, one.Event, one.Action, one.InstallationId, one.RepositoryFullName,
             one.ReceivedAt, one.Outcome, one.OutcomeMessage, one.ReplayOf, DeliveryService.CanReplay(d.Event),
-            attempts.Select(a => AttemptResponse.From(a.Attempt)).ToList(), replays.Select(DeliveryResponse.From).ToList()));
+            attempts.Select(a => AttemptResponse.From(a.Attempt)).ToList(), replays.Select(DeliveryResponse.From).ToList(), one.Recovered, one.RecoveredAt));
     }
 
     static async Task<Accepted<DeliveryResponse>> Replay(string id, ClaimsPrincipal user, DeliveryService deliveries, CancellationToken ct)

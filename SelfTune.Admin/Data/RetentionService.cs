@@ -27,6 +27,9 @@ public sealed class RetentionService(IDbContextFactory<AdminDbContext> dbFactory
 {
     public sealed record Pruned(int Jobs, int DeliveryPayloads, int Attempts);
 
+    /// <summary>Recovery requests (<see cref="DeliveryRecovery"/>) are kept this long: the Deliveries page marks recovered ones meanwhile.</summary>
+    public static readonly TimeSpan DeliveryRecoveries = TimeSpan.FromDays(30);
+
     public async Task<Pruned> PruneAsync(CancellationToken ct)
     {
         var o = options.CurrentValue;
@@ -47,6 +50,10 @@ public sealed class RetentionService(IDbContextFactory<AdminDbContext> dbFactory
             .Where(d => d.Outcome == DeliveryOutcome.Rejected && d.ReceivedAt < payloadsBefore)
             .ExecuteDeleteAsync(ct);
 
+        // A recovery request marks what it brought back as recovered; after 30 days it goes (GitHub forgot the delivery long before).
+        var recoveriesBefore = now - DeliveryRecoveries;
+        var recoveries = await db.DeliveryRecoveries.Where(r => r.RequestedAt < recoveriesBefore).ExecuteDeleteAsync(ct);
+
         // An attempt is deleted when it is finished and at least N newer attempts of its connection exist: the newest N
         // (and any still queued or running) always stay. Correlated on the (ConnectionId, CreatedAt) index.
         var keep = Math.Max(1, o.AttemptsPerConnection);
@@ -59,6 +66,7 @@ public sealed class RetentionService(IDbContextFactory<AdminDbContext> dbFactory
         Count("delivery_payload", payloads);
         Count("attempt", attempts);
         Count("rejected_delivery", rejected);
+        Count("delivery_recovery", recoveries);
         if (jobs + payloads + attempts + rejected > 0)
             log.LogInformation("Retention pruned {Jobs} finished job(s), {Payloads} delivery payload(s), {Attempts} old attempt(s) and {Rejected} rejected deliveries",
                 jobs, payloads, attempts, rejected);

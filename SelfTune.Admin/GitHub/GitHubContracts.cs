@@ -111,13 +111,18 @@ public static class InstallationPermissions
     }
 }
 
-/// <summary>A webhook delivery without its payload. <c>replay_of</c> is the delivery id a replay was made from.</summary>
+/// <summary>
+/// A webhook delivery without its payload. <c>replay_of</c> is the delivery id a replay was made from; <c>recovered</c>: GitHub
+/// failed to hand it over and the app asked GitHub to redeliver it, at <c>recovered_at</c>.
+/// </summary>
 public sealed record DeliveryResponse(
     Guid Id, string DeliveryId, string Event, string? Action, long? InstallationId, string? RepositoryFullName,
-    DateTimeOffset ReceivedAt, DeliveryOutcome Outcome, string? OutcomeMessage, string? ReplayOf)
+    DateTimeOffset ReceivedAt, DeliveryOutcome Outcome, string? OutcomeMessage, string? ReplayOf,
+    bool Recovered = false, DateTimeOffset? RecoveredAt = null)
 {
     public static DeliveryResponse From(DeliveryService.Summary d) =>
-        new(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage, ReplayOfId(d.DeliveryId));
+        new(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage, ReplayOfId(d.DeliveryId),
+            d.Recovered, d.RecoveredAt);
 
     public static DeliveryResponse From(WebhookDelivery d) =>
         new(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage, ReplayOfId(d.DeliveryId));
@@ -129,6 +134,7 @@ public sealed record DeliveryResponse(
 public sealed record DeliveryDetailResponse(
     Guid Id, string DeliveryId, string Event, string? Action, long? InstallationId, string? RepositoryFullName,
     DateTimeOffset ReceivedAt, DeliveryOutcome Outcome, string? OutcomeMessage, string? ReplayOf,
-    bool Replayable, IReadOnlyList<AttemptResponse> Attempts, IReadOnlyList<DeliveryResponse> Replays);
+    bool Replayable, IReadOnlyList<AttemptResponse> Attempts, IReadOnlyList<DeliveryResponse> Replays,
+    bool Recovered = false, DateTimeOffset? RecoveredAt = null);
 
 public sealed record DeliveryList(IReadOnlyList<DeliveryResponse> Deliveries, string? NextCursor);

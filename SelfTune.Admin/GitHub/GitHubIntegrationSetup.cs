@@ -46,5 +46,6 @@ public static class GitHubIntegrationSetup
         services.AddKeyedScoped<IJobHandler, PublishJobs.PublishHandler>(PublishJobs.Publish);
         services.AddKeyedScoped<IJobHandler, PublishJobs.SyncHandler>(PublishJobs.Sync);
         services.AddHostedService<ReconciliationSweep>();
+        services.AddDeliveryRecovery(builder.Configuration); // asks GitHub again for deliveries that never reached the app
     }
 }

@@ -22,11 +22,15 @@ public sealed class DeliveryService(
     /// A delivery without its payload (which may be megabytes), for lists. <paramref name="OutcomeMessage"/> is the final
     /// result once the attempts it created for the org's connections have finished (<see cref="FinalResult"/>);
     /// <paramref name="Result"/> is what those attempts came to (queued or running while one still works), null when it
-    /// created none for the org.
+    /// created none for the org. <paramref name="RecoveredAt"/>: when the app asked GitHub to redeliver it after GitHub
+    /// failed to hand it over (<see cref="DeliveryRecoveryService"/>); null otherwise.
     /// </summary>
     public sealed record Summary(
         Guid Id, string DeliveryId, string Event, string? Action, long? InstallationId, string? RepositoryFullName,
-        DateTimeOffset ReceivedAt, DeliveryOutcome Outcome, string? OutcomeMessage, AttemptStatus? Result = null);
+        DateTimeOffset ReceivedAt, DeliveryOutcome Outcome, string? OutcomeMessage, AttemptStatus? Result = null, DateTimeOffset? RecoveredAt = null)
+    {
+        public bool Recovered => RecoveredAt is not null;
+    }
 
     /// <summary>One attempt a delivery created, as much as its final result says of it.</summary>
     public sealed record AttemptResult(string DeliveryId, AttemptStatus Status, AttemptTrigger Trigger, string? Version, string? Message, string? EntryName)
@@ -92,6 +96,20 @@ public sealed class DeliveryService(
         }).ToList();
     }
 
+    /// <summary>The list projection: the recovery is a correlated look-up by GUID in the same query, not a query per row.</summary>
+    static System.Linq.Expressions.Expression<Func<WebhookDelivery, Summary>> Summarize(AdminDbContext db) =>
+        d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage, null,
+            db.DeliveryRecoveries.Where(r => r.DeliveryId == d.DeliveryId && r.Error == null).Select(r => (DateTimeOffset?)r.RequestedAt).FirstOrDefault());
+
+    /// <summary>How many of the org's deliveries since <paramref name="since"/> came back through a recovery.</summary>
+    public async Task<int> RecoveredSinceAsync(Guid orgId, DateTimeOffset since, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        // A redelivery arrives after it was asked for: only deliveries received since then can count.
+        return await VisibleTo(db, orgId).Where(d => d.ReceivedAt >= since)
+            .CountAsync(d => db.DeliveryRecoveries.Any(r => r.DeliveryId == d.DeliveryId && r.Error == null && r.RequestedAt >= since), ct);
+    }
+
     public sealed record Page(List<Summary> Items, int Total);
 
     public static IQueryable<WebhookDelivery> VisibleTo(AdminDbContext db, Guid orgId)
@@ -128,7 +146,7 @@ public sealed class DeliveryService(
         var query = Filtered(db, orgId, filter);
         var total = await query.CountAsync(ct);
         var items = await query.OrderByDescending(d => d.ReceivedAt).Skip(Math.Max(0, page) * pageSize).Take(pageSize)
-            .Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage, null))
+            .Select(Summarize(db))
             .ToListAsync(ct);
         return new Page(await WithResultsAsync(db, orgId, items, ct), total);
     }
@@ -141,7 +159,7 @@ public sealed class DeliveryService(
         if (page.AfterTimeAndId() is (var at, var afterId))
             query = query.Where(d => d.ReceivedAt < at || (d.ReceivedAt == at && d.Id.CompareTo(afterId) < 0));
         var rows = await query.OrderByDescending(d => d.ReceivedAt).ThenByDescending(d => d.Id).Take(page.Limit + 1)
-            .Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage, null))
+            .Select(Summarize(db))
             .ToListAsync(ct);
         rows = await WithResultsAsync(db, orgId, rows, ct);
         return page.ToPage(rows, DeliveriesList, d => PageRequest.TimeAndIdKey(d.ReceivedAt, d.Id));
@@ -175,7 +193,7 @@ public sealed class DeliveryService(
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var query = VisibleTo(db, orgId);
         query = id is { } rowId ? query.Where(d => d.Id == rowId) : query.Where(d => d.DeliveryId == deliveryId);
-        var found = await query.Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage, null))
+        var found = await query.Select(Summarize(db))
             .SingleOrDefaultAsync(ct);
         return found is null ? null : (await WithResultsAsync(db, orgId, [found], ct))[0];
     }
@@ -187,7 +205,7 @@ public sealed class DeliveryService(
         var like = EscapeLike(RootOf(deliveryId) + ReplaySeparator) + "%";
         var replays = await VisibleTo(db, orgId).Where(d => EF.Functions.Like(d.DeliveryId, like, "\\") && d.DeliveryId != deliveryId)
             .OrderByDescending(d => d.ReceivedAt)
-            .Select(d => new Summary(d.Id, d.DeliveryId, d.Event, d.Action, d.InstallationId, d.RepositoryFullName, d.ReceivedAt, d.Outcome, d.OutcomeMessage, null))
+            .Select(Summarize(db))
             .ToListAsync(ct);
         return await WithResultsAsync(db, orgId, replays, ct);
     }
