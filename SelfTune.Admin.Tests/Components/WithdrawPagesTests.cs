@@ -18,6 +18,8 @@ public sealed class WithdrawPagesTests(AdminAppFactory app) : PageTestContext(ap
 {
     const string UnknownKey = "SKILL.md front matter has a key the Agent Skills specification does not define ('user-invocable').";
 
+    static WithdrawPagesTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(10);
+
     WithdrawalService Withdrawals => App.Services.GetRequiredService<WithdrawalService>();
 
     [Fact]
@@ -34,7 +36,7 @@ public sealed class WithdrawPagesTests(AdminAppFactory app) : PageTestContext(ap
 
         var page = RenderPage<EntryDetail>(("Id", entry));
 
-        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=version]").Count));
+        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=version]").Count), PageSeed.Slow);
         Assert.Contains("This skill is deprecated", page.Find("[data-testid=deprecation-banner]").TextContent);
         Assert.Equal("Use pdf-kit instead.", page.Find("[data-testid=deprecation-message]").TextContent.Trim());
         Assert.Equal("deprecated", page.Find("[data-testid=deprecated]").TextContent.Trim());
@@ -63,7 +65,7 @@ public sealed class WithdrawPagesTests(AdminAppFactory app) : PageTestContext(ap
         await AddVersionAsync(entry, "2.0.0");
         SignInAs(orgId, MemberRole.Owner);
         var page = RenderPage<EntryDetail>(("Id", entry));
-        page.WaitForAssertion(() => Assert.Equal("latest 2.0.0", page.Find("[data-testid=latest]").TextContent.Trim()));
+        page.WaitForAssertion(() => Assert.Equal("latest 2.0.0", page.Find("[data-testid=latest]").TextContent.Trim()), PageSeed.Slow);
 
         page.FindAll("[data-testid=yank]")[0].Click(); // newest first: 2.0.0
         page.WaitForAssertion(() => Assert.Contains("code-review 2.0.0 will no longer be chosen as latest", page.Find("[data-testid=withdraw-explanation]").TextContent));
@@ -87,7 +89,7 @@ public sealed class WithdrawPagesTests(AdminAppFactory app) : PageTestContext(ap
         await AddVersionAsync(entry, "1.0.0");
         SignInAs(orgId, MemberRole.Admin);
         var page = RenderPage<EntryDetail>(("Id", entry));
-        page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=deprecate]")));
+        page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=deprecate]")), PageSeed.Slow);
         Assert.Empty(page.FindAll("[data-testid=deprecation-banner]"));
 
         page.Find("[data-testid=deprecate]").Click();
@@ -116,7 +118,7 @@ public sealed class WithdrawPagesTests(AdminAppFactory app) : PageTestContext(ap
 
         var list = RenderPage<RegistryEntries>();
 
-        list.WaitForAssertion(() => Assert.Equal("1.0.0", list.Find("[data-testid=latest-version]").TextContent.Trim()));
+        list.WaitForAssertion(() => Assert.Equal("1.0.0", list.Find("[data-testid=latest-version]").TextContent.Trim()), PageSeed.Slow);
         Assert.Equal("deprecated", list.Find("[data-testid=deprecated]").TextContent.Trim());
     }
 
@@ -130,7 +132,7 @@ public sealed class WithdrawPagesTests(AdminAppFactory app) : PageTestContext(ap
 
         var page = RenderPage<EntryDetail>(("Id", entry));
 
-        page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=version]")));
+        page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=version]")), PageSeed.Slow);
         Assert.Single(page.FindAll("[data-testid=download]"));
         Assert.Empty(page.FindAll("[data-testid=yank], [data-testid=unyank], [data-testid=deprecate]"));
     }
