@@ -4,8 +4,8 @@ using SelfTune.Admin.Tests.GitHub;
 namespace SelfTune.Admin.Tests.Packaging;
 
 /// <summary>
-/// Agent Skills specification warnings are not stored with the version (that would need a migration); a GitHub publish
-/// carries them in its attempt's message, which is also the summary of the check run on the commit.
+/// Agent Skills specification warnings are kept with the version (the registry API's <c>warnings</c>); a GitHub publish
+/// also carries them in its attempt's message, which is also the summary of the check run on the commit.
 /// </summary>
 public sealed class SpecificationWarningsPublishTests(GitHubHarness h) : IClassFixture<GitHubHarness>
 {
@@ -26,5 +26,10 @@ public sealed class SpecificationWarningsPublishTests(GitHubHarness h) : IClassF
         Assert.Contains(unknownKey, published.Message);
         Assert.Contains(otherName, published.Message);
         Assert.Contains(h.GitHub.CheckRuns, r => r.RepoId == c.Repo.Id && r.Summary is { } s && s.Contains(unknownKey) && s.Contains(otherName));
+        var version = Assert.Single(await GitHubHarness.VersionsAsync(h.Api, c.EntryId));
+        var kept = version["warnings"]!.AsArray().Select(w => w!.GetValue<string>()).ToList();
+        Assert.Equal(2, kept.Count);
+        Assert.Contains(kept, w => w.Contains(unknownKey));
+        Assert.Contains(kept, w => w.Contains(otherName));
     }
 }

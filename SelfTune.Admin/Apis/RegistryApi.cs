@@ -31,6 +31,15 @@ public static class RegistryApi
         // A one-off import from GitHub needs a bound installation, so it is part of the (pro) GitHub integration.
         api.MapPost("{id}/versions/github", ImportFromGitHub).RequireApiKey(SelfTuneClaims.RegistryPush).RequirePlan(Plan.Pro)
             .WithSummary("Import a repository ref through a bound GitHub installation (source github-direct).");
+        // Withdrawing without deleting: owners and admins, and keys with registry:push (they act as admins).
+        api.MapPost("{id}/versions/{version}/yank", Yank).RequireApiKey(SelfTuneClaims.RegistryPush)
+            .WithSummary("Yank a version with {\"reason\": \"...\"} (1-500 characters): it stays downloadable by exact version and is never latest.");
+        api.MapDelete("{id}/versions/{version}/yank", Unyank).RequireApiKey(SelfTuneClaims.RegistryPush)
+            .WithSummary("Un-yank a version; latest is chosen again.");
+        api.MapPost("{id}/deprecate", Deprecate).RequireApiKey(SelfTuneClaims.RegistryPush)
+            .WithSummary("Deprecate an entry with {\"message\": \"...\"} (1-500 characters); it stays readable and installable.");
+        api.MapDelete("{id}/deprecate", Undeprecate).RequireApiKey(SelfTuneClaims.RegistryPush)
+            .WithSummary("Remove an entry's deprecation.");
 
         app.MapGet("/api/v1/public/registry", ListPublic).WithTags("Registry")
             .WithSummary("List public entries of every org by name; no key needed; paged with ?limit= and ?cursor=.");
@@ -139,6 +148,21 @@ public static class RegistryApi
         return VersionResult(await import.ImportAsync(user.GetOrgId(), user.GetActorId(), id, request, ct));
     }
 
+    static async Task<Ok<VersionResponse>> Yank(string id, string version, YankRequest? request, ClaimsPrincipal user,
+        WithdrawalService withdrawals, CancellationToken ct) =>
+        TypedResults.Ok(VersionResponse.From(await withdrawals.YankAsync(Actor.From(user), ParseEntryId(id), version, request?.Reason, ct), withManifest: true));
+
+    static async Task<Ok<VersionResponse>> Unyank(string id, string version, ClaimsPrincipal user, WithdrawalService withdrawals, CancellationToken ct) =>
+        TypedResults.Ok(VersionResponse.From(await withdrawals.UnyankAsync(Actor.From(user), ParseEntryId(id), version, ct), withManifest: true));
+
+    static async Task<Ok<EntryResponse>> Deprecate(string id, DeprecateRequest? request, ClaimsPrincipal user, WithdrawalService withdrawals, CancellationToken ct) =>
+        TypedResults.Ok(EntryResponse.From(await withdrawals.DeprecateAsync(Actor.From(user), ParseEntryId(id), request?.Message, ct)));
+
+    static async Task<Ok<EntryResponse>> Undeprecate(string id, ClaimsPrincipal user, WithdrawalService withdrawals, CancellationToken ct) =>
+        TypedResults.Ok(EntryResponse.From(await withdrawals.UndeprecateAsync(Actor.From(user), ParseEntryId(id), ct)));
+
+    static Guid ParseEntryId(string id) => Guid.TryParse(id, out var entryId) ? entryId : throw EntryNotFound(id);
+
     /// <summary>201 with the new version's address, or 200 when the same content was already there.</summary>
     static Results<Created<VersionResponse>, Ok<VersionResponse>> VersionResult(PublishResult result)
     {
@@ -149,7 +173,7 @@ public static class RegistryApi
 
     static EntryCreatedResponse Created(RegistryEntry e, SkillVersion? v) =>
         new(e.Id, e.OrgId, e.Name, e.Description, e.Visibility, e.SourceRepo, e.LatestVersion, e.CreatedAt, e.UpdatedAt,
-            v is null ? null : VersionResponse.From(v, withManifest: true));
+            e.DeprecatedAt is not null, e.DeprecatedAt, e.DeprecationMessage, v is null ? null : VersionResponse.From(v, withManifest: true));
 
     static async Task<RegistryEntry> FindReadableAsync(AdminDbContext db, ClaimsPrincipal user, string id, CancellationToken ct)
     {

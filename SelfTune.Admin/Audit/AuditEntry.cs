@@ -16,9 +16,9 @@ public sealed class AuditEntry
     /// <summary>The member or API key id; null for the system.</summary>
     public Guid? ActorId { get; set; }
     public required string ActorName { get; set; }
-    /// <summary>What happened, "area.verb": connection.create, api_key.revoke, member.role_change, org.plan_change...</summary>
+    /// <summary>What happened, "area.verb": connection.create, api_key.revoke, member.role_change, org.plan_change, version.yank...</summary>
     public required string Action { get; set; }
-    /// <summary>What it happened to: connection, api_key, member, invitation, installation, org, delivery, app...</summary>
+    /// <summary>What it happened to: connection, api_key, member, invitation, installation, org, delivery, app, entry, version...</summary>
     public required string TargetType { get; set; }
     public string? TargetId { get; set; }
     public string TargetName { get; set; } = "";

@@ -7,7 +7,8 @@ namespace SelfTune.Admin.Audit;
 /// </summary>
 /// <remarks>
 /// Recorded: the settings, bindings, connections, syncs, replays, keys, members and plans admins, keys and operators
-/// change. Not recorded: what the registry writes itself when a key or a webhook publishes (entries and versions).
+/// change, and withdrawals (<c>version.yank</c>, <c>version.unyank</c>, <c>entry.deprecate</c>, <c>entry.undeprecate</c>).
+/// Not recorded: what the registry writes itself when a key or a webhook publishes (entries and versions).
 /// A version is its own record, immutable, with its source, ref, <c>created_by</c> and time, so an entry here would only
 /// repeat it, once per push of every CI run.
 /// </remarks>

@@ -100,9 +100,15 @@ public sealed class RegistryQueries(IDbContextFactory<AdminDbContext> dbFactory)
         if (page.AfterTimeAndId() is (var at, var afterId))
             query = query.Where(v => v.PublishedAt < at || (v.PublishedAt == at && v.Id.CompareTo(afterId) < 0));
         var rows = await query.OrderByDescending(v => v.PublishedAt).ThenByDescending(v => v.Id).Take(page.Limit + 1)
-            .Select(v => new VersionResponse(v.Id, v.EntryId, v.Version, v.ChangeSummary, v.Source, v.SourceRef, v.SourceRepo,
-                v.ContentHash, v.Size, v.FileCount, v.PublishedAt, v.CreatedBy, null))
+            .Select(v => new
+            {
+                v.Id, v.EntryId, v.Version, v.ChangeSummary, v.Source, v.SourceRef, v.SourceRepo, v.ContentHash, v.Size,
+                v.FileCount, v.PublishedAt, v.CreatedBy, v.YankedAt, v.YankedReason, v.Warnings,
+            })
             .ToListAsync(ct);
-        return page.ToPage(rows, VersionsList, v => PageRequest.TimeAndIdKey(v.PublishedAt, v.Id));
+        var versions = rows.Select(v => new VersionResponse(v.Id, v.EntryId, v.Version, v.ChangeSummary, v.Source, v.SourceRef, v.SourceRepo,
+            v.ContentHash, v.Size, v.FileCount, v.PublishedAt, v.CreatedBy, v.YankedAt is not null, v.YankedAt, v.YankedReason,
+            VersionResponse.ParseWarnings(v.Warnings), null)).ToList();
+        return page.ToPage(versions, VersionsList, v => PageRequest.TimeAndIdKey(v.PublishedAt, v.Id));
     }
 }

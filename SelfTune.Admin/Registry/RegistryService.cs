@@ -4,9 +4,14 @@ public sealed record VersionProvenance(VersionSource Source, string? SourceRef, 
 
 public sealed record PublishResult(SkillVersion Version, bool Created);
 
+/// <summary>A version as the rule for <c>latest</c> (<see cref="RegistryService.ChooseLatest"/>) sees it.</summary>
+public sealed record LatestCandidate(Guid Id, string Version, DateTimeOffset PublishedAt, bool Yanked);
+
 /// <summary>
 /// Registry entries and their immutable versions. Every publish path (CLI push, GitHub connection, direct import)
-/// goes through <see cref="PublishAsync"/>, which is the one place that decides created / unchanged / conflict.
+/// goes through <see cref="PublishAsync"/>, which is the one place that decides created / unchanged / conflict, and
+/// keeps the Agent Skills warnings with the version. <see cref="ChooseLatest"/> is the one rule for <c>latest</c>
+/// (publishing here, yanking in <see cref="WithdrawalService"/>).
 /// </summary>
 public sealed class RegistryService(AdminDbContext db, TimeProvider clock, IChangeFeed changes)
 {
@@ -77,10 +82,11 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock, IChan
             FileManifest = VersionResponse.SerializeManifest(package.Files),
             SkillName = package.Skill.Name, SkillDescription = package.Skill.Description, SkillMarkdown = package.SkillMarkdown,
             CreatedBy = actorId, PublishedAt = clock.GetUtcNow(),
+            Warnings = VersionResponse.SerializeWarnings(package.WarningsFor(entry.Name)),
         };
         db.Versions.Add(row);
         var tracked = db.Entry(entry).State != EntityState.Detached ? entry : await db.Entries.SingleAsync(e => e.Id == entry.Id, ct);
-        tracked.LatestVersion = await ChooseLatestAsync(tracked, version, ct);
+        tracked.LatestVersion = await ChooseLatestAsync(tracked, row, ct);
         tracked.UpdatedAt = row.PublishedAt;
         try
         {
@@ -107,18 +113,34 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock, IChan
 
     /// <summary>
     /// The entry's latest after publishing <paramref name="published"/>, computed from all its versions (not from the
-    /// stored value, which a concurrent publish may have just changed): the highest release, else the newest prerelease.
+    /// stored value, which a concurrent publish may have just changed) by <see cref="ChooseLatest"/>.
     /// </summary>
-    async Task<string> ChooseLatestAsync(RegistryEntry entry, string published, CancellationToken ct)
+    async Task<string?> ChooseLatestAsync(RegistryEntry entry, SkillVersion published, CancellationToken ct)
     {
-        var versions = await db.Versions.AsNoTracking().Where(v => v.EntryId == entry.Id)
-            .Select(v => new { v.Version, v.PublishedAt }).ToListAsync(ct);
-        // A row that is not a version by today's rule (none should be) cannot be the latest; it must not stop a publish.
-        var releases = versions.Select(v => v.Version).Append(published)
-            .Select(v => RegistryVersion.TryParse(v, out var parsed) ? parsed : null)
-            .OfType<RegistryVersion>().Where(v => !v.IsPrerelease).ToList();
+        var versions = await LatestCandidatesAsync(db, entry.Id, ct);
+        return ChooseLatest([.. versions, new LatestCandidate(published.Id, published.Version, published.PublishedAt, Yanked: false)]);
+    }
+
+    /// <summary>Every version of the entry as <see cref="ChooseLatest"/> sees it, as stored.</summary>
+    public static Task<List<LatestCandidate>> LatestCandidatesAsync(AdminDbContext db, Guid entryId, CancellationToken ct) =>
+        db.Versions.AsNoTracking().Where(v => v.EntryId == entryId)
+            .Select(v => new LatestCandidate(v.Id, v.Version, v.PublishedAt, v.YankedAt != null)).ToListAsync(ct);
+
+    /// <summary>
+    /// The registry's one rule for an entry's <c>latest</c>, applied whenever a version is published, yanked or un-yanked:
+    /// the highest release by SemVer precedence that is not yanked; while there is none, the newest prerelease that is
+    /// not yanked (by publish time, the later in <paramref name="versions"/> among equal times); null when every version
+    /// is yanked. So a yanked version is never latest, whatever is published after it, and publishing a lower version
+    /// while the highest is yanked makes it latest only when it is the highest release not yanked (1.5.0 over 1.0.0,
+    /// not 0.9.0). A row that is not a version by today's rule (none should be) cannot be the latest.
+    /// </summary>
+    public static string? ChooseLatest(IReadOnlyList<LatestCandidate> versions)
+    {
+        var live = versions.Select((v, order) => (v, order, parsed: RegistryVersion.TryParse(v.Version, out var p) ? p : null))
+            .Where(x => !x.v.Yanked && x.parsed is not null).ToList();
+        var releases = live.Select(x => x.parsed!).Where(v => !v.IsPrerelease).ToList();
         if (releases.Count > 0) return releases.Max()!.Text;
-        return published; // no release yet: the prerelease being published is the newest
+        return live.Count == 0 ? null : live.OrderBy(x => x.v.PublishedAt).ThenBy(x => x.order).Last().v.Version;
     }
 
     public static bool TryParseVisibility(string value, out Visibility visibility)

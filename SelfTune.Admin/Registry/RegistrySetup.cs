@@ -8,5 +8,6 @@ public static class RegistrySetup
         builder.Services.AddScoped<RegistryService>();
         builder.Services.AddSingleton<RegistryQueries>(); // a context per call, from the factory
         builder.Services.AddScoped<UploadService>();
+        builder.Services.AddSingleton<WithdrawalService>(); // a context per call: the entry page holds it too
     }
 }
