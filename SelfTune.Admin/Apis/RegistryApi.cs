@@ -136,7 +136,7 @@ public static class RegistryApi
         ClaimsPrincipal user, DirectImport import, CancellationToken ct)
     {
         if (request is null) throw new ProblemException(400, "invalid_request", "The request body must be a JSON object.");
-        return VersionResult(await import.ImportAsync(user.GetOrgId(), user.GetActorId(), id, request, ct));
+        return VersionResult(await import.ImportAsync(Actor.From(user), id, request, ct));
     }
 
     /// <summary>201 with the new version's address, or 200 when the same content was already there.</summary>
