@@ -518,7 +518,7 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
         Assert.Equal("trunk", Input(page, "branch").GetAttribute("value"));
         // No entries yet: a new one, named after the repository.
         Assert.Equal("my_skill", Input(page, "new-entry-name").GetAttribute("value"));
-        Assert.Contains("fails until this is fixed", Text(page, "folder-problems"));
+        page.WaitForAssertion(() => Assert.Contains("fails until this is fixed", Text(page, "folder-problems")), Wait);
         await page.InvokeAsync(() => Input(page, "tag-pattern").Input("release/v*"));
 
         await ClickAsync(page, "create-connection");
