@@ -95,13 +95,11 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
 
     static string Text(IRenderedComponent<ContainerFragment> page, string testId) => page.Find($"[data-testid={testId}]").TextContent;
 
-    /// <summary>Owner → Use installation → the repository table.</summary>
+    /// <summary>A bound installation → the page opens at its repository table (a returning user).</summary>
     async Task<IRenderedComponent<ContainerFragment>> OpenRepositoriesAsync(Guid orgId, FakeInstallation installation)
     {
         await BindDirectlyAsync(orgId, installation);
         var page = RenderAt("/settings/github");
-        page.WaitForElement("[data-testid=use-installation]", Wait);
-        await ClickAsync(page, "use-installation");
         page.WaitForElement("[data-testid=repos]", Wait);
         return page;
     }
@@ -116,13 +114,16 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
         page.WaitForAssertion(() =>
         {
             Assert.Equal(repo.FullName, Text(page, "configure-repo"));
-            Assert.Empty(page.FindAll("[data-testid=folders-loading], [data-testid=tags-loading], [data-testid=entries-loading]"));
+            Assert.Empty(page.FindAll("[data-testid=folders-loading], [data-testid=tags-loading], [data-testid=entries-loading], [data-testid=folder-checking]"));
         }, Wait);
         return page;
     }
 
-    static Dictionary<string, byte[]> Files(params string[] paths) =>
-        paths.ToDictionary(p => p, p => Encoding.UTF8.GetBytes(p.EndsWith("SKILL.md") ? "---\nname: x\ndescription: y\n---\n# x\n" : "text"));
+    static Dictionary<string, byte[]> Files(params string[] paths) => FilesNamed("x", paths);
+
+    /// <summary>The files, each SKILL.md naming the skill <paramref name="skillName"/>.</summary>
+    static Dictionary<string, byte[]> FilesNamed(string skillName, params string[] paths) =>
+        paths.ToDictionary(p => p, p => Encoding.UTF8.GetBytes(p.EndsWith("SKILL.md") ? $"---\nname: {skillName}\ndescription: y\n---\n# x\n" : "text"));
 
     [Fact]
     public async Task Install_button_sends_the_browser_to_github_with_a_fresh_state_and_the_redirect_back_binds_the_verified_account()
@@ -413,6 +414,56 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
     }
 
     [Fact]
+    public async Task Configure_checks_the_chosen_folder_before_Create_and_names_the_new_entry_after_its_SKILL_md()
+    {
+        var (orgId, _) = await SignInToNewOrgAsync();
+        var owner = "fc-" + Guid.NewGuid().ToString("N")[..6];
+        var installation = gh.AddInstallation(owner);
+        var repo = gh.AddRepo(installation, owner, "Skill-Repo");
+        gh.PushCommit(repo, "main", new Dictionary<string, byte[]>
+        {
+            ["skills/good/SKILL.md"] = "---\nname: pdf-tools\ndescription: Reads PDFs.\n---\n# PDF tools\n"u8.ToArray(),
+            ["skills/leaky/SKILL.md"] = "---\nname: leaky\ndescription: Carries a key.\n---\n# Leaky\n"u8.ToArray(),
+            ["skills/leaky/keys/id_rsa"] = "-----BEGIN OPENSSH PRIVATE KEY-----\n"u8.ToArray(),
+        });
+
+        var page = await OpenConfigureAsync(orgId, installation, repo);
+        // Two skill folders: none is chosen for the user, so nothing is checked yet and the name comes from the repository.
+        Assert.Empty(page.FindAll("[data-testid=folder-problems], [data-testid=folder-ok]"));
+        Assert.Equal("skill-repo", Input(page, "new-entry-name").GetAttribute("value"));
+
+        // The folder with a private key: the problem, in words, before Create.
+        await ClickAsync(page, () => page.FindAll("[data-testid=skill-folder]").Single(c => c.TextContent.Trim() == "skills/leaky"));
+        page.WaitForAssertion(() =>
+        {
+            Assert.Contains("fails until this is fixed", Text(page, "folder-problems"));
+            Assert.Equal("skills/leaky/keys/id_rsa", Text(page, "folder-problem-file"));
+            Assert.Contains("looks like a secret", Text(page, "folder-problem-message"));
+        }, Wait);
+        Assert.Equal("skill-repo", Input(page, "new-entry-name").GetAttribute("value")); // no valid skill: no name taken from it
+
+        // A valid folder: ready to publish, and the new entry takes the skill's name.
+        await ClickAsync(page, () => page.FindAll("[data-testid=skill-folder]").Single(c => c.TextContent.Trim() == "skills/good"));
+        page.WaitForAssertion(() => Assert.Contains("“pdf-tools”", Text(page, "folder-ok")), Wait);
+        Assert.Empty(page.FindAll("[data-testid=folder-problems]"));
+        Assert.Equal("pdf-tools", Input(page, "new-entry-name").GetAttribute("value"));
+
+        // A name the user typed stays theirs.
+        await page.InvokeAsync(() => Input(page, "new-entry-name").Input("my-pdf-skill"));
+        await ClickAsync(page, () => page.FindAll("[data-testid=skill-folder]").Single(c => c.TextContent.Trim() == "skills/leaky"));
+        page.WaitForElement("[data-testid=folder-problems]", Wait);
+        await ClickAsync(page, () => page.FindAll("[data-testid=skill-folder]").Single(c => c.TextContent.Trim() == "skills/good"));
+        page.WaitForElement("[data-testid=folder-ok]", Wait);
+        Assert.Equal("my-pdf-skill", Input(page, "new-entry-name").GetAttribute("value"));
+
+        await ClickAsync(page, "create-connection");
+        page.WaitForAssertion(() => Assert.Contains("/connections/", Nav.Uri), Wait);
+        var connection = await App.WithDbAsync(db => db.Connections.Include(c => c.Entry).SingleAsync(c => c.OrgId == orgId));
+        Assert.Equal("skills/good", connection.SkillPath);
+        Assert.Equal("my-pdf-skill", connection.Entry!.Name);
+    }
+
+    [Fact]
     public async Task Write_back_is_disabled_with_the_reason_when_the_org_mode_is_off_or_the_installation_cannot_post()
     {
         var (orgId, _) = await SignInToNewOrgAsync();
@@ -459,13 +510,15 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
         var owner = "cr-" + Guid.NewGuid().ToString("N")[..6];
         var installation = gh.AddInstallation(owner);
         var repo = gh.AddRepo(installation, owner, "My_Skill", defaultBranch: "trunk");
-        var head = gh.PushCommit(repo, "trunk", Files("SKILL.md", "notes.md"));
+        // SKILL.md's name breaks the Agent Skills rules: the form says so, takes no name from it, and Create is still offered.
+        var head = gh.PushCommit(repo, "trunk", FilesNamed("my_skill", "SKILL.md", "notes.md"));
 
         var page = await OpenConfigureAsync(orgId, installation, repo);
         Assert.Equal(["."], page.FindAll("[data-testid=skill-folder]").Select(c => c.TextContent.Trim()));
         Assert.Equal("trunk", Input(page, "branch").GetAttribute("value"));
         // No entries yet: a new one, named after the repository.
         Assert.Equal("my_skill", Input(page, "new-entry-name").GetAttribute("value"));
+        page.WaitForAssertion(() => Assert.Contains("fails until this is fixed", Text(page, "folder-problems")), Wait);
         await page.InvokeAsync(() => Input(page, "tag-pattern").Input("release/v*"));
 
         await ClickAsync(page, "create-connection");
@@ -484,12 +537,14 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
         Assert.Equal("my_skill", connection.Entry!.Name);
         Assert.Equal(repo.FullName, connection.Entry.SourceRepo);
 
-        // Auto-publish is on: the first sync, queued with the connection, publishes trunk's head without any webhook.
+        // Auto-publish is on: the first sync, queued with the connection, tries trunk's head without any webhook, and
+        // fails as the form warned, naming the problem.
         var key = SelfTune.Admin.GitHub.Publishing.PublishJobs.ConcurrencyKey(connection.Id);
         var job = await App.WithDbAsync(db => db.Jobs.AsNoTracking().SingleAsync(j => j.ConcurrencyKey == key));
         await App.Services.GetRequiredService<SelfTune.Admin.Jobs.JobQueue>().WaitForCompletionAsync(job.Id, Wait);
         var attempt = Assert.Single(await App.WithDbAsync(db => db.Attempts.AsNoTracking().Where(a => a.ConnectionId == connection.Id).ToListAsync()));
-        Assert.True(attempt.Status == AttemptStatus.Published, $"{attempt.Status}: {attempt.Message}");
+        Assert.True(attempt.Status == AttemptStatus.Failed, $"{attempt.Status}: {attempt.Message}");
+        Assert.Contains("my_skill", attempt.Message);
         Assert.Equal((AttemptTrigger.Manual, head), (attempt.Trigger, attempt.SourceRef));
     }
 
@@ -500,7 +555,7 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
         var owner = "rf-" + Guid.NewGuid().ToString("N")[..6];
         var installation = gh.AddInstallation(owner);
         var repo = gh.AddRepo(installation, owner, "gone");
-        gh.PushCommit(repo, "main", Files("SKILL.md"));
+        gh.PushCommit(repo, "main", FilesNamed("gone", "SKILL.md"));
 
         var page = await OpenConfigureAsync(orgId, installation, repo);
         gh.RemoveRepoFromInstallation(installation, repo); // the repository leaves the installation meanwhile

@@ -145,7 +145,7 @@ public static class RegistryApi
         ClaimsPrincipal user, DirectImport import, CancellationToken ct)
     {
         if (request is null) throw new ProblemException(400, "invalid_request", "The request body must be a JSON object.");
-        return VersionResult(await import.ImportAsync(user.GetOrgId(), user.GetActorId(), id, request, ct));
+        return VersionResult(await import.ImportAsync(Actor.From(user), id, request, ct));
     }
 
     static async Task<Ok<VersionResponse>> Yank(string id, string version, YankRequest? request, ClaimsPrincipal user,

@@ -16,7 +16,10 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
             ?? throw ProblemException.NotFound($"Installation {installationId} is not bound to this org.");
     }
 
-    /// <summary>Every repository the installation reaches (all pages), with <c>connected_elsewhere</c> by repository id.</summary>
+    /// <summary>
+    /// Every repository the installation reaches (all pages), most recently pushed first, with <c>connected_elsewhere</c>
+    /// (another org connects it) and <c>connected</c> (this org does), both by repository id.
+    /// </summary>
     public async Task<List<RepoResponse>> ListReposAsync(Guid orgId, long installationId, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
@@ -24,12 +27,16 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         if (installation.UnusableReason() is { } unusable) throw ProblemException.Conflict(unusable);
         var repos = await FetchReposAsync(installationId, ct);
         var ids = repos.Select(r => r.Id).ToList();
-        var elsewhere = (await db.Connections.AsNoTracking().Where(c => ids.Contains(c.RepoId) && c.OrgId != orgId)
-            .Select(c => c.RepoId).Distinct().ToListAsync(ct)).ToHashSet();
+        var connections = await db.Connections.AsNoTracking().Where(c => ids.Contains(c.RepoId))
+            .Select(c => new { c.RepoId, c.OrgId, c.Id, c.CreatedAt }).ToListAsync(ct);
+        var elsewhere = connections.Where(c => c.OrgId != orgId).Select(c => c.RepoId).ToHashSet();
+        // The oldest of this org's connections of a repository (one per skill folder) is the one the page links to.
+        var own = connections.Where(c => c.OrgId == orgId).GroupBy(c => c.RepoId)
+            .ToDictionary(g => g.Key, g => g.OrderBy(c => c.CreatedAt).First().Id);
         return repos.Select(r => new RepoResponse(r.Id, r.FullName, r.Owner.Login, r.Name,
                 r.Visibility?.ToString().ToLowerInvariant() ?? (r.Private ? "private" : "public"), r.DefaultBranch, r.HtmlUrl, r.PushedAt,
-                elsewhere.Contains(r.Id)))
-            .OrderBy(r => r.FullName, StringComparer.OrdinalIgnoreCase).ToList();
+                elsewhere.Contains(r.Id), own.ContainsKey(r.Id), own.TryGetValue(r.Id, out var connectionId) ? connectionId : null))
+            .OrderByDescending(r => r.PushedAt ?? DateTimeOffset.MinValue).ThenBy(r => r.FullName, StringComparer.OrdinalIgnoreCase).ToList();
     }
 
     async Task<IReadOnlyList<Repository>> FetchReposAsync(long installationId, CancellationToken ct)
@@ -119,14 +126,14 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         var orgId = actor.OrgId;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var errors = new Dictionary<string, string[]>();
-        if (request.EntryId is null) errors["entry_id"] = ["entry_id is required."];
-        if (request.InstallationId is null) errors["installation_id"] = ["installation_id is required."];
-        if (string.IsNullOrWhiteSpace(request.RepoFullName)) errors["repo_full_name"] = ["repo_full_name is required ('owner/repo')."];
+        if (request.EntryId is null) errors["entry_id"] = ["Choose the registry entry the repository publishes to."];
+        if (request.InstallationId is null) errors["installation_id"] = ["Choose a GitHub installation bound to this org."];
+        if (string.IsNullOrWhiteSpace(request.RepoFullName)) errors["repo_full_name"] = ["Name the repository as 'owner/repo'."];
         if (errors.Count > 0) throw new ProblemException(400, "invalid_request", errors.Values.First()[0], errors);
 
         var branch = request.DefaultBranch ?? "main";
         var tagPattern = request.TagPattern ?? "v*";
-        if (!Validation.IsRepoFullName(request.RepoFullName)) errors["repo_full_name"] = ["repo_full_name must be 'owner/repo' using GitHub's allowed characters."];
+        if (!Validation.IsRepoFullName(request.RepoFullName)) errors["repo_full_name"] = ["The repository must be named 'owner/repo' with the characters GitHub allows."];
         if (GitHubRules.BranchError(branch) is { } branchError) errors["default_branch"] = [branchError];
         if (GitHubRules.SkillPathError(request.SkillPath, out var skillPath) is { } pathError) errors["skill_path"] = [pathError];
         if (!TagPattern.TryParse(tagPattern, out _, out var patternError)) errors["tag_pattern"] = [patternError!];
@@ -146,7 +153,7 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
                 new Dictionary<string, string[]> { ["repo_full_name"] = [$"{request.RepoFullName} is not reachable through installation {installation.InstallationId}."] });
 
         if (await db.Connections.AnyAsync(c => c.OrgId == orgId && c.RepoId == repo.Id && c.SkillPath == skillPath, ct))
-            throw ProblemException.Conflict($"{repo.FullName} with skill_path '{skillPath}' already feeds an entry of this org.");
+            throw ProblemException.Conflict($"{repo.FullName} already publishes its folder '{skillPath}' into an entry of this org.");
 
         var now = clock.GetUtcNow();
         var connection = new GitHubConnection
@@ -165,7 +172,7 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         try { await db.SaveChangesAsync(ct); }
         catch (DbUpdateException)
         {
-            throw ProblemException.Conflict($"{repo.FullName} with skill_path '{skillPath}' already feeds an entry of this org.");
+            throw ProblemException.Conflict($"{repo.FullName} already publishes its folder '{skillPath}' into an entry of this org.");
         }
         queue.Notify();
         return connection;
@@ -190,7 +197,7 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         {
             if (skillPath != connection.SkillPath && await db.Connections.AnyAsync(
                     c => c.OrgId == connection.OrgId && c.RepoId == connection.RepoId && c.SkillPath == skillPath && c.Id != connection.Id, ct))
-                throw ProblemException.Conflict($"{connection.RepoFullName} with skill_path '{skillPath}' already feeds an entry of this org.");
+                throw ProblemException.Conflict($"{connection.RepoFullName} already publishes its folder '{skillPath}' into an entry of this org.");
             connection.SkillPath = skillPath;
         }
         if (request.WriteBackEnabled is { } writeBack) connection.WriteBackEnabled = writeBack;

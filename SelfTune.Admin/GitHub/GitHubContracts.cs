@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace SelfTune.Admin.GitHub;
 
 // Wire shapes of /api/v1/github (the seed's field names; snake_case by the app's JSON policy).
@@ -20,9 +22,13 @@ public sealed record InstallationResponse(
             InstallationPermissions.Parse(i.Permissions), i.RepositorySelection, i.DeletedAt);
 }
 
+/// <summary>
+/// A repository an installation reaches. <c>connected</c>: this org already publishes from it; <c>ConnectionId</c> (one of
+/// those connections, for the setup page's link) is not part of the wire format.
+/// </summary>
 public sealed record RepoResponse(
     long Id, string FullName, string Owner, string Name, string Visibility, string DefaultBranch, string HtmlUrl,
-    DateTimeOffset? PushedAt, bool ConnectedElsewhere);
+    DateTimeOffset? PushedAt, bool ConnectedElsewhere, bool Connected = false, [property: JsonIgnore] Guid? ConnectionId = null);
 
 public sealed record CreateConnectionRequest(
     Guid? EntryId, long? InstallationId, string? RepoFullName, string? DefaultBranch, string? SkillPath,

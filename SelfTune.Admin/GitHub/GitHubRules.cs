@@ -25,11 +25,11 @@ public static class GitHubRules
     /// <summary>Git's branch name rules (git check-ref-format), enough to refuse what GitHub would never have.</summary>
     public static string? BranchError(string branch)
     {
-        if (branch.Length is 0 or > 255) return "default_branch must be 1-255 characters.";
+        if (branch.Length is 0 or > 255) return "The branch name must be 1-255 characters.";
         if (branch.StartsWith('/') || branch.EndsWith('/') || branch.StartsWith('-') || branch.EndsWith('.') || branch.EndsWith(".lock")
             || branch.Contains("..") || branch.Contains("//") || branch.Contains("@{") || branch == "@"
             || branch.Any(c => char.IsControl(c) || c is ' ' or '~' or '^' or ':' or '?' or '*' or '[' or '\\'))
-            return $"default_branch '{branch}' is not a valid branch name.";
+            return $"'{branch}' is not a valid branch name.";
         return null;
     }
 }

@@ -74,9 +74,45 @@ public sealed class PreviewService(
         }
     }
 
+    /// <summary>
+    /// The setup form's check of a skill folder before its connection exists: <paramref name="skillPath"/> of the repository
+    /// at <paramref name="sha"/>, packaged and validated exactly as a publish packages it (SKILL.md and its front matter,
+    /// the limits, secrets). Nothing is stored; the staged archive is discarded.
+    /// </summary>
+    /// <exception cref="ProblemException">Not allowed, an installation not bound to the org (404) or unusable (409), GitHub failing.</exception>
+    public async Task<FolderCheck> CheckFolderAsync(Actor actor, long installationId, string owner, string repo, string skillPath, string sha,
+        CancellationToken ct)
+    {
+        actor.Require(MemberRole.Member, "preview a publish");
+        var installation = await connections.GetBoundInstallationAsync(actor.OrgId, installationId, ct);
+        if (installation.UnusableReason() is { } unusable) throw ProblemException.Conflict(unusable);
+        try
+        {
+            await using var package = await packager.PackageAsync(installationId, owner, repo, skillPath, sha, ct);
+            var skill = package.Package;
+            return new FolderCheck(skillPath, sha, skill.Skill.Name, skill.Files.Count, package.Archive.Size, [],
+                skill.Warnings.Select(w => new PreviewProblem(w.FilePath, w.Message, w.Rule)).ToList());
+        }
+        catch (PackagingException e)
+        {
+            return new FolderCheck(skillPath, sha, null, 0, 0, [new PreviewProblem(e.FilePath, e.Message, e.Rule)], []);
+        }
+        catch (Exception e) when (GitHubFailures.IsGitHubFailure(e) || e is IOException)
+        {
+            throw GitHubFailures.ToProblem(e, $"reading {owner}/{repo}@{GitRef.Short(sha)}");
+        }
+    }
+
     static PreviewResponse Answer(GitHubConnection connection, string reference, string sha, string? tag, PreviewOutcome outcome,
         string message, string? version, StagedSkill? package, IReadOnlyList<PreviewProblem> problems) =>
         new(connection.Id, reference, sha, tag, outcome, message, version,
             package?.Package.Files.Select(f => new PreviewFile(f.Path, f.Size)).ToList() ?? [],
             package?.Package.Files.Count ?? 0, package?.Archive.Size ?? 0, package?.Archive.Hash, problems);
 }
+
+/// <summary>
+/// A skill folder checked before connecting it: the skill's name from SKILL.md when it packages, its size, the problems
+/// that would make a publish fail (empty when it packages) and the warnings a publish would carry.
+/// </summary>
+public sealed record FolderCheck(string SkillPath, string CommitSha, string? SkillName, int FileCount, long Size,
+    IReadOnlyList<PreviewProblem> Problems, IReadOnlyList<PreviewProblem> Warnings);

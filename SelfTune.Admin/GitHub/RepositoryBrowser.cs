@@ -74,6 +74,22 @@ public sealed class RepositoryBrowser(IGitHubClientFactory github)
         }
     }
 
+    /// <summary>
+    /// Whether the branch head holds a SKILL.md in any folder (the repository list's mark): true or false, or null when
+    /// GitHub could not be asked. A repository without the branch (an empty one) holds none.
+    /// </summary>
+    public async Task<bool?> HasSkillAsync(long installationId, string owner, string repo, string branch, CancellationToken ct = default)
+    {
+        try
+        {
+            return (await ListSkillFoldersAsync(installationId, owner, repo, branch, ct)).Folders.Count > 0;
+        }
+        catch (ProblemException e)
+        {
+            return e.Status == 404 ? false : null;
+        }
+    }
+
     /// <summary>The repository's tag names (all pages), in GitHub's order.</summary>
     public async Task<IReadOnlyList<string>> ListTagsAsync(long installationId, string owner, string repo, CancellationToken ct = default)
     {

@@ -6,31 +6,36 @@ public sealed record DirectImportRequest(string? RepoFullName, string? Ref, stri
 /// <c>POST /api/v1/registry/{id}/versions/github</c> (SPEC section 10): a one-off import of a repository ref through an
 /// installation bound to the org, without a connection. Provenance <c>github-direct</c>; <c>source_ref</c> is the tag
 /// when the ref is a tag, else the full commit SHA. The version defaults to the commit's prerelease, as a push would.
+/// Also the entry page's "Import from GitHub"; each call uses its own DbContext (pages call it). Admins and owners import
+/// (an API key with <c>registry:push</c> acts as an admin).
 /// </summary>
-public sealed class DirectImport(AdminDbContext db, ConnectionService connections, RepositoryBrowser browser,
-    SkillPackager packager, RegistryService registry)
+public sealed class DirectImport(IDbContextFactory<AdminDbContext> dbFactory, ConnectionService connections, RepositoryBrowser browser,
+    SkillPackager packager, TimeProvider clock, IChangeFeed changes)
 {
-    public async Task<PublishResult> ImportAsync(Guid orgId, Guid actorId, string entryId, DirectImportRequest request, CancellationToken ct)
+    public async Task<PublishResult> ImportAsync(Actor actor, string entryId, DirectImportRequest request, CancellationToken ct)
     {
+        actor.Require(MemberRole.Admin, "import versions from GitHub");
+        var orgId = actor.OrgId;
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
         var entry = (Guid.TryParse(entryId, out var id) ? await db.Entries.SingleOrDefaultAsync(e => e.Id == id && e.OrgId == orgId, ct) : null)
             ?? throw ProblemException.NotFound($"No registry entry with id '{entryId}'.");
 
         var errors = new Dictionary<string, string[]>();
-        if (!Validation.IsRepoFullName(request.RepoFullName)) errors["repo_full_name"] = ["repo_full_name is required: 'owner/repo'."];
+        if (!Validation.IsRepoFullName(request.RepoFullName)) errors["repo_full_name"] = ["Name the repository as 'owner/repo'."];
         if (string.IsNullOrWhiteSpace(request.Ref) || request.Ref.Length > 255 || request.Ref.Any(char.IsControl))
-            errors["ref"] = ["ref is required: a tag, a branch or a commit SHA (at most 255 characters)."];
+            errors["ref"] = ["Give a tag, a branch or a commit SHA to import (at most 255 characters)."];
         if (GitHubRules.SkillPathError(request.SkillPath, out var skillPath) is { } pathError) errors["skill_path"] = [pathError];
         if (errors.Count > 0) throw new ProblemException(400, "invalid_request", errors.Values.First()[0], errors);
         var version = request.Version is null ? null : RegistryService.ValidateVersion(request.Version);
 
-        var (installationId, repo) = await FindReachingInstallationAsync(orgId, request.RepoFullName!, ct);
+        var (installationId, repo) = await FindReachingInstallationAsync(db, orgId, request.RepoFullName!, ct);
         try
         {
             var (sha, tag) = await browser.ResolveRefAsync(installationId, repo.Owner, repo.Name, request.Ref!, ct);
             await using var package = await packager.PackageAsync(installationId, repo.Owner, repo.Name, skillPath, sha, ct);
             var provenance = new VersionProvenance(VersionSource.GithubDirect, tag ?? sha, repo.FullName);
-            return await registry.PublishAsync(entry, version ?? RegistryVersion.ForCommit(sha), null,
-                package.Archive, package.Package, provenance, actorId, ct);
+            return await new RegistryService(db, clock, changes).PublishAsync(entry, version ?? RegistryVersion.ForCommit(sha), null,
+                package.Archive, package.Package, provenance, actor.Id, ct);
         }
         catch (PackagingException e)
         {
@@ -42,7 +47,7 @@ public sealed class DirectImport(AdminDbContext db, ConnectionService connection
         }
     }
 
-    async Task<(long InstallationId, RepoResponse Repo)> FindReachingInstallationAsync(Guid orgId, string fullName, CancellationToken ct)
+    async Task<(long InstallationId, RepoResponse Repo)> FindReachingInstallationAsync(AdminDbContext db, Guid orgId, string fullName, CancellationToken ct)
     {
         var installations = await db.Installations.AsNoTracking().Where(i => i.OrgId == orgId).ToListAsync(ct);
         foreach (var installationId in installations.Where(i => i.UnusableReason() is null).Select(i => i.InstallationId))

@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace SelfTune.Admin.GitHub.Publishing;
 
 /// <summary>
-/// A connection's <c>tag_pattern</c>: a glob over the whole tag name (<c>*</c> any run, <c>?</c> one character,
+/// A connection's <c>tag_pattern</c> (its refusals say "the tag pattern", for the pages that show them): a glob over the whole tag name (<c>*</c> any run, <c>?</c> one character,
 /// <c>[...]</c> a class, <c>[!...]</c> a negated class). The release version of a matching tag is the tag minus the
 /// literal prefix before the first wildcard: <c>v*</c> + <c>v1.2.0</c> → <c>1.2.0</c>.
 /// </summary>
@@ -27,9 +27,9 @@ public sealed class TagPattern
     {
         result = null;
         error = null;
-        if (string.IsNullOrEmpty(pattern)) { error = "tag_pattern must not be empty."; return false; }
-        if (pattern.Length > MaxLength) { error = $"tag_pattern must be at most {MaxLength} characters."; return false; }
-        if (pattern.Any(c => char.IsControl(c) || c == ' ')) { error = "tag_pattern must not contain spaces or control characters."; return false; }
+        if (string.IsNullOrEmpty(pattern)) { error = "The tag pattern must not be empty."; return false; }
+        if (pattern.Length > MaxLength) { error = $"The tag pattern must be at most {MaxLength} characters."; return false; }
+        if (pattern.Any(c => char.IsControl(c) || c == ' ')) { error = "The tag pattern must not contain spaces or control characters."; return false; }
 
         var sb = new StringBuilder("^");
         int? firstWildcard = null;
@@ -43,16 +43,16 @@ public sealed class TagPattern
                 case '[':
                     // "[]...]" keeps a literal ']' first, as in shells; a '[' at (or next to) the end has no room for a class.
                     var close = i + 2 < pattern.Length ? pattern.IndexOf(']', i + 2) : -1;
-                    if (close < 0) { error = $"tag_pattern '{pattern}' has a '[' without a closing ']'."; return false; }
+                    if (close < 0) { error = $"The tag pattern '{pattern}' has a '[' without a closing ']'."; return false; }
                     firstWildcard ??= i;
                     var body = pattern[(i + 1)..close];
                     var negate = body.StartsWith('!') || body.StartsWith('^');
                     if (negate) body = body[1..];
-                    if (body.Length == 0) { error = $"tag_pattern '{pattern}' has an empty character class."; return false; }
+                    if (body.Length == 0) { error = $"The tag pattern '{pattern}' has an empty character class '[]'."; return false; }
                     sb.Append('[').Append(negate ? "^" : "").Append(body.Replace("\\", "\\\\").Replace("[", "\\[")).Append(']');
                     i = close;
                     break;
-                case ']': error = $"tag_pattern '{pattern}' has a ']' without an opening '['."; return false;
+                case ']': error = $"The tag pattern '{pattern}' has a ']' without an opening '['."; return false;
                 default: sb.Append(Regex.Escape(c.ToString())); break;
             }
         }
@@ -65,7 +65,7 @@ public sealed class TagPattern
         }
         catch (ArgumentException e)
         {
-            error = $"tag_pattern '{pattern}' is not a valid pattern: {e.Message}";
+            error = $"The tag pattern '{pattern}' is not a pattern SelfTune can read: {e.Message}";
             return false;
         }
     }
