@@ -76,11 +76,11 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
         await using var bare = await BareEndpoint.StartAsync(gh.WebhookSecret, gh.BuildTarball(connected.Repo, connected.Sha));
 
         // Floors.
-        var bareHmac = await LoadAsync(8, () => Push(new Uri(bare.Address, "/webhook"), body, signature), HttpStatusCode.Accepted);
+        var bareHmac = await LoadAsync(8, _ => Push(new Uri(bare.Address, "/webhook"), body, signature), HttpStatusCode.Accepted);
         var transactions = await SingleTransactionFloorAsync(h.App, Encoding.UTF8.GetString(body));
 
         // Ingest at 8 connections, workers on (they process what is ingested meanwhile, as in production).
-        var ingest8 = await LoadAsync(8, () => Push(webhook, body, signature), HttpStatusCode.Accepted);
+        var ingest8 = await LoadAsync(8, _ => Push(webhook, body, signature), HttpStatusCode.Accepted);
         BenchmarkTable.Add(output, $"Webhook ingest, unconnected push, 8 connections ({provider})", ingest8.ToString(),
             $"bare HMAC endpoint: {bareHmac}", Ratio(ingest8.PerSecond, bareHmac.PerSecond), Target(ingest8.PerSecond / bareHmac.PerSecond, 0.2));
         BenchmarkTable.Add(output, $"same, vs one {provider} transaction per delivery + job (1 thread)", $"{ingest8.PerSecond:N0} req/s",
@@ -88,18 +88,23 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
         await DrainAsync(h);
 
         // 64 connections while the connected repository publishes one release after another; jobs finished meanwhile.
+        // Half the connections push to a branch of the connected repository that no connection follows: a push the
+        // ingest cannot decide alone (the repository is connected), so each one is a webhook job for the queue to drain.
+        var featureBody = Encoding.UTF8.GetBytes(gh.Payloads.Push(connected.Repo, "refs/heads/feature", after: connected.Sha));
+        var featureSignature = gh.SignWebhook(featureBody);
         using var publishing = new CancellationTokenSource();
         var releases = PublishContinuouslyAsync(h, connected, publishing.Token);
         var windowStart = DateTimeOffset.UtcNow + WarmUp;
-        var ingest64 = await LoadAsync(64, () => Push(webhook, body, signature), HttpStatusCode.Accepted);
+        var ingest64 = await LoadAsync(64, c => c % 2 == 0 ? Push(webhook, body, signature) : Push(webhook, featureBody, featureSignature),
+            HttpStatusCode.Accepted);
         var windowEnd = DateTimeOffset.UtcNow;
         await publishing.CancelAsync();
         var published = await releases;
         var drained = await h.App.WithDbAsync(db => db.Jobs.CountAsync(j => j.FinishedAt >= windowStart && j.FinishedAt <= windowEnd));
-        BenchmarkTable.Add(output, $"Ingest at 64 connections while publishing ({published} releases)", ingest64.ToString(), "", "",
+        BenchmarkTable.Add(output, $"Ingest at 64 connections while publishing ({published} releases; half the pushes need a job)", ingest64.ToString(), "", "",
             $"p99 < 50 ms: {(ingest64.P99 < 50 ? "met" : $"missed by {ingest64.P99 - 50:N0} ms")}");
         var drainRate = drained / (windowEnd - windowStart).TotalSeconds;
-        BenchmarkTable.Add(output, "Queue drain while ingesting (jobs finished)", $"{drainRate:N0} attempts/s", "", "",
+        BenchmarkTable.Add(output, "Queue drain while ingesting (jobs finished: webhook jobs of those pushes, publishes)", $"{drainRate:N0} attempts/s", "", "",
             $"≥ 200/s: {(drainRate >= 200 ? "met" : $"missed ({drainRate / 200:0.00}×)")}");
         await DrainAsync(h);
 
@@ -139,8 +144,9 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
     /// <paramref name="connections"/> loops, each one request at a time on its own connection (SocketsHttpHandler with
     /// MaxConnectionsPerServer = connections), for <see cref="WarmUp"/> and then <see cref="Measured"/>; requests started
     /// and finished inside the measured window count. Every answer must be <paramref name="expected"/>.
+    /// <paramref name="request"/> is given the loop's number.
     /// </summary>
-    static async Task<Load> LoadAsync(int connections, Func<HttpRequestMessage> request, HttpStatusCode expected)
+    static async Task<Load> LoadAsync(int connections, Func<int, HttpRequestMessage> request, HttpStatusCode expected)
     {
         using var client = new HttpClient(new SocketsHttpHandler
         {
@@ -155,7 +161,7 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
             var mine = latencies[c] = new List<double>(4096);
             while (Stopwatch.GetTimestamp() is var start && start < end)
             {
-                using var message = request();
+                using var message = request(c);
                 using var response = await client.SendAsync(message);
                 await response.Content.LoadIntoBufferAsync();
                 var stop = Stopwatch.GetTimestamp();
@@ -311,7 +317,7 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
             var tag = $"v0.{published + 1}.0";
             h.GitHub.PushTag(connected.Repo, tag, connected.Sha);
             await h.SendPushAsync(connected.Installation, connected.Repo, "refs/tags/" + tag, connected.Sha);
-            await h.WaitForFinishedAttemptsAsync(connected.ConnectionId, ++finished, TimeSpan.FromSeconds(60));
+            await h.WaitForFinishedAttemptsAsync(connected.ConnectionId, ++finished, TimeSpan.FromMinutes(5)); // behind the backlog of webhook jobs
             published++;
         }
         return published;

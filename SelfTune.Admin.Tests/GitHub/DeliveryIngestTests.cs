@@ -15,9 +15,9 @@ public sealed class DeliveryIngestTests(GitHubHarness h) : IClassFixture<GitHubH
     [Fact]
     public async Task The_same_delivery_sent_eight_times_at_once_is_accepted_once_and_stored_with_one_job()
     {
-        var installation = h.GitHub.AddInstallation("batch-dup");
-        var repo = h.GitHub.AddRepo(installation, "batch-dup", "skills");
-        var payload = h.GitHub.Payloads.Push(repo, "refs/heads/main", after: h.GitHub.PushCommit(repo, "main", GitHubHarness.Skill("skills")));
+        // A connected repository (a push for one no connection uses is decided without a job), on a branch it does not follow.
+        var c = await h.ConnectRepoAsync(h.Api, "batch-dup");
+        var payload = h.GitHub.Payloads.Push(c.Repo, "refs/heads/feature", after: c.Sha);
         var deliveryId = Guid.NewGuid().ToString();
 
         // Sent together, the copies land in one batch or in batches one after another: either way one is stored.
@@ -33,6 +33,38 @@ public sealed class DeliveryIngestTests(GitHubHarness h) : IClassFixture<GitHubH
         var rowId = row.Id.ToString();
         Assert.Equal(1, await h.App.WithDbAsync(db => db.Jobs.CountAsync(j => j.Payload.Contains(rowId))));
         Assert.Equal(DeliveryOutcome.Processed, (await h.WaitForDeliveryAsync(deliveryId)).Outcome);
+    }
+
+    [Fact]
+    public async Task A_push_for_a_repository_no_connection_uses_is_decided_when_stored_without_a_job_and_one_after_connecting_publishes()
+    {
+        var installation = h.GitHub.AddInstallation("gh-inline-decided");
+        var repo = h.GitHub.AddRepo(installation, installation.AccountLogin, "inline-decided");
+        var sha = h.GitHub.PushCommit(repo, "main", GitHubHarness.Skill("inline-decided"));
+        h.GitHub.PushTag(repo, "v1.0.0", sha);
+
+        var branch = await h.SendPushAsync(installation, repo, "refs/heads/main", sha);
+        var tag = await h.SendPushAsync(installation, repo, "refs/tags/v1.0.0", sha);
+
+        // Already processed when the 202 came back: the outcome its job would have written, and no job.
+        var rows = await h.App.WithDbAsync(db => db.Deliveries.AsNoTracking().Where(d => d.DeliveryId == branch || d.DeliveryId == tag).ToListAsync());
+        Assert.All(rows, r => Assert.Equal(DeliveryOutcome.Processed, r.Outcome));
+        Assert.Equal("Push to main: no connection follows this branch.", rows.Single(r => r.DeliveryId == branch).OutcomeMessage);
+        Assert.Equal("Tag v1.0.0: no connection follows this repository.", rows.Single(r => r.DeliveryId == tag).OutcomeMessage);
+        var rowIds = rows.Select(r => r.Id.ToString()).ToList();
+        Assert.Equal(0, await h.App.WithDbAsync(db => db.Jobs.CountAsync(j => j.Payload.Contains(rowIds[0]) || j.Payload.Contains(rowIds[1]))));
+
+        // Once a connection uses the repository, its pushes go to a job again and publish.
+        await h.BindAsync(h.Api, installation);
+        var connection = await h.ConnectAsync(h.Api, await h.CreateEntryAsync(h.Api, "inline-decided"), installation, repo);
+        var connectionId = Guid.Parse(connection["id"]!.GetValue<string>());
+        await h.WaitForConnectionJobsAsync(connectionId); // whatever creating it queued runs first
+        var before = (await h.AttemptsAsync(connectionId)).Count;
+        var delivery = await h.WaitForDeliveryAsync(await h.SendPushAsync(installation, repo, "refs/heads/main", sha));
+        Assert.Equal(DeliveryOutcome.Processed, delivery.Outcome);
+        Assert.Contains("1 attempt(s) queued", delivery.OutcomeMessage);
+        var attempt = (await h.WaitForFinishedAttemptsAsync(connectionId, before + 1)).Single(a => a.DeliveryId == delivery.DeliveryId);
+        Assert.True(attempt.Status is AttemptStatus.Published or AttemptStatus.Unchanged, attempt.Message);
     }
 
     [Fact]

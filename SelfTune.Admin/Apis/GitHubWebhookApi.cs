@@ -100,8 +100,11 @@ public static class GitHubWebhookApi
 
         // An event the app does not act on keeps its headers and outcome, not up to 25 MB of body nobody will read.
         // The store answers a delivery id seen before as a duplicate (ON CONFLICT in the batch), so no look-up comes first.
+        // A push is decided here when no connection uses its repository (DeliveryIngest says why that is safe).
+        var outcomeWithoutConnections = eventName == WebhookEvents.Push.Name
+            ? WebhookProcessor.OutcomeWithoutConnections(fields.Ref, fields.Deleted, fields.After) : null;
         var stored = await services.Ingest.StoreAsync(new DeliveryIngest.Incoming(deliveryId, eventName, fields.Action, fields.InstallationId,
-            fields.RepositoryId, fields.RepositoryFullName, () => Encoding.UTF8.GetString(body.Span)), ct);
+            fields.RepositoryId, fields.RepositoryFullName, () => Encoding.UTF8.GetString(body.Span), OutcomeWithoutConnections: outcomeWithoutConnections), ct);
         var receipt = stored.Result switch
         {
             DeliveryIngest.Result.Duplicate => "duplicate",
@@ -166,10 +169,12 @@ public static class GitHubWebhookApi
 
 /// <summary>
 /// The few fields the receiver stores beside the payload: <c>action</c>, <c>installation.id</c>, <c>repository.id</c> and
-/// <c>repository.full_name</c>, read in one forward pass with <see cref="Utf8JsonReader"/> (no document is built). The whole
+/// <c>repository.full_name</c>, and the push fields that decide a push for an unconnected repository at ingest (<c>ref</c>,
+/// <c>after</c>, <c>deleted</c>), read in one forward pass with <see cref="Utf8JsonReader"/> (no document is built). The whole
 /// body is still read, so malformed JSON anywhere is refused as before; a field of the wrong type reads as null.
 /// </summary>
-sealed record WebhookFields(string? Action, long? InstallationId, long? RepositoryId, string? RepositoryFullName)
+sealed record WebhookFields(string? Action, long? InstallationId, long? RepositoryId, string? RepositoryFullName,
+    string? Ref = null, string? After = null, bool Deleted = false)
 {
     /// <summary>The fields; null when the body is JSON but not an object.</summary>
     /// <exception cref="JsonException">The body is not well-formed JSON (or nests deeper than 64 levels).</exception>
@@ -183,10 +188,14 @@ sealed record WebhookFields(string? Action, long? InstallationId, long? Reposito
             EnsureEnd(ref reader);
             return null;
         }
-        string? action = null; long? installationId = null, repositoryId = null; string? repositoryName = null;
+        string? action = null, gitRef = null, after = null; long? installationId = null, repositoryId = null; string? repositoryName = null;
+        var deleted = false;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             if (reader.ValueTextEquals("action"u8)) { reader.Read(); action = reader.TokenType == JsonTokenType.String ? reader.GetString() : SkipValue(ref reader); }
+            else if (reader.ValueTextEquals("ref"u8)) { reader.Read(); gitRef = reader.TokenType == JsonTokenType.String ? reader.GetString() : SkipValue(ref reader); }
+            else if (reader.ValueTextEquals("after"u8)) { reader.Read(); after = reader.TokenType == JsonTokenType.String ? reader.GetString() : SkipValue(ref reader); }
+            else if (reader.ValueTextEquals("deleted"u8)) { reader.Read(); deleted = reader.TokenType == JsonTokenType.True; reader.Skip(); }
             else if (reader.ValueTextEquals("installation"u8)) { reader.Read(); installationId = ReadObject(ref reader, out _); }
             else if (reader.ValueTextEquals("repository"u8))
             {
@@ -198,7 +207,7 @@ sealed record WebhookFields(string? Action, long? InstallationId, long? Reposito
             else { reader.Read(); reader.Skip(); }
         }
         EnsureEnd(ref reader);
-        return new WebhookFields(action, installationId, repositoryId, repositoryName);
+        return new WebhookFields(action, installationId, repositoryId, repositoryName, gitRef, after, deleted);
     }
 
     /// <summary>At a value: its numeric <c>id</c> (and string <c>full_name</c>) when it is an object; reads past it either way.</summary>

@@ -20,6 +20,10 @@ namespace SelfTune.Admin.GitHub.Webhooks;
 /// <c>ON CONFLICT ("DeliveryId") DO NOTHING</c> and reported as a duplicate, with no job for it.
 /// </para>
 /// <para>
+/// A row handed over with <see cref="IfUnconnected"/> is decided in the batch's transaction: when no connection uses its
+/// repository it is stored with that outcome and without its job (<see cref="DeliveryIngest"/> says why that is safe).
+/// </para>
+/// <para>
 /// A batch that fails for a reason other than a busy SQLite file is retried one row per transaction, so one bad row fails
 /// only its own request.
 /// </para>
@@ -43,19 +47,34 @@ public sealed class DeliveryBatchWriter : IAsyncDisposable
         loop = new Lazy<Task>(() => Task.Run(WriteBatchesAsync));
     }
 
-    /// <summary>A row to store; <see cref="Job"/> is null for a delivery the app does not act on.</summary>
-    sealed record Pending(WebhookDelivery Delivery, Job? Job)
+    /// <summary>The outcome a delivery is stored with, instead of its job, when no connection uses <paramref name="RepositoryId"/>.</summary>
+    public sealed record IfUnconnected(long RepositoryId, string Outcome);
+
+    /// <summary>What became of a row handed to <see cref="StoreAsync"/>.</summary>
+    public enum Written
     {
-        public readonly TaskCompletionSource<bool> Stored = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        /// <summary>A delivery with the same id was stored already: nothing was written.</summary>
+        Duplicate,
+        /// <summary>Stored with its job (if it had one).</summary>
+        WithJob,
+        /// <summary>Stored with the outcome of its <see cref="IfUnconnected"/>, without its job.</summary>
+        Decided,
+    }
+
+    /// <summary>A row to store; <see cref="Job"/> is null for a delivery the app does not act on.</summary>
+    sealed record Pending(WebhookDelivery Delivery, Job? Job, IfUnconnected? Decision)
+    {
+        public readonly TaskCompletionSource<Written> Stored = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <summary>
-    /// Stores <paramref name="delivery"/> and <paramref name="job"/> (if any) in the next batch. True once committed; false
-    /// when a delivery with the same id is stored already (then neither row is written).
+    /// Stores <paramref name="delivery"/> and <paramref name="job"/> (if any) in the next batch; completes once committed.
+    /// With <paramref name="decision"/>, a delivery for a repository no connection uses is stored with its outcome and
+    /// without the job. A delivery id stored already writes nothing (<see cref="Written.Duplicate"/>).
     /// </summary>
-    public Task<bool> StoreAsync(WebhookDelivery delivery, Job? job)
+    public Task<Written> StoreAsync(WebhookDelivery delivery, Job? job, IfUnconnected? decision = null)
     {
-        var item = new Pending(delivery, job);
+        var item = new Pending(delivery, job, decision);
         if (!pending.Writer.TryWrite(item)) throw new ObjectDisposedException(nameof(DeliveryBatchWriter));
         _ = loop.Value;
         return item.Stored.Task;
@@ -108,8 +127,8 @@ public sealed class DeliveryBatchWriter : IAsyncDisposable
         {
             try
             {
-                var stored = await CommitAsync(batch);
-                for (var i = 0; i < batch.Count; i++) batch[i].Stored.TrySetResult(stored[i]);
+                var written = await CommitAsync(batch);
+                for (var i = 0; i < batch.Count; i++) batch[i].Stored.TrySetResult(written[i]);
                 return;
             }
             catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6 && attempt < BusyRetries) // SQLITE_BUSY, SQLITE_LOCKED
@@ -119,8 +138,8 @@ public sealed class DeliveryBatchWriter : IAsyncDisposable
         }
     }
 
-    /// <summary>One transaction for the whole batch; which rows were new (the others' delivery ids were taken).</summary>
-    async Task<bool[]> CommitAsync(List<Pending> batch)
+    /// <summary>One transaction for the whole batch; what became of each row.</summary>
+    async Task<Written[]> CommitAsync(List<Pending> batch)
     {
         await using var db = await dbFactory.CreateDbContextAsync();
         var statements = Statements.For(db);
@@ -129,27 +148,58 @@ public sealed class DeliveryBatchWriter : IAsyncDisposable
         var connection = db.Database.GetDbConnection();
         await using var insertDelivery = statements.Deliveries.Create(connection, transaction.GetDbTransaction());
         await using var insertJob = statements.Jobs.Create(connection, transaction.GetDbTransaction());
-        var stored = new bool[batch.Count];
+        await using var findConnection = Command(statements.ConnectionOfRepository, connection, transaction.GetDbTransaction());
+        var connected = new Dictionary<long, bool>(); // per repository, for this transaction
+        var stored = new Written[batch.Count];
         for (var i = 0; i < batch.Count; i++)
         {
-            statements.Deliveries.Bind(insertDelivery, batch[i].Delivery);
-            stored[i] = await insertDelivery.ExecuteNonQueryAsync() == 1;
-            if (!stored[i] || batch[i].Job is not { } job) continue;
+            var (delivery, job, decision) = batch[i];
+            var decided = decision is not null && !await IsConnectedAsync(decision.RepositoryId);
+            if (decision is not null) // set either way: a batch retried row by row decides again
+                (delivery.Outcome, delivery.OutcomeMessage) = decided ? (DeliveryOutcome.Processed, decision.Outcome) : (DeliveryOutcome.Queued, null);
+            statements.Deliveries.Bind(insertDelivery, delivery);
+            if (await insertDelivery.ExecuteNonQueryAsync() != 1) { stored[i] = Written.Duplicate; continue; }
+            stored[i] = decided ? Written.Decided : Written.WithJob;
+            if (decided || job is null) continue;
             statements.Jobs.Bind(insertJob, job);
             await insertJob.ExecuteNonQueryAsync();
         }
         await transaction.CommitAsync();
         return stored;
+
+        async Task<bool> IsConnectedAsync(long repositoryId)
+        {
+            if (connected.TryGetValue(repositoryId, out var known)) return known;
+            findConnection.Parameters.Clear();
+            var parameter = findConnection.CreateParameter();
+            parameter.ParameterName = "@repo";
+            parameter.Value = repositoryId;
+            findConnection.Parameters.Add(parameter);
+            return connected[repositoryId] = await findConnection.ExecuteScalarAsync() is not null;
+        }
     }
 
-    /// <summary>The two INSERTs, built once per model (SQLite and PostgreSQL have different models).</summary>
-    sealed record Statements(RowInsert Deliveries, RowInsert Jobs)
+    /// <summary>The statements, built once per model (SQLite and PostgreSQL have different models).</summary>
+    sealed record Statements(RowInsert Deliveries, RowInsert Jobs, string ConnectionOfRepository)
     {
         static readonly ConditionalWeakTable<IModel, Statements> ByModel = new();
 
         public static Statements For(AdminDbContext db) => ByModel.GetValue(db.Model, model => new Statements(
             RowInsert.For(model.FindEntityType(typeof(WebhookDelivery))!, skip: null, onConflict: nameof(WebhookDelivery.DeliveryId)),
-            RowInsert.For(model.FindEntityType(typeof(Job))!, skip: nameof(Job.Id), onConflict: null)));
+            RowInsert.For(model.FindEntityType(typeof(Job))!, skip: nameof(Job.Id), onConflict: null),
+            ConnectionLookup(model.FindEntityType(typeof(GitHubConnection))!)));
+
+        /// <summary>One row (any) of a connection to repository <c>@repo</c>; on the RepoId index.</summary>
+        static string ConnectionLookup(IEntityType connections) =>
+            $"SELECT 1 FROM {RowInsert.Quote(connections.GetTableName()!)} WHERE {RowInsert.Quote(connections.FindProperty(nameof(GitHubConnection.RepoId))!.GetColumnName())} = @repo LIMIT 1";
+    }
+
+    static DbCommand Command(string sql, DbConnection connection, DbTransaction transaction)
+    {
+        var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        return command;
     }
 
     /// <summary>An INSERT of every mapped column of an entity, its parameters converted by the model's type mappings.</summary>
@@ -165,15 +215,9 @@ public sealed class DeliveryBatchWriter : IAsyncDisposable
             return new RowInsert($"INSERT INTO {Quote(entity.GetTableName()!)} ({names}) VALUES ({values}){conflict}", columns);
         }
 
-        static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"") + "\"";
+        public static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"") + "\"";
 
-        public DbCommand Create(DbConnection connection, DbTransaction transaction)
-        {
-            var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = sql;
-            return command;
-        }
+        public DbCommand Create(DbConnection connection, DbTransaction transaction) => Command(sql, connection, transaction);
 
         public void Bind(DbCommand command, object row)
         {

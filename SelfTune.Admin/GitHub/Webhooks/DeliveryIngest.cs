@@ -7,6 +7,22 @@ namespace SelfTune.Admin.GitHub.Webhooks;
 /// deduplicated by GitHub's delivery id. An unhandled event keeps its
 /// headers and outcome but not its payload.
 /// </summary>
+/// <remarks>
+/// <para>
+/// A push for a repository no connection uses is decided in the storing transaction, without a job
+/// (<see cref="Incoming.OutcomeWithoutConnections"/>): stored as processed with the outcome its job would have written.
+/// Most pushes an installation sends are of that kind, and a job costs three more writes on the one SQLite writer.
+/// </para>
+/// <para>
+/// Why no push is missed by it: the look-up for a connection runs inside the transaction that stores the delivery (on
+/// SQLite that transaction holds the write lock from its start; on PostgreSQL the look-up sees every connection
+/// committed before it). A connection committed before it is seen, and the push goes to a job as before. A connection
+/// committed after it was created after GitHub had moved the ref (GitHub sends the push only then), so the first sync
+/// that creating a connection runs, and the reconciliation sweep, read a head that already holds the pushed commit. The
+/// job path had the same boundary, only later: its look-up ran when the job ran. A replay always goes through a job
+/// (it acts for one org).
+/// </para>
+/// </remarks>
 public sealed class DeliveryIngest(DeliveryBatchWriter writer, JobQueue queue, IChangeFeed changes, TimeProvider clock)
 {
     /// <summary>
@@ -15,7 +31,7 @@ public sealed class DeliveryIngest(DeliveryBatchWriter writer, JobQueue queue, I
     /// </summary>
     public sealed record Incoming(
         string DeliveryId, string Event, string? Action, long? InstallationId, long? RepositoryId, string? RepositoryFullName,
-        Func<string> Payload, Guid? ReplayOrgId = null);
+        Func<string> Payload, Guid? ReplayOrgId = null, string? OutcomeWithoutConnections = null);
 
     public enum Result { Queued, Ignored, Duplicate }
 
@@ -39,9 +55,12 @@ public sealed class DeliveryIngest(DeliveryBatchWriter writer, JobQueue queue, I
             ReplayedByOrgId = incoming.ReplayOrgId,
         };
         var job = handled ? queue.NewJob(PublishJobs.Webhook, new PublishJobs.WebhookPayload(delivery.Id, incoming.ReplayOrgId)) : null;
+        var decision = handled && incoming is { ReplayOrgId: null, RepositoryId: { } repositoryId, OutcomeWithoutConnections: { } outcome }
+            ? new DeliveryBatchWriter.IfUnconnected(repositoryId, outcome) : null;
         // Not cancellable once handed over: the row may be committed with its batch whether or not the sender still waits.
-        if (!await writer.StoreAsync(delivery, job).WaitAsync(ct)) return new Stored(Result.Duplicate, null);
-        if (handled) queue.Notify();
+        var written = await writer.StoreAsync(delivery, job, decision).WaitAsync(ct);
+        if (written == DeliveryBatchWriter.Written.Duplicate) return new Stored(Result.Duplicate, null);
+        if (written == DeliveryBatchWriter.Written.WithJob) queue.Notify();
         changes.Publish(Change.OfDelivery(delivery));
         return new Stored(handled ? Result.Queued : Result.Ignored, delivery);
     }

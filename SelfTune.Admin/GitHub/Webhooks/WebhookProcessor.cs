@@ -88,12 +88,35 @@ public sealed class WebhookProcessor(
         // The mark goes in the same transaction as the attempts and jobs queued above: a crash keeps all or none of it,
         // so a re-run of the webhook job (which skips a delivery that is no longer queued) never queues them twice.
         stored.Outcome = DeliveryOutcome.Processed;
-        stored.OutcomeMessage = run.Outcome ?? $"Nothing to do for {stored.Event}{(stored.Action is null ? "" : "." + stored.Action)}.";
+        stored.OutcomeMessage = run.Outcome ?? NothingToDo(stored.Event, stored.Action);
         await db.SaveChangesAsync(ct);
         foreach (var attempt in run.Attempts) feed.Publish(Change.OfAttempt(attempt));
-        queue.Notify();
+        // No explicit wake-up: a publish queued above wakes the slots when the save stores it (JobQueue.Enqueue), and a
+        // wake-up with nothing queued sends every idle slot to claim (a write on SQLite) for nothing.
         return new WebhookOutcome(stored.OutcomeMessage, run.Attempts);
     }
+
+    /// <summary>
+    /// What a push comes to when no connection uses its repository: the outcome <see cref="ProcessAsync"/> writes for it,
+    /// so <see cref="DeliveryIngest"/> can decide such a push at ingest, without a job. Null when the push lacks what it
+    /// needs (no ref, no after): its job then fails it, naming the field, as before.
+    /// </summary>
+    public static string? OutcomeWithoutConnections(string? gitRef, bool deleted, string? after)
+    {
+        const string heads = "refs/heads/", tags = "refs/tags/";
+        if (gitRef is null) return null;
+        if (deleted || after == Run.ZeroSha) return DeletedRef(gitRef);
+        if (after is null) return null;
+        return gitRef.StartsWith(heads, StringComparison.Ordinal) ? BranchNotFollowed(gitRef[heads.Length..])
+            : gitRef.StartsWith(tags, StringComparison.Ordinal) ? NoTagPatternMatches(gitRef[tags.Length..])
+            : NothingToDo(WebhookEvents.Push.Name, null);
+    }
+
+    // The outcomes a push can come to without a connection; one home for ProcessAsync and OutcomeWithoutConnections.
+    static string DeletedRef(string gitRef) => $"{gitRef} was deleted; nothing to publish.";
+    static string BranchNotFollowed(string branch) => $"Push to {branch}: no connection follows this branch.";
+    static string NoTagPatternMatches(string tag) => $"Tag {tag}: no connection follows this repository.";
+    static string NothingToDo(string eventName, string? action) => $"Nothing to do for {eventName}{(action is null ? "" : "." + action)}.";
 
     /// <summary>One delivery's processing: the Octokit overrides, with the delivery, the replay scope and what they did.</summary>
     sealed class Run(
@@ -101,7 +124,7 @@ public sealed class WebhookProcessor(
         TimeProvider clock, WebhookDelivery delivery, Guid? scopeOrgId) : WebhookEventProcessor
     {
         static readonly TimeSpan TagEchoWindow = TimeSpan.FromMinutes(10);
-        const string ZeroSha = "0000000000000000000000000000000000000000";
+        public const string ZeroSha = "0000000000000000000000000000000000000000";
 
         readonly List<PublishAttempt> attempts = [];
         string? outcome;
@@ -112,7 +135,7 @@ public sealed class WebhookProcessor(
         protected override async ValueTask ProcessPushWebhookAsync(WebhookHeaders headers, PushEvent push, CancellationToken ct = default)
         {
             var gitRef = push.Ref ?? throw Missing("ref");
-            if (push.Deleted || push.After == ZeroSha) { outcome = $"{gitRef} was deleted; nothing to publish."; return; }
+            if (push.Deleted || push.After == ZeroSha) { outcome = DeletedRef(gitRef); return; }
             var after = push.After ?? throw Missing("after");
             var connections = await ConnectionsForAsync(RepositoryIdOf(push.Repository), ct);
             if (gitRef.StartsWith("refs/heads/", StringComparison.Ordinal))
@@ -120,7 +143,7 @@ public sealed class WebhookProcessor(
                 var branch = gitRef["refs/heads/".Length..];
                 var matching = connections.Where(c => c.DefaultBranch == branch).ToList();
                 foreach (var c in matching) Trigger(c, AttemptTrigger.Push, after, after);
-                outcome = matching.Count == 0 ? $"Push to {branch}: no connection follows this branch." : Summary($"Push to {branch}");
+                outcome = matching.Count == 0 ? BranchNotFollowed(branch) : Summary($"Push to {branch}");
             }
             else if (gitRef.StartsWith("refs/tags/", StringComparison.Ordinal))
             {
@@ -162,7 +185,7 @@ public sealed class WebhookProcessor(
             var patterns = connections.Select(c => c.TagPattern).Distinct().Order(StringComparer.Ordinal).Select(p => $"'{p}'").ToList();
             return patterns.Count switch
             {
-                0 => $"Tag {tag}: no connection follows this repository.",
+                0 => NoTagPatternMatches(tag),
                 1 => $"Tag {tag} does not match the tag pattern {patterns[0]}.",
                 _ => $"Tag {tag} matches none of the tag patterns {string.Join(", ", patterns)}.",
             };
