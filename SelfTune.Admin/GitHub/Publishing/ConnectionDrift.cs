@@ -59,7 +59,7 @@ public sealed class ConnectionDrift(AdminDbContext db, IGitHubClientFactory gith
     /// </summary>
     public async Task<string?> UnreachableAsync(GitHubConnection connection, Exception failure, CancellationToken ct)
     {
-        if (failure is not (NotFoundException or ForbiddenException or ProblemException { Status: 404 })) return null;
+        if (!(Refused(failure) || failure is ProblemException { Status: 404 })) return null;
         try
         {
             // By id: the repository may have been renamed or transferred, which is not drift.
@@ -67,7 +67,7 @@ public sealed class ConnectionDrift(AdminDbContext db, IGitHubClientFactory gith
             await client.Repository.Get(connection.RepoId);
             return null;
         }
-        catch (Exception e) when (e is NotFoundException or ForbiddenException)
+        catch (Exception e) when (Refused(e))
         {
             var installation = await db.Installations.AsNoTracking()
                 .FirstOrDefaultAsync(i => i.OrgId == connection.OrgId && i.InstallationId == connection.InstallationId, ct);
@@ -80,6 +80,10 @@ public sealed class ConnectionDrift(AdminDbContext db, IGitHubClientFactory gith
             return null; // GitHub could not tell: the next run asks again
         }
     }
+
+    /// <summary>GitHub's 404 or 403 that refuses access; a rate limit is a 403 too, but says nothing about access.</summary>
+    static bool Refused(Exception e) =>
+        e is NotFoundException || (e is ForbiddenException and not RateLimitExceededException and not SecondaryRateLimitExceededException);
 
     /// <summary>
     /// Stores <paramref name="drift"/> on the connection (null clears it), with when it was first seen; a change only
