@@ -29,6 +29,8 @@ public static class GitHubApi
         api.MapPost("connections/{id}/sync", SyncConnection).RequireGitHubApp().WithSummary("Re-read the repository and publish what is missing.");
         api.MapPost("connections/{id}/preview", PreviewConnection).RequireGitHubApp()
             .WithSummary("Dry run: the version, files, size, content hash and problems a publish of a ref would have; publishes nothing.");
+        api.MapPost("connections/{id}/reconcile", ReconcileConnection).RequireGitHubApp()
+            .WithSummary("Reconcile one connection now: publish every missed head and tag, and report drift (a moved release tag, a repository SelfTune can no longer read).");
         api.MapPost("reconcile", Reconcile).RequireGitHubApp().WithSummary("Run the reconciliation sweep now for the org's active connections.");
         api.MapGet("connections/{id}/attempts", ListAttempts).WithSummary("A connection's attempts, newest first; paged with ?limit= and ?cursor=.");
         return app;
@@ -138,6 +140,12 @@ public static class GitHubApi
     {
         if (!Guid.TryParse(id, out var connectionId)) throw ProblemException.NotFound($"No connection with id '{id}'.");
         return TypedResults.Ok(SyncResponse.From(await services.Sync.RunAsync(Actor.From(user), connectionId, ct: ct)));
+    }
+
+    static async Task<Ok<ReconcileResult>> ReconcileConnection(string id, ClaimsPrincipal user, [AsParameters] GitHubApiServices services, CancellationToken ct)
+    {
+        if (!Guid.TryParse(id, out var connectionId)) throw ProblemException.NotFound($"No connection with id '{id}'.");
+        return TypedResults.Ok(await services.Sync.ReconcileAsync(Actor.From(user), connectionId, ct: ct));
     }
 
     static async Task<Ok<PreviewResponse>> PreviewConnection(string id, PreviewRequest? request, ClaimsPrincipal user,

@@ -49,12 +49,37 @@ public sealed record AttemptResponse(
 public sealed record ConnectionResponse(
     Guid Id, Guid OrgId, Guid EntryId, string EntryName, long InstallationId, string RepoOwner, string RepoName, string RepoFullName,
     string DefaultBranch, string SkillPath, bool AutoPublish, bool WriteBackEnabled, string TagPattern, Guid CreatedBy,
-    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, AttemptResponse? LastAttempt, long RepoId, string? PausedReason)
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, AttemptResponse? LastAttempt, long RepoId, string? PausedReason,
+    string? Drift, DateTimeOffset? DriftDetectedAt)
 {
     public static ConnectionResponse From(GitHubConnection c, string entryName, PublishAttempt? last) =>
         new(c.Id, c.OrgId, c.EntryId, entryName, c.InstallationId, c.RepoOwner, c.RepoName, c.RepoFullName, c.DefaultBranch,
             c.SkillPath, c.AutoPublish, c.WriteBackEnabled, c.TagPattern, c.CreatedBy, c.CreatedAt, c.UpdatedAt,
-            last is null ? null : AttemptResponse.From(last), c.RepoId, c.PausedReason);
+            last is null ? null : AttemptResponse.From(last), c.RepoId, c.PausedReason, c.Drift, c.DriftDetectedAt);
+}
+
+/// <summary>
+/// The answer of <c>POST .../connections/{id}/reconcile</c>: what it published or tried (oldest first), and the drift it
+/// found (null when the connection is in step with GitHub), with a sentence that says both.
+/// </summary>
+public sealed record ReconcileResult(
+    Guid ConnectionId, string Message, IReadOnlyList<AttemptResponse> Attempts, string? Drift, DateTimeOffset? DriftDetectedAt)
+{
+    public static ReconcileResult From(GitHubConnection c, IReadOnlyList<PublishAttempt> attempts)
+    {
+        var said = new List<string>();
+        var published = attempts.Where(a => a.Status == AttemptStatus.Published).Select(a => a.Version).ToList();
+        if (published.Count > 0) said.Add($"Published {string.Join(", ", published)}.");
+        var unchanged = attempts.Count(a => a.Status == AttemptStatus.Unchanged);
+        if (unchanged > 0) said.Add($"{unchanged} already published with the same content.");
+        var skipped = attempts.Where(a => a.Status == AttemptStatus.Skipped).ToList();
+        if (skipped.Count > 0) said.Add($"{skipped.Count} skipped: {skipped[0].Message}");
+        var failed = attempts.Where(a => a.Status == AttemptStatus.Failed).ToList();
+        if (failed.Count > 0) said.Add($"{failed.Count} failed: {failed[0].Message}");
+        if (attempts.Count == 0) said.Add("Nothing was missing from the registry.");
+        said.Add(c.Drift is null ? $"{c.RepoFullName} is in step with the registry." : $"Out of step: {c.Drift}");
+        return new(c.Id, string.Join(" ", said), attempts.Select(AttemptResponse.From).ToList(), c.Drift, c.DriftDetectedAt);
+    }
 }
 
 /// <summary>The seed's sync answer.</summary>

@@ -30,6 +30,7 @@ public static class GitHubIntegrationSetup
         services.AddScoped<AttemptBuilder>();
         services.AddScoped<PublishService>();
         services.AddScoped<SyncService>();
+        services.AddScoped<ConnectionDrift>(); // what a sync or reconcile finds out of step with GitHub
         services.AddScoped<DirectImport>();
         services.AddScoped<ManualSync>();
         services.AddScoped<PreviewService>(); // the dry run: packages and chooses the version as publishing does

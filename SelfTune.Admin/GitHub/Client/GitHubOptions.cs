@@ -33,6 +33,12 @@ public sealed class GitHubOptions
     /// </summary>
     public string? ManifestSetupOrg { get; set; }
 
+    /// <summary>
+    /// How long active connections may hear no delivery from GitHub before GitHub setup and the overview warn that the
+    /// webhook may not reach the app.
+    /// </summary>
+    public TimeSpan QuietWarningAfter { get; set; } = TimeSpan.FromDays(7);
+
     /// <summary>Timeout of a single HTTP attempt (retries get their own).</summary>
     public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

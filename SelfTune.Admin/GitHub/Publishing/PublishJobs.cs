@@ -16,13 +16,15 @@ public static class PublishJobs
     /// </summary>
     public sealed record WebhookPayload(Guid DeliveryRowId, Guid? OrgId = null);
     public sealed record PublishPayload(Guid AttemptId);
-    public sealed record SyncPayload(Guid ConnectionId, AttemptTrigger Trigger);
+    /// <summary>A sync or reconcile of one connection; <paramref name="Requested"/>: a person asked for this reconcile (see SyncService).</summary>
+    public sealed record SyncPayload(Guid ConnectionId, AttemptTrigger Trigger, bool Requested = false);
 
     public static Job EnqueuePublish(JobQueue queue, AdminDbContext db, PublishAttempt attempt) =>
         queue.Enqueue(db, Publish, new PublishPayload(attempt.Id), ConcurrencyKey(attempt.ConnectionId));
 
-    public static Job EnqueueSync(JobQueue queue, AdminDbContext db, Guid connectionId, AttemptTrigger trigger) =>
-        queue.Enqueue(db, Sync, new SyncPayload(connectionId, trigger), ConcurrencyKey(connectionId), maxAttempts: trigger == AttemptTrigger.Manual ? 1 : 3);
+    public static Job EnqueueSync(JobQueue queue, AdminDbContext db, Guid connectionId, AttemptTrigger trigger, bool requested = false) =>
+        queue.Enqueue(db, Sync, new SyncPayload(connectionId, trigger, requested), ConcurrencyKey(connectionId),
+            maxAttempts: trigger == AttemptTrigger.Manual || requested ? 1 : 3);
 
     public static string ConcurrencyKey(Guid connectionId) => "connection:" + connectionId.ToString("N");
 
@@ -105,7 +107,7 @@ public static class PublishJobs
         public async Task<string?> RunAsync(Job job, CancellationToken ct)
         {
             var payload = job.ReadPayload<SyncPayload>();
-            var attemptId = await sync.RunAsync(payload.ConnectionId, payload.Trigger, ct);
+            var attemptId = await sync.RunAsync(payload.ConnectionId, payload.Trigger, ct, payload.Requested);
             return attemptId?.ToString();
         }
     }

@@ -5,20 +5,24 @@ namespace SelfTune.Admin.GitHub.Publishing;
 /// Runs inside a job keyed by the connection, so it never overlaps a webhook publish of the same connection.
 /// </summary>
 public sealed class SyncService(
-    AdminDbContext db, PublishService publisher, RepositoryBrowser browser, IChangeFeed changes, TimeProvider clock, ILogger<SyncService> log)
+    AdminDbContext db, PublishService publisher, RepositoryBrowser browser, ConnectionDrift drift, IChangeFeed changes, TimeProvider clock,
+    ILogger<SyncService> log)
 {
     /// <summary>
     /// Manual: publishes the default branch head (unless already published) and the newest matching tag without a version;
     /// answers the release attempt when one was published, else the branch attempt. Reconcile: publishes every missed
-    /// head and tag, creating attempts only for what is missing. Returns the attempt the caller reports, if any.
+    /// head and tag, creating attempts only for what is missing; one <paramref name="requested"/> by a person (Reconcile on
+    /// the connection page or its API) also runs paused or auto-publish-off connections and retries what failed before.
+    /// Both record drift (ConnectionDrift). Returns the attempt the caller reports, if any.
     /// </summary>
-    public async Task<Guid?> RunAsync(Guid connectionId, AttemptTrigger trigger, CancellationToken ct)
+    public async Task<Guid?> RunAsync(Guid connectionId, AttemptTrigger trigger, CancellationToken ct, bool requested = false)
     {
         var connection = await db.Connections.AsNoTracking().SingleOrDefaultAsync(c => c.Id == connectionId, ct);
         if (connection is null) return null;
         await CloseInterruptedAsync(connectionId, ct);
         var manual = trigger == AttemptTrigger.Manual;
-        if (!manual && (connection.PausedReason is not null || !connection.AutoPublish)) return null;
+        requested |= manual;
+        if (!requested && (connection.PausedReason is not null || !connection.AutoPublish)) return null;
 
         string head;
         List<(string Tag, RegistryVersion Version, string Sha)> tags;
@@ -27,11 +31,19 @@ public sealed class SyncService(
             head = await browser.GetBranchHeadAsync(connection, ct);
             tags = await browser.GetReleaseTagsAsync(connection, ct);
         }
-        catch (Exception e) when (manual && (e is ProblemException || GitHubFailures.IsGitHubFailure(e)))
+        catch (Exception e) when (e is ProblemException || GitHubFailures.IsGitHubFailure(e))
         {
+            // A repository the installation no longer reaches is drift, not a failure worth retrying.
+            var unreachable = await drift.UnreachableAsync(connection, e, ct);
+            if (unreachable is not null) await drift.RecordAsync(connection, unreachable, ct);
+            if (!requested)
+            {
+                if (unreachable is not null) return null;
+                throw;
+            }
             // The caller is waiting for an answer: record why, as a failed attempt, instead of retrying silently.
             var failed = PublishAttempt.Create(connection, trigger, connection.DefaultBranch, null, clock.GetUtcNow()).EndBeforeWork(AttemptStatus.Failed,
-                $"Could not read {connection.RepoFullName} from GitHub: {(e is ProblemException p ? p.Message : GitHubFailures.Describe(e))}");
+                unreachable ?? $"Could not read {connection.RepoFullName} from GitHub: {(e is ProblemException p ? p.Message : GitHubFailures.Describe(e))}");
             db.Attempts.Add(failed);
             await db.SaveChangesAsync(ct);
             changes.Publish(Change.OfAttempt(failed));
@@ -45,7 +57,7 @@ public sealed class SyncService(
 
         // The sweep does not retry what already failed or was skipped for the current settings (a secret file, a moved
         // tag): it would fail the same way every 15 minutes. A push, a settings change or Sync tries again.
-        var settled = manual ? [] : (await db.Attempts.AsNoTracking()
+        var settled = requested ? [] : (await db.Attempts.AsNoTracking()
             .Where(a => a.ConnectionId == connection.Id && a.CreatedAt >= connection.UpdatedAt
                 && (a.Status == AttemptStatus.Failed || a.Status == AttemptStatus.Skipped) && a.SourceRef != null)
             .Select(a => a.SourceRef!).ToListAsync(ct)).ToHashSet();
@@ -60,6 +72,8 @@ public sealed class SyncService(
             var id = await RunAttemptAsync(connection, trigger, tag.Tag, tag.Sha, ct);
             releaseAttempt ??= id;
         }
+        // After publishing: a moved tag's new commit may just have been released under a new tag, which settles it.
+        await drift.RecordAsync(connection, await drift.MovedTagsAsync(connection, tags, ct), ct);
 
         if (releaseAttempt is { } release && await db.Attempts.AnyAsync(a => a.Id == release && a.Status == AttemptStatus.Published, ct))
             return release;

@@ -165,14 +165,6 @@ public sealed class DeliveryService(
         return page.ToPage(rows, DeliveriesList, d => PageRequest.TimeAndIdKey(d.ReceivedAt, d.Id));
     }
 
-    /// <summary>When GitHub last sent a delivery the org sees (replays and rejected ones do not count); null when never.</summary>
-    public async Task<DateTimeOffset?> LastReceivedAsync(Guid orgId, CancellationToken ct = default)
-    {
-        await using var db = await dbFactory.CreateDbContextAsync(ct);
-        return await VisibleTo(db, orgId).Where(d => d.ReplayedByOrgId == null).OrderByDescending(d => d.ReceivedAt)
-            .Select(d => (DateTimeOffset?)d.ReceivedAt).FirstOrDefaultAsync(ct);
-    }
-
     /// <summary>The event names among the org's deliveries, for the filter.</summary>
     public async Task<List<string>> EventsAsync(Guid orgId, CancellationToken ct = default)
     {
