@@ -857,6 +857,7 @@ public sealed partial class FakeGitHub
             await ValidationFailedAsync(ctx, "CheckRun", "output", "output requires title and summary");
             return;
         }
+        if (!await AcceptAnnotationsAsync(ctx, output)) return;
         var now = DateTimeOffset.UtcNow.Truncate();
         FakeCheckRun run;
         lock (_gate)
@@ -868,6 +869,7 @@ public sealed partial class FakeGitHub
                 Str(body, "details_url"), Str(body, "external_id"), Date(body, "started_at") ?? now,
                 status == "completed" ? Date(body, "completed_at") ?? now : null, suite, [status], 0);
             _checkRuns.Add(run);
+            RecordAnnotations(run.Id, output);
         }
         await WriteJsonAsync(ctx, 201, CheckRunJson(run));
     }
@@ -921,6 +923,7 @@ public sealed partial class FakeGitHub
         var conclusion = Str(body, "conclusion");
         if (await ValidateCheckAsync(ctx, Str(body, "status") ?? run.Status, conclusion, hadConclusion: run.Conclusion is not null) is not { } status) return;
         var output = body["output"] as JsonObject;
+        if (!await AcceptAnnotationsAsync(ctx, output)) return;
         var now = DateTimeOffset.UtcNow.Truncate();
         FakeCheckRun updated;
         lock (_gate)
@@ -944,6 +947,7 @@ public sealed partial class FakeGitHub
                 UpdateCount = current.UpdateCount + 1,
             };
             _checkRuns[_checkRuns.IndexOf(current)] = updated;
+            RecordAnnotations(run.Id, output);
         }
         await WriteJsonAsync(ctx, 200, CheckRunJson(updated));
     }

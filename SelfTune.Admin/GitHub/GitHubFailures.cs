@@ -25,6 +25,7 @@ public static class GitHubFailures
         GitHubNotConfiguredException nc => "the GitHub App is not configured (missing " + string.Join(", ", nc.MissingSettings) + ")",
         SecondaryRateLimitExceededException or RateLimitExceededException => "GitHub rate-limited the request",
         ApiException api => $"GitHub answered {(int)api.StatusCode}: {api.Message}",
+        GitHubWriteLimitException limited => limited.Message,
         TaskCanceledException or TimeoutException => "GitHub did not answer in time",
         _ => e.Message,
     };

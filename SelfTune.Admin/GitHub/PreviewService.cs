@@ -66,7 +66,7 @@ public sealed class PreviewService(
         catch (PackagingException e)
         {
             return Answer(connection, reference, sha, tag, PreviewOutcome.Fails, $"A publish would fail: {e.Message}", releaseVersion, null,
-                [new PreviewProblem(e.FilePath, e.Message, e.Rule)]);
+                [.. e.Problems.Select(p => new PreviewProblem(p.FilePath, p.Message, p.Rule))]);
         }
         catch (Exception e) when (GitHubFailures.IsGitHubFailure(e) || e is IOException)
         {

@@ -93,7 +93,7 @@ public sealed class UploadService(RegistryService registry, ArchiveStore store, 
         {
             await staged.DisposeAsync();
             throw new ProblemException(422, "invalid_skill", e.Message,
-                new Dictionary<string, string[]> { ["archive"] = [e.Message] });
+                new Dictionary<string, string[]> { ["archive"] = [.. e.Problems.Select(p => p.Message)] });
         }
         catch
         {

@@ -29,6 +29,7 @@ public static class GitHubClientServiceCollectionExtensions
         services.TryAddSingleton<IGitHubAppCredentialSource>(sp => sp.GetRequiredService<ConfiguredGitHubAppCredentials>());
         services.TryAddSingleton<GitHubClientFactory>();
         services.TryAddSingleton<IGitHubClientFactory>(sp => sp.GetRequiredService<GitHubClientFactory>());
+        services.TryAddSingleton<InstallationWriteLimiter>();
 
         services.AddHttpClient(GitHubClientFactory.HttpClientName)
             // Redirects (tarball → codeload) are followed here, below the retry pipeline; the handler

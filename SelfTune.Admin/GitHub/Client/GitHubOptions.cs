@@ -50,6 +50,12 @@ public sealed class GitHubOptions
     /// <summary>Base of the exponential backoff used when the server gives no hint.</summary>
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// GitHub writes (check runs, commit statuses) one installation may make per minute from this instance
+    /// (<see cref="InstallationWriteLimiter"/>): GitHub allows about 80; with several instances give each its share.
+    /// </summary>
+    public int WritesPerMinute { get; set; } = 80;
+
     /// <summary>Configuration keys of the App settings that are not set (empty when the App is configured).</summary>
     public IReadOnlyList<string> MissingSettings()
     {

@@ -2,8 +2,19 @@ using System.Diagnostics.CodeAnalysis;
 
 namespace SelfTune.Admin.GitHub.Publishing;
 
-/// <summary>How an attempt's work ended: its final status and message, and the version it concerns.</summary>
-public sealed record AttemptOutcome(AttemptStatus Status, string Message, string? Version, DateTimeOffset? PublishedAt = null);
+/// <summary>
+/// How an attempt's work ended: its final status and message, and the version it concerns; and what the validator found,
+/// which the check run shows on the files (<see cref="WriteBack"/>).
+/// </summary>
+public sealed record AttemptOutcome(AttemptStatus Status, string Message, string? Version, DateTimeOffset? PublishedAt = null)
+{
+    public IReadOnlyList<PackagingProblem> Refusals { get; init; } = [];
+    public IReadOnlyList<PackagingWarning> Warnings { get; init; } = [];
+
+    /// <summary>A skill the validator refused: failed, with every problem.</summary>
+    public static AttemptOutcome Refused(PackagingException e) =>
+        new(AttemptStatus.Failed, e.Message, null) { Refusals = e.Problems, Warnings = e.Warnings };
+}
 
 /// <summary>
 /// The version a publish would take, and the content hash already published under it (null when it is free): the same
@@ -40,16 +51,17 @@ public sealed class AttemptBuilder(AdminDbContext db, SkillPackager packager, Re
         var provenance = new VersionProvenance(VersionSource.Github, isTag ? attempt.SourceRef : attempt.CommitSha, connection.RepoFullName);
 
         var version = await ChooseVersionAsync(db, entry.Id, releaseVersion, attempt.CommitSha!, package.Archive.Hash, ct);
+        var warnings = package.Package.WarningsFor(entry.Name);
         if (version.Existing)
-            return new AttemptOutcome(AttemptStatus.Unchanged, UnchangedMessage(version.Value), version.Value);
+            return new AttemptOutcome(AttemptStatus.Unchanged, UnchangedMessage(version.Value), version.Value) { Warnings = warnings };
 
         try
         {
             var result = await registry.PublishAsync(entry, version.Value, ChangeSummary(attempt, connection), package.Archive, package.Package,
                 provenance, connection.CreatedBy, ct);
-            return result.Created
-                ? new AttemptOutcome(AttemptStatus.Published, $"Published {version.Value} from {connection.RepoFullName}." + Warnings(package, entry), version.Value, result.Version.PublishedAt)
-                : new AttemptOutcome(AttemptStatus.Unchanged, UnchangedMessage(version.Value), version.Value);
+            return (result.Created
+                ? new AttemptOutcome(AttemptStatus.Published, $"Published {version.Value} from {connection.RepoFullName}." + PackagingWarning.Describe(warnings), version.Value, result.Version.PublishedAt)
+                : new AttemptOutcome(AttemptStatus.Unchanged, UnchangedMessage(version.Value), version.Value)) with { Warnings = warnings };
         }
         catch (ProblemException e) when (e.Status == 409)
         {
@@ -60,16 +72,13 @@ public sealed class AttemptBuilder(AdminDbContext db, SkillPackager packager, Re
     async Task<AttemptOutcome> ValidateAsync(GitHubConnection connection, PublishAttempt attempt, CancellationToken ct)
     {
         await using var package = await packager.PackageAsync(connection, attempt.CommitSha!, ct);
+        // What the Agent Skills specification asks for but the registry accepts (unknown keys, a name unlike the folder or
+        // entry) travels in the attempt's message, which is also the check run's summary, and as annotations on SKILL.md.
+        var warnings = package.Package.WarningsFor(connection.Entry!.Name);
         return new AttemptOutcome(AttemptStatus.Skipped,
             $"Validated {package.Package.Files.Count} files ({package.Archive.Size} bytes) at {attempt.CommitSha![..7]}; pull requests are validated, not published." +
-            Warnings(package, connection.Entry!), null);
+            PackagingWarning.Describe(warnings), null) { Warnings = warnings };
     }
-
-    /// <summary>
-    /// What the Agent Skills specification asks for but the registry accepts (unknown keys, a name unlike the folder or
-    /// entry). Versions store no warnings, so they travel in the attempt's message, which is also the check run's summary.
-    /// </summary>
-    static string Warnings(StagedSkill package, RegistryEntry entry) => PackagingWarning.Describe(package.Package.WarningsFor(entry.Name));
 
 
     /// <summary>The release version a tag gives under the connection's tag pattern; false with the reason when it gives none.</summary>

@@ -39,7 +39,7 @@ public sealed class DirectImport(IDbContextFactory<AdminDbContext> dbFactory, Co
         }
         catch (PackagingException e)
         {
-            throw new ProblemException(422, "invalid_skill", e.Message, new Dictionary<string, string[]> { ["archive"] = [e.Message] });
+            throw new ProblemException(422, "invalid_skill", e.Message, new Dictionary<string, string[]> { ["archive"] = [.. e.Problems.Select(p => p.Message)] });
         }
         catch (Exception e) when (GitHubFailures.IsGitHubFailure(e) || e is IOException)
         {

@@ -56,7 +56,11 @@ public sealed class PublishService(
 
             result = await builder.RunAsync(connection, attempt, ct);
         }
-        catch (Exception e) when (e is PackagingException or ProblemException)
+        catch (PackagingException e)
+        {
+            result = AttemptOutcome.Refused(e);
+        }
+        catch (ProblemException e)
         {
             result = new AttemptOutcome(AttemptStatus.Failed, e.Message, null);
         }
@@ -67,7 +71,7 @@ public sealed class PublishService(
         }
 
         attempt.Finish(result.Status, result.Message, clock.GetUtcNow(), result.Version, result.PublishedAt);
-        await writeBack.FinishAsync(channel, attempt, connection, await SummaryAsync(attempt, connection, ct), ct);
+        await writeBack.FinishAsync(channel, attempt, connection, await SummaryAsync(attempt, connection, ct), ct, result.Refusals, result.Warnings);
         await SaveAndNotifyAsync(attempt, ct);
         var outcome = new KeyValuePair<string, object?>("outcome", attempt.Status.ToString().ToLowerInvariant());
         SelfTuneTelemetry.PublishDuration.Record((attempt.FinishedAt!.Value - attempt.StartedAt!.Value).TotalSeconds, outcome);

@@ -12,12 +12,30 @@ namespace SelfTune.Admin.GitHub.Publishing;
 /// here is tried again after a failure: by the next try below, by a job retry, or by the worker that takes over from a
 /// crashed one. So each write is idempotent: an attempt's check run is looked up by its external_id (the attempt id)
 /// before one is created, and a status is posted only when the commit's latest one for our context says otherwise.
+/// Every write first waits for the installation's <see cref="InstallationWriteLimiter"/>, so a burst of attempts stays
+/// within GitHub's limit on content-creating requests.
 /// </remarks>
 public sealed class WriteBack(
-    AdminDbContext db, IGitHubClientFactory github, IConfiguration config, IOptionsMonitor<GitHubOptions> options, TimeProvider clock,
-    ILogger<WriteBack> log)
+    AdminDbContext db, IGitHubClientFactory github, InstallationWriteLimiter writeLimiter, IConfiguration config,
+    IOptionsMonitor<GitHubOptions> options, TimeProvider clock, ILogger<WriteBack> log)
 {
     public enum Channel { None, Checks, Statuses }
+
+    /// <summary>GitHub takes at most this many annotations per request; the rest go in further updates of the same run.</summary>
+    public const int AnnotationsPerRequest = 50;
+
+    /// <summary>
+    /// Each problem the validator found as an annotation on its file (a path from the repository root, as the validator
+    /// names it for GitHub sources): refusals as failures, Agent Skills warnings as warnings, on the line the validator
+    /// knows, else line 1. A problem that names no file (a broken archive) is in the summary only.
+    /// </summary>
+    public static IReadOnlyList<NewCheckRunAnnotation> AnnotationsFor(IReadOnlyList<PackagingProblem> refusals, IReadOnlyList<PackagingWarning> warnings) =>
+    [
+        .. refusals.Where(p => !string.IsNullOrEmpty(p.FilePath))
+            .Select(p => new NewCheckRunAnnotation(p.FilePath, p.Line ?? 1, p.Line ?? 1, CheckAnnotationLevel.Failure, p.Message)),
+        .. warnings.Where(w => !string.IsNullOrEmpty(w.FilePath))
+            .Select(w => new NewCheckRunAnnotation(w.FilePath, 1, 1, CheckAnnotationLevel.Warning, w.Message)),
+    ];
 
     /// <summary>
     /// Where an installation with <paramref name="permissions"/> (the stored JSON) can post results: check runs when it may
@@ -71,8 +89,9 @@ public sealed class WriteBack(
         {
             if (channel == Channel.Checks)
             {
-                var run = await FindRunAsync(client, attempt, connection)
-                    ?? await client.Check.Run.Create(connection.RepoOwner, connection.RepoName,
+                var run = await FindRunAsync(client, attempt, connection);
+                if (run is null) await writeLimiter.WaitAsync(connection.InstallationId, ct);
+                run ??= await client.Check.Run.Create(connection.RepoOwner, connection.RepoName,
                         new NewCheckRun(CheckRunNameFor(connection.Entry!.Name), attempt.CommitSha)
                         {
                             Status = CheckStatus.InProgress, StartedAt = attempt.StartedAt, ExternalId = attempt.Id.ToString(),
@@ -80,29 +99,40 @@ public sealed class WriteBack(
                         });
                 attempt.CheckRunId = run.Id.ToString();
             }
-            else await PostStatusAsync(client, attempt, connection, CommitState.Pending, "SelfTune is publishing");
+            else await PostStatusAsync(client, attempt, connection, CommitState.Pending, "SelfTune is publishing", ct);
         }, ct);
     }
 
     /// <summary>
     /// Posts the final result, trying again until it lands (up to GitHub:MaxRetries more times, on failures a later try may
-    /// fix), and sets the write-back status to success, or to failed with the reason added to the attempt's message.
+    /// fix), and sets the write-back status to success, or to failed with the reason added to the attempt's message. A check
+    /// run carries the validator's <paramref name="refusals"/> and <paramref name="warnings"/> as annotations on their files:
+    /// the first <see cref="AnnotationsPerRequest"/> with the conclusion, the rest in further updates (GitHub appends
+    /// them). A commit status has no room for them; its description says how many problems there are.
     /// </summary>
-    public async Task FinishAsync(Channel channel, PublishAttempt attempt, GitHubConnection connection, string summary, CancellationToken ct)
+    public async Task FinishAsync(Channel channel, PublishAttempt attempt, GitHubConnection connection, string summary, CancellationToken ct,
+        IReadOnlyList<PackagingProblem>? refusals = null, IReadOnlyList<PackagingWarning>? warnings = null)
     {
         if (channel == Channel.None) return;
+        var annotations = AnnotationsFor(refusals ?? [], warnings ?? []);
+        // Across tries: a try after a failure goes on from the first request that did not land, so GitHub, which appends
+        // annotations, does not get a batch twice (unless it acted on a request whose answer was lost).
+        var concluded = false;
+        var annotationsSent = 0;
         var failure = await WriteAsync(attempt, connection, "finish", async client =>
         {
             if (channel == Channel.Statuses)
             {
-                await PostStatusAsync(client, attempt, connection, attempt.Status == AttemptStatus.Failed ? CommitState.Failure : CommitState.Success, Title(attempt));
+                await PostStatusAsync(client, attempt, connection, attempt.Status == AttemptStatus.Failed ? CommitState.Failure : CommitState.Success, Title(attempt), ct);
                 return;
             }
-            var output = new NewCheckRunOutput(Title(attempt), summary);
-            if (attempt.CheckRunId is null)
+            if (!concluded)
             {
-                if (await FindRunAsync(client, attempt, connection) is { } started) attempt.CheckRunId = started.Id.ToString();
-                else
+                var first = annotations.Take(AnnotationsPerRequest).ToList();
+                var output = Output(attempt, summary, first);
+                if (attempt.CheckRunId is null && await FindRunAsync(client, attempt, connection) is { } started) attempt.CheckRunId = started.Id.ToString();
+                await writeLimiter.WaitAsync(connection.InstallationId, ct);
+                if (attempt.CheckRunId is null)
                 {
                     // Never started (or its start never landed): one run, created completed.
                     var run = await client.Check.Run.Create(connection.RepoOwner, connection.RepoName,
@@ -112,16 +142,28 @@ public sealed class WriteBack(
                             CompletedAt = attempt.FinishedAt, ExternalId = attempt.Id.ToString(), DetailsUrl = DetailsUrl(connection), Output = output,
                         });
                     attempt.CheckRunId = run.Id.ToString();
-                    return;
                 }
-            }
-            // Repeating this update is harmless: it sets the same final state.
-            await client.Check.Run.Update(connection.RepoOwner, connection.RepoName, long.Parse(attempt.CheckRunId),
-                new CheckRunUpdate
+                else
                 {
-                    Status = CheckStatus.Completed, Conclusion = ConclusionOf(attempt), CompletedAt = attempt.FinishedAt,
-                    DetailsUrl = DetailsUrl(connection), Output = output,
-                });
+                    // Repeating this update is harmless: it sets the same final state.
+                    await client.Check.Run.Update(connection.RepoOwner, connection.RepoName, long.Parse(attempt.CheckRunId),
+                        new CheckRunUpdate
+                        {
+                            Status = CheckStatus.Completed, Conclusion = ConclusionOf(attempt), CompletedAt = attempt.FinishedAt,
+                            DetailsUrl = DetailsUrl(connection), Output = output,
+                        });
+                }
+                concluded = true;
+                annotationsSent = first.Count;
+            }
+            while (annotationsSent < annotations.Count)
+            {
+                var batch = annotations.Skip(annotationsSent).Take(AnnotationsPerRequest).ToList();
+                await writeLimiter.WaitAsync(connection.InstallationId, ct);
+                await client.Check.Run.Update(connection.RepoOwner, connection.RepoName, long.Parse(attempt.CheckRunId!),
+                    new CheckRunUpdate { Output = Output(attempt, summary, batch) });
+                annotationsSent += batch.Count;
+            }
         }, ct);
         attempt.WriteBackStatus = failure is null ? WriteBackStatus.Success : WriteBackStatus.Failed;
         SelfTuneTelemetry.WriteBacks.Add(1, new KeyValuePair<string, object?>("outcome", failure is null ? "written" : "failed"));
@@ -139,8 +181,13 @@ public sealed class WriteBack(
         return runs.CheckRuns.Where(r => r.ExternalId == externalId).MinBy(r => r.Id);
     }
 
+    /// <summary>The run's title and summary (GitHub wants both on every update that adds annotations) with one batch of annotations.</summary>
+    static NewCheckRunOutput Output(PublishAttempt attempt, string summary, IReadOnlyList<NewCheckRunAnnotation> annotations) =>
+        new(Title(attempt), summary) { Annotations = annotations.Count == 0 ? null : annotations };
+
     /// <summary>Posts a status, unless the commit's latest one for our context already says the same (an earlier try landed).</summary>
-    async Task PostStatusAsync(IGitHubClient client, PublishAttempt attempt, GitHubConnection connection, CommitState state, string description)
+    async Task PostStatusAsync(IGitHubClient client, PublishAttempt attempt, GitHubConnection connection, CommitState state, string description,
+        CancellationToken ct)
     {
         if (description.Length > 140) description = description[..139] + "…"; // GitHub's limit
         var context = attempt.StatusContext = StatusContextFor(connection);
@@ -148,6 +195,7 @@ public sealed class WriteBack(
         var latest = (await client.Repository.Status.GetAll(connection.RepoOwner, connection.RepoName, attempt.CommitSha,
             new ApiOptions { PageSize = 100, PageCount = 1 })).FirstOrDefault(s => s.Context == context);
         if (latest is not null && latest.State == state && latest.Description == description) return;
+        await writeLimiter.WaitAsync(connection.InstallationId, ct);
         await client.Repository.Status.Create(connection.RepoOwner, connection.RepoName, attempt.CommitSha,
             new NewCommitStatus { State = state, Context = context, Description = description, TargetUrl = DetailsUrl(connection) });
     }

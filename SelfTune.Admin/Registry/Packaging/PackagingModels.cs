@@ -59,14 +59,47 @@ public sealed record PackagingWarning(string Rule, string? FilePath, string Mess
 }
 
 /// <summary>
-/// Thrown for every rejection. Message is a full sentence for a human that names the file (when there is one) and the rule,
-/// e.g. "keys/id_rsa looks like a secret (id_rsa*); remove it from the skill folder."
+/// One thing the validator refuses. Message is a full sentence that names the file (when there is one) and the rule;
+/// Line is the line of that file the problem is on, when the validator knows it (YAML errors in SKILL.md).
 /// </summary>
-public sealed class PackagingException(string rule, string? filePath, string message) : Exception(message)
+public sealed record PackagingProblem(string Rule, string? FilePath, string Message)
 {
-    /// <summary>Machine-readable rule id, e.g. "secret_file", "invalid_archive", "archive_too_large".</summary>
-    public string Rule { get; } = rule;
+    public int? Line { get; init; }
+}
 
-    /// <summary>The offending path (skill-relative for uploads, repository-relative for GitHub repacks), or null.</summary>
-    public string? FilePath { get; } = filePath;
+/// <summary>
+/// Thrown for every rejection. Message is a full sentence for a human that names the file (when there is one) and the rule,
+/// e.g. "keys/id_rsa looks like a secret (id_rsa*); remove it from the skill folder."; when the validator found several
+/// problems (it reads on past a file it refuses, so one push shows them all) it starts "3 problems:" and lists the first few.
+/// </summary>
+public sealed class PackagingException : Exception
+{
+    /// <summary>Shown in <see cref="Exception.Message"/> when there are several; all of them are in <see cref="Problems"/>.</summary>
+    const int ProblemsInMessage = 3;
+
+    public PackagingException(string rule, string? filePath, string message, int? line = null)
+        : this([new PackagingProblem(rule, filePath, message) { Line = line }]) { }
+
+    public PackagingException(IReadOnlyList<PackagingProblem> problems) : base(Describe(problems)) => Problems = problems;
+
+    /// <summary>Every problem found, in the order the files were read (at least one).</summary>
+    public IReadOnlyList<PackagingProblem> Problems { get; }
+
+    /// <summary>What the specification asks for but the registry accepts, when SKILL.md could be read despite the problems.</summary>
+    public IReadOnlyList<PackagingWarning> Warnings { get; init; } = [];
+
+    /// <summary>Machine-readable rule id of the first problem, e.g. "secret_file", "invalid_archive", "archive_too_large".</summary>
+    public string Rule => Problems[0].Rule;
+
+    /// <summary>The first problem's path (skill-relative for uploads, repository-relative for GitHub repacks), or null.</summary>
+    public string? FilePath => Problems[0].FilePath;
+
+    static string Describe(IReadOnlyList<PackagingProblem> problems)
+    {
+        if (problems.Count == 0) throw new ArgumentException("A refusal needs at least one problem.", nameof(problems));
+        if (problems.Count == 1) return problems[0].Message;
+        var shown = string.Join(" ", problems.Take(ProblemsInMessage).Select(p => p.Message));
+        var more = problems.Count - ProblemsInMessage;
+        return $"{problems.Count} problems: {shown}" + (more > 0 ? $" …and {more} more." : "");
+    }
 }

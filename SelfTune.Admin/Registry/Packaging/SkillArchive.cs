@@ -14,6 +14,9 @@ public static class SkillArchive
 {
     const string SkillMd = "SKILL.md";
 
+    /// <summary>The scan stops at this many refused files; past it, fixing the first ones is the next step anyway.</summary>
+    internal const int MaxProblems = 250;
+
     /// <summary>Fixed mtime so identical input repacks to identical bytes.</summary>
     static readonly DateTimeOffset FixedTime = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
@@ -112,6 +115,8 @@ public static class SkillArchive
         readonly HashSet<string> filePaths = new(StringComparer.Ordinal);
         readonly HashSet<string> dirPaths = new(StringComparer.Ordinal);
         readonly Dictionary<string, long> spoolOffsets = new(StringComparer.Ordinal);
+        // Refusals of single files: the scan reads on, so one push or upload shows every problem, not just the first.
+        readonly List<PackagingProblem> problems = [];
         long total;
         byte[]? skillMdBytes;
         string? topFolder;
@@ -146,8 +151,23 @@ public static class SkillArchive
                 string detail = ex.Message.TrimEnd('.');
                 if (ex is EndOfStreamException) detail = guard.BytesRead == 0 ? "it is empty" : "it ends unexpectedly (truncated?)";
                 else if (ex is InvalidDataException && guard.BytesRead == 0) detail = "it is not gzip-compressed data";
-                throw new PackagingException("invalid_archive", null, $"The {archiveKind} is not a valid tar.gz file: {detail}.");
+                throw new PackagingException([.. problems, new PackagingProblem("invalid_archive", null, $"The {archiveKind} is not a valid tar.gz file: {detail}.")]);
             }
+            catch (PackagingException e) when (problems.Count > 0 && !ReferenceEquals(e.Problems, problems))
+            {
+                // A problem that stops the scan (a limit, a broken archive): reported after the files refused before it.
+                throw new PackagingException([.. problems, .. e.Problems]);
+            }
+        }
+
+        /// <summary>
+        /// Records a refusal of one file and lets the scan go on without it (the file is not kept). Past
+        /// <see cref="MaxProblems"/> the scan stops: that many is enough to act on.
+        /// </summary>
+        void Refuse(string rule, string display, string message)
+        {
+            problems.Add(new PackagingProblem(rule, display, message));
+            if (problems.Count >= MaxProblems) throw new PackagingException(problems);
         }
 
         async Task OnEntryAsync(TarEntry entry, CancellationToken ct)
@@ -197,14 +217,18 @@ public static class SkillArchive
             }
 
             if (UnsafePathReason(path) is string unsafeReason)
-                throw new PackagingException("unsafe_path", display,
+            {
+                Refuse("unsafe_path", display,
                     $"\"{Printable(display)}\" is not a safe path ({unsafeReason}); archive paths must be relative and stay inside the skill folder.");
+                return;
+            }
 
             if (ExcludedReason(path, isDir) is string excluded)
             {
                 if (IsRepack) return; // never part of a published skill; dropped silently from GitHub sources
-                throw new PackagingException("excluded_file", display,
+                Refuse("excluded_file", display,
                     $"{display} must not be uploaded ({excluded} are never part of a skill); the CLI should leave {excluded} out of the archive.");
+                return;
             }
 
             if (isDir)
@@ -214,19 +238,25 @@ public static class SkillArchive
             }
 
             if (SecretPattern(path) is string pattern)
-                throw new PackagingException("secret_file", display, $"{display} looks like a secret ({pattern}); remove it from the skill folder.");
+            {
+                Refuse("secret_file", display, $"{display} looks like a secret ({pattern}); remove it from the skill folder.");
+                return;
+            }
 
             if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile))
             {
                 string target = entry.EntryType is TarEntryType.SymbolicLink or TarEntryType.HardLink ? $" to \"{entry.LinkName}\"" : "";
-                throw new PackagingException("unsupported_entry", display,
+                Refuse("unsupported_entry", display,
                     $"{display} is a {Describe(entry.EntryType)}{target}; a skill may contain only regular files and folders.");
+                return;
             }
 
             // GNU sparse data would be expanded by the reader beyond what the header and our counters see.
             if (entry is PaxTarEntry pax && pax.ExtendedAttributes.Keys.Any(k => k.StartsWith("GNU.sparse.", StringComparison.Ordinal)))
-                throw new PackagingException("unsupported_entry", display,
-                    $"{display} is stored as a sparse file; a skill may contain only regular files and folders.");
+            {
+                Refuse("unsupported_entry", display, $"{display} is stored as a sparse file; a skill may contain only regular files and folders.");
+                return;
+            }
 
             // Limits are checked from the header, before any data is read.
             long size = entry.Length;
@@ -234,13 +264,18 @@ public static class SkillArchive
                 throw new PackagingException("too_many_files", display,
                     $"{display} is file number {N(files.Count + 1)}, but a skill may contain at most {N(limits.MaxFiles)} files.");
             if (size > limits.MaxFileBytes)
-                throw new PackagingException("file_too_large", display,
-                    $"{display} is {N(size)} bytes, over the {FormatBytes(limits.MaxFileBytes)} limit per file.");
+            {
+                Refuse("file_too_large", display, $"{display} is {N(size)} bytes, over the {FormatBytes(limits.MaxFileBytes)} limit per file.");
+                return; // its data is skipped by the reader, and still counted by the budget
+            }
             if (total + size > limits.MaxTotalBytes)
                 throw new PackagingException("total_too_large", display,
                     $"{display} ({N(size)} bytes) brings the skill to {N(total + size)} bytes, over the {FormatBytes(limits.MaxTotalBytes)} total limit.");
             if (!filePaths.Add(path))
-                throw new PackagingException("duplicate_path", display, $"{display} appears more than once in the archive.");
+            {
+                Refuse("duplicate_path", display, $"{display} appears more than once in the archive.");
+                return;
+            }
 
             MemoryStream? skillMd = path == SkillMd ? new MemoryStream((int)size) : null;
             if (spool is not null) spoolOffsets[path] = spool.Position;
@@ -309,9 +344,9 @@ public static class SkillArchive
             // "a" as a file and "a/b" cannot both be extracted; refuse instead of picking one.
             foreach (string path in filePaths)
             {
-                if (dirPaths.Contains(path)) throw Conflict(path);
+                if (dirPaths.Contains(path)) Conflict(path);
                 for (int slash = path.IndexOf('/'); slash > 0; slash = path.IndexOf('/', slash + 1))
-                    if (filePaths.Contains(path[..slash])) throw Conflict(path[..slash]);
+                    if (filePaths.Contains(path[..slash])) Conflict(path[..slash]);
             }
 
             if (skillMdBytes is null)
@@ -322,15 +357,27 @@ public static class SkillArchive
                     : IsRepack && repoPrefix!.Length > 0 && files.Count == 0 && dirPaths.Count == 0
                         ? $" (the repository has no files under {repoPrefix}/)"
                         : "";
-                throw new PackagingException("skill_md_missing", skillMdDisplay,
-                    $"{skillMdDisplay} is missing{hint}: every skill needs a SKILL.md at its root.");
+                throw new PackagingException([.. problems, new PackagingProblem("skill_md_missing", skillMdDisplay,
+                    $"{skillMdDisplay} is missing{hint}: every skill needs a SKILL.md at its root.")]);
             }
 
-            (SkillFrontMatter front, string text, IReadOnlyList<PackagingWarning> warnings) = SkillMarkdownParser.Parse(skillMdBytes, skillMdDisplay);
+            SkillFrontMatter front;
+            string text;
+            IReadOnlyList<PackagingWarning> warnings;
+            try
+            {
+                (front, text, warnings) = SkillMarkdownParser.Parse(skillMdBytes, skillMdDisplay);
+            }
+            catch (PackagingException e)
+            {
+                throw new PackagingException([.. problems, .. e.Problems]);
+            }
+            if (FolderNameWarning(front.Name, skillMdDisplay) is { } folder) warnings = [.. warnings, folder];
+            if (problems.Count > 0) throw new PackagingException(problems) { Warnings = warnings };
             files.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
             return new SkillPackage(files.AsReadOnly(), front, text, total)
             {
-                Warnings = FolderNameWarning(front.Name, skillMdDisplay) is { } folder ? [.. warnings, folder] : warnings,
+                Warnings = warnings,
                 SkillMarkdownPath = skillMdDisplay,
             };
         }
@@ -350,8 +397,11 @@ public static class SkillArchive
 
         string Display(string path) => string.IsNullOrEmpty(repoPrefix) ? path : $"{repoPrefix}/{path}";
 
-        PackagingException Conflict(string path) =>
-            new("path_conflict", Display(path), $"{Display(path)} is both a file and a folder in the archive.");
+        void Conflict(string path)
+        {
+            if (problems.Any(p => p.Rule == "path_conflict" && p.FilePath == Display(path))) return; // "a" under "a/b" and "a/c"
+            Refuse("path_conflict", Display(path), $"{Display(path)} is both a file and a folder in the archive.");
+        }
 
         static string Describe(TarEntryType type) => type switch
         {

@@ -65,7 +65,8 @@ static class SkillMarkdownParser
         catch (YamlException ex)
         {
             throw new PackagingException("skill_md_invalid_yaml", displayPath,
-                $"{displayPath} front matter is not valid YAML (line {ex.Start.Line + 1}, column {ex.Start.Column}: {ex.Message.TrimEnd('.')}).");
+                $"{displayPath} front matter is not valid YAML (line {ex.Start.Line + 1}, column {ex.Start.Column}: {ex.Message.TrimEnd('.')}).",
+                line: (int)Math.Min(ex.Start.Line + 1, int.MaxValue));
         }
         catch (ArgumentException ex) // YamlDotNet reports duplicate mapping keys this way
         {
@@ -176,13 +177,13 @@ static class SkillMarkdownParser
             long line = e.Start.Line + 1; // in SKILL.md, after the opening '---' line
             if (e is AnchorAlias || e is NodeEvent { Anchor.IsEmpty: false })
                 throw new PackagingException("skill_md_yaml_anchor", displayPath,
-                    $"{displayPath} front matter uses a YAML anchor or alias (line {line}); write each value out in full.");
+                    $"{displayPath} front matter uses a YAML anchor or alias (line {line}); write each value out in full.", (int)line);
             if (e is NodeEvent && ++nodes > MaxNodes)
                 throw new PackagingException("skill_md_too_many_nodes", displayPath,
-                    $"{displayPath} front matter has more than {N(MaxNodes)} YAML values (line {line}); keep it to a few short fields.");
+                    $"{displayPath} front matter has more than {N(MaxNodes)} YAML values (line {line}); keep it to a few short fields.", (int)line);
             if (e is MappingStart or SequenceStart && ++depth > MaxDepth)
                 throw new PackagingException("skill_md_nesting_too_deep", displayPath,
-                    $"{displayPath} front matter nests lists or mappings more than {MaxDepth} levels deep (line {line}); keep it to a few short fields.");
+                    $"{displayPath} front matter nests lists or mappings more than {MaxDepth} levels deep (line {line}); keep it to a few short fields.", (int)line);
             if (e is MappingEnd or SequenceEnd) depth--;
         }
     }
