@@ -288,7 +288,14 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
         Assert.Empty(await deliveries.ReplaysOfAsync(orgB, deliveryId));
 
         // A's audit log names the replay and who made it; B's log has nothing of it.
-        var recorded = await App.WithDbAsync(db => db.AuditEntries.Where(e => e.Action == "delivery.replay" && e.TargetId == original.Id.ToString()).ToListAsync());
+        // The entry is saved just after the replay's delivery row (which the group-commit writer stores on its own), so the
+        // replay may be processed before the click's handler has written it: wait for it.
+        List<SelfTune.Admin.Audit.AuditEntry> recorded = [];
+        await WaitUntilAsync(async () =>
+        {
+            recorded = await App.WithDbAsync(db => db.AuditEntries.Where(e => e.Action == "delivery.replay" && e.TargetId == original.Id.ToString()).ToListAsync());
+            return recorded.Count > 0;
+        });
         var entry = Assert.Single(recorded);
         Assert.Equal((a.OrgId, "Dev Developer", SelfTune.Admin.Audit.AuditActorKind.Member), (entry.OrgId, entry.ActorName, entry.ActorKind));
         Assert.Equal(("delivery", deliveryId), (entry.TargetType, entry.TargetName));
