@@ -40,7 +40,7 @@ public sealed class SkillPathTests
     {
         var error = GitHubRules.SkillPathError(given, out _);
         Assert.NotNull(error);
-        Assert.Contains("skill_path must be a relative path inside the repository", error);
+        Assert.Contains("The skill folder must be a relative path inside the repository", error);
         Assert.Contains(reason, error);
     }
 

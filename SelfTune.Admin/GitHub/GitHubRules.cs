@@ -13,13 +13,13 @@ public static class GitHubRules
     public static string? SkillPathError(string? path, out string normalized)
     {
         normalized = PackagingRules.RepositoryRoot;
-        if (path?.Length > MaxSkillPathLength) return $"skill_path must be at most {MaxSkillPathLength} characters.";
+        if (path?.Length > MaxSkillPathLength) return $"The skill folder must be at most {MaxSkillPathLength} characters.";
         if (PackagingRules.NormalizeSkillPath(path, out var reason) is { } canonical)
         {
             normalized = canonical;
             return null;
         }
-        return $"skill_path must be a relative path inside the repository, like \"skills/foo\"; '{PackagingRules.Printable(path!)}' is not: {reason}.";
+        return $"The skill folder must be a relative path inside the repository, like \"skills/foo\"; '{PackagingRules.Printable(path!)}' is not: {reason}.";
     }
 
     /// <summary>Git's branch name rules (git check-ref-format), enough to refuse what GitHub would never have.</summary>

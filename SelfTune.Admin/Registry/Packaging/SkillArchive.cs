@@ -77,7 +77,7 @@ public static class SkillArchive
         PackagingRules.RepositoryRoot => "",
         string p => p,
         null => throw new PackagingException("invalid_skill_path", skillPath,
-            $"skill_path \"{Printable(skillPath)}\" is not a valid folder inside the repository ({reason}); use \".\" or a relative path like \"skills/foo\"."),
+            $"The skill folder \"{Printable(skillPath)}\" is not a valid folder inside the repository ({reason}); use \".\" or a relative path like \"skills/foo\"."),
     };
 
     static async Task WriteDeterministicAsync(SkillPackage package, IReadOnlyDictionary<string, long> offsets, Stream spool, Stream output, CancellationToken ct)
