@@ -137,7 +137,9 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
         await ClickAsync(page, "install-app");
 
         // Same tab, to GitHub's install page for the App, with a signed state.
-        page.WaitForAssertion(() => Assert.NotEmpty(Nav.History), Wait);
+        // The history also holds the page's own address (RenderAt): wait for the click's navigation, which follows a database
+        // write, to be the latest.
+        page.WaitForAssertion(() => Assert.StartsWith(gh.BaseUrl.ToString(), Nav.History.First().Uri), Wait);
         var target = Nav.History.First();
         var url = new Uri(target.Uri);
         Assert.StartsWith($"{gh.BaseUrl}apps/{gh.AppSlug}/installations/new?state=", url.AbsoluteUri);
@@ -268,7 +270,7 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
         var page = RenderAt("/settings/github");
         page.WaitForElement("[data-testid=connect-existing]", Wait);
         await ClickAsync(page, "connect-existing");
-        page.WaitForAssertion(() => Assert.NotEmpty(Nav.History), Wait);
+        page.WaitForAssertion(() => Assert.StartsWith(gh.BaseUrl.ToString(), Nav.History.First().Uri), Wait); // not RenderAt's own entry
         var authorize = new Uri(Nav.History.First().Uri);
         Assert.StartsWith($"{gh.BaseUrl}login/oauth/authorize?client_id={gh.ClientId}&state=", authorize.AbsoluteUri);
         Assert.Equal("http://localhost/settings/github/callback", HttpUtility.ParseQueryString(authorize.Query)["redirect_uri"]);
