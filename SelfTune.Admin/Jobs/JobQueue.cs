@@ -61,6 +61,16 @@ public sealed class JobQueue : IDisposable
     static readonly string ClaimSql = Claim(sqliteIndexHint: "+", lockRows: "");
     static readonly string PostgresClaimSql = Claim(sqliteIndexHint: "", lockRows: "\n    FOR UPDATE SKIP LOCKED");
 
+    // SQLite only: whether anything at all is runnable, read before claiming. The claim is an UPDATE, and on SQLite even
+    // one that matches nothing takes the database's single write lock (and waits for it); a wake-up sends every idle
+    // slot to claim, and all but one usually find nothing. A read takes no write lock, so those slots now leave the
+    // writer to ingest. A job committed just after this read is found by the next wake-up or poll, as when a claim
+    // loses a race. (PostgreSQL's claim takes row locks only: nothing to save there.)
+    const string AnyRunnableSql = """
+        SELECT EXISTS (SELECT 1 FROM "Jobs" AS j
+            WHERE (j."State" = 'Pending' AND j."NotBefore" <= @now) OR (j."State" = 'Running' AND j."LockedUntil" < @now))
+        """;
+
     static string Claim(string sqliteIndexHint, string lockRows) => $$"""
         UPDATE "Jobs"
         SET "State" = 'Running', "LockedBy" = @worker, "LockedUntil" = @leaseEnd, "Attempts" = "Attempts" + 1
@@ -229,6 +239,7 @@ public sealed class JobQueue : IDisposable
         var claimed = await WithBusyRetryAsync(async token =>
         {
             await using var db = await dbFactory.CreateDbContextAsync(token);
+            if (!db.Database.IsNpgsql() && !await AnyRunnableAsync(db, now, token)) return [];
             var claim = db.Database.IsNpgsql()
                 ? db.Jobs.FromSqlRaw(PostgresClaimSql,
                     new NpgsqlParameter("worker", WorkerId),
@@ -241,6 +252,16 @@ public sealed class JobQueue : IDisposable
             return await claim.AsNoTracking().ToListAsync(token);
         }, "claim", ct);
         return claimed.SingleOrDefault();
+    }
+
+    static async Task<bool> AnyRunnableAsync(AdminDbContext db, DateTimeOffset now, CancellationToken ct)
+    {
+        var connection = db.Database.GetDbConnection();
+        await db.Database.OpenConnectionAsync(ct);
+        await using var command = connection.CreateCommand();
+        command.CommandText = AnyRunnableSql;
+        command.Parameters.Add(new SqliteParameter("@now", ToDb(now)));
+        return Convert.ToInt64(await command.ExecuteScalarAsync(ct)) != 0;
     }
 
     /// <summary>Extends the lease of a job this worker holds. False if the claim was lost (taken over or finished).</summary>
