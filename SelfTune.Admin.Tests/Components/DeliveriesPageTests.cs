@@ -73,7 +73,8 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
         page.WaitForAssertion(() => Assert.Contains("rejected in the last 24 h", page.Find("[data-testid=rejected-banner]").TextContent));
         Assert.Contains("signature mismatch (", page.Find("[data-testid=rejected-banner]").TextContent);
         Assert.Contains("check GitHub:WebhookSecret", page.Find("[data-testid=rejected-banner]").TextContent);
-        Assert.Contains("Last delivery from GitHub arrived 3 min", page.Find("[data-testid=last-delivery]").TextContent);
+        // The last-delivery line is its own component (LastDeliveryLine), loaded apart from the banner: wait for it too.
+        page.WaitForAssertion(() => Assert.Contains("Last delivery from GitHub arrived 3 min", page.Find("[data-testid=last-delivery]").TextContent));
         // Rejected rows carry no org: a member lists none of them, and only operators are offered the filter.
         Assert.DoesNotContain("rejected:", page.Markup);
         Assert.Empty(page.FindAll("[data-testid=rejected-link]"));

@@ -314,7 +314,8 @@ public sealed class DeliveryRecoveryPageTests(GitHubHarness h) : PageTestContext
         var rows = list.FindAll("[data-testid=deliveries] tbody tr");
         Assert.Equal([recovered.DeliveryId, plain.DeliveryId, refused.DeliveryId], rows.Select(r => r.QuerySelector("[data-testid=delivery-link]")!.TextContent).ToList());
         Assert.Equal([true, false, false], rows.Select(r => r.QuerySelector("[data-testid=recovered]") is not null).ToList());
-        Assert.Equal("Recovered 1 delivery GitHub failed to hand over in the last 3 days.", list.Find("[data-testid=recovered-count]").TextContent.Trim());
+        // The count is WebhookStatus's, loaded apart from the list: wait for it.
+        list.WaitForAssertion(() => Assert.Equal("Recovered 1 delivery GitHub failed to hand over in the last 3 days.", list.Find("[data-testid=recovered-count]").TextContent.Trim()));
     }
 
     [Fact]
