@@ -196,19 +196,28 @@ public sealed class InstallationWriteLimiterTests
     }
 
     [Fact]
-    public async Task A_write_waits_at_most_five_minutes_and_then_fails_in_words()
+    public async Task A_write_that_would_wait_more_than_five_minutes_fails_at_once_in_words_and_the_others_go_in_order()
     {
         var clock = new FakeTimeProvider();
         var limiter = Limiter(clock, writesPerMinute: 2);
         await limiter.WaitAsync(7, CancellationToken.None);
         await limiter.WaitAsync(7, CancellationToken.None);
-        // Two a minute: in five minutes at most ten of these get through.
+        // Two a minute: the next ten get the next five minutes; the eleventh and twelfth would have to wait six.
         var queued = Enumerable.Range(0, 12).Select(_ => limiter.WaitAsync(7, CancellationToken.None)).ToList();
 
-        AdvanceBy(clock, InstallationWriteLimiter.MaxWait);
-
-        await Task.WhenAll(queued.Take(2)).WaitAsync(TimeSpan.FromSeconds(10)); // the first minute's went through
-        var failure = await Assert.ThrowsAsync<GitHubWriteLimitException>(() => queued[^1]);
-        Assert.Equal("SelfTune held this write back for 5 minutes to stay within GitHub's limit of 2 writes a minute for the installation", failure.Message);
+        foreach (var late in queued.Skip(10))
+        {
+            var failure = await Assert.ThrowsAsync<GitHubWriteLimitException>(() => late); // at once: no time has passed
+            Assert.Equal("SelfTune would have to hold this write back more than 5 minutes to stay within GitHub's limit of 2 writes a minute for the installation", failure.Message);
+        }
+        for (var minute = 1; minute <= 5; minute++)
+        {
+            Assert.All(queued.Skip(2 * (minute - 1)).Take(10 - 2 * (minute - 1)), w => Assert.False(w.IsCompleted));
+            AdvanceBy(clock, InstallationWriteLimiter.Window);
+            await Task.WhenAll(queued.Skip(2 * (minute - 1)).Take(2)).WaitAsync(TimeSpan.FromSeconds(10)); // two a minute, in order
+        }
+        // The failed two took no moment: the budget of the sixth minute is free.
+        AdvanceBy(clock, InstallationWriteLimiter.Window);
+        Assert.True(limiter.WaitAsync(7, CancellationToken.None).IsCompletedSuccessfully);
     }
 }

@@ -9,82 +9,64 @@ namespace SelfTune.Admin.GitHub.Client;
 /// window over the times of the last writes), per installation, so a burst of pushes to one account never slows another's.
 /// </summary>
 /// <remarks>
-/// In-process: with several instances each keeps its own budget, so set GitHub:WritesPerMinute per instance (80 divided
-/// by the instances). A write that has to wait waits, in order of arrival, for up to <see cref="MaxWait"/> (or until
-/// cancelled); only then, or with <see cref="MaxQueued"/> writes already waiting, it fails with
-/// <see cref="GitHubWriteLimitException"/>, which write-back treats like GitHub being busy and tries again later. A 403/429
-/// that still comes back (another instance, another app on the same installation) is retried by the HTTP pipeline
-/// (<see cref="GitHubRetryDelay"/>). Not System.Threading.RateLimiting: its limiters measure time with the Stopwatch even
-/// when replenished by hand, so they cannot run on the app's <see cref="TimeProvider"/>, which the tests drive.
+/// Each write is given its moment when it arrives, under a lock: now if fewer than the limit were made or promised in the
+/// last minute, else one minute after the write that the limit counts back to. Moments are handed out in order of
+/// arrival, so the writes of one installation go in the order they came and the order never depends on which thread
+/// wakes first. A write whose moment is more than <see cref="MaxWait"/> away fails at once with
+/// <see cref="GitHubWriteLimitException"/> (and takes no moment), which write-back treats like GitHub being busy and
+/// tries again later: better than holding a job for minutes only to fail. A cancelled wait keeps its moment (the budget
+/// errs on the safe side). In-process: with several instances each keeps its own budget, so set GitHub:WritesPerMinute
+/// per instance (80 divided by the instances). A 403/429 that still comes back (another instance, another app on the
+/// same installation) is retried by the HTTP pipeline (<see cref="GitHubRetryDelay"/>). Not
+/// System.Threading.RateLimiting: its limiters measure time with the Stopwatch even when replenished by hand, so they
+/// cannot run on the app's <see cref="TimeProvider"/>, which the tests drive.
 /// </remarks>
 public sealed class InstallationWriteLimiter(IOptions<GitHubOptions> options, TimeProvider clock)
 {
     public static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
 
-    /// <summary>Longest a write waits for its turn.</summary>
+    /// <summary>Longest a write may be asked to wait for its moment; one that would wait longer fails at once.</summary>
     public static readonly TimeSpan MaxWait = TimeSpan.FromMinutes(5);
 
-    /// <summary>Writes of one installation that may wait at once (minutes' worth); more fail at once.</summary>
-    public const int MaxQueued = 1_000;
-
     readonly int writesPerWindow = Math.Max(1, options.Value.WritesPerMinute);
-    readonly ConcurrentDictionary<long, Budget> budgets = new();
-
-    /// <summary>One installation's writes: when the last ones were let through, and whose turn it is.</summary>
-    sealed class Budget
-    {
-        public readonly Queue<DateTimeOffset> Recent = new();
-        public readonly SemaphoreSlim Turn = new(1, 1); // async waiters are served first come, first served
-        public int Waiting;
-    }
+    readonly ConcurrentDictionary<long, Queue<DateTimeOffset>> budgets = new();
 
     /// <summary>Waits until <paramref name="installationId"/> may make one more write (at once when under its budget).</summary>
-    /// <exception cref="GitHubWriteLimitException">Waited <see cref="MaxWait"/>, or too many writes already waiting.</exception>
+    /// <exception cref="GitHubWriteLimitException">The write's moment is more than <see cref="MaxWait"/> away.</exception>
     public async Task WaitAsync(long installationId, CancellationToken ct)
     {
-        var budget = budgets.GetOrAdd(installationId, _ => new Budget());
-        try
-        {
-            if (Interlocked.Increment(ref budget.Waiting) > MaxQueued)
-                throw new GitHubWriteLimitException(
-                    $"more than {MaxQueued} writes to GitHub for the installation are waiting for GitHub's limit of {writesPerWindow} a minute");
-            using var timeout = new CancellationTokenSource(MaxWait, clock);
-            using var either = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
-            try
-            {
-                await budget.Turn.WaitAsync(either.Token);
-                try
-                {
-                    while (NextFreeIn(budget) is { } wait) await Task.Delay(wait, clock, either.Token);
-                }
-                finally
-                {
-                    budget.Turn.Release();
-                }
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                throw new GitHubWriteLimitException(
-                    $"SelfTune held this write back for {MaxWait.TotalMinutes:0} minutes to stay within GitHub's limit of {writesPerWindow} writes a minute for the installation");
-            }
-        }
-        finally
-        {
-            Interlocked.Decrement(ref budget.Waiting);
-        }
+        var wait = Reserve(budgets.GetOrAdd(installationId, _ => new Queue<DateTimeOffset>()));
+        if (wait > TimeSpan.Zero) await Task.Delay(wait, clock, ct);
     }
 
-    /// <summary>Takes a write now (null) when fewer than the limit were made in the last window, else how long until one leaves it.</summary>
-    TimeSpan? NextFreeIn(Budget budget)
+    /// <summary>
+    /// Gives the next write of one installation its moment and returns how long until then. <paramref name="moments"/>
+    /// holds, oldest first, the moments given in the last minute and those still ahead.
+    /// </summary>
+    TimeSpan Reserve(Queue<DateTimeOffset> moments)
     {
-        var now = clock.GetUtcNow();
-        while (budget.Recent.Count > 0 && budget.Recent.Peek() <= now - Window) budget.Recent.Dequeue();
-        if (budget.Recent.Count < writesPerWindow)
+        lock (moments)
         {
-            budget.Recent.Enqueue(now);
-            return null;
+            var now = clock.GetUtcNow();
+            while (moments.Count > 0 && moments.Peek() <= now - Window) moments.Dequeue();
+            var moment = now;
+            if (moments.Count > 0)
+            {
+                var latest = moments.Last();
+                if (latest > moment) moment = latest; // keeps the queue in order: nobody overtakes a waiting write
+                if (moments.Count >= writesPerWindow)
+                {
+                    // The write the limit counts back to: with this one, the last writesPerWindow writes span a minute.
+                    var countsBackTo = moments.ElementAt(moments.Count - writesPerWindow) + Window;
+                    if (countsBackTo > moment) moment = countsBackTo;
+                }
+            }
+            if (moment - now > MaxWait)
+                throw new GitHubWriteLimitException(
+                    $"SelfTune would have to hold this write back more than {MaxWait.TotalMinutes:0} minutes to stay within GitHub's limit of {writesPerWindow} writes a minute for the installation");
+            moments.Enqueue(moment);
+            return moment - now;
         }
-        return budget.Recent.Peek() + Window - now;
     }
 }
 
