@@ -40,7 +40,7 @@ public sealed class AuditLogPageTests(AdminAppFactory app) : PageTestContext(app
         page.WaitForAssertion(() => Assert.Equal(["connection.update"], Texts(page, "entry-action")));
         page.InputOf("actor-filter").Input("Nobody");
         page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=clear-filters]")));
-        page.Find("[data-testid=clear-filters]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=clear-filters]"));
         page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=entry-action]").Count));
     }
 
@@ -57,7 +57,7 @@ public sealed class AuditLogPageTests(AdminAppFactory app) : PageTestContext(app
         var page = RenderPage<AuditLogPage>();
         page.WaitForAssertion(() => Assert.Equal(AuditLogPage.PageSize, page.FindAll("[data-testid=entry-target]").Count));
         Assert.Equal($"acme/repo-{AuditLogPage.PageSize + 1:D2}", Texts(page, "entry-target")[0]);
-        page.Find("[data-testid=load-older]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=load-older]"));
         page.WaitForAssertion(() => Assert.Equal(AuditLogPage.PageSize + 2, page.FindAll("[data-testid=entry-target]").Count));
         Assert.Equal(["acme/repo-01", "acme/repo-00"], Texts(page, "entry-target")[^2..]);
         Assert.Empty(page.FindAll("[data-testid=load-older]"));

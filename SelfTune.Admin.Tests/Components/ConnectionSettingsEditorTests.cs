@@ -51,7 +51,7 @@ public sealed class ConnectionSettingsEditorTests(GitHubHarness h) : PageTestCon
 
         // A valid one saves, and the page keeps showing its preview.
         page.InputOf("tag-pattern").Input("release-*");
-        page.Find("[data-testid=save-settings]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=save-settings]"));
         page.WaitForAssertion(() => Assert.Contains("Settings saved.", page.Markup));
         Assert.Equal("release-*", (await App.WithDbAsync(db => db.Connections.AsNoTracking().SingleAsync(x => x.Id == c.ConnectionId))).TagPattern);
         page.WaitForAssertion(() => Assert.Equal(["release-2.0.0"], TagRows(page).Keys));

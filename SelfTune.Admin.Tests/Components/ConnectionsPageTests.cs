@@ -89,7 +89,7 @@ public sealed class ConnectionsPageTests(GitHubHarness h) : PageTestContext(h.Ap
         Assert.Empty(page.FindAll("[data-testid=save-settings]"));
         Assert.Empty(page.FindAll("[data-testid=delete-connection]"));
 
-        page.Find("[data-testid=sync-now]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=sync-now]"));
         var version = $"0.0.0-github.{c.HeadSha[..7]}";
         page.WaitForAssertion(() =>
         {
@@ -142,7 +142,7 @@ public sealed class ConnectionsPageTests(GitHubHarness h) : PageTestContext(h.Ap
 
         page.InputOf("tag-pattern").Input("release-[x");
         page.WaitForAssertion(() => Assert.False(page.Find("[data-testid=save-settings]").HasAttribute("disabled")));
-        page.Find("[data-testid=save-settings]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=save-settings]"));
         page.WaitForAssertion(() =>
         {
             Assert.Contains("has a '[' without a closing ']'", page.Find("[data-testid=error]").TextContent);
@@ -151,7 +151,7 @@ public sealed class ConnectionsPageTests(GitHubHarness h) : PageTestContext(h.Ap
 
         page.InputOf("tag-pattern").Input("release-*");
         page.InputOf("skill-path").Input("skills/editor");
-        page.Find("[data-testid=save-settings]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=save-settings]"));
         page.WaitForAssertion(() => Assert.Contains("Settings saved.", page.Markup));
         var stored = await App.WithDbAsync(db => db.Connections.AsNoTracking().SingleAsync(x => x.Id == c.ConnectionId));
         Assert.Equal("release-*", stored.TagPattern);
@@ -169,14 +169,14 @@ public sealed class ConnectionsPageTests(GitHubHarness h) : PageTestContext(h.Ap
         var page = RenderPage<ConnectionDetail>((nameof(ConnectionDetail.Id), c.ConnectionId));
         page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=attempt]")));
 
-        page.Find("[data-testid=delete-connection]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=delete-connection]"));
         page.WaitForAssertion(() => Assert.Contains("Published versions of deleter stay in the registry", page.Find(".mud-dialog").TextContent));
         // Cancel keeps it.
-        page.FindAll(".mud-dialog button").Single(b => b.TextContent.Trim() == "Cancel").Click();
+        await ClickAsync(page, () => page.FindAll(".mud-dialog button").Single(b => b.TextContent.Trim() == "Cancel"));
         page.WaitForAssertion(() => Assert.Empty(page.FindAll(".mud-dialog")));
         Assert.True(await App.WithDbAsync(db => db.Connections.AnyAsync(x => x.Id == c.ConnectionId)));
 
-        page.Find("[data-testid=delete-connection]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=delete-connection]"));
         page.WaitForAssertion(() => page.FindAll(".mud-dialog button").Single(b => b.TextContent.Trim() == "Delete").Click());
         var nav = Services.GetRequiredService<NavigationManager>();
         page.WaitForAssertion(() => Assert.EndsWith("/connections", nav.Uri));

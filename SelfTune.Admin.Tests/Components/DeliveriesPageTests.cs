@@ -51,7 +51,7 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
         page.WaitForAssertion(() => Assert.Equal([byRepo.DeliveryId], page.FindAll("[data-testid=delivery-link]").Select(l => l.TextContent).ToList()));
         page.InputOf("search").Input("nothing-like-this");
         page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=no-match]")));
-        page.Find("[data-testid=clear-filters]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=clear-filters]"));
         page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=delivery-link]").Count));
     }
 
@@ -125,7 +125,7 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
         Assert.Contains($"{Deliveries.PageSize + 3} deliveries", page.Find("[data-testid=total]").TextContent);
 
         // Page 2 holds the oldest three.
-        page.FindAll("[data-testid=pager] button").Single(b => b.TextContent.Trim() == "2").Click();
+        await ClickAsync(page, () => page.FindAll("[data-testid=pager] button").Single(b => b.TextContent.Trim() == "2"));
         page.WaitForAssertion(() => Assert.Equal(3, page.FindAll("[data-testid=delivery-link]").Count));
 
         await SelectAsync(page, "outcome-filter", "failed");
@@ -141,7 +141,7 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
         await page.Find($"[data-testid={testId}] .mud-input-control-input-container, .mud-select:has([data-testid={testId}]) .mud-input-control-input-container")
             .QuerySelector(".mud-input-slot, input, div")!.MouseDownAsync(new());
         page.WaitForAssertion(() => Assert.Contains(page.FindAll(".mud-popover-open .mud-list-item"), i => i.TextContent.Trim() == text));
-        page.FindAll(".mud-popover-open .mud-list-item").First(i => i.TextContent.Trim() == text).Click();
+        await ClickAsync(page, () => page.FindAll(".mud-popover-open .mud-list-item").First(i => i.TextContent.Trim() == text));
     }
 
     [Fact]
@@ -222,7 +222,7 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
 
         var page = RenderPage<DeliveryDetail>((nameof(DeliveryDetail.Id), original.Id));
         page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=replay]")));
-        page.Find("[data-testid=replay]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=replay]"));
 
         var nav = Services.GetRequiredService<NavigationManager>();
         WebhookDelivery? replay = null;
@@ -263,7 +263,7 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
         SignInAs(a.OrgId, MemberRole.Admin);
         var page = RenderPage<DeliveryDetail>((nameof(DeliveryDetail.Id), original.Id));
         page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=replay]")));
-        page.Find("[data-testid=replay]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=replay]"));
         WebhookDelivery? replay = null;
         await WaitUntilAsync(async () =>
         {

@@ -88,11 +88,6 @@ public sealed class GitHubSetupPageTests : PageTestContext, IClassFixture<GitHub
     static IElement Input(IRenderedComponent<ContainerFragment> page, string testId) =>
         page.Find($"input[data-testid={testId}], [data-testid={testId}] input");
 
-    /// <summary>Finds and clicks in one renderer turn, so a render in between cannot swap the element's handler.</summary>
-    static Task ClickAsync(IRenderedComponent<ContainerFragment> page, Func<IElement> find) => page.InvokeAsync(() => find().Click());
-
-    static Task ClickAsync(IRenderedComponent<ContainerFragment> page, string testId) => ClickAsync(page, () => page.Find($"[data-testid={testId}]"));
-
     static string Text(IRenderedComponent<ContainerFragment> page, string testId) => page.Find($"[data-testid={testId}]").TextContent;
 
     /// <summary>A bound installation → the page opens at its repository table (a returning user).</summary>

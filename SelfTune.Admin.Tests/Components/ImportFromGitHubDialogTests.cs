@@ -58,7 +58,7 @@ public sealed class ImportFromGitHubDialogTests(GitHubHarness h) : PageTestConte
 
         page.InputOf("import-ref").Input("v1.4.0");
         page.InputOf("import-version-input").Input("1.4.0");
-        page.Find("[data-testid=import-submit]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=import-submit]"));
         page.WaitForAssertion(() =>
         {
             var result = page.Find("[data-testid=import-result]");
@@ -71,7 +71,7 @@ public sealed class ImportFromGitHubDialogTests(GitHubHarness h) : PageTestConte
         Assert.Equal(("1.4.0", VersionSource.GithubDirect, "v1.4.0", s.Repo.FullName), (stored.Version, stored.Source, stored.SourceRef, stored.SourceRepo));
 
         // Done closes the dialog; the page already lists the version (live, no reload).
-        page.Find("[data-testid=import-done]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=import-done]"));
         page.WaitForAssertion(() =>
         {
             Assert.Empty(page.FindAll(".mud-dialog"));
@@ -86,14 +86,14 @@ public sealed class ImportFromGitHubDialogTests(GitHubHarness h) : PageTestConte
         var s = await SetUpAsync(name, GitHubHarness.Skill(name));
         SignInAs(s.OrgId, MemberRole.Owner);
         var page = OpenDialog(s);
-        page.Find("[data-testid=import-submit]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=import-submit]"));
         page.WaitForAssertion(() => Assert.Equal($"0.0.0-github.{s.Sha[..7]}", page.Find("[data-testid=import-version]").TextContent), PageSeed.Slow);
-        page.Find("[data-testid=import-done]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=import-done]"));
         page.WaitForAssertion(() => Assert.Empty(page.FindAll(".mud-dialog")));
 
-        page.Find("[data-testid=import-from-github]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=import-from-github]"));
         page.WaitForAssertion(() => Assert.Equal("main", page.InputOf("import-ref").GetAttribute("value")), PageSeed.Slow);
-        page.Find("[data-testid=import-submit]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=import-submit]"));
         page.WaitForAssertion(() =>
         {
             Assert.Equal("false", page.Find("[data-testid=import-result]").GetAttribute("data-created"));
@@ -112,7 +112,7 @@ public sealed class ImportFromGitHubDialogTests(GitHubHarness h) : PageTestConte
         SignInAs(s.OrgId, MemberRole.Admin);
         var page = OpenDialog(s);
 
-        page.Find("[data-testid=import-submit]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=import-submit]"));
         page.WaitForAssertion(() => Assert.Contains("keys/id_rsa looks like a secret", page.Find("[data-testid=import-error]").TextContent), PageSeed.Slow);
         Assert.Empty(page.FindAll("[data-testid=import-result]"));
         Assert.False(page.Find("[data-testid=import-submit]").HasAttribute("disabled")); // fix it on GitHub and try again

@@ -55,9 +55,9 @@ public sealed class MembersPageTests(AdminAppFactory app) : PageTestContext(app)
         page.WaitForAssertion(() => Assert.Equal(3, page.FindAll("[data-testid=role-menu]").Count)); // everyone but the owner themself
         Assert.Equal("owner", page.Find("[data-testid=role]").TextContent.Trim());
 
-        RoleMenuOf(page, "Mia Member").Click();
+        await ClickAsync(page, () => RoleMenuOf(page, "Mia Member"));
         page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=role-admin]")));
-        page.Find("[data-testid=role-admin]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=role-admin]"));
 
         page.WaitForAssertion(() => Assert.Equal("admin", RoleMenuOf(page, "Mia Member").TextContent.Trim()));
         Assert.Empty(page.FindAll("[data-testid=error]"));
@@ -72,7 +72,7 @@ public sealed class MembersPageTests(AdminAppFactory app) : PageTestContext(app)
         var page = RenderPage<Members>();
         page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=role-menu]").Count)); // member and viewer
 
-        RoleMenuOf(page, "Vic Viewer").Click();
+        await ClickAsync(page, () => RoleMenuOf(page, "Vic Viewer"));
         page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=role-member]")));
         Assert.Empty(page.FindAll("[data-testid=role-owner]"));
 
@@ -98,9 +98,9 @@ public sealed class MembersPageTests(AdminAppFactory app) : PageTestContext(app)
         SignInAs(org.Id, MemberRole.Owner, memberId: org.Owner); // a principal from before the change
         var page = RenderPage<Members>();
         page.WaitForAssertion(() => Assert.NotNull(RoleMenuOf(page, "Otto Owner")));
-        RoleMenuOf(page, "Otto Owner").Click();
+        await ClickAsync(page, () => RoleMenuOf(page, "Otto Owner"));
         page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=role-admin]")));
-        page.Find("[data-testid=role-admin]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=role-admin]"));
 
         page.WaitForAssertion(() => Assert.Contains("last owner", page.Find("[data-testid=error]").TextContent));
         Assert.Equal(MemberRole.Owner, await RoleOfAsync(second));
@@ -156,9 +156,9 @@ public sealed class MembersPageTests(AdminAppFactory app) : PageTestContext(app)
         Assert.Equal(["viewer", "admin"], page.FindAll("[data-testid=invitation-role]").Select(e => e.TextContent.Trim()));
         Assert.Equal(3, page.FindAll("[data-testid=remove-member]").Count); // everyone but the owner themself
 
-        page.FindAll("[data-testid=revoke-invitation]")[0].Click();
+        await ClickAsync(page, () => page.FindAll("[data-testid=revoke-invitation]")[0]);
         page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll(".mud-message-box button")));
-        page.FindAll(".mud-message-box button").Single(b => b.TextContent.Contains("Revoke")).Click();
+        await ClickAsync(page, () => page.FindAll(".mud-message-box button").Single(b => b.TextContent.Contains("Revoke")));
 
         page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=invitations] tbody tr")));
         Assert.Equal("carol@example.com", page.Find("[data-testid=invitation-email]").TextContent.Trim());
@@ -173,9 +173,9 @@ public sealed class MembersPageTests(AdminAppFactory app) : PageTestContext(app)
         var page = RenderPage<Members>();
         page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=invite]")));
 
-        page.Find("[data-testid=invite]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=invite]"));
         page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll("[data-testid=invite-submit]")));
-        page.Find("[data-testid=invite-submit]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=invite-submit]"));
 
         page.WaitForAssertion(() => Assert.Contains("/invite/", page.Find("[data-testid=invite-link] pre").TextContent));
         Assert.Matches("^http://localhost/invite/[A-Za-z0-9_-]{43}$", page.Find("[data-testid=invite-link] pre").TextContent.Trim());
@@ -190,9 +190,9 @@ public sealed class MembersPageTests(AdminAppFactory app) : PageTestContext(app)
         var page = RenderPage<Members>();
         page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=remove-member]").Count)); // member and viewer, not the owner nor themself
 
-        RowOf(page, "Vic Viewer").QuerySelector("[data-testid=remove-member]")!.Click();
+        await ClickAsync(page, () => RowOf(page, "Vic Viewer").QuerySelector("[data-testid=remove-member]")!);
         page.WaitForAssertion(() => Assert.NotEmpty(page.FindAll(".mud-message-box button")));
-        page.FindAll(".mud-message-box button").Single(b => b.TextContent.Contains("Remove")).Click();
+        await ClickAsync(page, () => page.FindAll(".mud-message-box button").Single(b => b.TextContent.Contains("Remove")));
 
         page.WaitForAssertion(() => Assert.Equal(3, page.FindAll("[data-testid=member-name]").Count));
         Assert.DoesNotContain("Vic Viewer", page.FindAll("[data-testid=member-name]").Select(n => n.TextContent.Trim()));

@@ -1,3 +1,4 @@
+using AngleSharp.Dom;
 using System.Security.Claims;
 using Bunit;
 using Bunit.TestDoubles;
@@ -54,6 +55,11 @@ public abstract class PageTestContext : BunitContext, IAsyncLifetime
             new Claim(SelfTuneClaims.Plan, plan.ToString()),
             new Claim(SelfTuneClaims.OrgName, "Acme"));
     }
+
+    /// <summary>Finds and clicks in one renderer turn, so a render in between (a live update, a popover) cannot swap the element's handler.</summary>
+    protected static Task ClickAsync<T>(IRenderedComponent<T> page, Func<IElement> find) where T : IComponent => page.InvokeAsync(() => find().Click());
+
+    protected static Task ClickAsync<T>(IRenderedComponent<T> page, string testId) where T : IComponent => ClickAsync(page, () => page.Find($"[data-testid={testId}]"));
 
     /// <summary>Renders <typeparamref name="TPage"/> with the providers MainLayout gives it (dialogs, popovers, snackbars).</summary>
     protected IRenderedComponent<ContainerFragment> RenderPage<TPage>(params (string Name, object? Value)[] parameters)

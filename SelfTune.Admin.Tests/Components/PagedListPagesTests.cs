@@ -53,7 +53,7 @@ public sealed class PagedListPagesTests(AdminAppFactory app) : PageTestContext(a
         Assert.Equal(connections.Take(Connections.PageSize).Select(c => $"/connections/{c.Id}"),
             page.FindAll("[data-testid=connection-link]").Select(l => l.GetAttribute("href")));
 
-        page.FindAll("[data-testid=pager] button").Single(b => b.TextContent.Trim() == "2").Click();
+        await ClickAsync(page, () => page.FindAll("[data-testid=pager] button").Single(b => b.TextContent.Trim() == "2"));
         page.WaitForAssertion(() => Assert.Equal(["skill-050", "skill-051", "skill-052", "skill-053", "skill-054"],
             page.FindAll("[data-testid=connection-link]").Select(l => l.TextContent.Trim())));
     }

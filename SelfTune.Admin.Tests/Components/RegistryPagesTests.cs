@@ -119,7 +119,7 @@ public sealed class RegistryPagesTests(AdminAppFactory app) : PageTestContext(ap
         var page = RenderPage<EntryDetail>(("Id", entry));
         page.WaitForAssertion(() => Assert.Contains("The second one", page.Find("[data-testid=skill-markdown]").InnerHtml));
 
-        page.FindAll("[data-testid=versions] tbody tr")[1].Click();
+        await ClickAsync(page, () => page.FindAll("[data-testid=versions] tbody tr")[1]);
 
         page.WaitForAssertion(() => Assert.Contains("The first one", page.Find("[data-testid=skill-markdown]").InnerHtml));
         Assert.Equal("1.0.0", page.Find("[data-testid=selected-version]").TextContent.Trim());
@@ -182,15 +182,15 @@ public sealed class RegistryPagesTests(AdminAppFactory app) : PageTestContext(ap
         Assert.Empty(page.FindAll("[data-testid=latest-prerelease]")); // the latest is a release
 
         Assert.Contains("All (3)", page.Find("[data-testid=filter-all]").TextContent);
-        page.Find("[data-testid=filter-releases]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=filter-releases]"));
         page.WaitForAssertion(() => Assert.Equal(["1.0.0"], Shown(page)));
         Assert.Contains("Releases (1)", page.Find("[data-testid=filter-releases]").TextContent);
 
-        page.Find("[data-testid=filter-prereleases]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=filter-prereleases]"));
         page.WaitForAssertion(() => Assert.Equal(["1.1.0-beta.1", "0.0.0-github.0123456"], Shown(page)));
         Assert.Equal(2, page.FindAll("[data-testid=versions] [data-testid=prerelease]").Count);
 
-        page.Find("[data-testid=filter-all]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=filter-all]"));
         page.WaitForAssertion(() => Assert.Equal(3, Shown(page).Length));
     }
 
@@ -210,7 +210,7 @@ public sealed class RegistryPagesTests(AdminAppFactory app) : PageTestContext(ap
         var page = RenderPage<EntryDetail>(("Id", entry));
         page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=latest-prerelease]")));
         Assert.Single(page.FindAll("[data-testid=selected-prerelease]"));
-        page.Find("[data-testid=filter-releases]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=filter-releases]"));
         page.WaitForAssertion(() => Assert.Contains("No releases yet", page.Find("[data-testid=no-versions-shown]").TextContent));
     }
 
@@ -232,7 +232,7 @@ public sealed class RegistryPagesTests(AdminAppFactory app) : PageTestContext(ap
         Assert.Contains("selftune-clamp", summary.ClassName);
         Assert.Single(page.FindAll("[data-testid=summary-toggle]")); // only the long one has a toggle
 
-        page.Find("[data-testid=summary-toggle]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=summary-toggle]"));
         page.WaitForAssertion(() => Assert.Contains("selftune-prewrap", page.FindAll("[data-testid=change-summary]")[0].ClassName));
         Assert.Equal(longSummary, page.FindAll("[data-testid=change-summary]")[0].TextContent);
         Assert.Equal("Show less", page.Find("[data-testid=summary-toggle]").TextContent.Trim());

@@ -19,7 +19,7 @@ public sealed class TryRefPanelTests(GitHubHarness h) : PageTestContext(h.App), 
         var page = RenderPage<ConnectionDetail>((nameof(ConnectionDetail.Id), c.ConnectionId));
         page.WaitForAssertion(() => Assert.Equal("main", page.InputOf("try-ref-input").GetAttribute("value")));
 
-        page.Find("[data-testid=try-ref-preview]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=try-ref-preview]"));
         page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=preview-result]")), PageSeed.Slow);
         var result = page.Find("[data-testid=preview-result]");
         Assert.Equal("publishes", result.GetAttribute("data-outcome"));
@@ -31,7 +31,7 @@ public sealed class TryRefPanelTests(GitHubHarness h) : PageTestContext(h.App), 
         Assert.Empty(page.FindAll("[data-testid=preview-problem]"));
 
         page.InputOf("try-ref-input").Input("no-such-ref");
-        page.Find("[data-testid=try-ref-preview]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=try-ref-preview]"));
         page.WaitForAssertion(() => Assert.Contains(page.FindAll(".mud-input-error"),
             e => e.TextContent.Contains("has no tag, branch or commit 'no-such-ref'")), PageSeed.Slow);
         Assert.Empty(page.FindAll("[data-testid=preview-result]"));
@@ -52,7 +52,7 @@ public sealed class TryRefPanelTests(GitHubHarness h) : PageTestContext(h.App), 
         var page = RenderPage<ConnectionDetail>((nameof(ConnectionDetail.Id), c.ConnectionId));
         page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=try-ref-input]")));
         page.InputOf("try-ref-input").Input("broken");
-        page.Find("[data-testid=try-ref-preview]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=try-ref-preview]"));
         page.WaitForAssertion(() => Assert.Equal("fails", page.Find("[data-testid=preview-result]").GetAttribute("data-outcome")), PageSeed.Slow);
         var problem = page.Find("[data-testid=preview-problem]");
         Assert.Equal("SKILL.md", problem.QuerySelector("[data-testid=preview-problem-file]")!.TextContent);

@@ -49,7 +49,7 @@ public sealed class WithdrawPagesTests(AdminAppFactory app) : PageTestContext(ap
         Assert.Equal("1.0.0", page.Find("[data-testid=selected-version]").TextContent.Trim());
         Assert.Equal(UnknownKey, page.FindAll("[data-testid=warning]")[0].TextContent.Trim());
         // The yanked version opens with why, and stays downloadable.
-        page.FindAll("[data-testid=versions] tbody tr")[0].Click();
+        await ClickAsync(page, () => page.FindAll("[data-testid=versions] tbody tr")[0]);
         page.WaitForAssertion(() => Assert.Contains("Leaks a token; use 1.0.0.", page.Find("[data-testid=selected-yanked]").TextContent));
         Assert.Equal($"/downloads/registry/{entry}/2.0.0", page.Find("a[data-testid=download-selected]").GetAttribute("href"));
         // A viewer reads it all and gets no buttons.
@@ -67,16 +67,16 @@ public sealed class WithdrawPagesTests(AdminAppFactory app) : PageTestContext(ap
         var page = RenderPage<EntryDetail>(("Id", entry));
         page.WaitForAssertion(() => Assert.Equal("latest 2.0.0", page.Find("[data-testid=latest]").TextContent.Trim()), PageSeed.Slow);
 
-        page.FindAll("[data-testid=yank]")[0].Click(); // newest first: 2.0.0
+        await ClickAsync(page, () => page.FindAll("[data-testid=yank]")[0]); // newest first: 2.0.0
         page.WaitForAssertion(() => Assert.Contains("code-review 2.0.0 will no longer be chosen as latest", page.Find("[data-testid=withdraw-explanation]").TextContent));
         page.Find("[data-testid=withdraw-text] textarea, textarea[data-testid=withdraw-text]").Input("Breaks on Windows.");
-        page.Find("[data-testid=withdraw-submit]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=withdraw-submit]"));
 
         page.WaitForAssertion(() => Assert.Equal("Breaks on Windows.", page.Find("[data-testid=yanked-reason]").TextContent.Trim()));
         Assert.Equal("latest 1.0.0", page.Find("[data-testid=latest]").TextContent.Trim());
         Assert.Equal("Breaks on Windows.", await App.WithDbAsync(db => db.Versions.Where(v => v.EntryId == entry && v.Version == "2.0.0").Select(v => v.YankedReason).SingleAsync()));
 
-        page.Find("[data-testid=unyank]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=unyank]"));
         page.WaitForAssertion(() => Assert.Equal("latest 2.0.0", page.Find("[data-testid=latest]").TextContent.Trim()));
         Assert.Empty(page.FindAll("[data-testid=yanked]"));
     }
@@ -92,15 +92,15 @@ public sealed class WithdrawPagesTests(AdminAppFactory app) : PageTestContext(ap
         page.WaitForAssertion(() => Assert.Single(page.FindAll("[data-testid=deprecate]")), PageSeed.Slow);
         Assert.Empty(page.FindAll("[data-testid=deprecation-banner]"));
 
-        page.Find("[data-testid=deprecate]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=deprecate]"));
         page.WaitForAssertion(() => page.Find("[data-testid=withdraw-text] textarea, textarea[data-testid=withdraw-text]").Input("Merged into changelog."));
-        page.Find("[data-testid=withdraw-submit]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=withdraw-submit]"));
 
         page.WaitForAssertion(() => Assert.Equal("Merged into changelog.", page.Find("[data-testid=deprecation-message]").TextContent.Trim()));
         Assert.Empty(page.FindAll("[data-testid=deprecate]"));
         Assert.Equal("Merged into changelog.", await App.WithDbAsync(db => db.Entries.Where(e => e.Id == entry).Select(e => e.DeprecationMessage).SingleAsync()));
 
-        page.Find("[data-testid=undeprecate]").Click();
+        await ClickAsync(page, () => page.Find("[data-testid=undeprecate]"));
         page.WaitForAssertion(() => Assert.Empty(page.FindAll("[data-testid=deprecation-banner]")));
     }
 
