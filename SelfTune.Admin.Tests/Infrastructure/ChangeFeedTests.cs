@@ -88,6 +88,30 @@ public sealed class ChangeFeedTests
     }
 
     [Fact]
+    public async Task A_steady_stream_reaches_a_watch_at_most_once_per_spacing_with_every_change()
+    {
+        var feed = Feed();
+        var org = Guid.NewGuid();
+        var starts = new List<(long At, int Count)>();
+        var first = new TaskCompletionSource();
+        var second = new TaskCompletionSource();
+        using var watch = feed.Watch(org, [ChangeKind.Attempt], work => work(), changes =>
+        {
+            starts.Add((Environment.TickCount64, changes.Count));
+            (starts.Count == 1 ? first : second).TrySetResult();
+            return Task.CompletedTask;
+        });
+
+        feed.Publish(new Change(org, ChangeKind.Attempt, Guid.NewGuid()));
+        await first.Task.WaitAsync(TimeSpan.FromSeconds(10)); // the first call is over: nothing runs now
+        for (var i = 0; i < 3; i++) feed.Publish(new Change(org, ChangeKind.Attempt, Guid.NewGuid())); // one publisher after another
+        await second.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal([1, 3], starts.Select(s => s.Count)); // the three waited for their turn together
+        Assert.True(starts[1].At - starts[0].At >= (long)ChangeFeedExtensions.WatchSpacing.TotalMilliseconds, $"{starts[1].At - starts[0].At} ms apart");
+    }
+
+    [Fact]
     public async Task A_failing_call_goes_to_on_error_and_later_changes_still_arrive()
     {
         var feed = Feed();

@@ -88,6 +88,13 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         return (rows, total);
     }
 
+    /// <summary>The rows of <paramref name="ids"/> that are the org's (a live update re-reads the rows it shows; a deleted one is missing).</summary>
+    public async Task<List<ConnectionResponse>> RowsAsync(Guid orgId, IReadOnlyCollection<Guid> ids, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await RowsAsync(db, db.Connections.AsNoTracking().Where(c => c.OrgId == orgId && ids.Contains(c.Id)), ct);
+    }
+
     /// <summary>The overview's few rows: paused connections first (they need someone), then the newest.</summary>
     public async Task<List<ConnectionResponse>> AttentionFirstAsync(Guid orgId, int take, CancellationToken ct)
     {

@@ -124,11 +124,14 @@ public sealed class InProcessChangeFeed(ILogger<InProcessChangeFeed> log) : ICha
 
 public static class ChangeFeedExtensions
 {
+    /// <summary>Least time between the starts of two calls of one watch (wall time: this paces a screen, not business rules).</summary>
+    public static readonly TimeSpan WatchSpacing = TimeSpan.FromMilliseconds(250);
+
     /// <summary>
     /// The subscription a page makes: changes of <paramref name="orgId"/> and <paramref name="kinds"/> reach
     /// <paramref name="onChanges"/> on the component's dispatcher (<paramref name="invokeAsync"/>, the component's
-    /// <c>InvokeAsync</c>), one call at a time; changes that arrive while a call runs are passed together to one more
-    /// call. <paramref name="onChanges"/> gets the changes, so it can ignore ones it does not show and re-read only
+    /// <c>InvokeAsync</c>), one call at a time and calls at least <see cref="WatchSpacing"/> apart; changes that arrive
+    /// while a call runs or waits its turn are passed together to one more call. <paramref name="onChanges"/> gets the changes, so it can ignore ones it does not show and re-read only
     /// the rows named; it re-reads and calls <c>StateHasChanged</c> itself. Its exceptions go to
     /// <paramref name="onError"/> (on the dispatcher), or are dropped. Dispose the result when the page is disposed.
     /// </summary>
@@ -152,13 +155,17 @@ public static class ChangeFeedExtensions
 
 /// <summary>
 /// Turns changes (raised on any thread, possibly in bursts) into calls on a component's dispatcher: at most one call
-/// runs at a time, and changes arriving during a call coalesce into one more call with all of them.
+/// runs at a time, calls start at least <see cref="ChangeFeedExtensions.WatchSpacing"/> apart, and changes arriving meanwhile coalesce into one
+/// more call with all of them. The first change after a quiet spell is passed on at once; under a steady stream (an org
+/// publishing many repositories) a page re-reads at most four times a second, however many changes come, so an open
+/// page costs the server little per change (issue 12: CPU per publish with a page open).
 /// </summary>
 sealed class ChangeBatcher(Func<Func<Task>, Task> invokeAsync, Func<IReadOnlyList<Change>, Task> onChanges, Action<Exception>? onError) : IDisposable
 {
     readonly Lock gate = new();
     List<Change> pending = [];
     bool running, disposed;
+    long lastCallAt = long.MinValue / 2; // Environment.TickCount64 of the last call's start
 
     /// <summary>Queues a change; returns at once (safe to call from a publisher's thread).</summary>
     public void Add(Change change)
@@ -177,6 +184,9 @@ sealed class ChangeBatcher(Func<Func<Task>, Task> invokeAsync, Func<IReadOnlyLis
     {
         while (true)
         {
+            long wait; // changes gather meanwhile; read again, as a timer may fire a tick early by this clock
+            while ((wait = lastCallAt + (long)ChangeFeedExtensions.WatchSpacing.TotalMilliseconds - Environment.TickCount64) > 0)
+                await Task.Delay(TimeSpan.FromMilliseconds(wait));
             List<Change> batch;
             lock (gate)
             {
@@ -189,6 +199,7 @@ sealed class ChangeBatcher(Func<Func<Task>, Task> invokeAsync, Func<IReadOnlyLis
                 batch = pending;
                 pending = [];
             }
+            lastCallAt = Environment.TickCount64;
             try
             {
                 await invokeAsync(() => onChanges(batch));
