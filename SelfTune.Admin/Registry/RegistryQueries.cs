@@ -41,16 +41,17 @@ public sealed class RegistryQueries(IDbContextFactory<AdminDbContext> dbFactory)
     }
 
     /// <summary>
-    /// One row of the registry page, re-read when a version was published to it: the org's entry with its number of
-    /// versions; null when the org has no such entry or it does not match <paramref name="search"/> (as in <see cref="EntriesPageAsync"/>).
+    /// Rows of the registry page, re-read when versions were published to them, in one query: the org's entries of
+    /// <paramref name="entryIds"/> that match <paramref name="search"/> (as in <see cref="EntriesPageAsync"/>), each with
+    /// its number of versions; an id the org does not have, or that does not match, is missing.
     /// </summary>
-    public async Task<(RegistryEntry Entry, int Versions)?> EntryRowAsync(Guid orgId, Guid entryId, string? search, CancellationToken ct)
+    public async Task<Dictionary<Guid, (RegistryEntry Entry, int Versions)>> EntryRowsAsync(Guid orgId, IReadOnlyCollection<Guid> entryIds, string? search, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var row = await Matching(db.Entries.AsNoTracking().Where(e => e.OrgId == orgId && e.Id == entryId), search)
+        var rows = await Matching(db.Entries.AsNoTracking().Where(e => e.OrgId == orgId && entryIds.Contains(e.Id)), search)
             .Select(e => new { Entry = e, Versions = db.Versions.Count(v => v.EntryId == e.Id) })
-            .SingleOrDefaultAsync(ct);
-        return row is null ? null : (row.Entry, row.Versions);
+            .ToListAsync(ct);
+        return rows.ToDictionary(r => r.Entry.Id, r => (r.Entry, r.Versions));
     }
 
     // The registry page's search: in the name, description or source repository, any case; null or blank matches all.
