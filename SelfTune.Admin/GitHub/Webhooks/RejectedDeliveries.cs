@@ -36,11 +36,7 @@ public sealed class RejectedDeliveries(IDbContextFactory<AdminDbContext> dbFacto
         public Reason MostCommon => ByReason.OrderByDescending(r => r.Value).First().Key;
     }
 
-    readonly PartitionedRateLimiter<IPAddress> perAddress = PartitionedRateLimiter.Create<IPAddress, IPAddress>(address =>
-        RateLimitPartition.GetFixedWindowLimiter(address, _ => new FixedWindowRateLimiterOptions
-        {
-            PermitLimit = StoredPerAddressPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0, AutoReplenishment = true,
-        }));
+    readonly AddressFailureLimiter perAddress = new(StoredPerAddressPerMinute, TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(10));
 
     readonly FixedWindowRateLimiter overall = new(new FixedWindowRateLimiterOptions
     {
@@ -60,8 +56,7 @@ public sealed class RejectedDeliveries(IDbContextFactory<AdminDbContext> dbFacto
     /// <summary>Stores the refused delivery unless its address or everyone is over the bound; true when stored.</summary>
     public async Task<bool> RecordAsync(Reason reason, IPAddress? source, string? eventName, string? deliveryId, CancellationToken ct = default)
     {
-        using (var lease = perAddress.AttemptAcquire(source ?? IPAddress.None))
-            if (!lease.IsAcquired) return false;
+        if (!perAddress.TryCount(source)) return false;
         using (var lease = overall.AttemptAcquire())
             if (!lease.IsAcquired) return false;
 
