@@ -1,3 +1,5 @@
+// A renderer of its own is what this class is for; BL0006 warns that the RenderTree types may change between releases.
+#pragma warning disable BL0006
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Authorization;
 using Microsoft.AspNetCore.Components.RenderTree;
@@ -19,6 +21,9 @@ public sealed class HeadlessRenderer(IServiceProvider services) : Renderer(servi
     readonly List<Exception> errors = [];
 
     public override Dispatcher Dispatcher { get; } = Dispatcher.CreateDefault();
+
+    /// <summary>Disposes the page's components (ending their subscriptions) and the renderer.</summary>
+    public ValueTask CloseAsync() => DisposeAsync();
 
     /// <summary>Render batches so far.</summary>
     public int Batches { get; private set; }

@@ -271,7 +271,7 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
             }
             finally
             {
-                if (page is not null) await page.DisposeAsync(); // ends the page's subscription to the change feed
+                if (page is not null) await page.CloseAsync(); // ends the page's subscription to the change feed
                 await ((IAsyncLifetime)probe).DisposeAsync();
             }
         }
