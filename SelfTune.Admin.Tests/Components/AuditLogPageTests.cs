@@ -36,9 +36,9 @@ public sealed class AuditLogPageTests(AdminAppFactory app) : PageTestContext(app
         Assert.DoesNotContain("Mallory", page.Markup);
         Assert.DoesNotContain("admins and owners", page.Markup);
 
-        page.InputOf("actor-filter").Input("Ada Admin");
+        await InputAsync(page, () => page.InputOf("actor-filter"), "Ada Admin");
         page.WaitForAssertion(() => Assert.Equal(["connection.update"], Texts(page, "entry-action")));
-        page.InputOf("actor-filter").Input("Nobody");
+        await InputAsync(page, () => page.InputOf("actor-filter"), "Nobody");
         page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=clear-filters]")));
         await ClickAsync(page, () => page.Find("[data-testid=clear-filters]"));
         page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=entry-action]").Count));

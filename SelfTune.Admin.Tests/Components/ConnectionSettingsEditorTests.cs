@@ -31,7 +31,7 @@ public sealed class ConnectionSettingsEditorTests(GitHubHarness h) : PageTestCon
         Assert.Contains("release-2.0.0", page.Find("[data-testid=tags-unmatched]").TextContent);
 
         // Typing re-checks at once, before anything is saved.
-        page.InputOf("tag-pattern").Input("release-*");
+        await InputAsync(page, () => page.InputOf("tag-pattern"), "release-*");
         page.WaitForAssertion(() =>
         {
             var row = Assert.Single(page.FindAll("[data-testid=tag-row]"));
@@ -40,7 +40,7 @@ public sealed class ConnectionSettingsEditorTests(GitHubHarness h) : PageTestCon
         });
 
         // A broken pattern is explained in words under the field and in the preview, without the API's field name.
-        page.InputOf("tag-pattern").Input("v[");
+        await InputAsync(page, () => page.InputOf("tag-pattern"), "v[");
         page.WaitForAssertion(() =>
         {
             var message = page.Find("[data-testid=tag-pattern-error]").TextContent;
@@ -50,7 +50,7 @@ public sealed class ConnectionSettingsEditorTests(GitHubHarness h) : PageTestCon
         Assert.DoesNotContain("tag_pattern", page.Find("[data-testid=settings]").TextContent);
 
         // A valid one saves, and the page keeps showing its preview.
-        page.InputOf("tag-pattern").Input("release-*");
+        await InputAsync(page, () => page.InputOf("tag-pattern"), "release-*");
         await ClickAsync(page, () => page.Find("[data-testid=save-settings]"));
         page.WaitForAssertion(() => Assert.Contains("Settings saved.", page.Markup));
         Assert.Equal("release-*", (await App.WithDbAsync(db => db.Connections.AsNoTracking().SingleAsync(x => x.Id == c.ConnectionId))).TagPattern);

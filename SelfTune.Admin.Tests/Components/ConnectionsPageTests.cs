@@ -140,7 +140,7 @@ public sealed class ConnectionsPageTests(GitHubHarness h) : PageTestContext(h.Ap
         page.WaitForAssertion(() => Assert.Equal("v*", page.InputOf("tag-pattern").GetAttribute("value")));
         Assert.True(page.Find("[data-testid=save-settings]").HasAttribute("disabled")); // nothing changed yet
 
-        page.InputOf("tag-pattern").Input("release-[x");
+        await InputAsync(page, () => page.InputOf("tag-pattern"), "release-[x");
         page.WaitForAssertion(() => Assert.False(page.Find("[data-testid=save-settings]").HasAttribute("disabled")));
         await ClickAsync(page, () => page.Find("[data-testid=save-settings]"));
         page.WaitForAssertion(() =>
@@ -149,8 +149,8 @@ public sealed class ConnectionsPageTests(GitHubHarness h) : PageTestContext(h.Ap
             Assert.Contains(page.FindAll(".mud-input-error"), e => e.TextContent.Contains("has a '[' without a closing ']'")); // under the field
         });
 
-        page.InputOf("tag-pattern").Input("release-*");
-        page.InputOf("skill-path").Input("skills/editor");
+        await InputAsync(page, () => page.InputOf("tag-pattern"), "release-*");
+        await InputAsync(page, () => page.InputOf("skill-path"), "skills/editor");
         await ClickAsync(page, () => page.Find("[data-testid=save-settings]"));
         page.WaitForAssertion(() => Assert.Contains("Settings saved.", page.Markup));
         var stored = await App.WithDbAsync(db => db.Connections.AsNoTracking().SingleAsync(x => x.Id == c.ConnectionId));

@@ -45,11 +45,11 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
         Assert.Equal($"/deliveries/{byRepo.Id}", page.FindAll("[data-testid=delivery-link]")[0].GetAttribute("href"));
         Assert.Equal(["processed", "processed"], page.FindAll("[data-testid=delivery-outcome]").Select(o => o.GetAttribute("data-outcome")!).ToList());
 
-        page.InputOf("search").Input(byInstallation.DeliveryId[..13]);
+        await InputAsync(page, () => page.InputOf("search"), byInstallation.DeliveryId[..13]);
         page.WaitForAssertion(() => Assert.Equal([byInstallation.DeliveryId], page.FindAll("[data-testid=delivery-link]").Select(l => l.TextContent).ToList()));
-        page.InputOf("search").Input("ACME-GH/SKI"); // repository, any case
+        await InputAsync(page, () => page.InputOf("search"), "ACME-GH/SKI"); // repository, any case
         page.WaitForAssertion(() => Assert.Equal([byRepo.DeliveryId], page.FindAll("[data-testid=delivery-link]").Select(l => l.TextContent).ToList()));
-        page.InputOf("search").Input("nothing-like-this");
+        await InputAsync(page, () => page.InputOf("search"), "nothing-like-this");
         page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=no-match]")));
         await ClickAsync(page, () => page.Find("[data-testid=clear-filters]"));
         page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=delivery-link]").Count));

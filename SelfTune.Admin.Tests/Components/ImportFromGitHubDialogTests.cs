@@ -56,8 +56,8 @@ public sealed class ImportFromGitHubDialogTests(GitHubHarness h) : PageTestConte
         SignInAs(s.OrgId, MemberRole.Admin);
         var page = OpenDialog(s);
 
-        page.InputOf("import-ref").Input("v1.4.0");
-        page.InputOf("import-version-input").Input("1.4.0");
+        await InputAsync(page, () => page.InputOf("import-ref"), "v1.4.0");
+        await InputAsync(page, () => page.InputOf("import-version-input"), "1.4.0");
         await ClickAsync(page, () => page.Find("[data-testid=import-submit]"));
         page.WaitForAssertion(() =>
         {

@@ -61,6 +61,10 @@ public abstract class PageTestContext : BunitContext, IAsyncLifetime
 
     protected static Task ClickAsync<T>(IRenderedComponent<T> page, string testId) where T : IComponent => ClickAsync(page, () => page.Find($"[data-testid={testId}]"));
 
+    /// <summary>Finds and types into a field in one renderer turn (as <see cref="ClickAsync{T}(IRenderedComponent{T}, Func{IElement})"/>).</summary>
+    protected static Task InputAsync<T>(IRenderedComponent<T> page, Func<IElement> find, string value) where T : IComponent =>
+        page.InvokeAsync(() => find().Input(value));
+
     /// <summary>Renders <typeparamref name="TPage"/> with the providers MainLayout gives it (dialogs, popovers, snackbars).</summary>
     protected IRenderedComponent<ContainerFragment> RenderPage<TPage>(params (string Name, object? Value)[] parameters)
         where TPage : IComponent =>

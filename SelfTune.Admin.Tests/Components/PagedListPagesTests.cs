@@ -115,7 +115,7 @@ public sealed class PagedListPagesTests(AdminAppFactory app) : PageTestContext(a
         Assert.Equal("55 of 55 skills", page.Find("[data-testid=total]").TextContent.Trim());
         Assert.Equal("entry-000", page.FindAll("[data-testid=entry-link]")[0].TextContent.Trim());
 
-        page.Find("input[data-testid=search], [data-testid=search] input").Input("ODD");
+        await InputAsync(page, () => page.Find("input[data-testid=search], [data-testid=search] input"), "ODD");
         page.WaitForAssertion(() => Assert.Equal("27 of 55 skills", page.Find("[data-testid=total]").TextContent.Trim()));
         Assert.Equal(27, page.FindAll("[data-testid=entry-link]").Count);
         Assert.All(page.FindAll("[data-testid=entry-link]"), l => Assert.True(int.Parse(l.TextContent.Trim()[^3..]) % 2 == 1));

@@ -56,13 +56,13 @@ public sealed class RegistryPagesTests(AdminAppFactory app) : PageTestContext(ap
         var page = RenderPage<RegistryEntries>();
         page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=entry-link]").Count));
 
-        page.Find(SearchInput).Input("diffs");
+        await InputAsync(page, () => page.Find(SearchInput), "diffs");
         page.WaitForAssertion(() => Assert.Equal(["code-review"], page.FindAll("[data-testid=entry-link]").Select(a => a.TextContent.Trim())));
 
-        page.Find(SearchInput).Input("acme/skills");
+        await InputAsync(page, () => page.Find(SearchInput), "acme/skills");
         page.WaitForAssertion(() => Assert.Equal(["pdf-summarizer"], page.FindAll("[data-testid=entry-link]").Select(a => a.TextContent.Trim())));
 
-        page.Find(SearchInput).Input("nothing-like-this");
+        await InputAsync(page, () => page.Find(SearchInput), "nothing-like-this");
         page.WaitForAssertion(() => Assert.Contains("No skill matches", page.Find("[data-testid=no-matches]").TextContent));
         Assert.Empty(page.FindAll("[data-testid=entry-link]"));
     }

@@ -30,7 +30,7 @@ public sealed class TryRefPanelTests(GitHubHarness h) : PageTestContext(h.App), 
         Assert.Matches("^[0-9a-f]{64}$", page.Find("[data-testid=preview-hash]").TextContent);
         Assert.Empty(page.FindAll("[data-testid=preview-problem]"));
 
-        page.InputOf("try-ref-input").Input("no-such-ref");
+        await InputAsync(page, () => page.InputOf("try-ref-input"), "no-such-ref");
         await ClickAsync(page, () => page.Find("[data-testid=try-ref-preview]"));
         page.WaitForAssertion(() => Assert.Contains(page.FindAll(".mud-input-error"),
             e => e.TextContent.Contains("has no tag, branch or commit 'no-such-ref'")), PageSeed.Slow);
@@ -51,7 +51,7 @@ public sealed class TryRefPanelTests(GitHubHarness h) : PageTestContext(h.App), 
         SignInAs(c.OrgId, MemberRole.Admin);
         var page = RenderPage<ConnectionDetail>((nameof(ConnectionDetail.Id), c.ConnectionId));
         page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=try-ref-input]")));
-        page.InputOf("try-ref-input").Input("broken");
+        await InputAsync(page, () => page.InputOf("try-ref-input"), "broken");
         await ClickAsync(page, () => page.Find("[data-testid=try-ref-preview]"));
         page.WaitForAssertion(() => Assert.Equal("fails", page.Find("[data-testid=preview-result]").GetAttribute("data-outcome")), PageSeed.Slow);
         var problem = page.Find("[data-testid=preview-problem]");

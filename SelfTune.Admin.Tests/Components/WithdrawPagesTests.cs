@@ -69,7 +69,7 @@ public sealed class WithdrawPagesTests(AdminAppFactory app) : PageTestContext(ap
 
         await ClickAsync(page, () => page.FindAll("[data-testid=yank]")[0]); // newest first: 2.0.0
         page.WaitForAssertion(() => Assert.Contains("code-review 2.0.0 will no longer be chosen as latest", page.Find("[data-testid=withdraw-explanation]").TextContent));
-        page.Find("[data-testid=withdraw-text] textarea, textarea[data-testid=withdraw-text]").Input("Breaks on Windows.");
+        await InputAsync(page, () => page.Find("[data-testid=withdraw-text] textarea, textarea[data-testid=withdraw-text]"), "Breaks on Windows.");
         await ClickAsync(page, () => page.Find("[data-testid=withdraw-submit]"));
 
         page.WaitForAssertion(() => Assert.Equal("Breaks on Windows.", page.Find("[data-testid=yanked-reason]").TextContent.Trim()));
@@ -93,7 +93,8 @@ public sealed class WithdrawPagesTests(AdminAppFactory app) : PageTestContext(ap
         Assert.Empty(page.FindAll("[data-testid=deprecation-banner]"));
 
         await ClickAsync(page, () => page.Find("[data-testid=deprecate]"));
-        page.WaitForAssertion(() => page.Find("[data-testid=withdraw-text] textarea, textarea[data-testid=withdraw-text]").Input("Merged into changelog."));
+        page.WaitForAssertion(() => page.Find("[data-testid=withdraw-text] textarea, textarea[data-testid=withdraw-text]"));
+        await InputAsync(page, () => page.Find("[data-testid=withdraw-text] textarea, textarea[data-testid=withdraw-text]"), "Merged into changelog.");
         await ClickAsync(page, () => page.Find("[data-testid=withdraw-submit]"));
 
         page.WaitForAssertion(() => Assert.Equal("Merged into changelog.", page.Find("[data-testid=deprecation-message]").TextContent.Trim()));

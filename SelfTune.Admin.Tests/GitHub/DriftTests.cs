@@ -126,7 +126,7 @@ public sealed class DriftTests(GitHubHarness h) : PageTestContext(h.App), IClass
         SignInAs(c.OrgId, MemberRole.Member);
         var page = RenderPage<ConnectionDetail>((nameof(ConnectionDetail.Id), c.ConnectionId));
         page.WaitForAssertion(() => Assert.Contains("Tag v1.0.0 now points at", page.Find("[data-testid=drift]").TextContent));
-        page.Find("[data-testid=reconcile]").Click();
+        await ClickAsync(page, "reconcile");
         page.WaitForAssertion(() => Assert.Contains("Published 1.0.1.", page.Find("[data-testid=reconcile-result]").TextContent), PageSeed.Slow);
         Assert.Contains($"{c.Repo.FullName} is in step with the registry", page.Find("[data-testid=reconcile-result]").TextContent);
         page.WaitForAssertion(() => Assert.Empty(page.FindAll("[data-testid=drift]")));
