@@ -181,8 +181,7 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         {
             throw ProblemException.Conflict($"{repo.FullName} already publishes its folder '{skillPath}' into an entry of this org.");
         }
-        queue.Notify();
-        return connection;
+        return connection; // the save woke the workers when it stored the first sync (JobQueue.Enqueue)
     }
 
     public async Task UpdateAsync(Actor actor, GitHubConnection connection, UpdateConnectionRequest request, CancellationToken ct)

@@ -61,14 +61,21 @@ public sealed class JobQueue : IDisposable
     static readonly string ClaimSql = Claim(sqliteIndexHint: "+", lockRows: "");
     static readonly string PostgresClaimSql = Claim(sqliteIndexHint: "", lockRows: "\n    FOR UPDATE SKIP LOCKED");
 
-    // SQLite only: whether anything at all is runnable, read before claiming. The claim is an UPDATE, and on SQLite even
-    // one that matches nothing takes the database's single write lock (and waits for it); a wake-up sends every idle
-    // slot to claim, and all but one usually find nothing. A read takes no write lock, so those slots now leave the
-    // writer to ingest. A job committed just after this read is found by the next wake-up or poll, as when a claim
-    // loses a race. (PostgreSQL's claim takes row locks only: nothing to save there.)
-    const string AnyRunnableSql = """
-        SELECT EXISTS (SELECT 1 FROM "Jobs" AS j
-            WHERE (j."State" = 'Pending' AND j."NotBefore" <= @now) OR (j."State" = 'Running' AND j."LockedUntil" < @now))
+    // SQLite only: whether any job is claimable, read before claiming (the claim's own test). The claim is an UPDATE,
+    // and on SQLite even one that matches nothing takes the database's single write lock (and waits for it); a wake-up
+    // sends every idle slot to claim, and all but one usually find nothing. A read takes no write lock, so those slots
+    // now leave the writer to ingest. A job committed just after this read is found by the next wake-up or poll, as
+    // when a claim loses a race. (PostgreSQL's claim takes row locks only: nothing to save there.)
+    static readonly string AnyRunnableSql = $"""SELECT EXISTS (SELECT 1 FROM "Jobs" AS j WHERE {Claimable("+")})""";
+
+    // A job j that may be claimed now: pending and due, or running with its lease expired; and no other unfinished job
+    // of its key comes first (an older one, or one running under a live lease).
+    static string Claimable(string sqliteIndexHint) => $$"""
+        ((j."State" = 'Pending' AND j."NotBefore" <= @now) OR (j."State" = 'Running' AND j."LockedUntil" < @now))
+              AND (j."ConcurrencyKey" IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM "Jobs" AS r
+                    WHERE r."State" IN ('Pending', 'Running') AND {{sqliteIndexHint}}r."ConcurrencyKey" = j."ConcurrencyKey" AND r."Id" <> j."Id"
+                      AND (r."Id" < j."Id" OR (r."State" = 'Running' AND r."LockedUntil" >= @now))))
         """;
 
     static string Claim(string sqliteIndexHint, string lockRows) => $$"""
@@ -76,11 +83,7 @@ public sealed class JobQueue : IDisposable
         SET "State" = 'Running', "LockedBy" = @worker, "LockedUntil" = @leaseEnd, "Attempts" = "Attempts" + 1
         WHERE "Id" = (
             SELECT j."Id" FROM "Jobs" AS j
-            WHERE ((j."State" = 'Pending' AND j."NotBefore" <= @now) OR (j."State" = 'Running' AND j."LockedUntil" < @now))
-              AND (j."ConcurrencyKey" IS NULL OR NOT EXISTS (
-                    SELECT 1 FROM "Jobs" AS r
-                    WHERE r."State" IN ('Pending', 'Running') AND {{sqliteIndexHint}}r."ConcurrencyKey" = j."ConcurrencyKey" AND r."Id" <> j."Id"
-                      AND (r."Id" < j."Id" OR (r."State" = 'Running' AND r."LockedUntil" >= @now))))
+            WHERE {{Claimable(sqliteIndexHint)}}
             ORDER BY {{sqliteIndexHint}}j."Id"
             LIMIT 1{{lockRows}})
           AND (("State" = 'Pending' AND "NotBefore" <= @now) OR ("State" = 'Running' AND "LockedUntil" < @now))

@@ -13,8 +13,8 @@ namespace SelfTune.Admin.GitHub.Client;
 /// last minute, else one minute after the write that the limit counts back to. Moments are handed out in order of
 /// arrival, so the writes of one installation go in the order they came and the order never depends on which thread
 /// wakes first. A write whose moment is more than <see cref="MaxWait"/> away fails at once with
-/// <see cref="GitHubWriteLimitException"/> (and takes no moment), which write-back treats like GitHub being busy and
-/// tries again later: better than holding a job for minutes only to fail. A cancelled wait keeps its moment (the budget
+/// <see cref="GitHubWriteLimitException"/> (and takes no moment); write-back records it as the attempt's write-back
+/// failure without trying again (seconds later the queue is as deep): better than holding a job for minutes only to fail. A cancelled wait keeps its moment (the budget
 /// errs on the safe side). In-process: with several instances each keeps its own budget, so set GitHub:WritesPerMinute
 /// per instance (80 divided by the instances). A 403/429 that still comes back (another instance, another app on the
 /// same installation) is retried by the HTTP pipeline (<see cref="GitHubRetryDelay"/>). Not

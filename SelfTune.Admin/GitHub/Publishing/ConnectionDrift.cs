@@ -91,6 +91,9 @@ public sealed class ConnectionDrift(AdminDbContext db, IGitHubClientFactory gith
     /// </summary>
     public async Task RecordAsync(GitHubConnection connection, string? drift, CancellationToken ct)
     {
+        // Nearly always unchanged: no UPDATE then (on SQLite even one that matches nothing takes the write lock). The
+        // connection was read by this job, and only jobs of the connection, one at a time under its key, write Drift.
+        if (connection.Drift == drift) return;
         var at = drift is null ? (DateTimeOffset?)null : clock.GetUtcNow();
         var changed = await db.Connections
             .Where(c => c.Id == connection.Id && c.Drift != drift) // C# null semantics: null to text and back count as changes

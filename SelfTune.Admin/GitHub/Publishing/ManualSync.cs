@@ -56,10 +56,9 @@ public sealed class ManualSync(
                        ?? throw ProblemException.NotFound("There is no such connection in your org.");
             var job = PublishJobs.EnqueueSync(queue, db, connectionId, trigger, requested: true);
             AuditLog.Record(db, actor, clock.GetUtcNow(), auditAction, "connection", connectionId.ToString(), repo, $"{what} requested");
-            await db.SaveChangesAsync(ct);
+            await db.SaveChangesAsync(ct); // wakes the workers (JobQueue.Enqueue)
             jobId = job.Id;
         }
-        queue.Notify();
         try
         {
             return await queue.WaitForCompletionAsync(jobId, wait ?? DefaultWait, ct);

@@ -238,6 +238,7 @@ public sealed class WriteBack(
         RateLimitExceededException or SecondaryRateLimitExceededException => true,
         ApiException api => (int)api.StatusCode >= 500 || api.StatusCode == HttpStatusCode.TooManyRequests,
         GitHubNotConfiguredException => false,
+        GitHubWriteLimitException => false, // the limiter's queue is 5 minutes deep: seconds later it refuses again
         _ => true, // a dropped connection or a timeout
     };
 

@@ -60,7 +60,7 @@ public sealed class DeliveryIngest(DeliveryBatchWriter writer, JobQueue queue, I
         // Not cancellable once handed over: the row may be committed with its batch whether or not the sender still waits.
         var written = await writer.StoreAsync(delivery, job, decision).WaitAsync(ct);
         if (written == DeliveryBatchWriter.Written.Duplicate) return new Stored(Result.Duplicate, null);
-        if (written == DeliveryBatchWriter.Written.WithJob) queue.Notify();
+        if (written == DeliveryBatchWriter.Written.WithJob && job is not null) queue.Notify(); // an ignored event stores no job: no slot to wake
         changes.Publish(Change.OfDelivery(delivery));
         return new Stored(handled ? Result.Queued : Result.Ignored, delivery);
     }
