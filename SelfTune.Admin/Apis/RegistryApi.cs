@@ -132,10 +132,7 @@ public static class RegistryApi
     static async Task<Results<Created<VersionResponse>, Ok<VersionResponse>>> PushVersion(string id, HttpRequest request, ClaimsPrincipal user,
         [AsParameters] RegistryWriteServices services, CancellationToken ct)
     {
-        var orgId = user.GetOrgId();
-        var entry = (Guid.TryParse(id, out var entryId)
-            ? await services.Db.Entries.SingleOrDefaultAsync(e => e.Id == entryId && e.OrgId == orgId, ct)
-            : null) ?? throw EntryNotFound(id);
+        var entry = await RegistryService.FindEntryAsync(services.Db, user.GetOrgId(), ParseEntryId(id), ct);
 
         var result = await services.Uploads.PushVersionAsync(entry, request, user.GetActorId(), ct);
         return VersionResult(result);
@@ -145,7 +142,7 @@ public static class RegistryApi
         ClaimsPrincipal user, DirectImport import, CancellationToken ct)
     {
         if (request is null) throw new ProblemException(400, "invalid_request", "The request body must be a JSON object.");
-        return VersionResult(await import.ImportAsync(Actor.From(user), id, request, ct));
+        return VersionResult(await import.ImportAsync(Actor.From(user), ParseEntryId(id), request, ct));
     }
 
     static async Task<Ok<VersionResponse>> Yank(string id, string version, YankRequest? request, ClaimsPrincipal user,
@@ -161,7 +158,7 @@ public static class RegistryApi
     static async Task<Ok<EntryResponse>> Undeprecate(string id, ClaimsPrincipal user, WithdrawalService withdrawals, CancellationToken ct) =>
         TypedResults.Ok(EntryResponse.From(await withdrawals.UndeprecateAsync(Actor.From(user), ParseEntryId(id), ct)));
 
-    static Guid ParseEntryId(string id) => Guid.TryParse(id, out var entryId) ? entryId : throw EntryNotFound(id);
+    static Guid ParseEntryId(string id) => Guid.TryParse(id, out var entryId) ? entryId : throw RegistryService.EntryNotFound(id);
 
     /// <summary>201 with the new version's address, or 200 when the same content was already there.</summary>
     static Results<Created<VersionResponse>, Ok<VersionResponse>> VersionResult(PublishResult result)
@@ -180,9 +177,9 @@ public static class RegistryApi
         var entry = Guid.TryParse(id, out var entryId)
             ? await db.Entries.AsNoTracking().SingleOrDefaultAsync(e => e.Id == entryId, ct)
             : null;
-        if (entry is null) throw EntryNotFound(id);
+        if (entry is null) throw RegistryService.EntryNotFound(id);
         if (entry.Visibility != Visibility.Org) return entry;
-        if (user.FindOrgId() != entry.OrgId) throw EntryNotFound(id);
+        if (user.FindOrgId() != entry.OrgId) throw RegistryService.EntryNotFound(id);
         if (!user.HasPermission(SelfTuneClaims.RegistryRead))
             throw new ProblemException(403, "forbidden", $"The API key lacks the '{SelfTuneClaims.RegistryRead}' permission.");
         return entry;
@@ -194,8 +191,6 @@ public static class RegistryApi
         return (entry, await db.Versions.AsNoTracking().SingleOrDefaultAsync(v => v.EntryId == entry.Id && v.Version == version, ct)
             ?? throw ProblemException.NotFound($"Entry '{entry.Name}' has no version '{version}'."));
     }
-
-    static ProblemException EntryNotFound(string id) => ProblemException.NotFound($"No registry entry with id '{id}'.");
 }
 
 // Two bundles, so a read (above all the anonymous public list, which takes only RegistryQueries) does not build the

@@ -35,7 +35,7 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
             .ToDictionary(g => g.Key, g => g.OrderBy(c => c.CreatedAt).First().Id);
         return repos.Select(r => new RepoResponse(r.Id, r.FullName, r.Owner.Login, r.Name,
                 r.Visibility?.ToString().ToLowerInvariant() ?? (r.Private ? "private" : "public"), r.DefaultBranch, r.HtmlUrl, r.PushedAt,
-                elsewhere.Contains(r.Id), own.ContainsKey(r.Id), own.TryGetValue(r.Id, out var connectionId) ? connectionId : null))
+                elsewhere.Contains(r.Id), own.TryGetValue(r.Id, out var connectionId) ? connectionId : null))
             .OrderByDescending(r => r.PushedAt ?? DateTimeOffset.MinValue).ThenBy(r => r.FullName, StringComparer.OrdinalIgnoreCase).ToList();
     }
 

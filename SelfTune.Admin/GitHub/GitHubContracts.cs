@@ -28,7 +28,10 @@ public sealed record InstallationResponse(
 /// </summary>
 public sealed record RepoResponse(
     long Id, string FullName, string Owner, string Name, string Visibility, string DefaultBranch, string HtmlUrl,
-    DateTimeOffset? PushedAt, bool ConnectedElsewhere, bool Connected = false, [property: JsonIgnore] Guid? ConnectionId = null);
+    DateTimeOffset? PushedAt, bool ConnectedElsewhere, [property: JsonIgnore] Guid? ConnectionId = null)
+{
+    public bool Connected => ConnectionId is not null;
+}
 
 public sealed record CreateConnectionRequest(
     Guid? EntryId, long? InstallationId, string? RepoFullName, string? DefaultBranch, string? SkillPath,
@@ -100,7 +103,12 @@ public enum PreviewOutcome { Publishes, Unchanged, Skipped, Fails }
 public sealed record PreviewFile(string Path, long Size);
 
 /// <summary>A reason the publish would fail: the file it concerns (repository-relative, when there is one), the sentence, the rule id.</summary>
-public sealed record PreviewProblem(string? File, string Message, string Rule);
+public sealed record PreviewProblem(string? File, string Message, string Rule)
+{
+    public static PreviewProblem From(PackagingProblem p) => new(p.FilePath, p.Message, p.Rule);
+
+    public static PreviewProblem From(PackagingWarning w) => new(w.FilePath, w.Message, w.Rule);
+}
 
 /// <summary>
 /// The dry run's answer: the version a publish of <c>Ref</c> (at <c>CommitSha</c>) would take, its files, the archive's

@@ -66,7 +66,7 @@ public sealed class PreviewService(
         catch (PackagingException e)
         {
             return Answer(connection, reference, sha, tag, PreviewOutcome.Fails, $"A publish would fail: {e.Message}", releaseVersion, null,
-                [.. e.Problems.Select(p => new PreviewProblem(p.FilePath, p.Message, p.Rule))]);
+                [.. e.Problems.Select(PreviewProblem.From)]);
         }
         catch (Exception e) when (GitHubFailures.IsGitHubFailure(e) || e is IOException)
         {
@@ -91,11 +91,12 @@ public sealed class PreviewService(
             await using var package = await packager.PackageAsync(installationId, owner, repo, skillPath, sha, ct);
             var skill = package.Package;
             return new FolderCheck(skillPath, sha, skill.Skill.Name, skill.Files.Count, package.Archive.Size, [],
-                skill.Warnings.Select(w => new PreviewProblem(w.FilePath, w.Message, w.Rule)).ToList());
+                [.. skill.Warnings.Select(PreviewProblem.From)]);
         }
         catch (PackagingException e)
         {
-            return new FolderCheck(skillPath, sha, null, 0, 0, [new PreviewProblem(e.FilePath, e.Message, e.Rule)], []);
+            return new FolderCheck(skillPath, sha, null, 0, 0, [.. e.Problems.Select(PreviewProblem.From)],
+                [.. e.Warnings.Select(PreviewProblem.From)]); // every problem and warning, as the dry run shows
         }
         catch (Exception e) when (GitHubFailures.IsGitHubFailure(e) || e is IOException)
         {

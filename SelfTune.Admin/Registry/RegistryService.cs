@@ -51,6 +51,17 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock, IChan
     }
 
     /// <summary>Validates a pushed version string by the registry's rule (<see cref="RegistryVersion"/>).</summary>
+    /// <summary>
+    /// The org's entry <paramref name="entryId"/>, tracked; scoped by org, so another org's entry is "not found" exactly
+    /// like a missing one (the API's wording).
+    /// </summary>
+    public static async Task<RegistryEntry> FindEntryAsync(AdminDbContext db, Guid orgId, Guid entryId, CancellationToken ct) =>
+        await db.Entries.SingleOrDefaultAsync(e => e.Id == entryId && e.OrgId == orgId, ct)
+        ?? throw EntryNotFound(entryId.ToString());
+
+    /// <summary>404 for an entry id that is not the org's (or not an id at all).</summary>
+    public static ProblemException EntryNotFound(string id) => ProblemException.NotFound($"No registry entry with id '{id}'.");
+
     public static string ValidateVersion(string? version)
     {
         if (string.IsNullOrWhiteSpace(version))

@@ -92,8 +92,7 @@ public sealed class UploadService(RegistryService registry, ArchiveStore store, 
         catch (PackagingException e)
         {
             await staged.DisposeAsync();
-            throw new ProblemException(422, "invalid_skill", e.Message,
-                new Dictionary<string, string[]> { ["archive"] = [.. e.Problems.Select(p => p.Message)] });
+            throw e.ToProblem();
         }
         catch
         {

@@ -54,7 +54,7 @@ public sealed class WithdrawalService(IDbContextFactory<AdminDbContext> dbFactor
         actor.Require(MemberRole.Admin, "deprecate entries");
         var text = Required(message, "message", MaxMessageLength, "Say why the skill is deprecated and what to use instead");
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var entry = await FindEntryAsync(db, actor.OrgId, entryId, ct);
+        var entry = await RegistryService.FindEntryAsync(db, actor.OrgId, entryId, ct);
         if (entry.DeprecatedAt is not null && entry.DeprecationMessage == text) return entry;
 
         var now = clock.GetUtcNow();
@@ -70,7 +70,7 @@ public sealed class WithdrawalService(IDbContextFactory<AdminDbContext> dbFactor
     {
         actor.Require(MemberRole.Admin, "remove deprecations");
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var entry = await FindEntryAsync(db, actor.OrgId, entryId, ct);
+        var entry = await RegistryService.FindEntryAsync(db, actor.OrgId, entryId, ct);
         if (entry.DeprecatedAt is null) return entry;
 
         var summary = $"was deprecated: {entry.DeprecationMessage}";
@@ -110,14 +110,9 @@ public sealed class WithdrawalService(IDbContextFactory<AdminDbContext> dbFactor
         return text;
     }
 
-    // Scoped by org: another org's entry is "not found", exactly like a missing one (the API's wording).
-    static async Task<RegistryEntry> FindEntryAsync(AdminDbContext db, Guid orgId, Guid entryId, CancellationToken ct) =>
-        await db.Entries.SingleOrDefaultAsync(e => e.Id == entryId && e.OrgId == orgId, ct)
-        ?? throw ProblemException.NotFound($"No registry entry with id '{entryId}'.");
-
     static async Task<(RegistryEntry Entry, SkillVersion Version)> FindVersionAsync(AdminDbContext db, Guid orgId, Guid entryId, string version, CancellationToken ct)
     {
-        var entry = await FindEntryAsync(db, orgId, entryId, ct);
+        var entry = await RegistryService.FindEntryAsync(db, orgId, entryId, ct);
         var row = await db.Versions.SingleOrDefaultAsync(v => v.EntryId == entry.Id && v.Version == version, ct)
             ?? throw ProblemException.NotFound($"Entry '{entry.Name}' has no version '{version}'.");
         return (entry, row);

@@ -12,13 +12,12 @@ public sealed record DirectImportRequest(string? RepoFullName, string? Ref, stri
 public sealed class DirectImport(IDbContextFactory<AdminDbContext> dbFactory, ConnectionService connections, RepositoryBrowser browser,
     SkillPackager packager, TimeProvider clock, IChangeFeed changes)
 {
-    public async Task<PublishResult> ImportAsync(Actor actor, string entryId, DirectImportRequest request, CancellationToken ct)
+    public async Task<PublishResult> ImportAsync(Actor actor, Guid entryId, DirectImportRequest request, CancellationToken ct)
     {
         actor.Require(MemberRole.Admin, "import versions from GitHub");
         var orgId = actor.OrgId;
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var entry = (Guid.TryParse(entryId, out var id) ? await db.Entries.SingleOrDefaultAsync(e => e.Id == id && e.OrgId == orgId, ct) : null)
-            ?? throw ProblemException.NotFound($"No registry entry with id '{entryId}'.");
+        var entry = await RegistryService.FindEntryAsync(db, orgId, entryId, ct);
 
         var errors = new Dictionary<string, string[]>();
         if (!Validation.IsRepoFullName(request.RepoFullName)) errors["repo_full_name"] = ["Name the repository as 'owner/repo'."];
@@ -39,7 +38,7 @@ public sealed class DirectImport(IDbContextFactory<AdminDbContext> dbFactory, Co
         }
         catch (PackagingException e)
         {
-            throw new ProblemException(422, "invalid_skill", e.Message, new Dictionary<string, string[]> { ["archive"] = [.. e.Problems.Select(p => p.Message)] });
+            throw e.ToProblem();
         }
         catch (Exception e) when (GitHubFailures.IsGitHubFailure(e) || e is IOException)
         {

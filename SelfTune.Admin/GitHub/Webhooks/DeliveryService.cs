@@ -33,10 +33,7 @@ public sealed class DeliveryService(
     }
 
     /// <summary>One attempt a delivery created, as much as its final result says of it.</summary>
-    public sealed record AttemptResult(string DeliveryId, AttemptStatus Status, AttemptTrigger Trigger, string? Version, string? Message, string? EntryName)
-    {
-        public static AttemptResult Of(PublishAttempt a, string? entryName) => new(a.DeliveryId ?? "", a.Status, a.Trigger, a.Version, a.Message, entryName);
-    }
+    public sealed record AttemptResult(string DeliveryId, AttemptStatus Status, AttemptTrigger Trigger, string? Version, string? Message, string? EntryName);
 
     /// <summary>
     /// What a processed delivery came to for the org: the status its attempts sum up to (a failure first, then a publish,

@@ -85,6 +85,10 @@ public sealed class PackagingException : Exception
     /// <summary>Every problem found, in the order the files were read (at least one).</summary>
     public IReadOnlyList<PackagingProblem> Problems { get; }
 
+    /// <summary>The API's answer to a refused skill: 422 <c>invalid_skill</c>, every problem under <c>archive</c>.</summary>
+    public ProblemException ToProblem() =>
+        new(422, "invalid_skill", Message, new Dictionary<string, string[]> { ["archive"] = [.. Problems.Select(p => p.Message)] });
+
     /// <summary>What the specification asks for but the registry accepts, when SKILL.md could be read despite the problems.</summary>
     public IReadOnlyList<PackagingWarning> Warnings { get; init; } = [];
 
