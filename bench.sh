@@ -35,6 +35,10 @@ fi
 
 dotnet build SelfTune.Admin.Tests -c Release -nologo -v quiet || exit 1
 
+# The app runs inside the test host here, whose runtime settings are a test project's: workstation GC. The app's own
+# (SelfTune.Admin.runtimeconfig.json, from the Web SDK) say server GC, so the benchmark runs with that, as production does.
+export DOTNET_gcServer=1
+
 load_before=$(uptime)
 SELFTUNE_BENCH_TABLE="$table" dotnet test SelfTune.Admin.Tests -c Release --no-build -nologo --filter "$filter" \
   --logger "console;verbosity=normal" >"$table.log" 2>&1

@@ -108,6 +108,43 @@ public sealed class JobClaimTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Completing_a_job_claims_the_next_in_the_same_write_and_a_lost_claim_completes_nothing()
+    {
+        await using var database = await SharedJobsDatabase.CreateAsync();
+        var clock = new ManualTimeProvider(T0);
+        var lease = TimeSpan.FromMinutes(1);
+        var a = database.CreateQueue(clock, lease);
+        var b = database.CreateQueue(clock, lease);
+        var first = await EnqueueAsync(database, a, "conn-1");
+        var second = await EnqueueAsync(database, a, "conn-1");
+        var third = await EnqueueAsync(database, a);
+
+        // The completion and the claim are one transaction: the claim already sees the first job finished, so the next
+        // job of its key is runnable and, being older, comes before the unkeyed one.
+        var claimed = (await a.TryClaimAsync())!;
+        Assert.Equal(first, claimed.Id);
+        var (completed, next) = await a.CompleteAndClaimNextAsync(claimed, "done");
+        Assert.True(completed);
+        Assert.Equal((second, 1, a.WorkerId), (next!.Id, next.Attempts, next.LockedBy));
+        Assert.Equal((JobState.Succeeded, "done"), ((await a.FindAsync(first))!.State, (await a.FindAsync(first))!.Result));
+
+        // A's lease on the second job runs out and B takes it over: A's late completion is refused, and still claims.
+        clock.Now += lease + TimeSpan.FromSeconds(1);
+        var takenOver = (await b.TryClaimAsync())!;
+        Assert.Equal(second, takenOver.Id);
+        (completed, next) = await a.CompleteAndClaimNextAsync(next, "stale");
+        Assert.False(completed);
+        Assert.Equal((third, a.WorkerId), (next!.Id, next.LockedBy));
+        var stillB = (await a.FindAsync(second))!;
+        Assert.Equal((JobState.Running, b.WorkerId, (string?)null), (stillB.State, stillB.LockedBy, stillB.Result));
+
+        // Nothing left to claim: the completion alone.
+        (completed, next) = await a.CompleteAndClaimNextAsync(next, "last");
+        Assert.True(completed);
+        Assert.Null(next);
+    }
+
+    [Fact]
     public async Task The_same_worker_id_is_fenced_by_the_attempt_too()
     {
         await using var database = await SharedJobsDatabase.CreateAsync();

@@ -79,7 +79,13 @@ public static class DatabaseSetup
         else
         {
             // The factory also registers AdminDbContext as scoped; Blazor components use the factory (a circuit outlives a request).
-            services.AddDbContextFactory<AdminDbContext>(o => o.UseSqlite(settings.ConnectionString).AddInterceptors(new SqlitePragmas()));
+            // Writers of this process queue for the file's one write lock instead of sleeping in SQLite's busy handler.
+            services.AddSingleton<SqliteWriteGate>();
+            services.AddDbContextFactory<AdminDbContext>((sp, o) => o.UseSqlite(settings.ConnectionString)
+                .AddInterceptors(new SqlitePragmas(), sp.GetRequiredService<SqliteWriteGate>()));
+            // ... and none of them waits for a checkpoint of the write-ahead log: that runs in the background.
+            services.AddSingleton<SqliteCheckpointer>();
+            services.AddHostedService(sp => sp.GetRequiredService<SqliteCheckpointer>());
         }
 
         // Several instances must read each other's cookies, antiforgery tokens and stored App credentials: one key ring in

@@ -6,11 +6,13 @@ namespace SelfTune.Admin.Data;
 /// <summary>
 /// Per-connection SQLite settings. With WAL (set once on the file at start-up), <c>synchronous=NORMAL</c> stays safe
 /// against an application crash and saves an fsync per commit; <c>busy_timeout</c> lets SQLite itself wait for a
-/// writer instead of failing at once, which matters when web requests and queue workers write together.
+/// writer instead of failing at once, which matters when web requests and queue workers write together (in this process
+/// they queue at <see cref="SqliteWriteGate"/> first; the timeout is for other processes on the file);
+/// <c>wal_autocheckpoint=0</c> leaves checkpoints to <see cref="SqliteCheckpointer"/>, so no commit waits for one.
 /// </summary>
 public sealed class SqlitePragmas : DbConnectionInterceptor
 {
-    const string Pragmas = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;";
+    const string Pragmas = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA wal_autocheckpoint=0;";
 
     public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
     {

@@ -235,26 +235,51 @@ public sealed class JobQueue : IDisposable
     /// Atomically claims the oldest runnable job for <see cref="WorkerId"/>: Running, leased until now + Lease,
     /// Attempts + 1. Null when nothing is runnable.
     /// </summary>
-    public async Task<Job?> TryClaimAsync(CancellationToken ct = default)
+    public Task<Job?> TryClaimAsync(CancellationToken ct = default) => WithBusyRetryAsync(async token =>
     {
+        await using var db = await dbFactory.CreateDbContextAsync(token);
         var now = time.GetUtcNow();
-        var leaseEnd = now + options.CurrentValue.Lease;
-        var claimed = await WithBusyRetryAsync(async token =>
+        if (!db.Database.IsNpgsql() && !await AnyRunnableAsync(db, now, token)) return null;
+        return await ClaimAsync(db, now, token);
+    }, "claim", ct);
+
+    /// <summary>
+    /// Marks a held job Succeeded, as <see cref="CompleteAsync"/> does, and claims the next runnable job, as
+    /// <see cref="TryClaimAsync"/> does, in one transaction: a worker slot that goes on to its next job takes the
+    /// database's write lock once between two jobs instead of twice (on SQLite the one writer is what ingest and every
+    /// slot share). Completed is false (and nothing completed) if the claim on <paramref name="claimed"/> was lost; the
+    /// next job is claimed either way, null when none is runnable.
+    /// </summary>
+    public async Task<(bool Completed, Job? Next)> CompleteAndClaimNextAsync(Job claimed, string? result, CancellationToken ct = default)
+    {
+        var (completed, next) = await WithBusyRetryAsync(async token =>
         {
             await using var db = await dbFactory.CreateDbContextAsync(token);
-            if (!db.Database.IsNpgsql() && !await AnyRunnableAsync(db, now, token)) return [];
-            var claim = db.Database.IsNpgsql()
-                ? db.Jobs.FromSqlRaw(PostgresClaimSql,
-                    new NpgsqlParameter("worker", WorkerId),
-                    new NpgsqlParameter("now", now.ToUniversalTime()),
-                    new NpgsqlParameter("leaseEnd", leaseEnd.ToUniversalTime()))
-                : db.Jobs.FromSqlRaw(ClaimSql,
-                    new SqliteParameter("@worker", WorkerId),
-                    new SqliteParameter("@now", ToDb(now)),
-                    new SqliteParameter("@leaseEnd", ToDb(leaseEnd)));
-            return await claim.AsNoTracking().ToListAsync(token);
-        }, "claim", ct);
-        return claimed.SingleOrDefault();
+            await using var transaction = await db.Database.BeginTransactionAsync(token);
+            var now = time.GetUtcNow();
+            var done = await Fenced(db, claimed).ExecuteUpdateAsync(Succeeded(result, now), token) == 1;
+            var job = await ClaimAsync(db, now, token);
+            await transaction.CommitAsync(token);
+            return (done, job);
+        }, "complete and claim", ct);
+        if (completed) SignalFinished(claimed.Id);
+        return (completed, next);
+    }
+
+    /// <summary>The claim statement (see <see cref="ClaimSql"/>) on <paramref name="db"/>: the claimed job, or null.</summary>
+    async Task<Job?> ClaimAsync(AdminDbContext db, DateTimeOffset now, CancellationToken ct)
+    {
+        var leaseEnd = now + options.CurrentValue.Lease;
+        var claim = db.Database.IsNpgsql()
+            ? db.Jobs.FromSqlRaw(PostgresClaimSql,
+                new NpgsqlParameter("worker", WorkerId),
+                new NpgsqlParameter("now", now.ToUniversalTime()),
+                new NpgsqlParameter("leaseEnd", leaseEnd.ToUniversalTime()))
+            : db.Jobs.FromSqlRaw(ClaimSql,
+                new SqliteParameter("@worker", WorkerId),
+                new SqliteParameter("@now", ToDb(now)),
+                new SqliteParameter("@leaseEnd", ToDb(leaseEnd)));
+        return (await claim.AsNoTracking().ToListAsync(ct)).SingleOrDefault();
     }
 
     static async Task<bool> AnyRunnableAsync(AdminDbContext db, DateTimeOffset now, CancellationToken ct)
@@ -277,12 +302,7 @@ public sealed class JobQueue : IDisposable
     /// <summary>Marks a held job Succeeded with <paramref name="result"/>. False (and nothing written) if the claim was lost.</summary>
     public async Task<bool> CompleteAsync(Job claimed, string? result, CancellationToken ct = default)
     {
-        var now = time.GetUtcNow();
-        var done = await UpdateClaimedAsync(claimed, s => s
-            .SetProperty(j => j.State, JobState.Succeeded)
-            .SetProperty(j => j.Result, result)
-            .SetProperty(j => j.FinishedAt, now)
-            .SetProperty(j => j.LockedUntil, (DateTimeOffset?)null), "complete", ct) == 1;
+        var done = await UpdateClaimedAsync(claimed, Succeeded(result, time.GetUtcNow()), "complete", ct) == 1;
         if (done) SignalFinished(claimed.Id);
         return done;
     }
@@ -413,18 +433,25 @@ public sealed class JobQueue : IDisposable
 
     // ---- Internals ----
 
-    Task<int> UpdateClaimedAsync(Job claimed, Action<UpdateSettersBuilder<Job>> set, string operation, CancellationToken ct)
-    {
-        // The fence: same claimant and same attempt (a takeover always bumps Attempts), still Running.
-        var (id, lockedBy, attempts) = (claimed.Id, claimed.LockedBy, claimed.Attempts);
-        return WithBusyRetryAsync(async token =>
+    Task<int> UpdateClaimedAsync(Job claimed, Action<UpdateSettersBuilder<Job>> set, string operation, CancellationToken ct) =>
+        WithBusyRetryAsync(async token =>
         {
             await using var db = await dbFactory.CreateDbContextAsync(token);
-            return await db.Jobs
-                .Where(j => j.Id == id && j.State == JobState.Running && j.LockedBy == lockedBy && j.Attempts == attempts)
-                .ExecuteUpdateAsync(set, token);
+            return await Fenced(db, claimed).ExecuteUpdateAsync(set, token);
         }, operation, ct);
+
+    /// <summary>The job as long as <paramref name="claimed"/>'s claim holds: same claimant and same attempt (a takeover always bumps Attempts), still Running.</summary>
+    static IQueryable<Job> Fenced(AdminDbContext db, Job claimed)
+    {
+        var (id, lockedBy, attempts) = (claimed.Id, claimed.LockedBy, claimed.Attempts);
+        return db.Jobs.Where(j => j.Id == id && j.State == JobState.Running && j.LockedBy == lockedBy && j.Attempts == attempts);
     }
+
+    static Action<UpdateSettersBuilder<Job>> Succeeded(string? result, DateTimeOffset now) => s => s
+        .SetProperty(j => j.State, JobState.Succeeded)
+        .SetProperty(j => j.Result, result)
+        .SetProperty(j => j.FinishedAt, now)
+        .SetProperty(j => j.LockedUntil, (DateTimeOffset?)null);
 
     async Task<T> WithBusyRetryAsync<T>(Func<CancellationToken, Task<T>> operation, string name, CancellationToken ct)
     {

@@ -96,25 +96,32 @@ public sealed class JobWorker(
 
     async Task RunSlotAsync(int slot, CancellationToken stopping)
     {
+        Job? next = null; // claimed with the completion of the job before it
         while (!stopping.IsCancellationRequested)
         {
             var wake = queue.WakeSignal; // before looking, so an enqueue during the claim is not missed
-            Job? job;
-            try
+            var job = next;
+            next = null;
+            if (job is null)
             {
-                // Not cancellable: a claim abandoned half-way could be committed and then sit until its lease expires.
-                job = await queue.TryClaimAsync(CancellationToken.None);
-            }
-            catch (Exception e)
-            {
-                logger.LogError(e, "Job slot {Slot}: claiming failed", slot);
-                await IdleAsync(wake, stopping);
-                continue;
+                try
+                {
+                    // Not cancellable: a claim abandoned half-way could be committed and then sit until its lease expires.
+                    job = await queue.TryClaimAsync(CancellationToken.None);
+                }
+                catch (Exception e)
+                {
+                    logger.LogError(e, "Job slot {Slot}: claiming failed", slot);
+                    await IdleAsync(wake, stopping);
+                    continue;
+                }
             }
 
             if (job is null) await IdleAsync(wake, stopping);
-            else await RunJobAsync(job, slot);
+            else next = await RunJobAsync(job, slot, stopping);
         }
+        // Claimed as the worker stopped, never started: back to the queue, the attempt not counted.
+        if (next is not null) await RecordAsync(next, "release", () => queue.ReleaseAsync(next));
     }
 
     async Task IdleAsync(Task wake, CancellationToken stopping)
@@ -124,7 +131,8 @@ public sealed class JobWorker(
         cts.Cancel();
     }
 
-    async Task RunJobAsync(Job job, int slot)
+    /// <summary>Runs a claimed job and records its outcome; the slot's next job when the completion claimed one.</summary>
+    async Task<Job?> RunJobAsync(Job job, int slot, CancellationToken stopping)
     {
         using var _ = logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id, ["JobKind"] = job.Kind });
         if (job.Attempts > job.MaxAttempts)
@@ -134,7 +142,7 @@ public sealed class JobWorker(
             await GiveUpAsync(job, reason);
             await RecordAsync(job, "fail", () => queue.FailAsync(job, reason));
             logger.LogWarning("Job {JobId} ({Kind}) failed: its last attempt was abandoned", job.Id, job.Kind);
-            return;
+            return null;
         }
 
         // The job continues the trace of the request (or job) that enqueued it: a webhook's 202, its publish and write-back are one trace.
@@ -175,21 +183,31 @@ public sealed class JobWorker(
         {
             logger.LogWarning("Job {JobId} ({Kind}) attempt {Attempt}: lease lost to another worker after {Elapsed}; outcome discarded",
                 job.Id, job.Kind, job.Attempts, elapsed);
-            return;
+            return null;
         }
         if (error is OperationCanceledException && abort.IsCancellationRequested)
         {
             logger.LogWarning("Job {JobId} ({Kind}) attempt {Attempt} interrupted by shutdown; given back to the queue", job.Id, job.Kind, job.Attempts);
             await RecordAsync(job, "release", () => queue.ReleaseAsync(job));
-            return;
+            return null;
         }
 
         switch (error)
         {
             case null:
                 logger.LogInformation("Job {JobId} ({Kind}) attempt {Attempt} succeeded in {Elapsed}", job.Id, job.Kind, job.Attempts, elapsed);
-                await RecordAsync(job, "complete", () => queue.CompleteAsync(job, result));
-                break;
+                if (stopping.IsCancellationRequested)
+                {
+                    await RecordAsync(job, "complete", () => queue.CompleteAsync(job, result));
+                    break;
+                }
+                Job? next = null;
+                await RecordAsync(job, "complete", async () =>
+                {
+                    (var completed, next) = await queue.CompleteAndClaimNextAsync(job, result);
+                    return completed;
+                });
+                return next;
 
             case PermanentJobFailure permanent:
                 logger.LogWarning("Job {JobId} ({Kind}) attempt {Attempt} failed permanently: {Error}", job.Id, job.Kind, job.Attempts, permanent.Message);
@@ -211,9 +229,9 @@ public sealed class JobWorker(
                     WakeAfter(delay);
                 break;
         }
+        return null;
     }
 
-    /// <summary>Lets the job's handler close what the job left open (<see cref="IJobGiveUp"/>), before the failure is recorded so a crash repeats it. Errors are logged.</summary>
     async Task GiveUpAsync(Job job, string reason)
     {
         try

@@ -84,6 +84,7 @@ public sealed class DeliveryBatchWriter : IAsyncDisposable
     {
         pending.Writer.TryComplete();
         if (loop.IsValueCreated) await loop.Value;
+        if (session is not null) await session.DisposeAsync();
     }
 
     async Task WriteBatchesAsync()
@@ -141,41 +142,100 @@ public sealed class DeliveryBatchWriter : IAsyncDisposable
     /// <summary>One transaction for the whole batch; what became of each row.</summary>
     async Task<Written[]> CommitAsync(List<Pending> batch)
     {
-        await using var db = await dbFactory.CreateDbContextAsync();
-        var statements = Statements.For(db);
-        await db.Database.OpenConnectionAsync();
-        await using var transaction = await db.Database.BeginTransactionAsync();
-        var connection = db.Database.GetDbConnection();
-        await using var insertDelivery = statements.Deliveries.Create(connection, transaction.GetDbTransaction());
-        await using var insertJob = statements.Jobs.Create(connection, transaction.GetDbTransaction());
-        await using var findConnection = Command(statements.ConnectionOfRepository, connection, transaction.GetDbTransaction());
-        var connected = new Dictionary<long, bool>(); // per repository, for this transaction
-        var stored = new Written[batch.Count];
-        for (var i = 0; i < batch.Count; i++)
+        var session = this.session ??= await Session.OpenAsync(dbFactory);
+        try
         {
-            var (delivery, job, decision) = batch[i];
-            var decided = decision is not null && !await IsConnectedAsync(decision.RepositoryId);
-            if (decision is not null) // set either way: a batch retried row by row decides again
-                (delivery.Outcome, delivery.OutcomeMessage) = decided ? (DeliveryOutcome.Processed, decision.Outcome) : (DeliveryOutcome.Queued, null);
-            statements.Deliveries.Bind(insertDelivery, delivery);
-            if (await insertDelivery.ExecuteNonQueryAsync() != 1) { stored[i] = Written.Duplicate; continue; }
-            stored[i] = decided ? Written.Decided : Written.WithJob;
-            if (decided || job is null) continue;
-            statements.Jobs.Bind(insertJob, job);
-            await insertJob.ExecuteNonQueryAsync();
+            return await session.CommitAsync(batch);
         }
-        await transaction.CommitAsync();
-        return stored;
-
-        async Task<bool> IsConnectedAsync(long repositoryId)
+        catch
         {
-            if (connected.TryGetValue(repositoryId, out var known)) return known;
-            findConnection.Parameters.Clear();
-            var parameter = findConnection.CreateParameter();
-            parameter.ParameterName = "@repo";
-            parameter.Value = repositoryId;
-            findConnection.Parameters.Add(parameter);
-            return connected[repositoryId] = await findConnection.ExecuteScalarAsync() is not null;
+            // Whatever failed (a busy file, a dropped PostgreSQL connection), the next try starts on a fresh connection.
+            this.session = null;
+            await session.DisposeAsync();
+            throw;
+        }
+    }
+
+    Session? session; // used by the one writer loop only
+
+    /// <summary>
+    /// The writer's open connection and its statements, kept from batch to batch: a batch then costs its rows and its
+    /// commit, not a new context, a connection from the pool and the parsing of three statements (SQLite keeps a
+    /// command's compiled statement while its text stays the same).
+    /// </summary>
+    sealed class Session : IAsyncDisposable
+    {
+        readonly AdminDbContext db;
+        readonly Statements statements;
+        readonly DbCommand insertDelivery, insertJob, findConnection;
+
+        Session(AdminDbContext db)
+        {
+            this.db = db;
+            statements = Statements.For(db);
+            var connection = db.Database.GetDbConnection();
+            insertDelivery = statements.Deliveries.Create(connection);
+            insertJob = statements.Jobs.Create(connection);
+            findConnection = Command(statements.ConnectionOfRepository, connection);
+        }
+
+        public static async Task<Session> OpenAsync(IDbContextFactory<AdminDbContext> dbFactory)
+        {
+            var db = await dbFactory.CreateDbContextAsync();
+            try
+            {
+                await db.Database.OpenConnectionAsync();
+                return new Session(db);
+            }
+            catch
+            {
+                await db.DisposeAsync();
+                throw;
+            }
+        }
+
+        public async Task<Written[]> CommitAsync(List<Pending> batch)
+        {
+            // Begun through EF, so the SQLite write gate (SqliteWriteGate) gives this transaction its turn.
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            var dbTransaction = transaction.GetDbTransaction();
+            insertDelivery.Transaction = insertJob.Transaction = findConnection.Transaction = dbTransaction;
+            var connected = new Dictionary<long, bool>(); // per repository, for this transaction
+            var stored = new Written[batch.Count];
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var (delivery, job, decision) = batch[i];
+                var decided = decision is not null && !await IsConnectedAsync(decision.RepositoryId);
+                if (decision is not null) // set either way: a batch retried row by row decides again
+                    (delivery.Outcome, delivery.OutcomeMessage) = decided ? (DeliveryOutcome.Processed, decision.Outcome) : (DeliveryOutcome.Queued, null);
+                statements.Deliveries.Bind(insertDelivery, delivery);
+                if (await insertDelivery.ExecuteNonQueryAsync() != 1) { stored[i] = Written.Duplicate; continue; }
+                stored[i] = decided ? Written.Decided : Written.WithJob;
+                if (decided || job is null) continue;
+                statements.Jobs.Bind(insertJob, job);
+                await insertJob.ExecuteNonQueryAsync();
+            }
+            await transaction.CommitAsync();
+            return stored;
+
+            async Task<bool> IsConnectedAsync(long repositoryId)
+            {
+                if (connected.TryGetValue(repositoryId, out var known)) return known;
+                findConnection.Parameters.Clear();
+                var parameter = findConnection.CreateParameter();
+                parameter.ParameterName = "@repo";
+                parameter.Value = repositoryId;
+                findConnection.Parameters.Add(parameter);
+                return connected[repositoryId] = await findConnection.ExecuteScalarAsync() is not null;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await insertDelivery.DisposeAsync();
+            await insertJob.DisposeAsync();
+            await findConnection.DisposeAsync();
+            await db.DisposeAsync();
         }
     }
 
@@ -194,10 +254,9 @@ public sealed class DeliveryBatchWriter : IAsyncDisposable
             $"SELECT 1 FROM {RowInsert.Quote(connections.GetTableName()!)} WHERE {RowInsert.Quote(connections.FindProperty(nameof(GitHubConnection.RepoId))!.GetColumnName())} = @repo LIMIT 1";
     }
 
-    static DbCommand Command(string sql, DbConnection connection, DbTransaction transaction)
+    static DbCommand Command(string sql, DbConnection connection)
     {
         var command = connection.CreateCommand();
-        command.Transaction = transaction;
         command.CommandText = sql;
         return command;
     }
@@ -217,7 +276,7 @@ public sealed class DeliveryBatchWriter : IAsyncDisposable
 
         public static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"") + "\"";
 
-        public DbCommand Create(DbConnection connection, DbTransaction transaction) => Command(sql, connection, transaction);
+        public DbCommand Create(DbConnection connection) => Command(sql, connection);
 
         public void Bind(DbCommand command, object row)
         {

@@ -1,0 +1,112 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging.Abstractions;
+using SelfTune.Admin.Data;
+
+namespace SelfTune.Admin.Tests.Infrastructure;
+
+/// <summary>
+/// SQLite's write path as the app sets it up (<see cref="SqlitePragmas"/>, <see cref="SqliteWriteGate"/>,
+/// <see cref="SqliteCheckpointer"/>), on a file of its own whichever provider the suite runs on: these are SQLite's.
+/// Without the gate, the second writer below would not queue: it would sleep inside SQLite's busy handler on the test's
+/// own thread while the first writer, which only this thread can commit, holds the lock, and fail when the busy timeout ran out.
+/// </summary>
+public sealed class SqliteWritePathTests : IAsyncLifetime
+{
+    readonly string folder = Path.Combine(Path.GetTempPath(), "selftune-tests", Guid.NewGuid().ToString("N"));
+    readonly SqliteWriteGate gate = new(NullLogger<SqliteWriteGate>.Instance);
+
+    string ConnectionString => $"Data Source={Path.Combine(folder, "write-path.db")}";
+
+    AdminDbContext Open() => new(new DbContextOptionsBuilder<AdminDbContext>()
+        .UseSqlite(ConnectionString)
+        .AddInterceptors(new SqlitePragmas(), gate).Options);
+
+    static Org NewOrg(string slug) => new() { Slug = slug, Name = slug, CreatedAt = DateTimeOffset.UtcNow };
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(folder);
+        await using var db = Open();
+        await DatabaseSetup.MigrateAsync(db, () => Task.CompletedTask);
+    }
+
+    public Task DisposeAsync()
+    {
+        SqliteConnection.ClearAllPools();
+        try { Directory.Delete(folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task A_second_writer_waits_its_turn_and_writes_once_the_first_transaction_commits()
+    {
+        await using var first = Open();
+        await using var second = Open();
+        await using var transaction = await first.Database.BeginTransactionAsync();
+        first.Orgs.Add(NewOrg("first"));
+        await first.SaveChangesAsync();
+
+        second.Orgs.Add(NewOrg("second"));
+        var waiting = second.SaveChangesAsync(); // queues at the gate: the call returns with the save not done
+        Assert.False(waiting.IsCompleted);
+
+        await transaction.CommitAsync();
+        Assert.Equal(1, await waiting);
+
+        await using var check = Open();
+        Assert.Equal(["first", "second"], await check.Orgs.Where(o => o.Slug == "first" || o.Slug == "second").OrderBy(o => o.Slug).Select(o => o.Slug).ToListAsync());
+    }
+
+    [Fact]
+    public async Task A_transaction_disposed_without_commit_or_rollback_gives_its_turn_back()
+    {
+        await using var first = Open();
+        await using (var abandoned = await first.Database.BeginTransactionAsync())
+        {
+            first.Orgs.Add(NewOrg("abandoned"));
+            await first.SaveChangesAsync();
+        } // disposed: SQLite rolls it back, and EF raises no commit or rollback event for that
+
+        // The first context stays open. Its turn must already be free: the guard is well below the gate's own 10 s
+        // limit, after which a writer would go on without its turn and the test could not tell.
+        await using var second = Open();
+        second.Orgs.Add(NewOrg("after"));
+        using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        Assert.Equal(1, await second.SaveChangesAsync(guard.Token));
+        Assert.False(await second.Orgs.AnyAsync(o => o.Slug == "abandoned"));
+    }
+
+    [Fact]
+    public async Task Commits_leave_the_log_to_the_checkpointer_which_moves_all_of_it_into_the_database_file()
+    {
+        await using var db = Open();
+        await db.Database.OpenConnectionAsync();
+        await using (var pragma = db.Database.GetDbConnection().CreateCommand())
+        {
+            pragma.CommandText = "PRAGMA wal_autocheckpoint";
+            Assert.Equal(0L, await pragma.ExecuteScalarAsync()); // no commit checkpoints
+        }
+
+        for (var n = 0; n < 20; n++)
+        {
+            db.Orgs.Add(NewOrg($"logged-{n:00}"));
+            await db.SaveChangesAsync();
+        }
+
+        var checkpointer = new SqliteCheckpointer(new DatabaseSettings(DatabaseProvider.Sqlite, ConnectionString), TimeProvider.System,
+            NullLogger<SqliteCheckpointer>.Instance);
+        try
+        {
+            var result = await checkpointer.CheckpointAsync();
+            Assert.False(result.Busy);
+            Assert.True(result.LogPages > 0, "the commits are in the log, not yet in the file");
+            Assert.Equal(result.LogPages, result.CheckpointedPages);
+        }
+        finally
+        {
+            await checkpointer.StopAsync(CancellationToken.None);
+        }
+        Assert.Equal(20, await db.Orgs.CountAsync(o => o.Slug.StartsWith("logged-")));
+    }
+}
