@@ -94,11 +94,10 @@ public sealed class SqliteWritePathTests : IAsyncLifetime
             await db.SaveChangesAsync();
         }
 
-        var checkpointer = new SqliteCheckpointer(new DatabaseSettings(DatabaseProvider.Sqlite, ConnectionString), TimeProvider.System,
-            NullLogger<SqliteCheckpointer>.Instance);
+        var checkpointer = new SqliteCheckpointer(new DatabaseSettings(DatabaseProvider.Sqlite, ConnectionString), NullLogger<SqliteCheckpointer>.Instance);
         try
         {
-            var result = await checkpointer.CheckpointAsync();
+            var result = checkpointer.Checkpoint();
             Assert.False(result.Busy);
             Assert.True(result.LogPages > 0, "the commits are in the log, not yet in the file");
             Assert.Equal(result.LogPages, result.CheckpointedPages);
