@@ -97,7 +97,10 @@ public class AdminDbContext : DbContext, IDataProtectionKeyContext
         b.Entity<DeliveryRecovery>().HasKey(r => r.DeliveryId);
         b.Entity<DeliveryRecovery>().HasIndex(r => r.RequestedAt);
         b.Entity<Job>().HasIndex(j => new { j.State, j.NotBefore });
-        b.Entity<Job>().HasIndex(j => j.ConcurrencyKey);
+        // The claim walks one state's jobs in Id order and stops at the first it may take (JobQueue.ClaimSql), and asks
+        // whether a key has an unfinished job without reading the key's finished history.
+        b.Entity<Job>().HasIndex(j => new { j.State, j.Id });
+        b.Entity<Job>().HasIndex(j => new { j.ConcurrencyKey, j.State });
         b.Entity<StoredGitHubApp>().Property(a => a.Id).ValueGeneratedNever();
     }
 }

@@ -457,7 +457,9 @@ namespace SelfTune.Admin.Data.Migrations.Postgres
 
                     b.HasKey("Id");
 
-                    b.HasIndex("ConcurrencyKey");
+                    b.HasIndex("ConcurrencyKey", "State");
+
+                    b.HasIndex("State", "Id");
 
                     b.HasIndex("State", "NotBefore");
 

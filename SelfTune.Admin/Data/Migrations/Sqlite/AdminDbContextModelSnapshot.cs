@@ -447,7 +447,9 @@ namespace SelfTune.Admin.Data.Migrations.Sqlite
 
                     b.HasKey("Id");
 
-                    b.HasIndex("ConcurrencyKey");
+                    b.HasIndex("ConcurrencyKey", "State");
+
+                    b.HasIndex("State", "Id");
 
                     b.HasIndex("State", "NotBefore");
 
