@@ -21,11 +21,11 @@ if ! command -v dotnet >/dev/null 2>&1; then
 fi
 
 table=$(mktemp /tmp/selftune-bench.XXXXXX)
-cleanup() { rm -f "$table"; }
+cleanup() { rm -f "$table" "$table.details"; }
 if [ "$database" = "postgres" ]; then
   source .ci/postgres.sh
   install_postgres || exit 2
-  cleanup() { rm -f "$table"; stop_postgres; }
+  cleanup() { rm -f "$table" "$table.details"; stop_postgres; }
   trap cleanup EXIT
   start_postgres || exit 1
   export SELFTUNE_TEST_DATABASE=postgres SELFTUNE_TEST_POSTGRES="Host=127.0.0.1;Port=$pg_port;Username=postgres"
@@ -56,4 +56,5 @@ echo
   printf 'Figure\tValue\tFloor (same run)\tRatio\tTarget\n'
   cat "$table"
 } | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }'
+if [ -s "$table.details" ]; then echo; cat "$table.details"; fi  # e.g. where a publish's time goes (IngestBenchmarks)
 exit $status

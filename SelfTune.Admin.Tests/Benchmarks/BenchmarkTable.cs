@@ -24,4 +24,13 @@ public static class BenchmarkTable
         if (string.IsNullOrEmpty(path)) return;
         lock (FileLock) File.AppendAllText(path, row.Replace('\n', ' ') + "\n");
     }
+
+    /// <summary>A line printed after the table (e.g. a timeline behind a row): to the test output and to <c>SELFTUNE_BENCH_TABLE</c>.details.</summary>
+    public static void Detail(ITestOutputHelper output, string line)
+    {
+        output.WriteLine(line);
+        var path = Environment.GetEnvironmentVariable("SELFTUNE_BENCH_TABLE");
+        if (string.IsNullOrEmpty(path)) return;
+        lock (FileLock) File.AppendAllText(path + ".details", line + "\n");
+    }
 }
