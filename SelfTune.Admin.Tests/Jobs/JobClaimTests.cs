@@ -145,6 +145,46 @@ public sealed class JobClaimTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_handlers_last_write_and_its_completion_are_one_transaction_and_a_lost_claim_keeps_neither()
+    {
+        await using var database = await SharedJobsDatabase.CreateAsync();
+        var clock = new ManualTimeProvider(T0);
+        var lease = TimeSpan.FromMinutes(1);
+        var a = database.CreateQueue(clock, lease);
+        var b = database.CreateQueue(clock, lease);
+        var parent = await EnqueueAsync(database, a);
+
+        // As a webhook job saves its processed mark with the publish it queued: the queued job is claimed for the slot
+        // in the same write that completes the parent.
+        var claimed = (await a.TryClaimAsync())!;
+        await using (var db = database.CreateDb())
+        {
+            var child = a.Enqueue(db, "work", new { child = 1 });
+            var (completed, next) = await a.SaveAndCompleteAsync(db, claimed, "processed", CancellationToken.None);
+            Assert.True(completed);
+            Assert.Equal((child.Id, JobState.Running, a.WorkerId), (next!.Id, next.State, next.LockedBy));
+            Assert.Equal((JobState.Succeeded, "processed"), ((await a.FindAsync(parent))!.State, (await a.FindAsync(parent))!.Result));
+            await a.CompleteAsync(next, "child done");
+        }
+
+        // A's lease runs out and B takes the job over: A's late write keeps nothing, neither its rows nor the completion.
+        var second = await EnqueueAsync(database, a);
+        var stale = (await a.TryClaimAsync())!;
+        clock.Now += lease + TimeSpan.FromSeconds(1);
+        Assert.Equal(second, (await b.TryClaimAsync())!.Id);
+        await using (var db = database.CreateDb())
+        {
+            var orphan = a.Enqueue(db, "work", new { orphan = 1 });
+            var (completed, next) = await a.SaveAndCompleteAsync(db, stale, "stale", CancellationToken.None);
+            Assert.Equal((false, (Job?)null), (completed, next));
+            await using var check = database.CreateDb();
+            Assert.False(await check.Jobs.AnyAsync(j => j.Payload.Contains("orphan")));
+        }
+        var stillB = (await a.FindAsync(second))!;
+        Assert.Equal((JobState.Running, b.WorkerId, (string?)null), (stillB.State, stillB.LockedBy, stillB.Result));
+    }
+
+    [Fact]
     public async Task The_same_worker_id_is_fenced_by_the_attempt_too()
     {
         await using var database = await SharedJobsDatabase.CreateAsync();

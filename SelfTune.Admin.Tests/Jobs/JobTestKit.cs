@@ -85,8 +85,7 @@ public sealed class JobsAppFactory : AdminAppFactory
             var jobs = Enumerable.Range(0, count)
                 .Select(n => Queue.Enqueue(db, kind, new TestPayload(scenario, n), key?.Invoke(n), maxAttempts: maxAttempts))
                 .ToList();
-            await db.SaveChangesAsync();
-            Queue.Notify();
+            await db.SaveChangesAsync(); // wakes a slot per job
             return jobs.Select(j => j.Id).ToArray();
         });
 

@@ -50,7 +50,7 @@ public sealed class PostgresNotifications(DatabaseSettings settings, JobQueue qu
                     await listen.ExecuteNonQueryAsync(stopping);
                 delay = TimeSpan.FromMilliseconds(200);
                 // What was notified while nobody listened is lost: look for work and let every page re-read.
-                queue.Notify();
+                queue.Notify(JobQueue.EverySlot);
                 feed.Resync();
                 listening.TrySetResult();
 
@@ -77,7 +77,7 @@ public sealed class PostgresNotifications(DatabaseSettings settings, JobQueue qu
 
     void Dispatch(string channel, string payload)
     {
-        if (channel == JobsChannel) queue.Notify();
+        if (channel == JobsChannel) queue.Notify(JobQueue.EverySlot); // one NOTIFY per transaction, however many jobs it stored
         else if (channel == ChangesChannel) feed.Receive(payload);
     }
 }

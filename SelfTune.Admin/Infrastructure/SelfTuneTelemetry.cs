@@ -33,6 +33,12 @@ public static class SelfTuneTelemetry
     /// <summary>Write-backs (check runs, commit statuses) by <c>outcome</c>: written, failed.</summary>
     public static readonly Counter<long> WriteBacks =
         Meter.CreateCounter<long>("selftune.writeback", "{write}", "Check run / commit status write-backs, by outcome.");
+    /// <summary>
+    /// Looks for work by idle job slots, by <c>found</c> (true, false) and <c>worker</c> (the queue's WorkerId): a look
+    /// that finds nothing is a wasted read, or on PostgreSQL a wasted claim.
+    /// </summary>
+    public static readonly Counter<long> JobLooks =
+        Meter.CreateCounter<long>("selftune.jobs.looks", "{look}", "Looks for work by idle job slots, by whether they found a job.");
     /// <summary>Rows removed or emptied by retention, by <c>kind</c>.</summary>
     public static readonly Counter<long> Pruned =
         Meter.CreateCounter<long>("selftune.retention.pruned", "{row}", "Rows pruned by retention, by kind.");

@@ -35,7 +35,7 @@ namespace SelfTune.Admin.Jobs;
 /// restarted on the same machine takes them back at once (<see cref="TakeBackJobsOfDeadWorkersAsync"/>).
 /// </para>
 /// <para>
-/// Wake-ups: <see cref="Notify"/> wakes this process's idle slots. On PostgreSQL a trigger on "Jobs" also raises
+/// Wake-ups: <see cref="Notify"/> wakes one idle slot of this process per job (see there). On PostgreSQL a trigger on "Jobs" also raises
 /// NOTIFY in the enqueueing transaction, and <see cref="PostgresNotifications"/> turns it into <see cref="Notify"/> on
 /// every instance; elsewhere other processes find new jobs by polling (<see cref="JobOptions.PollInterval"/>).
 /// The same trigger keeps the ids of one key's jobs in commit order (the migration JobQueueTriggers says why).
@@ -82,9 +82,9 @@ public sealed class JobQueue : IDisposable
     static readonly string PostgresClaimSql = Claim(PostgresCandidate);
 
     // SQLite only: whether any job is claimable, read before claiming (the claim's own test). The claim is an UPDATE,
-    // and on SQLite even one that matches nothing takes the database's single write lock (and waits for it); a wake-up
-    // sends every idle slot to claim, and all but one usually find nothing. A read takes no write lock, so those slots
-    // now leave the writer to ingest. A job committed just after this read is found by the next wake-up or poll, as
+    // and on SQLite even one that matches nothing takes the database's single write lock (and waits for it); a poll, or a
+    // wake-up whose job another slot claimed first (completing its own, CompleteAndClaimNextAsync), finds nothing. A read
+    // takes no write lock, so those slots leave the writer to ingest. A job committed just after this read is found by the next wake-up or poll, as
     // when a claim loses a race. (PostgreSQL's claim takes row locks only: nothing to save there.)
     static readonly string AnyRunnableSql = $"""SELECT EXISTS ({SqliteCandidate})""";
 
@@ -106,7 +106,13 @@ public sealed class JobQueue : IDisposable
     readonly IOptionsMonitor<JobOptions> options;
     readonly ILogger<JobQueue> logger;
 
-    TaskCompletionSource wake = NewSignal();
+    /// <summary>For <see cref="Notify"/>: wake every idle slot (e.g. for a NOTIFY, which stands for a transaction's jobs, however many).</summary>
+    public const int EverySlot = int.MaxValue;
+
+    // Wake-ups owed to idle slots: one per job stored, at most one per slot (a slot takes one before each look, so a
+    // wake-up that comes while every slot is busy makes the next slot to go idle look again instead of being lost).
+    readonly SemaphoreSlim wakeUps = new(0);
+    static readonly AsyncLocal<DeferredWakeUps?> Deferred = new();
     readonly Lock waitersLock = new();
     readonly Dictionary<long, Waiter> waiters = [];
 
@@ -153,7 +159,30 @@ public sealed class JobQueue : IDisposable
         void WakeOnSave(object? sender, SavedChangesEventArgs e)
         {
             ((DbContext)sender!).SavedChanges -= WakeOnSave;
-            Notify();
+            if (Deferred.Value is { } deferred) deferred.Count++;
+            else Notify();
+        }
+    }
+
+    /// <summary>
+    /// Jobs stored by a job's handler (a webhook job's publishes) while this is in effect wake no slot when saved: the
+    /// worker running the handler says how many slots to wake once it has recorded the outcome, and with a success claims
+    /// the next job in that write (<see cref="CompleteAndClaimNextAsync"/>): on a quiet queue that is the job just stored,
+    /// run in the same slot at once, without another slot waking to claim it in a write of its own while this one completes.
+    /// </summary>
+    /// <remarks>
+    /// Only for a handler that stores jobs as its last step: the stored jobs wait for the handler to return. Flows with
+    /// the async calls made after it (an <see cref="AsyncLocal{T}"/>); <see cref="DeferredWakeUps.Dispose"/> ends it.
+    /// </remarks>
+    public DeferredWakeUps DeferWakeUps() => Deferred.Value = new DeferredWakeUps();
+
+    /// <summary>The jobs stored while <see cref="DeferWakeUps"/> was in effect.</summary>
+    public sealed class DeferredWakeUps : IDisposable
+    {
+        public int Count { get; internal set; }
+        public void Dispose()
+        {
+            if (Deferred.Value == this) Deferred.Value = null;
         }
     }
 
@@ -185,13 +214,36 @@ public sealed class JobQueue : IDisposable
     public T ReadPayload<T>(Job job) => job.ReadPayload<T>();
 
     /// <summary>
-    /// Wakes this process's idle worker slots (after the enqueueing save). Other processes find the job by polling, or on
-    /// PostgreSQL through the NOTIFY its trigger raised.
+    /// Wakes <paramref name="slots"/> idle worker slots of this process (after the save that stored as many jobs;
+    /// <see cref="EverySlot"/> when how many is not known); a wake-up for a slot that is not idle makes the next one to go
+    /// idle look once more. Other processes find the job by polling, or on PostgreSQL through the NOTIFY its trigger raised.
     /// </summary>
-    public void Notify() => Interlocked.Exchange(ref wake, NewSignal()).TrySetResult();
+    /// <remarks>
+    /// One slot per job, not every idle slot: each woken slot looks for work, and on SQLite a look that claims takes the
+    /// one write lock, so waking four slots for one job cost up to three writes that found nothing, queued behind ingest.
+    /// A slot that finds a job by polling wakes one more (<see cref="JobWorker"/>), so a backlog found that way still
+    /// spreads over every slot.
+    /// </remarks>
+    public void Notify(int slots = 1)
+    {
+        if (slots <= 0) return;
+        var most = Math.Max(1, options.CurrentValue.Workers);
+        for (var i = 0; i < slots && wakeUps.CurrentCount < most; i++) wakeUps.Release();
+    }
 
-    /// <summary>Completes on the next <see cref="Notify"/>. Take it before looking for work so no wake-up is missed.</summary>
-    public Task WakeSignal => Volatile.Read(ref wake).Task;
+    /// <summary>
+    /// Waits for a wake-up from <see cref="Notify"/> (true) or <paramref name="timeout"/> (false; the poll). A wake-up that
+    /// came while the slot was looking is taken at once, so none is missed between a look and this wait.
+    /// </summary>
+    public async Task<bool> WaitForWakeUpAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var woken = wakeUps.WaitAsync(cts.Token);
+        await Task.WhenAny(woken, Task.Delay(timeout, time, cts.Token));
+        await cts.CancelAsync(); // whichever did not end it
+        await woken.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        return woken.IsCompletedSuccessfully; // one taken just as the poll's time ran out counts as a wake-up too
+    }
 
     /// <summary>
     /// Waits until the job is Succeeded or Failed and returns it as stored. Woken at once when this process finishes the
@@ -242,13 +294,18 @@ public sealed class JobQueue : IDisposable
     /// Atomically claims the oldest runnable job for <see cref="WorkerId"/>: Running, leased until now + Lease,
     /// Attempts + 1. Null when nothing is runnable.
     /// </summary>
-    public Task<Job?> TryClaimAsync(CancellationToken ct = default) => WithBusyRetryAsync(async token =>
+    public async Task<Job?> TryClaimAsync(CancellationToken ct = default)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(token);
-        var now = time.GetUtcNow();
-        if (!db.Database.IsNpgsql() && !await AnyRunnableAsync(db, now, token)) return null;
-        return await ClaimAsync(db, now, token);
-    }, "claim", ct);
+        var job = await WithBusyRetryAsync(async token =>
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(token);
+            var now = time.GetUtcNow();
+            if (!db.Database.IsNpgsql() && !await AnyRunnableAsync(db, now, token)) return null;
+            return await ClaimAsync(db, now, token);
+        }, "claim", ct);
+        SelfTuneTelemetry.JobLooks.Add(1, new KeyValuePair<string, object?>("found", job is not null), new KeyValuePair<string, object?>("worker", WorkerId));
+        return job;
+    }
 
     /// <summary>
     /// Marks a held job Succeeded, as <see cref="CompleteAsync"/> does, and claims the next runnable job, as
@@ -263,14 +320,40 @@ public sealed class JobQueue : IDisposable
         {
             await using var db = await dbFactory.CreateDbContextAsync(token);
             await using var transaction = await db.Database.BeginTransactionAsync(token);
-            var now = time.GetUtcNow();
-            var done = await Fenced(db, claimed).ExecuteUpdateAsync(Succeeded(result, now), token) == 1;
-            var job = await ClaimAsync(db, now, token);
+            var outcome = await CompleteAndClaimNextAsync(db, claimed, result, token);
             await transaction.CommitAsync(token);
-            return (done, job);
+            return outcome;
         }, "complete and claim", ct);
         if (completed) SignalFinished(claimed.Id);
         return (completed, next);
+    }
+
+    /// <summary>
+    /// A handler's last write and its job's completion in one transaction (<see cref="JobRun.SaveAndCompleteAsync"/>):
+    /// saves <paramref name="db"/>'s changes, marks <paramref name="claimed"/> Succeeded and claims the slot's next job, as
+    /// <see cref="CompleteAndClaimNextAsync(Job, string?, CancellationToken)"/> does. When the claim on the job was lost
+    /// nothing is kept (the changes, the completion, the next claim): the job's new owner runs it.
+    /// </summary>
+    public async Task<(bool Completed, Job? Next)> SaveAndCompleteAsync(AdminDbContext db, Job claimed, string? result, CancellationToken ct)
+    {
+        (bool Completed, Job? Next) outcome;
+        await using (var transaction = await db.Database.BeginTransactionAsync(ct))
+        {
+            await db.SaveChangesAsync(ct);
+            outcome = await CompleteAndClaimNextAsync(db, claimed, result, ct);
+            if (outcome.Completed) await transaction.CommitAsync(ct);
+            else await transaction.RollbackAsync(ct);
+        }
+        if (!outcome.Completed) return (false, null);
+        SignalFinished(claimed.Id);
+        return outcome;
+    }
+
+    async Task<(bool Completed, Job? Next)> CompleteAndClaimNextAsync(AdminDbContext db, Job claimed, string? result, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var done = await Fenced(db, claimed).ExecuteUpdateAsync(Succeeded(result, now), ct) == 1;
+        return (done, await ClaimAsync(db, now, ct));
     }
 
     /// <summary>The claim statement (see <see cref="ClaimSql"/>) on <paramref name="db"/>: the claimed job, or null.</summary>
@@ -408,7 +491,7 @@ public sealed class JobQueue : IDisposable
         {
             logger.LogWarning("Took back {Count} running job(s) of dead worker(s) {DeadWorkers} on this machine; they run again now",
                 given, string.Join(", ", dead));
-            Notify();
+            Notify(given);
         }
         return given;
     }

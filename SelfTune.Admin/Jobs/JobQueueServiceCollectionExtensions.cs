@@ -24,6 +24,7 @@ public static class JobQueueServiceCollectionExtensions
 
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<JobQueue>();
+        services.TryAddScoped<JobRun>();
         services.AddHostedService<JobWorker>();
         return services;
     }

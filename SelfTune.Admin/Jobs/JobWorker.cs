@@ -97,12 +97,13 @@ public sealed class JobWorker(
     async Task RunSlotAsync(int slot, CancellationToken stopping)
     {
         Job? next = null; // claimed with the completion of the job before it
+        var looked = false; // that completion looked for a next job (and found none when next is null)
+        var polled = true; // the first look, at start, is the slot's own
         while (!stopping.IsCancellationRequested)
         {
-            var wake = queue.WakeSignal; // before looking, so an enqueue during the claim is not missed
             var job = next;
             next = null;
-            if (job is null)
+            if (job is null && !looked)
             {
                 try
                 {
@@ -112,27 +113,43 @@ public sealed class JobWorker(
                 catch (Exception e)
                 {
                     logger.LogError(e, "Job slot {Slot}: claiming failed", slot);
-                    await IdleAsync(wake, stopping);
+                    polled = !await queue.WaitForWakeUpAsync(options.Value.PollInterval, stopping);
                     continue;
                 }
+                // Found by a look of its own, not for a wake-up (which stands for one job): there may be more, so one more
+                // idle slot looks too, and a backlog found by polling still spreads over every slot.
+                if (job is not null && polled) queue.Notify();
             }
 
-            if (job is null) await IdleAsync(wake, stopping);
-            else next = await RunJobAsync(job, slot, stopping);
+            looked = false;
+            if (job is null) polled = !await queue.WaitForWakeUpAsync(options.Value.PollInterval, stopping);
+            else (next, looked) = await RunJobAsync(job, slot, stopping);
         }
         // Claimed as the worker stopped, never started: back to the queue, the attempt not counted.
         if (next is not null) await RecordAsync(next, "release", () => queue.ReleaseAsync(next));
     }
 
-    async Task IdleAsync(Task wake, CancellationToken stopping)
+    /// <summary>
+    /// Runs a claimed job and records its outcome. Next: the slot's next job when the completion claimed one; Looked:
+    /// the completion looked for one (a wake-up that came meanwhile is still counted, so the slot can wait, not look again).
+    /// </summary>
+    async Task<(Job? Next, bool Looked)> RunJobAsync(Job job, int slot, CancellationToken stopping)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        await Task.WhenAny(wake, Task.Delay(options.Value.PollInterval, time, cts.Token));
-        cts.Cancel();
+        // Jobs the handler stores (a webhook job's publishes) wake slots only once the outcome is recorded; the first of
+        // them is usually the job the completion claims for this slot (JobQueue.DeferWakeUps).
+        using var stored = queue.DeferWakeUps();
+        (Job? Next, bool Looked) outcome = default;
+        try
+        {
+            return outcome = await RunDeferringWakeUpsAsync(job, slot, stored, stopping);
+        }
+        finally
+        {
+            queue.Notify(stored.Count - (outcome.Next is null ? 0 : 1));
+        }
     }
 
-    /// <summary>Runs a claimed job and records its outcome; the slot's next job when the completion claimed one.</summary>
-    async Task<Job?> RunJobAsync(Job job, int slot, CancellationToken stopping)
+    async Task<(Job? Next, bool Looked)> RunDeferringWakeUpsAsync(Job job, int slot, JobQueue.DeferredWakeUps stored, CancellationToken stopping)
     {
         using var _ = logger.BeginScope(new Dictionary<string, object> { ["JobId"] = job.Id, ["JobKind"] = job.Kind });
         if (job.Attempts > job.MaxAttempts)
@@ -142,7 +159,7 @@ public sealed class JobWorker(
             await GiveUpAsync(job, reason);
             await RecordAsync(job, "fail", () => queue.FailAsync(job, reason));
             logger.LogWarning("Job {JobId} ({Kind}) failed: its last attempt was abandoned", job.Id, job.Kind);
-            return null;
+            return default;
         }
 
         // The job continues the trace of the request (or job) that enqueued it: a webhook's 202, its publish and write-back are one trace.
@@ -160,9 +177,12 @@ public sealed class JobWorker(
 
         string? result = null;
         Exception? error = null;
+        JobRun? run = null;
         try
         {
             await using var scope = scopes.CreateAsyncScope();
+            run = scope.ServiceProvider.GetRequiredService<JobRun>();
+            run.Start(job);
             var handler = scope.ServiceProvider.GetKeyedService<IJobHandler>(job.Kind)
                 ?? throw new PermanentJobFailure($"No job handler is registered for kind '{job.Kind}'.");
             result = await handler.RunAsync(job, jobCts.Token);
@@ -173,23 +193,33 @@ public sealed class JobWorker(
         }
         finally
         {
+            stored.Dispose(); // what the slot writes from here on (the outcome, a release) wakes as usual
             await renewalCts.CancelAsync();
             await renewal;
         }
         var elapsed = Stopwatch.GetElapsedTime(started);
         if (error is not null) activity?.SetStatus(ActivityStatusCode.Error, error.Message);
 
+        if (run is { Completed: true })
+        {
+            // Recorded by the handler with its last write (JobRun.SaveAndCompleteAsync). What it did after that changes
+            // nothing recorded; the lease it no longer holds may have looked lost to the renewal meanwhile.
+            if (error is not null) logger.LogWarning(error, "Job {JobId} ({Kind}) attempt {Attempt} failed after completing itself; it stays succeeded", job.Id, job.Kind, job.Attempts);
+            logger.LogInformation("Job {JobId} ({Kind}) attempt {Attempt} succeeded in {Elapsed}", job.Id, job.Kind, job.Attempts, elapsed);
+            return (run.Next, true);
+        }
+
         if (leaseLost)
         {
             logger.LogWarning("Job {JobId} ({Kind}) attempt {Attempt}: lease lost to another worker after {Elapsed}; outcome discarded",
                 job.Id, job.Kind, job.Attempts, elapsed);
-            return null;
+            return default;
         }
         if (error is OperationCanceledException && abort.IsCancellationRequested)
         {
             logger.LogWarning("Job {JobId} ({Kind}) attempt {Attempt} interrupted by shutdown; given back to the queue", job.Id, job.Kind, job.Attempts);
             await RecordAsync(job, "release", () => queue.ReleaseAsync(job));
-            return null;
+            return default;
         }
 
         switch (error)
@@ -202,12 +232,14 @@ public sealed class JobWorker(
                     break;
                 }
                 Job? next = null;
+                var looked = false;
                 await RecordAsync(job, "complete", async () =>
                 {
                     (var completed, next) = await queue.CompleteAndClaimNextAsync(job, result);
+                    looked = true;
                     return completed;
                 });
-                return next;
+                return (next, looked);
 
             case PermanentJobFailure permanent:
                 logger.LogWarning("Job {JobId} ({Kind}) attempt {Attempt} failed permanently: {Error}", job.Id, job.Kind, job.Attempts, permanent.Message);
@@ -229,7 +261,7 @@ public sealed class JobWorker(
                     WakeAfter(delay);
                 break;
         }
-        return null;
+        return default;
     }
 
     async Task GiveUpAsync(Job job, string reason)

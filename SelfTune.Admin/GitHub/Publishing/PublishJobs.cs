@@ -28,7 +28,11 @@ public static class PublishJobs
 
     public static string ConcurrencyKey(Guid connectionId) => "connection:" + connectionId.ToString("N");
 
-    public sealed class WebhookHandler(AdminDbContext db, WebhookProcessor processor, IChangeFeed changes) : IJobHandler
+    /// <summary>
+    /// Processes a stored delivery. Its processed mark, what it queued and the job's own completion are one write
+    /// (<see cref="JobRun.SaveAndCompleteAsync"/>): on SQLite a webhook job then takes the write lock once, not twice.
+    /// </summary>
+    public sealed class WebhookHandler(AdminDbContext db, WebhookProcessor processor, IChangeFeed changes, JobRun run) : IJobHandler
     {
         public async Task<string?> RunAsync(Job job, CancellationToken ct)
         {
@@ -39,7 +43,8 @@ public static class PublishJobs
             if (delivery.Outcome != DeliveryOutcome.Queued) return delivery.OutcomeMessage; // processed before a crash
             try
             {
-                var outcome = (await processor.ProcessAsync(delivery, ct, payload.OrgId)).Message; // saves the processed mark with what it queued
+                var outcome = (await processor.ProcessAsync(delivery, ct, payload.OrgId,
+                    (message, token) => run.SaveAndCompleteAsync(db, message, token))).Message;
                 changes.Publish(Change.OfDelivery(delivery));
                 return outcome;
             }
@@ -49,7 +54,7 @@ public static class PublishJobs
                 var message = await MarkFailedAsync(id, e.Message, ct);
                 throw new PermanentJobFailure(message);
             }
-            catch (Exception e) when (job.Attempts >= job.MaxAttempts && !ct.IsCancellationRequested)
+            catch (Exception e) when (job.Attempts >= job.MaxAttempts && !ct.IsCancellationRequested && e is not OperationCanceledException) // not a run taken over
             {
                 await MarkFailedAsync(id, $"Processing failed after {job.Attempts} tries: {GitHubFailures.Describe(e)}", ct);
                 throw;

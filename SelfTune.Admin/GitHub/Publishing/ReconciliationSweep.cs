@@ -12,8 +12,7 @@ public sealed class ReconciliationSweep(IServiceScopeFactory scopes, IConfigurat
     public static async Task<int> EnqueueAsync(AdminDbContext db, JobQueue queue, CancellationToken ct)
     {
         var queued = await QueueAsync(db, queue, null, ct);
-        await db.SaveChangesAsync(ct);
-        queue.Notify();
+        await db.SaveChangesAsync(ct); // wakes a slot per job queued (JobQueue.Enqueue)
         return queued;
     }
 
@@ -23,8 +22,7 @@ public sealed class ReconciliationSweep(IServiceScopeFactory scopes, IConfigurat
         actor.Require(MemberRole.Admin, "reconcile connections");
         var queued = await QueueAsync(db, queue, actor.OrgId, ct);
         AuditLog.Record(db, actor, at, "connection.reconcile", "connection", null, "active connections", $"{queued} connection(s) queued");
-        await db.SaveChangesAsync(ct);
-        queue.Notify();
+        await db.SaveChangesAsync(ct); // wakes a slot per job queued (JobQueue.Enqueue)
         return queued;
     }
 

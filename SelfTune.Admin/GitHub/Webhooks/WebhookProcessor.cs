@@ -67,9 +67,12 @@ public sealed class WebhookProcessor(
     /// <summary>
     /// Processes <paramref name="stored"/> (tracked by this scope's context), marks it processed and returns what it did.
     /// With <paramref name="orgId"/> (a replay) only that org's connections and installation bindings are looked at; without
-    /// it (a delivery from GitHub) every org's that the event concerns.
+    /// it (a delivery from GitHub) every org's that the event concerns. <paramref name="save"/> stores the mark with what
+    /// was queued, given the outcome message (the webhook job saves it with its own completion); the context's
+    /// SaveChanges when null.
     /// </summary>
-    public async Task<WebhookOutcome> ProcessAsync(WebhookDelivery stored, CancellationToken ct, Guid? orgId = null)
+    public async Task<WebhookOutcome> ProcessAsync(WebhookDelivery stored, CancellationToken ct, Guid? orgId = null,
+        Func<string, CancellationToken, Task>? save = null)
     {
         var run = new Run(db, queue, binder, github, clock, stored, orgId);
         var headers = new Dictionary<string, StringValues>(StringComparer.OrdinalIgnoreCase)
@@ -89,7 +92,7 @@ public sealed class WebhookProcessor(
         // so a re-run of the webhook job (which skips a delivery that is no longer queued) never queues them twice.
         stored.Outcome = DeliveryOutcome.Processed;
         stored.OutcomeMessage = run.Outcome ?? NothingToDo(stored.Event, stored.Action);
-        await db.SaveChangesAsync(ct);
+        await (save is null ? db.SaveChangesAsync(ct) : save(stored.OutcomeMessage, ct));
         foreach (var attempt in run.Attempts) feed.Publish(Change.OfAttempt(attempt));
         // No explicit wake-up: a publish queued above wakes the slots when the save stores it (JobQueue.Enqueue), and a
         // wake-up with nothing queued sends every idle slot to claim (a write on SQLite) for nothing.

@@ -1,0 +1,113 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
+using SelfTune.Admin.Jobs;
+using SelfTune.Admin.Tests.Infrastructure;
+
+namespace SelfTune.Admin.Tests.Jobs;
+
+/// <summary>
+/// How many times idle slots look for work (a claim on PostgreSQL, the read before one on SQLite, where a claim takes the
+/// one write lock that ingest needs) when jobs are stored, as the <c>selftune.jobs.looks</c> metric counts them. The worker has four slots and polls only every ten minutes,
+/// so every look here is one a wake-up caused.
+/// </summary>
+public sealed class JobWakeUpTests : IAsyncLifetime
+{
+    readonly JobsAppFactory app = new();
+    readonly LookCounter looks;
+
+    public JobWakeUpTests() => looks = new LookCounter(() => app.Queue.WorkerId);
+
+    public Task InitializeAsync()
+    {
+        app.Settings["Jobs:PollInterval"] = "00:10:00";
+        _ = app.Services; // starts the host, so the worker runs
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        looks.Dispose();
+        await app.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_stored_job_sends_one_idle_slot_to_look_not_all_four()
+    {
+        await looks.WaitForAsync(4); // every slot's first look, at start: all four are idle now
+        var scenario = app.Script.Add((_, _, _) => Task.FromResult<string?>("done"));
+
+        var ids = await app.EnqueueAsync(scenario);
+        Assert.Equal(JobState.Succeeded, (await app.WaitAsync(ids[0])).State);
+
+        Assert.Equal(5, looks.Count);
+    }
+
+    [Fact]
+    public async Task A_job_stored_by_a_running_handler_is_claimed_with_that_jobs_completion_and_wakes_no_slot()
+    {
+        await looks.WaitForAsync(4);
+        var child = app.Script.Add((_, _, _) => Task.FromResult<string?>("child done"));
+        long childId = 0;
+        var parent = app.Script.Add(async (_, _, ct) =>
+        {
+            // As a webhook job stores its publishes: through the handler's context, as its last step.
+            await using var scope = app.Services.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AdminDbContext>();
+            var job = app.Queue.Enqueue(db, ScriptedJobHandler.TestKind, new TestPayload(child, 0));
+            await db.SaveChangesAsync(ct);
+            childId = job.Id;
+            return "parent done";
+        });
+
+        var ids = await app.EnqueueAsync(parent);
+        var parentJob = await app.WaitAsync(ids[0]);
+        var childJob = await app.WaitAsync(childId);
+
+        Assert.Equal(("parent done", "child done"), (parentJob.Result, childJob.Result));
+        Assert.Equal(5, looks.Count); // the parent's one; the child was claimed in the write that completed the parent
+        Assert.True(childJob.Attempts == 1 && childJob.State == JobState.Succeeded);
+    }
+
+    /// <summary>Counts one queue's looks for work (the <c>selftune.jobs.looks</c> metric, by its worker id).</summary>
+    sealed class LookCounter : IDisposable
+    {
+        readonly MeterListener listener = new();
+        readonly SemaphoreSlim looked = new(0);
+        readonly ConcurrentDictionary<string, int> byWorker = new();
+        readonly Func<string> worker;
+
+        public LookCounter(Func<string> worker)
+        {
+            this.worker = worker;
+            listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == SelfTuneTelemetry.Name && instrument.Name == "selftune.jobs.looks") l.EnableMeasurementEvents(instrument);
+            };
+            listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+            {
+                foreach (var tag in tags)
+                    if (tag is { Key: "worker", Value: string id })
+                    {
+                        byWorker.AddOrUpdate(id, (int)value, (_, n) => n + (int)value);
+                        looked.Release();
+                    }
+            });
+            listener.Start();
+        }
+
+        public int Count => byWorker.GetValueOrDefault(worker());
+
+        /// <summary>Until <paramref name="expected"/> looks were made (an event per look, no sleeping).</summary>
+        public async Task WaitForAsync(int expected)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (Count < expected)
+                Assert.True(await looked.WaitAsync(deadline - DateTime.UtcNow), $"{Count} looks, expected {expected}");
+        }
+
+        public void Dispose() => listener.Dispose();
+    }
+}
