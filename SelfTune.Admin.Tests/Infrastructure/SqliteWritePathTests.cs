@@ -59,6 +59,37 @@ public sealed class SqliteWritePathTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_ingest_writer_goes_before_other_writers_waiting_and_they_still_get_turns_between_its_own()
+    {
+        await using var holder = Open();
+        await using var slot = Open();
+        await using var ingest = Open();
+        await using var laterIngest = Open();
+        SqliteWriteGate.PutFirstInLine(ingest);
+        SqliteWriteGate.PutFirstInLine(laterIngest);
+
+        var held = await holder.Database.BeginTransactionAsync();
+        var slotTurn = slot.Database.BeginTransactionAsync();     // waiting first
+        var ingestTurn = ingest.Database.BeginTransactionAsync(); // waiting second, first in line
+        Assert.False(slotTurn.IsCompleted || ingestTurn.IsCompleted);
+
+        await held.CommitAsync();
+        var ingestTransaction = await ingestTurn.WaitAsync(TimeSpan.FromSeconds(5)); // went ahead of the slot (FIFO would wait here for good)
+        Assert.False(slotTurn.IsCompleted);
+
+        var laterIngestTurn = laterIngest.Database.BeginTransactionAsync();
+        await ingestTransaction.CommitAsync();
+        var slotTransaction = await slotTurn.WaitAsync(TimeSpan.FromSeconds(5)); // the slot's turn now, though another first-in-line writer waits
+        Assert.False(laterIngestTurn.IsCompleted);
+
+        await slotTransaction.CommitAsync();
+        await (await laterIngestTurn).CommitAsync();
+        await held.DisposeAsync();
+        await ingestTransaction.DisposeAsync();
+        await slotTransaction.DisposeAsync();
+    }
+
+    [Fact]
     public async Task A_transaction_disposed_without_commit_or_rollback_gives_its_turn_back()
     {
         await using var first = Open();

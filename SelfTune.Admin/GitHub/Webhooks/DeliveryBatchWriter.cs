@@ -172,6 +172,7 @@ public sealed class DeliveryBatchWriter : IAsyncDisposable
         Session(AdminDbContext db)
         {
             this.db = db;
+            SqliteWriteGate.PutFirstInLine(db); // requests wait on this writer's commits: it goes before the job slots
             statements = Statements.For(db);
             var connection = db.Database.GetDbConnection();
             insertDelivery = statements.Deliveries.Create(connection);
