@@ -53,7 +53,7 @@ public sealed class SqliteWriteGate(ILogger<SqliteWriteGate> logger) : IDbTransa
     }
 
     /// <summary>
-    /// The writes of <paramref name="context"/> go before the other writers waiting, after at most two of those
+    /// The writes of <paramref name="context"/> go before the other writers waiting, after at most three of those
     /// (<see cref="FileTurns"/>). For the webhook ingest's batch writer (<see cref="GitHub.Webhooks.DeliveryBatchWriter"/>):
     /// every request of a batch waits for its commit, and a batch that queued behind each job slot's transaction (and
     /// the publish path's) made the answer to GitHub wait for all of them (issue 12: p99 at 64 connections).
@@ -67,9 +67,9 @@ public sealed class SqliteWriteGate(ILogger<SqliteWriteGate> logger) : IDbTransa
     sealed class FileTurns
     {
         /// <summary>
-        /// Turns the other writers get between two of the ingest's. One (strict alternation) left the job slots a fifth of
-        /// the write lock under the 64-connection benchmark (drain 104-121 jobs/s, p99 38-44 ms); none (first come, first
-        /// served, where ingest waited behind every slot) half (drain 284/s, p99 56 ms); two sits between.
+        /// Turns the other writers get between two of the ingest's: what the job slots get of the write lock while ingest
+        /// is busy. Under the 64-connection benchmark (README) one gave drain 104-121 jobs/s and p99 38-44 ms; two 156-176/s
+        /// and 41-45 ms; three 197-201/s and 50-61 ms; first come, first served (ingest behind every slot) 284/s and 56 ms.
         /// </summary>
         const int OthersBetween = 3;
 
