@@ -11,7 +11,9 @@ namespace SelfTune.Admin.Tests.Jobs;
 /// <summary>
 /// How many times idle slots look for work (a claim on PostgreSQL, the read before one on SQLite, where a claim takes the
 /// one write lock that ingest needs) when jobs are stored, as the <c>selftune.jobs.looks</c> metric counts them. The worker has four slots and polls only every ten minutes,
-/// so every look here is one a wake-up caused.
+/// so every look here is one a wake-up caused. SQLite only for the counts: on PostgreSQL every instance also hears the
+/// NOTIFY of the storing transaction (one per transaction, whatever it stored), which wakes every idle slot by design (a
+/// claim there takes row locks only), so the count there depends on when that NOTIFY lands; the jobs still run.
 /// </summary>
 public sealed class JobWakeUpTests : IAsyncLifetime
 {
@@ -42,7 +44,7 @@ public sealed class JobWakeUpTests : IAsyncLifetime
         var ids = await app.EnqueueAsync(scenario);
         Assert.Equal(JobState.Succeeded, (await app.WaitAsync(ids[0])).State);
 
-        Assert.Equal(5, looks.Count);
+        if (!TestDatabase.IsPostgres) Assert.Equal(5, looks.Count);
     }
 
     [Fact]
@@ -67,7 +69,7 @@ public sealed class JobWakeUpTests : IAsyncLifetime
         var childJob = await app.WaitAsync(childId);
 
         Assert.Equal(("parent done", "child done"), (parentJob.Result, childJob.Result));
-        Assert.Equal(5, looks.Count); // the parent's one; the child was claimed in the write that completed the parent
+        if (!TestDatabase.IsPostgres) Assert.Equal(5, looks.Count); // the parent's one; the child was claimed in the write that completed the parent
         Assert.True(childJob.Attempts == 1 && childJob.State == JobState.Succeeded);
     }
 
