@@ -73,6 +73,37 @@ public sealed class JobWakeUpTests : IAsyncLifetime
         Assert.True(childJob.Attempts == 1 && childJob.State == JobState.Succeeded);
     }
 
+    [Fact]
+    public async Task A_job_stored_by_a_handler_still_wakes_a_slot_when_the_completion_claims_an_older_job_instead()
+    {
+        await looks.WaitForAsync(4);
+        var storeChild = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var older = app.Script.Add((_, _, _) => Task.FromResult<string?>("older done"));
+        var child = app.Script.Add((_, _, _) => Task.FromResult<string?>("child done"));
+        long childId = 0;
+        var parent = app.Script.Add(async (_, _, ct) =>
+        {
+            await storeChild.Task.WaitAsync(ct);
+            await using var scope = app.Services.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AdminDbContext>();
+            var job = app.Queue.Enqueue(db, ScriptedJobHandler.TestKind, new TestPayload(child, 0));
+            await db.SaveChangesAsync(ct);
+            childId = job.Id;
+            return "parent done";
+        });
+        var parentId = (await app.EnqueueAsync(parent))[0];
+
+        // A job no wake-up announces (as one stored by another process on the file, found by the next poll): older than
+        // the child, so the parent's completion claims it rather than the child.
+        var olderJob = app.Queue.NewJob(ScriptedJobHandler.TestKind, new TestPayload(older, 0));
+        await app.WithDbAsync(async db => { db.Jobs.Add(olderJob); return await db.SaveChangesAsync(); });
+        storeChild.SetResult();
+
+        Assert.Equal("parent done", (await app.WaitAsync(parentId)).Result);
+        Assert.Equal("older done", (await app.WaitAsync(olderJob.Id)).Result);
+        Assert.Equal("child done", (await app.WaitAsync(childId)).Result); // its wake-up was kept: no ten-minute poll
+    }
+
     /// <summary>Counts one queue's looks for work (the <c>selftune.jobs.looks</c> metric, by its worker id).</summary>
     sealed class LookCounter : IDisposable
     {

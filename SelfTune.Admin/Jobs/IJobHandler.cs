@@ -33,6 +33,12 @@ public interface IJobGiveUp
 public sealed class PermanentJobFailure(string message) : Exception(message);
 
 /// <summary>
+/// The job's lease was taken over by another worker before the run could record its outcome (<see cref="JobRun.SaveAndCompleteAsync"/>):
+/// nothing of the run was kept, and the new owner runs it. Not a failure of the job: the worker records nothing for it.
+/// </summary>
+public sealed class JobTakenOverException(long jobId) : Exception($"Job {jobId} was taken over by another worker; this run's changes were not kept.");
+
+/// <summary>
 /// The job a handler runs, for a handler whose last step is a write (scoped: one per job). Instead of returning to let
 /// the worker record the success in a transaction of its own, such a handler ends with <see cref="SaveAndCompleteAsync"/>:
 /// its changes, the job's completion and the claim of the slot's next job in one transaction. On SQLite every write
@@ -52,14 +58,14 @@ public sealed class JobRun(JobQueue queue)
 
     /// <summary>
     /// Saves <paramref name="db"/>'s changes and marks the job Succeeded with <paramref name="result"/>, in one transaction,
-    /// as the handler's last step. Throws <see cref="OperationCanceledException"/>, keeping nothing, when the job's lease
+    /// as the handler's last step. Throws <see cref="JobTakenOverException"/>, keeping nothing, when the job's lease
     /// was lost meanwhile: the worker that took it over runs it again (handlers are idempotent).
     /// </summary>
     public async Task SaveAndCompleteAsync(AdminDbContext db, string? result, CancellationToken ct)
     {
         var claimed = job ?? throw new InvalidOperationException("Only a job's handler, run by the worker, can complete it.");
         var (completed, next) = await queue.SaveAndCompleteAsync(db, claimed, result, ct);
-        if (!completed) throw new OperationCanceledException($"Job {claimed.Id} was taken over by another worker; this run's changes were not kept.");
+        if (!completed) throw new JobTakenOverException(claimed.Id);
         (Completed, Next) = (true, next);
     }
 }

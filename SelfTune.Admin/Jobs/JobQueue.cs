@@ -159,8 +159,7 @@ public sealed class JobQueue : IDisposable
         void WakeOnSave(object? sender, SavedChangesEventArgs e)
         {
             ((DbContext)sender!).SavedChanges -= WakeOnSave;
-            if (Deferred.Value is { } deferred) deferred.Count++;
-            else Notify();
+            if (Deferred.Value is not { } deferred || !deferred.Add(this, job)) Notify();
         }
     }
 
@@ -172,17 +171,50 @@ public sealed class JobQueue : IDisposable
     /// </summary>
     /// <remarks>
     /// Only for a handler that stores jobs as its last step: the stored jobs wait for the handler to return. Flows with
-    /// the async calls made after it (an <see cref="AsyncLocal{T}"/>); <see cref="DeferredWakeUps.Dispose"/> ends it.
+    /// the async calls made after it (an <see cref="AsyncLocal{T}"/>); <see cref="DeferredWakeUps.Dispose"/> ends it, and
+    /// <see cref="DeferredWakeUps.WakeFor"/> wakes the slots it held back.
     /// </remarks>
-    public DeferredWakeUps DeferWakeUps() => Deferred.Value = new DeferredWakeUps();
+    public DeferredWakeUps DeferWakeUps() => Deferred.Value = new DeferredWakeUps(this);
 
     /// <summary>The jobs stored while <see cref="DeferWakeUps"/> was in effect.</summary>
-    public sealed class DeferredWakeUps : IDisposable
+    public sealed class DeferredWakeUps(JobQueue queue) : IDisposable
     {
-        public int Count { get; internal set; }
+        readonly List<Job> jobs = [];
+        bool closed, woken;
+
+        /// <summary>Whether the job's wake-up is held here; false once closed, or for another queue (it wakes at once then).</summary>
+        internal bool Add(JobQueue owner, Job job)
+        {
+            lock (jobs)
+            {
+                if (closed || owner != queue) return false;
+                jobs.Add(job);
+                return true;
+            }
+        }
+
+        /// <summary>
+        /// Stops deferring: a job stored from here on (by the slot's own writes, or by work the handler started that
+        /// outlives it) wakes a slot at once. The wake-ups held so far wait for <see cref="WakeFor"/>.
+        /// </summary>
         public void Dispose()
         {
+            lock (jobs) closed = true;
             if (Deferred.Value == this) Deferred.Value = null;
+        }
+
+        /// <summary>Wakes a slot for each job held, except <paramref name="claimed"/> (the slot's next job) when it is one of them; once.</summary>
+        public void WakeFor(Job? claimed)
+        {
+            Dispose();
+            int count;
+            lock (jobs)
+            {
+                if (woken) return;
+                woken = true;
+                count = jobs.Count - (claimed is not null && jobs.Any(j => j.Id == claimed.Id) ? 1 : 0);
+            }
+            queue.Notify(count);
         }
     }
 
@@ -226,9 +258,9 @@ public sealed class JobQueue : IDisposable
     /// </remarks>
     public void Notify(int slots = 1)
     {
-        if (slots <= 0) return;
+        // A release that goes to a waiting slot leaves the count at 0, so the count alone does not bound the wake-ups.
         var most = Math.Max(1, options.CurrentValue.Workers);
-        for (var i = 0; i < slots && wakeUps.CurrentCount < most; i++) wakeUps.Release();
+        for (var i = 0; i < Math.Min(slots, most) && wakeUps.CurrentCount < most; i++) wakeUps.Release();
     }
 
     /// <summary>
@@ -340,9 +372,11 @@ public sealed class JobQueue : IDisposable
         await using (var transaction = await db.Database.BeginTransactionAsync(ct))
         {
             await db.SaveChangesAsync(ct);
-            outcome = await CompleteAndClaimNextAsync(db, claimed, result, ct);
-            if (outcome.Completed) await transaction.CommitAsync(ct);
-            else await transaction.RollbackAsync(ct);
+            // Not cancellable from here (as a claim elsewhere): a commit abandoned half-way could be committed by the server
+            // with the run not knowing, and the next job it claimed would sit until its lease expires.
+            outcome = await CompleteAndClaimNextAsync(db, claimed, result, CancellationToken.None);
+            if (outcome.Completed) await transaction.CommitAsync(CancellationToken.None);
+            else await transaction.RollbackAsync(CancellationToken.None);
         }
         if (!outcome.Completed) return (false, null);
         SignalFinished(claimed.Id);

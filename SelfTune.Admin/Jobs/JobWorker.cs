@@ -145,7 +145,7 @@ public sealed class JobWorker(
         }
         finally
         {
-            queue.Notify(stored.Count - (outcome.Next is null ? 0 : 1));
+            stored.WakeFor(outcome.Next);
         }
     }
 
@@ -209,7 +209,7 @@ public sealed class JobWorker(
             return (run.Next, true);
         }
 
-        if (leaseLost)
+        if (leaseLost || error is JobTakenOverException)
         {
             logger.LogWarning("Job {JobId} ({Kind}) attempt {Attempt}: lease lost to another worker after {Elapsed}; outcome discarded",
                 job.Id, job.Kind, job.Attempts, elapsed);

@@ -54,7 +54,7 @@ public static class PublishJobs
                 var message = await MarkFailedAsync(id, e.Message, ct);
                 throw new PermanentJobFailure(message);
             }
-            catch (Exception e) when (job.Attempts >= job.MaxAttempts && !ct.IsCancellationRequested && e is not OperationCanceledException) // not a run taken over
+            catch (Exception e) when (job.Attempts >= job.MaxAttempts && !ct.IsCancellationRequested && e is not JobTakenOverException) // its new owner goes on
             {
                 await MarkFailedAsync(id, $"Processing failed after {job.Attempts} tries: {GitHubFailures.Describe(e)}", ct);
                 throw;
