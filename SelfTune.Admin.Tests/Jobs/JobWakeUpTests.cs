@@ -55,12 +55,7 @@ public sealed class JobWakeUpTests : IAsyncLifetime
         long childId = 0;
         var parent = app.Script.Add(async (_, _, ct) =>
         {
-            // As a webhook job stores its publishes: through the handler's context, as its last step.
-            await using var scope = app.Services.CreateAsyncScope();
-            var db = scope.ServiceProvider.GetRequiredService<AdminDbContext>();
-            var job = app.Queue.Enqueue(db, ScriptedJobHandler.TestKind, new TestPayload(child, 0));
-            await db.SaveChangesAsync(ct);
-            childId = job.Id;
+            childId = await StoreJobAsync(child, ct);
             return "parent done";
         });
 
@@ -84,11 +79,7 @@ public sealed class JobWakeUpTests : IAsyncLifetime
         var parent = app.Script.Add(async (_, _, ct) =>
         {
             await storeChild.Task.WaitAsync(ct);
-            await using var scope = app.Services.CreateAsyncScope();
-            var db = scope.ServiceProvider.GetRequiredService<AdminDbContext>();
-            var job = app.Queue.Enqueue(db, ScriptedJobHandler.TestKind, new TestPayload(child, 0));
-            await db.SaveChangesAsync(ct);
-            childId = job.Id;
+            childId = await StoreJobAsync(child, ct);
             return "parent done";
         });
         var parentId = (await app.EnqueueAsync(parent))[0];
@@ -102,6 +93,16 @@ public sealed class JobWakeUpTests : IAsyncLifetime
         Assert.Equal("parent done", (await app.WaitAsync(parentId)).Result);
         Assert.Equal("older done", (await app.WaitAsync(olderJob.Id)).Result);
         Assert.Equal("child done", (await app.WaitAsync(childId)).Result); // its wake-up was kept: no ten-minute poll
+    }
+
+    /// <summary>Stores a job of <paramref name="scenario"/> as a webhook job stores its publishes: from the running handler, as its last step.</summary>
+    async Task<long> StoreJobAsync(string scenario, CancellationToken ct)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AdminDbContext>();
+        var job = app.Queue.Enqueue(db, ScriptedJobHandler.TestKind, new TestPayload(scenario, 0));
+        await db.SaveChangesAsync(ct);
+        return job.Id;
     }
 
     /// <summary>Counts one queue's looks for work (the <c>selftune.jobs.looks</c> metric, by its worker id).</summary>
