@@ -130,11 +130,14 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
         var stages = new List<double[]>();
         var before = await FinishedAttemptsAsync(h, connected.ConnectionId);
         var orgId = await h.App.WithDbAsync(db => db.Connections.Where(c => c.Id == connected.ConnectionId).Select(c => c.OrgId).SingleAsync());
+        var entryId = Guid.Parse(connected.EntryId);
+        var feed = h.App.Services.GetRequiredService<SelfTune.Admin.Infrastructure.IChangeFeed>();
         for (var i = 1; i <= PublishRounds; i++)
         {
             var tag = $"v1.0.{i}";
             gh.PushTag(connected.Repo, tag, connected.Sha);
-            using var readable = VersionPublished(h, orgId, connected);
+            using var readable = new SemaphoreSlim(0); // released on each version the registry announces for the entry (after its commit)
+            using var announced = feed.Subscribe(orgId, [SelfTune.Admin.Infrastructure.ChangeKind.Entry], e => { if (e.Id == entryId) readable.Release(); });
             var started = Stopwatch.GetTimestamp();
             var deliveryId = await h.SendPushAsync(connected.Installation, connected.Repo, "refs/tags/" + tag, connected.Sha);
             while (true)
@@ -377,27 +380,6 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
             published++;
         }
         return published;
-    }
-
-    /// <summary>Released on every version published to the connection's entry (the registry announces it after the commit).</summary>
-    static SignalOnChange VersionPublished(GitHubHarness h, Guid orgId, GitHubHarness.Connected connected)
-    {
-        var entryId = Guid.Parse(connected.EntryId);
-        var signal = new SignalOnChange();
-        signal.Subscription = h.App.Services.GetRequiredService<SelfTune.Admin.Infrastructure.IChangeFeed>()
-            .Subscribe(orgId, [SelfTune.Admin.Infrastructure.ChangeKind.Entry], e => { if (e.Id == entryId) signal.Release(); });
-        return signal;
-    }
-
-    sealed class SignalOnChange : SemaphoreSlim
-    {
-        public SignalOnChange() : base(0) { }
-        public IDisposable? Subscription { get; set; }
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing) Subscription?.Dispose();
-            base.Dispose(disposing);
-        }
     }
 
     static Task<int> FinishedAttemptsAsync(GitHubHarness h, Guid connectionId) => h.App.WithDbAsync(db => db.Attempts.CountAsync(a =>
