@@ -61,6 +61,27 @@ public sealed class SqliteWriteGate(ILogger<SqliteWriteGate> logger) : IDbTransa
     public static void PutFirstInLine(DbContext context) => FirstInLine.AddOrUpdate(context, FirstInLine);
 
     /// <summary>
+    /// The write turn of <paramref name="connection"/>'s file (open) for a caller outside EF, in line with the other
+    /// writers: null when it did not come within <paramref name="most"/>; disposing it gives it back. For
+    /// <see cref="SqliteCheckpointer.Restart"/>, which must see no commit of this process while it starts the log over.
+    /// </summary>
+    public static IDisposable? TryTake(DbConnection connection, TimeSpan most)
+    {
+        var gate = Gates.GetOrAdd(connection.DataSource, _ => new FileTurns());
+        return gate.Wait(first: false, most) ? new HeldTurn(gate) : null;
+    }
+
+    sealed class HeldTurn(FileTurns gate) : IDisposable
+    {
+        int givenBack;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref givenBack, 1) == 0) gate.Release();
+        }
+    }
+
+    /// <summary>
     /// One file's turns: first come, first served, except that a writer first in line goes before the others waiting
     /// once <see cref="OthersBetween"/> of them have had a turn since the last writer first in line had one.
     /// </summary>
