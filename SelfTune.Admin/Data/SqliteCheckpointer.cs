@@ -59,6 +59,14 @@ public sealed class SqliteCheckpointer(DatabaseSettings settings, ILogger<Sqlite
     /// <summary>The longest <see cref="Restart"/> waits for its turn among this process's writers.</summary>
     static readonly TimeSpan TurnWait = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Least time between two restarts, whether the first one worked or not: a restart that readers kept from starting
+    /// the log over was otherwise tried again a second later, and the writers paused every second (seen in the benchmark).
+    /// </summary>
+    public static readonly TimeSpan RestartSpacing = TimeSpan.FromSeconds(5);
+
+    long lastRestartAt = long.MinValue / 2; // Environment.TickCount64 of the last restart's start
+
     /// <summary>What one checkpoint did: pages in the log, and pages of it now in the database file.</summary>
     public sealed record Result(bool Busy, long LogPages, long CheckpointedPages);
 
@@ -90,12 +98,16 @@ public sealed class SqliteCheckpointer(DatabaseSettings settings, ILogger<Sqlite
 
     /// <summary>
     /// What the background loop runs each second, on the calling thread: a PASSIVE checkpoint, then, when the log has
-    /// passed <paramref name="restartAfterPages"/>, <see cref="Restart"/>. The restart's result when there was one.
+    /// passed <paramref name="restartAfterPages"/> and the last restart was at least <paramref name="restartSpacing"/>
+    /// (<see cref="RestartSpacing"/>) ago, <see cref="Restart"/>. The restart's result when there was one.
     /// </summary>
-    public Result Round(long restartAfterPages = RestartAfterPages)
+    public Result Round(long restartAfterPages = RestartAfterPages, TimeSpan? restartSpacing = null)
     {
         var copied = Checkpoint();
-        return copied.LogPages >= restartAfterPages ? Restart() : copied;
+        var now = Environment.TickCount64;
+        if (copied.LogPages < restartAfterPages || now - lastRestartAt < (long)(restartSpacing ?? RestartSpacing).TotalMilliseconds) return copied;
+        lastRestartAt = now;
+        return Restart();
     }
 
     /// <summary>One PASSIVE checkpoint now, on the calling thread: copies what is committed; writers go on meanwhile.</summary>
