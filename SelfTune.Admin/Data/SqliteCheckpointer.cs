@@ -33,9 +33,10 @@ namespace SelfTune.Admin.Data;
 /// <para>
 /// The price is a pause of every writer of this process for two disk syncs (the log's, then the database file's;
 /// 10-100 ms each on the 2-core benchmark machine's disk, strace), so the restart waits for a large log: under issue 12's
-/// 64-connection load (about 40 MB of log a second) one every six seconds or so, the pause 35-55 ms. At 16 MB (a restart
-/// a second) the benchmark's p99 to 202 was 105-151 ms, at 128 MB 60-130 ms, at 256 MB 49-50 ms, with 30 % more
-/// deliveries a second and 30 % more jobs drained than without restarts (README).
+/// 64-connection load (about 40 MB of log a second) one every six seconds or so, the pause 35-200 ms. At 16 MB (a
+/// restart a second) the benchmark's p99 to 202 was 105-226 ms, at 128 MB 60-130 ms, at 256 MB 49-63 ms in most runs and
+/// 200-254 ms in runs whose syncs were slow: the restart ties that p99 to the disk's sync latency. Throughput and jobs
+/// drained went up by about a quarter (README).
 /// </para>
 /// </remarks>
 public sealed class SqliteCheckpointer(DatabaseSettings settings, ILogger<SqliteCheckpointer> logger) : BackgroundService
