@@ -53,7 +53,7 @@ public sealed class SqliteCheckpointer(DatabaseSettings settings, ILogger<Sqlite
     /// <summary>
     /// The longest <see cref="Restart"/> holds this process's writers while it waits for readers still reading the log
     /// (SQLite's busy timeout on its connection; SQLite polls, so a longer wait mostly sleeps): a restart that cannot
-    /// have them by then is tried again next round.
+    /// have them by then is tried again <see cref="RestartSpacing"/> later.
     /// </summary>
     static readonly TimeSpan ReadersWait = TimeSpan.FromMilliseconds(10);
 
@@ -118,7 +118,7 @@ public sealed class SqliteCheckpointer(DatabaseSettings settings, ILogger<Sqlite
     /// Copies the rest of the log with this process's writers held at <see cref="SqliteWriteGate"/> and waits (at most
     /// <see cref="ReadersWait"/>) until no reader reads from the log, so that the next writer starts it over. Run just
     /// after <see cref="Checkpoint"/>, there is little left to copy: the writers wait for that and the two syncs.
-    /// Busy when the turn or the readers did not come in time (the next round tries again).
+    /// Busy when the turn or the readers did not come in time (a round <see cref="RestartSpacing"/> later tries again).
     /// </summary>
     public Result Restart() => Run("PRAGMA wal_checkpoint(RESTART);", holdWriters: true);
 
