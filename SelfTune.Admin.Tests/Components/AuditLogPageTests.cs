@@ -10,7 +10,6 @@ namespace SelfTune.Admin.Tests.Components;
 /// <summary>/settings/audit: owners and admins read the log with filters; members and viewers are told who can.</summary>
 public sealed class AuditLogPageTests(AdminAppFactory app) : PageTestContext(app), IClassFixture<AdminAppFactory>
 {
-    static AuditLogPageTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(30);
 
     [Fact]
     public async Task Admin_reads_each_entry_and_filters_by_actor()

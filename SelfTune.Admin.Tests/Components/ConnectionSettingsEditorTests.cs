@@ -9,7 +9,6 @@ namespace SelfTune.Admin.Tests.Components;
 /// <summary>Issue 13: the connection page edits the tag pattern with the setup form's live check against the repository's tags.</summary>
 public sealed class ConnectionSettingsEditorTests(GitHubHarness h) : PageTestContext(h.App), IClassFixture<GitHubHarness>
 {
-    static ConnectionSettingsEditorTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(15);
 
     static Dictionary<string, AngleSharp.Dom.IElement> TagRows(IRenderedComponent<ContainerFragment> page) =>
         page.FindAll("[data-testid=tag-row]").ToDictionary(r => r.GetAttribute("data-tag")!);

@@ -13,7 +13,6 @@ namespace SelfTune.Admin.Tests.Components;
 /// </summary>
 public sealed class ConnectionSourceTests(AdminAppFactory app) : PageTestContext(app), IClassFixture<AdminAppFactory>
 {
-    static ConnectionSourceTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(30);
 
     async Task<GitHubConnection> ConnectionInSubfolderAsync(Guid orgId)
     {

@@ -14,7 +14,6 @@ namespace SelfTune.Admin.Tests.Components;
 public sealed class ConnectionsPageTests(GitHubHarness h) : PageTestContext(h.App), IClassFixture<GitHubHarness>
 {
     // Pages read the database and react to background work; a loaded CI machine needs more than bUnit's 1 s default.
-    static ConnectionsPageTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(30);
 
     string Web => h.GitHub.BaseUrl.ToString().TrimEnd('/');
 

@@ -13,7 +13,6 @@ namespace SelfTune.Admin.Tests.Components;
 public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App), IClassFixture<GitHubHarness>
 {
     // Pages read the database and react to background work; a loaded CI machine needs more than bUnit's 1 s default.
-    static DeliveriesPageTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(30);
 
     [Fact]
     public async Task Empty_org_explains_where_deliveries_come_from()

@@ -12,7 +12,6 @@ namespace SelfTune.Admin.Tests.Components;
 /// <summary>Issue 13: "Import from GitHub" on the entry page, the github-direct import against the fake GitHub.</summary>
 public sealed class ImportFromGitHubDialogTests(GitHubHarness h) : PageTestContext(h.App), IClassFixture<GitHubHarness>
 {
-    static ImportFromGitHubDialogTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(15);
 
     sealed record Setup(Guid OrgId, Guid EntryId, Fakes.FakeRepo Repo, string Sha);
 

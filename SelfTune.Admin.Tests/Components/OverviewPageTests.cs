@@ -11,7 +11,6 @@ namespace SelfTune.Admin.Tests.Components;
 public sealed class OverviewPageTests(AdminAppFactory app) : PageTestContext(app), IClassFixture<AdminAppFactory>
 {
     // Pages read the database and react to background work; a loaded CI machine needs more than bUnit's 1 s default.
-    static OverviewPageTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(30);
 
     [Fact]
     public async Task Org_without_GitHub_is_pointed_to_the_setup_page()

@@ -22,6 +22,14 @@ public abstract class PageTestContext : BunitContext, IAsyncLifetime
     protected BunitAuthorizationContext Auth { get; }
     readonly IServiceScope scope;
 
+    /// <summary>
+    /// How long bUnit waits for a render (WaitForAssertion, WaitForElement). It is one static of BunitContext for the
+    /// whole assembly, so it is set here once: classes that each set their own (10, 15 or 30 s) left it to whichever ran
+    /// last, and a page test that set none (a search on the Registry page, load 12-14 beside a build) got bUnit's 1 s
+    /// default and failed. A passing test never waits it out.
+    /// </summary>
+    static PageTestContext() => DefaultWaitTimeout = TimeSpan.FromSeconds(30);
+
     Task IAsyncLifetime.InitializeAsync() => Task.CompletedTask;
 
     // MudBlazor's services dispose only asynchronously; xunit awaits this before its synchronous Dispose.

@@ -14,7 +14,6 @@ namespace SelfTune.Admin.Tests.Components;
 /// </summary>
 public sealed class PagedListPagesTests(AdminAppFactory app) : PageTestContext(app), IClassFixture<AdminAppFactory>
 {
-    static PagedListPagesTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary><paramref name="count"/> connections (each with its entry), created one second apart in name order.</summary>
     Task<List<GitHubConnection>> AddConnectionsAsync(Guid orgId, long installationId, int count, string prefix = "skill") => App.WithDbAsync(async db =>

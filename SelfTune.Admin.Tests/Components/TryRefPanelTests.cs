@@ -9,7 +9,6 @@ namespace SelfTune.Admin.Tests.Components;
 /// <summary>Issue 13: the connection page's "Try a ref" panel, the dry run against the fake GitHub.</summary>
 public sealed class TryRefPanelTests(GitHubHarness h) : PageTestContext(h.App), IClassFixture<GitHubHarness>
 {
-    static TryRefPanelTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(30);
 
     [Fact]
     public async Task Member_previews_the_default_branch_and_an_unknown_ref_and_nothing_is_published()

@@ -18,8 +18,6 @@ public sealed class WithdrawPagesTests(AdminAppFactory app) : PageTestContext(ap
 {
     const string UnknownKey = "SKILL.md front matter has a key the Agent Skills specification does not define ('user-invocable').";
 
-    static WithdrawPagesTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(10);
-
     WithdrawalService Withdrawals => App.Services.GetRequiredService<WithdrawalService>();
 
     [Fact]

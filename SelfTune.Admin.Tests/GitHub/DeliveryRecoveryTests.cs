@@ -281,7 +281,6 @@ public sealed class DeliveryRecoveryTests : IAsyncLifetime
 /// <summary>The Deliveries pages mark a delivery that a recovery brought back, and count them for the last 3 days.</summary>
 public sealed class DeliveryRecoveryPageTests(GitHubHarness h) : PageTestContext(h.App), IClassFixture<GitHubHarness>
 {
-    static DeliveryRecoveryPageTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>An org with three deliveries: one a recovery brought back, one plain, one whose recovery GitHub refused.</summary>
     async Task<(Guid OrgId, WebhookDelivery Recovered, WebhookDelivery Plain, WebhookDelivery Refused)> SeedAsync()

@@ -21,7 +21,6 @@ namespace SelfTune.Admin.Tests.GitHub;
 /// </summary>
 public sealed class DriftTests(GitHubHarness h) : PageTestContext(h.App), IClassFixture<GitHubHarness>
 {
-    static DriftTests() => DefaultWaitTimeout = TimeSpan.FromSeconds(10);
 
     static async Task<JsonObject> ReconcileAsync(HttpClient api, Guid connectionId)
     {
