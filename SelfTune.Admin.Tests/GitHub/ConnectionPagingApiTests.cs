@@ -147,6 +147,32 @@ public sealed class ConnectionPagingApiTests(AdminAppFactory app) : IClassFixtur
         Assert.Equal(during.Select(a => a.Id.ToString()).Reverse(), fresh.Single().Take(2)); // a new first page has them, newest first
     }
 
+    [Fact]
+    public async Task Each_connections_last_attempt_is_the_first_of_its_attempts_list_whatever_order_they_were_made_in()
+    {
+        var (orgId, api, installation) = await OrgAsync();
+        var connections = await AddConnectionsAsync(orgId, installation, 3, DateTimeOffset.UtcNow);
+        var at = DateTimeOffset.UtcNow.AddMinutes(-10);
+        // The first: its newest attempt made in the middle, and a long history after it in insertion order.
+        await AddAttemptsAsync(connections[0], 1, at);
+        var newest = await AddAttemptsAsync(connections[0], 1, at.AddMinutes(5));
+        for (var i = 0; i < 30; i++) await AddAttemptsAsync(connections[0], 1, at.AddSeconds(i));
+        // The second: three made in the same instant, so the id decides, as it does for the attempts list.
+        await AddAttemptsAsync(connections[1], 1, at);
+        await AddAttemptsAsync(connections[1], 3, at.AddMinutes(1));
+        // The third: none.
+
+        var body = await ExpectJsonAsync(await api.GetAsync("/api/v1/github/connections"), HttpStatusCode.OK);
+        var listed = body.GetProperty("connections").EnumerateArray().ToDictionary(c => c.GetProperty("id").GetString()!, c => c.GetProperty("last_attempt"));
+        Assert.Equal(newest[0].Id.ToString(), listed[connections[0].Id.ToString()].GetProperty("id").GetString());
+        foreach (var connection in connections.Take(2))
+        {
+            var attempts = await ExpectJsonAsync(await api.GetAsync($"/api/v1/github/connections/{connection.Id}/attempts"), HttpStatusCode.OK);
+            Assert.Equal(attempts.GetProperty("attempts")[0].GetProperty("id").GetString(), listed[connection.Id.ToString()].GetProperty("id").GetString());
+        }
+        Assert.Equal(JsonValueKind.Null, listed[connections[2].Id.ToString()].ValueKind);
+    }
+
     [Theory]
     [InlineData("0")]
     [InlineData("-1")]
