@@ -344,6 +344,9 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
             {
                 ("connections page", db.Connections.Where(c => c.OrgId == orgId).OrderBy(c => c.CreatedAt).ThenBy(c => c.Id).Take(51)),
                 ("connections of the org (the count)", db.Connections.Where(c => c.OrgId == orgId).Select(c => c.Id)),
+                ("paused connections, newest first (the overview's count and first rows)",
+                    db.Connections.Where(c => c.OrgId == orgId && c.PausedReason != null).OrderByDescending(c => c.CreatedAt).ThenByDescending(c => c.Id).Take(10)),
+                ("connections out of step (the overview's count)", db.Connections.Where(c => c.OrgId == orgId && c.Drift != null).Select(c => c.Id)),
                 ("newest attempt per connection", db.Attempts.Where(a => a.ConnectionId == connection).OrderByDescending(a => a.CreatedAt).Take(1)),
                 ("newest attempt of each of 50 connections", SelfTune.Admin.GitHub.ConnectionService.NewestAttempts(db, firstPage)),
                 ("connections page with entry names", db.Connections.Where(c => c.OrgId == orgId).OrderBy(c => c.CreatedAt).ThenBy(c => c.Id).Take(51)

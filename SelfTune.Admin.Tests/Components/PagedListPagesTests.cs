@@ -101,6 +101,28 @@ public sealed class PagedListPagesTests(AdminAppFactory app) : PageTestContext(a
     }
 
     [Fact]
+    public async Task Overview_lists_paused_connections_first_even_the_oldest_then_the_newest_of_the_rest()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId);
+        var connections = await AddConnectionsAsync(orgId, installation.InstallationId, Overview.Shown + 5);
+        var paused = new[] { connections[0], connections[3] }; // the oldest and an old one: neither among the newest ten
+        await App.WithDbAsync(async db =>
+        {
+            var ids = paused.Select(c => c.Id).ToList();
+            return await db.Connections.Where(c => ids.Contains(c.Id)).ExecuteUpdateAsync(s => s.SetProperty(c => c.PausedReason, "repository removed from the installation"));
+        });
+        SignInAs(orgId, MemberRole.Viewer);
+
+        var page = RenderPage<Overview>();
+
+        page.WaitForAssertion(() => Assert.Equal(Overview.Shown, page.FindAll("[data-testid=connection-row]").Count));
+        var expected = paused.Reverse().Concat(connections.AsEnumerable().Reverse().Except(paused).Take(Overview.Shown - paused.Length));
+        Assert.Equal(expected.Select(c => c.Id.ToString()), page.FindAll("[data-testid=connection-row]").Select(r => r.GetAttribute("data-connection-id")));
+        Assert.Equal(2, page.FindAll("[data-testid=paused]").Count);
+    }
+
+    [Fact]
     public async Task Registry_page_shows_one_page_of_entries_with_the_totals_and_searches_in_the_database()
     {
         var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);

@@ -85,6 +85,10 @@ public class AdminDbContext : DbContext, IDataProtectionKeyContext
         b.Entity<GitHubConnection>().HasIndex(c => c.RepoId);
         // The connections list and page: an org's connections oldest first, paged by (CreatedAt, Id), without a sort.
         b.Entity<GitHubConnection>().HasIndex(c => new { c.OrgId, c.CreatedAt, c.Id });
+        // The overview's paused and out-of-step connections, counted and listed on every live update: only those rows
+        // (partial indexes; the filter is the same SQL on SQLite and PostgreSQL), not a read of every connection of the org.
+        b.Entity<GitHubConnection>().HasIndex(c => new { c.OrgId, c.CreatedAt, c.Id }, "IX_Connections_Paused").HasFilter("\"PausedReason\" IS NOT NULL");
+        b.Entity<GitHubConnection>().HasIndex(c => new { c.OrgId, c.DriftDetectedAt, c.Id }, "IX_Connections_Drifted").HasFilter("\"Drift\" IS NOT NULL");
         b.Entity<GitHubConnection>().Ignore(c => c.RepoFullName);
         b.Entity<GitHubConnection>().HasOne(c => c.Entry).WithMany().HasForeignKey(c => c.EntryId);
         b.Entity<PublishAttempt>().HasIndex(a => new { a.ConnectionId, a.CreatedAt });

@@ -95,12 +95,17 @@ public sealed class ConnectionService(IDbContextFactory<AdminDbContext> dbFactor
         return await RowsAsync(db, db.Connections.AsNoTracking().Where(c => c.OrgId == orgId && ids.Contains(c.Id)), ct);
     }
 
-    /// <summary>The overview's few rows: paused connections first (they need someone), then the newest.</summary>
+    /// <summary>
+    /// The overview's few rows: paused connections first (they need someone), then the newest, each newest first. Two
+    /// reads of the (OrgId, CreatedAt, Id) index from its newest end, each stopping at <paramref name="take"/> rows; one
+    /// query ordered by "is paused" sorted all of the org's connections (5,000 at the scale benchmark) on every live update.
+    /// </summary>
     public async Task<List<ConnectionResponse>> AttentionFirstAsync(Guid orgId, int take, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        return await RowsAsync(db, db.Connections.AsNoTracking().Where(c => c.OrgId == orgId)
-            .OrderBy(c => c.PausedReason == null).ThenByDescending(c => c.CreatedAt).ThenByDescending(c => c.Id).Take(take), ct);
+        var newestFirst = db.Connections.AsNoTracking().Where(c => c.OrgId == orgId).OrderByDescending(c => c.CreatedAt).ThenByDescending(c => c.Id);
+        var paused = await RowsAsync(db, newestFirst.Where(c => c.PausedReason != null).Take(take), ct);
+        return paused.Count == take ? paused : [.. paused, .. await RowsAsync(db, newestFirst.Where(c => c.PausedReason == null).Take(take - paused.Count), ct)];
     }
 
     /// <summary>The rows of an ordered, limited query with their entry names and each one's newest attempt (two queries).</summary>

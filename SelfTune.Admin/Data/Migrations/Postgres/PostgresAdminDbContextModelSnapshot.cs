@@ -245,6 +245,12 @@ namespace SelfTune.Admin.Data.Migrations.Postgres
                     b.HasIndex("OrgId", "RepoId", "SkillPath")
                         .IsUnique();
 
+                    b.HasIndex(new[] { "OrgId", "DriftDetectedAt", "Id" }, "IX_Connections_Drifted")
+                        .HasFilter("\"Drift\" IS NOT NULL");
+
+                    b.HasIndex(new[] { "OrgId", "CreatedAt", "Id" }, "IX_Connections_Paused")
+                        .HasFilter("\"PausedReason\" IS NOT NULL");
+
                     b.ToTable("Connections");
                 });
 

@@ -237,6 +237,12 @@ namespace SelfTune.Admin.Data.Migrations.Sqlite
                     b.HasIndex("OrgId", "RepoId", "SkillPath")
                         .IsUnique();
 
+                    b.HasIndex(new[] { "OrgId", "DriftDetectedAt", "Id" }, "IX_Connections_Drifted")
+                        .HasFilter("\"Drift\" IS NOT NULL");
+
+                    b.HasIndex(new[] { "OrgId", "CreatedAt", "Id" }, "IX_Connections_Paused")
+                        .HasFilter("\"PausedReason\" IS NOT NULL");
+
                     b.ToTable("Connections");
                 });
 
