@@ -115,6 +115,34 @@ public sealed class ChangeFeedTests
     }
 
     [Fact]
+    public async Task A_stream_that_lasts_a_second_reaches_a_watch_once_a_second_after_that()
+    {
+        var feed = Feed();
+        var org = Guid.NewGuid();
+        var starts = new List<long>();
+        var done = new TaskCompletionSource();
+        const int calls = ChangeFeedExtensions.StreamCalls + 3;
+        // Each call publishes the next change before it returns: a stream with no pause, however slow the machine is.
+        using var watch = feed.Watch(org, [ChangeKind.Attempt], work => work(), changes =>
+        {
+            starts.Add(Environment.TickCount64);
+            Assert.Single(changes);
+            if (starts.Count < calls) feed.Publish(new Change(org, ChangeKind.Attempt, Guid.NewGuid()));
+            else done.TrySetResult();
+            return Task.CompletedTask;
+        });
+
+        feed.Publish(new Change(org, ChangeKind.Attempt, Guid.NewGuid()));
+        await done.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        var gaps = starts.Zip(starts.Skip(1), (a, b) => b - a).ToList();
+        // As in the test above, each reading comes a moment after the watch's own: 25 ms of slack.
+        Assert.All(gaps.Take(ChangeFeedExtensions.StreamCalls), gap => Assert.True(gap >= (long)ChangeFeedExtensions.WatchSpacing.TotalMilliseconds - 25, $"{gap} ms apart"));
+        Assert.All(gaps.Skip(ChangeFeedExtensions.StreamCalls), gap => Assert.True(gap >= (long)ChangeFeedExtensions.StreamSpacing.TotalMilliseconds - 25, $"{gap} ms apart"));
+        Assert.Equal(2, gaps.Skip(ChangeFeedExtensions.StreamCalls).Count()); // seven calls: four gaps of the first second, two after
+    }
+
+    [Fact]
     public async Task A_failing_call_goes_to_on_error_and_later_changes_still_arrive()
     {
         var feed = Feed();
