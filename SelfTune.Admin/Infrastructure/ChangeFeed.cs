@@ -168,8 +168,8 @@ public static class ChangeFeedExtensions
 /// more call with all of them. The first change after a quiet spell is passed on at once; under a steady stream (an org
 /// publishing many repositories) a page re-reads at most four times a second for the stream's first second, then once a
 /// second (<see cref="ChangeFeedExtensions.StreamSpacing"/>) until a spacing passes with no change, however many come,
-/// so an open page costs the server little per change (issue 12: CPU per publish with a page open; at four re-reads a
-/// second an open Connections page added 12 % to a publish under a stream of 200 publishes a second).
+/// so an open page costs the server little per change (issue 12: CPU per publish with a page open), and a long burst (a
+/// whole installation re-synced) one re-read a second per open page, not four for as long as it lasts.
 /// </summary>
 sealed class ChangeBatcher(Func<Func<Task>, Task> invokeAsync, Func<IReadOnlyList<Change>, Task> onChanges, Action<Exception>? onError) : IDisposable
 {
