@@ -278,6 +278,23 @@ public class HostileInputTests(AdminAppFactory factory) : IClassFixture<AdminApp
     }
 
     [Fact]
+    public async Task Concurrent_pushes_of_different_versions_leave_the_highest_as_latest()
+    {
+        for (var round = 0; round < 5; round++)
+        {
+            var id = await EntryIdAsync();
+            var versions = Enumerable.Range(0, 6).Select(i => $"1.{i}.0").ToList();
+
+            var responses = await Task.WhenAll(versions.Select(v =>
+                Acme.PostAsync($"/api/v1/registry/{id}/versions", Multipart(new { version = v }, SkillArchive(v)))));
+
+            Assert.All(responses, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
+            var entry = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}"), HttpStatusCode.OK);
+            Assert.Equal("1.5.0", entry.GetProperty("latest_version").GetString());
+        }
+    }
+
+    [Fact]
     public async Task Concurrent_identical_pushes_give_one_201_and_the_rest_200()
     {
         var id = await EntryIdAsync();
