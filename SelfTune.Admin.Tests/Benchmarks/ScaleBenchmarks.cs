@@ -74,7 +74,7 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
                     var entry = new RegistryEntry
                     {
                         OrgId = OrgId, Name = name, Description = $"Skill number {i} of the scale benchmark.", SourceRepo = $"scale-gh/{name}",
-                        LatestVersion = "1.0.0", CreatedAt = at, UpdatedAt = at,
+                        LatestVersion = "1.0.0", VersionCount = 1, CreatedAt = at, UpdatedAt = at,
                     };
                     var connection = new GitHubConnection
                     {

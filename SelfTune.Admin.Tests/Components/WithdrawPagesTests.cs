@@ -159,6 +159,7 @@ public sealed class WithdrawPagesTests(AdminAppFactory app) : PageTestContext(ap
             Warnings = warnings is null ? null : System.Text.Json.JsonSerializer.Serialize(warnings),
         });
         entry.LatestVersion = version;
+        entry.VersionCount++;
         return await db.SaveChangesAsync();
     });
 }

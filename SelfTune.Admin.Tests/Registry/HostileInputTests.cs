@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
 using SelfTune.Admin.Tests.Infrastructure;
 using static SelfTune.Admin.Tests.Registry.RegistryApiClient;
 
@@ -291,8 +292,12 @@ public class HostileInputTests(AdminAppFactory factory) : IClassFixture<AdminApp
             Assert.All(responses, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
             var entry = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}"), HttpStatusCode.OK);
             Assert.Equal("1.5.0", entry.GetProperty("latest_version").GetString());
+            Assert.Equal(6, await VersionCountAsync(id)); // the registry page's count
         }
     }
+
+    Task<int> VersionCountAsync(string entryId) =>
+        factory.WithDbAsync(db => db.Entries.Where(e => e.Id == Guid.Parse(entryId)).Select(e => e.VersionCount).SingleAsync());
 
     [Fact]
     public async Task Concurrent_identical_pushes_give_one_201_and_the_rest_200()
@@ -308,6 +313,7 @@ public class HostileInputTests(AdminAppFactory factory) : IClassFixture<AdminApp
         foreach (var r in responses)
             ids.Add((await ExpectJsonAsync(r, r.StatusCode == HttpStatusCode.Created ? HttpStatusCode.Created : HttpStatusCode.OK)).GetProperty("id").GetString()!);
         Assert.Single(ids);
+        Assert.Equal(1, await VersionCountAsync(id)); // the pushes that lost the race counted nothing
         Assert.Equal(archive, await Acme.GetByteArrayAsync($"/api/v1/registry/{id}/versions/1.0.0/archive"));
     }
 

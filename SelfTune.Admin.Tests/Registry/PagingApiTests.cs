@@ -197,6 +197,7 @@ public class PagingApiTests(AdminAppFactory factory) : IClassFixture<AdminAppFac
             ContentHash = new string('a', 64), Size = 10, FileCount = 1, FileManifest = "[]",
             SkillName = "tied", SkillDescription = "Tied.", SkillMarkdown = "# Tied", CreatedBy = Guid.NewGuid(), PublishedAt = publishedAt,
         });
+        entry.VersionCount++;
         return await db.SaveChangesAsync();
     });
 }

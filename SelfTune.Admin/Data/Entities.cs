@@ -97,6 +97,11 @@ public sealed class RegistryEntry
     /// <summary>Set when an owner or admin deprecates the entry; it stays readable and installable, with the message shown.</summary>
     public DateTimeOffset? DeprecatedAt { get; set; }
     public string? DeprecationMessage { get; set; }
+    /// <summary>
+    /// How many versions the entry has (yanked ones too), kept by each publish in its transaction, so that a page of
+    /// entries shows counts without counting each entry's history (an active entry has thousands of versions).
+    /// </summary>
+    public int VersionCount { get; set; }
     public List<SkillVersion> Versions { get; set; } = [];
 }
 

@@ -10,22 +10,20 @@ public sealed class RegistryQueries(IDbContextFactory<AdminDbContext> dbFactory)
     public const string EntriesList = "entries";
     public const string VersionsList = "versions";
 
-    /// <summary>The org's entries by name, each with its number of versions (the connection form's entry picker).</summary>
-    public async Task<List<(RegistryEntry Entry, int Versions)>> EntriesWithVersionCountsAsync(Guid orgId, CancellationToken ct)
+    /// <summary>The org's entries by name (the connection form's entry picker).</summary>
+    public async Task<List<RegistryEntry>> EntriesByNameAsync(Guid orgId, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var rows = await db.Entries.AsNoTracking().Where(e => e.OrgId == orgId)
-            .Select(e => new { Entry = e, Versions = db.Versions.Count(v => v.EntryId == e.Id) })
-            .ToListAsync(ct);
-        return rows.Select(r => (r.Entry, r.Versions)).OrderBy(r => r.Entry.Name, StringComparer.Ordinal).ToList();
+        var rows = await db.Entries.AsNoTracking().Where(e => e.OrgId == orgId).ToListAsync(ct);
+        return rows.OrderBy(e => e.Name, StringComparer.Ordinal).ToList();
     }
 
     /// <summary>
     /// The registry page's rows: page <paramref name="pageIndex"/> (from 0) of the org's entries by name that match
-    /// <paramref name="search"/> (in the name, description or source repository, any case; null or blank: all), each
-    /// with its number of versions; and how many match and how many the org has, counted in one query.
+    /// <paramref name="search"/> (in the name, description or source repository, any case; null or blank: all); and how
+    /// many match and how many the org has, counted in one query.
     /// </summary>
-    public async Task<(List<(RegistryEntry Entry, int Versions)> Rows, int Matching, int Total)> EntriesPageAsync(
+    public async Task<(List<RegistryEntry> Rows, int Matching, int Total)> EntriesPageAsync(
         Guid orgId, string? search, int pageIndex, int pageSize, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
@@ -35,23 +33,20 @@ public sealed class RegistryQueries(IDbContextFactory<AdminDbContext> dbFactory)
             .Select(o => new { Matching = matching.Count(), Total = all.Count() }).SingleOrDefaultAsync(ct);
         if (counts is not { Matching: > 0 }) return ([], 0, counts?.Total ?? 0);
         var rows = await matching.OrderBy(e => e.Name).ThenBy(e => e.Id).Skip(Math.Max(0, pageIndex) * pageSize).Take(pageSize)
-            .Select(e => new { Entry = e, Versions = db.Versions.Count(v => v.EntryId == e.Id) })
             .ToListAsync(ct);
-        return (rows.Select(r => (r.Entry, r.Versions)).ToList(), counts.Matching, counts.Total);
+        return (rows, counts.Matching, counts.Total);
     }
 
     /// <summary>
     /// Rows of the registry page, re-read when versions were published to them, in one query: the org's entries of
-    /// <paramref name="entryIds"/> that match <paramref name="search"/> (as in <see cref="EntriesPageAsync"/>), each with
-    /// its number of versions; an id the org does not have, or that does not match, is missing.
+    /// <paramref name="entryIds"/> that match <paramref name="search"/> (as in <see cref="EntriesPageAsync"/>); an id the
+    /// org does not have, or that does not match, is missing.
     /// </summary>
-    public async Task<Dictionary<Guid, (RegistryEntry Entry, int Versions)>> EntryRowsAsync(Guid orgId, IReadOnlyCollection<Guid> entryIds, string? search, CancellationToken ct)
+    public async Task<Dictionary<Guid, RegistryEntry>> EntryRowsAsync(Guid orgId, IReadOnlyCollection<Guid> entryIds, string? search, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var rows = await Matching(db.Entries.AsNoTracking().Where(e => e.OrgId == orgId && entryIds.Contains(e.Id)), search)
-            .Select(e => new { Entry = e, Versions = db.Versions.Count(v => v.EntryId == e.Id) })
-            .ToListAsync(ct);
-        return rows.ToDictionary(r => r.Entry.Id, r => (r.Entry, r.Versions));
+        return await Matching(db.Entries.AsNoTracking().Where(e => e.OrgId == orgId && entryIds.Contains(e.Id)), search)
+            .ToDictionaryAsync(e => e.Id, ct);
     }
 
     // The registry page's search: in the name, description or source repository, any case; null or blank matches all.

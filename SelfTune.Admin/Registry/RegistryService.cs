@@ -100,10 +100,15 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock, IChan
         // Latest is chosen and stored in one transaction that first writes the entry's row: a concurrent publish to the
         // same entry waits there (PostgreSQL's row lock; SQLite's one writer) until this one commits, then chooses from
         // what it stored. Chosen before that, two publishes of 1.4.0 and 1.5.0 at once could leave 1.4.0 latest.
-        await using var transaction = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(ct) : null;
+        // Within a caller's transaction, a savepoint: a lost race undoes this publish's writes (the count) and no more.
+        var outer = db.Database.CurrentTransaction;
+        await using var transaction = outer is null ? await db.Database.BeginTransactionAsync(ct) : null;
+        if (outer is not null) await outer.CreateSavepointAsync(nameof(PublishAsync), ct);
         try
         {
-            await db.Entries.Where(e => e.Id == entry.Id).ExecuteUpdateAsync(s => s.SetProperty(e => e.UpdatedAt, row.PublishedAt), ct);
+            // The count is kept here, under that lock, as an increment of the stored one (the tracked entry's copy may be older).
+            await db.Entries.Where(e => e.Id == entry.Id).ExecuteUpdateAsync(s => s
+                .SetProperty(e => e.UpdatedAt, row.PublishedAt).SetProperty(e => e.VersionCount, e => e.VersionCount + 1), ct);
             tracked.LatestVersion = await ChooseLatestAsync(tracked, row, ct);
             tracked.UpdatedAt = row.PublishedAt;
             await db.SaveChangesAsync(ct);
@@ -115,6 +120,7 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock, IChan
         {
             // Another publisher wrote this version between our read and our insert.
             if (transaction is not null) await transaction.RollbackAsync(CancellationToken.None);
+            else await outer!.RollbackToSavepointAsync(nameof(PublishAsync), CancellationToken.None);
             db.ChangeTracker.Clear();
             var winner = await FindVersionAsync(entry.Id, version, ct) ?? throw new InvalidOperationException("Unique violation without a row.", e);
             return Existing(winner, archive.Hash);
@@ -143,7 +149,8 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock, IChan
             .SelectMany(e => db.Versions.Where(v => v.EntryId == e.Id && v.Version == e.LatestVersion))
             .Select(v => new LatestCandidate(v.Id, v.Version, v.PublishedAt, v.YankedAt != null))
             .SingleOrDefaultAsync(ct);
-        return ChooseLatest([.. current is null ? [] : new[] { current }, new LatestCandidate(published.Id, published.Version, published.PublishedAt, Yanked: false)]);
+        var candidate = new LatestCandidate(published.Id, published.Version, published.PublishedAt, Yanked: false);
+        return ChooseLatest(current is null ? [candidate] : [current, candidate]);
     }
 
     /// <summary>Every version of the entry as <see cref="ChooseLatest"/> sees it, as stored.</summary>

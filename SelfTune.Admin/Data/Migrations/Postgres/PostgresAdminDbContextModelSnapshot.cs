@@ -652,6 +652,9 @@ namespace SelfTune.Admin.Data.Migrations.Postgres
                     b.Property<DateTimeOffset>("UpdatedAt")
                         .HasColumnType("timestamp with time zone");
 
+                    b.Property<int>("VersionCount")
+                        .HasColumnType("integer");
+
                     b.Property<string>("Visibility")
                         .IsRequired()
                         .HasColumnType("text");

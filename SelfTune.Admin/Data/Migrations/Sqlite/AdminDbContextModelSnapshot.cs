@@ -642,6 +642,9 @@ namespace SelfTune.Admin.Data.Migrations.Sqlite
                     b.Property<long>("UpdatedAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<int>("VersionCount")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Visibility")
                         .IsRequired()
                         .HasColumnType("TEXT");
