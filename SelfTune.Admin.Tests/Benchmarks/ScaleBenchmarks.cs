@@ -38,6 +38,9 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
         public HttpClient Browser { get; private set; } = null!;
         public List<Guid> ConnectionIds { get; } = [];
         public List<Guid> EntryIds { get; } = [];
+        /// <summary>The GitHub repository id of each connection, in <see cref="ConnectionIds"/>' order, and their installation.</summary>
+        public List<long> RepoIds { get; } = [];
+        public long InstallationId { get; private set; }
         public TimeSpan SeedTime { get; private set; }
 
         public async Task InitializeAsync()
@@ -65,6 +68,7 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
                 Permissions = """{"contents":"read","metadata":"read","checks":"write"}""", CreatedAt = start, UpdatedAt = start,
             };
             db.Installations.Add(installation);
+            InstallationId = installation.InstallationId;
             for (var batch = 0; batch < ConnectionCount; batch += 500)
             {
                 for (var i = batch; i < batch + 500; i++)
@@ -109,6 +113,7 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
                             Outcome = DeliveryOutcome.Processed, Payload = """{"ref":"refs/heads/main"}""",
                         });
                     ConnectionIds.Add(connection.Id);
+                    RepoIds.Add(connection.RepoId);
                     EntryIds.Add(entry.Id);
                 }
                 db.ChangeTracker.DetectChanges();
@@ -187,8 +192,9 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
     }
 
     /// <summary>
-    /// A publish as the app makes one: a version pushed through the API (archive checked, stored, entry updated) and the
-    /// attempt recorded and announced on the change feed. CPU time of the whole process for K publishes with no page
+    /// A publish as the app makes one: a version pushed through the API (archive checked, stored, entry updated), the
+    /// attempt recorded and announced on the change feed, and a webhook delivery received (the check_run event GitHub
+    /// sends back for the write-back). CPU time of the whole process for K publishes with no page
     /// open, then with one page open (after a warm-up round with it open): for connections and entries on the page's
     /// visible page, and, where a page shows one page of many, for ones on other pages (at 5,000, nearly all). The page
     /// runs on a <see cref="HeadlessRenderer"/> (renders and diffs as a circuit does, without bUnit's HTML snapshot of
@@ -201,6 +207,10 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
     [Fact]
     public Task One_open_Registry_page_adds_at_most_5_percent_CPU_per_publish() =>
         MeasureOpenPageAsync<SelfTune.Admin.Components.Pages.Registry.RegistryEntries>("Registry", $"skill-{Connections.PageSize - 1:D5}", otherPages: true);
+
+    [Fact]
+    public Task One_open_Deliveries_page_adds_at_most_5_percent_CPU_per_publish() =>
+        MeasureOpenPageAsync<SelfTune.Admin.Components.Pages.Deliveries.Deliveries>("Deliveries", "check_run", otherPages: false, shows: DeliveryIdOf);
 
     [Fact]
     public Task One_open_Overview_page_adds_at_most_5_percent_CPU_per_publish() =>
@@ -217,8 +227,14 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
         protected override void BuildRenderTree(Microsoft.AspNetCore.Components.Rendering.RenderTreeBuilder builder) => builder.AddContent(0, Text);
     }
 
-    async Task MeasureOpenPageAsync<TPage>(string pageName, string loadedText, bool otherPages) where TPage : IComponent
+    /// <param name="shows">The text the page shows for a version published (the version itself when null).</param>
+    async Task MeasureOpenPageAsync<TPage>(string pageName, string loadedText, bool otherPages, Func<string, string>? shows = null) where TPage : IComponent
     {
+        // A publish from GitHub also brings webhook deliveries to the app: here the check_run event its write-back causes,
+        // stored through the receiver's ingest (the app stores it and acts on nothing; the Deliveries page lists it).
+        var ingest = org.App.Services.GetRequiredService<SelfTune.Admin.GitHub.Webhooks.DeliveryIngest>();
+        Task ReceiveCheckRunAsync(int index, string version) => ingest.StoreAsync(new(DeliveryIdOf(version), "check_run", "completed", org.InstallationId,
+            org.RepoIds[index], $"scale-gh/skill-{index:D5}", () => "{}"), CancellationToken.None);
         var listens = typeof(TPage) != typeof(EmptyPage);
         const int publishes = 200;
         var round = 0;
@@ -229,7 +245,7 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
             var (before, jitBefore, methodsBefore) = (process.TotalProcessorTime, JitInfo.GetCompilationTime(), JitInfo.GetCompiledMethodCount());
             // The last version the page will show: the last of the loop, or one more, shown, after changes to hidden rows.
             var prefix = $"{3 + pageRounds}.{round}";
-            var shown = listens ? page?.WhenRendered(onVisiblePage ? $"{prefix}.{publishes - 1}" : $"{prefix}.999") : null;
+            var shown = listens ? page?.WhenRendered((shows ?? (v => v))(onVisiblePage ? $"{prefix}.{publishes - 1}" : $"{prefix}.999")) : null;
             for (var i = 0; i < publishes; i++)
             {
                 var version = $"{prefix}.{i}";
@@ -237,6 +253,7 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
                 await PushAsync(org.Api, org.EntryIds[index].ToString(), version, SkillArchive(version));
                 var connection = new GitHubConnection { Id = org.ConnectionIds[index], OrgId = org.OrgId, RepoOwner = "scale-gh", RepoName = "x" };
                 await org.App.AttemptAsync(connection, AttemptStatus.Published, version);
+                await ReceiveCheckRunAsync(index, version);
             }
             if (!onVisiblePage) // one more, shown, so the page has handled every change before the clock stops (made without a page too)
             {
@@ -244,6 +261,7 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
                 await PushAsync(org.Api, org.EntryIds[0].ToString(), version, SkillArchive(version));
                 await org.App.AttemptAsync(new GitHubConnection { Id = org.ConnectionIds[0], OrgId = org.OrgId, RepoOwner = "scale-gh", RepoName = "x" },
                     AttemptStatus.Published, version);
+                await ReceiveCheckRunAsync(0, version);
             }
             if (shown is not null) await shown.WaitAsync(TimeSpan.FromSeconds(30));
             process.Refresh();
@@ -342,6 +360,8 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
 
     static int measuredPages;
 
+    static string DeliveryIdOf(string version) => "delivery-" + version;
+
     /// <summary>Pairs of rounds (without and with the page) each open-page figure is the median of.</summary>
     const int Pairs = 9;
 
@@ -370,6 +390,7 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
                 ("latest attempts of the org", db.Attempts.Where(a => a.OrgId == orgId).OrderByDescending(a => a.CreatedAt).Take(10)),
                 ("entries page", db.Entries.Where(e => e.OrgId == orgId).OrderBy(e => e.Name).ThenBy(e => e.Id).Take(51)),
                 ("deliveries page", SelfTune.Admin.GitHub.Webhooks.DeliveryService.VisibleTo(db, orgId).OrderByDescending(d => d.ReceivedAt).Take(25)),
+                ("deliveries of the org (the count)", SelfTune.Admin.GitHub.Webhooks.DeliveryService.VisibleTo(db, orgId).Select(d => d.Id)),
             };
             var connectionDb = db.Database.GetDbConnection();
             await connectionDb.OpenAsync();

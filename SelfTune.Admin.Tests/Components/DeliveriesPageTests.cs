@@ -5,6 +5,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using SelfTune.Admin.Components.Pages.Deliveries;
 using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
 using SelfTune.Admin.Tests.GitHub;
 
 namespace SelfTune.Admin.Tests.Components;
@@ -141,6 +142,57 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
             .QuerySelector(".mud-input-slot, input, div")!.MouseDownAsync(new());
         page.WaitForAssertion(() => Assert.Contains(page.FindAll(".mud-popover-open .mud-list-item"), i => i.TextContent.Trim() == text));
         await ClickAsync(page, () => page.FindAll(".mud-popover-open .mud-list-item").First(i => i.TextContent.Trim() == text));
+    }
+
+    [Fact]
+    public async Task An_open_first_page_shows_new_deliveries_on_top_and_counts_each_once()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId);
+        var start = DateTimeOffset.UtcNow.AddHours(-1);
+        WebhookDelivery newest = null!;
+        for (var i = 0; i < Deliveries.PageSize + 2; i++)
+            newest = await App.DeliveryAsync("push", installation.InstallationId, receivedAt: start.AddSeconds(i));
+        SignInAs(orgId);
+        var page = RenderPage<Deliveries>();
+        page.WaitForAssertion(() => Assert.Contains($"{Deliveries.PageSize + 2} deliveries", page.Find("[data-testid=total]").TextContent));
+
+        // Announced as the receiver announces what it stores: one received at the very time of the newest shown, with an
+        // id that sorts it after that one (so it is new but not newer), one now, and one of another org's installation.
+        var feed = App.Services.GetRequiredService<IChangeFeed>();
+        var tied = await App.WithDbAsync(async db =>
+        {
+            var row = new WebhookDelivery
+            {
+                Id = new Guid($"00000000-0000-0000-0000-{Random.Shared.NextInt64(1L << 40):x12}"), DeliveryId = Guid.NewGuid().ToString(),
+                Event = "create", InstallationId = installation.InstallationId, ReceivedAt = newest.ReceivedAt, Outcome = DeliveryOutcome.Processed, Payload = "{}",
+            };
+            db.Deliveries.Add(row);
+            await db.SaveChangesAsync();
+            return row;
+        });
+        var latest = await App.DeliveryAsync("push", installation.InstallationId);
+        var stranger = await App.DeliveryAsync("push", PageSeed.NewGitHubId());
+        foreach (var delivery in new[] { tied, latest, stranger }) feed.Publish(Change.OfDelivery(delivery));
+
+        page.WaitForAssertion(() =>
+        {
+            var shown = page.FindAll("[data-testid=delivery-link]").Select(l => l.TextContent).ToList();
+            Assert.Equal(latest.DeliveryId, shown[0]);
+            Assert.Contains(tied.DeliveryId, shown.Take(3));
+            Assert.DoesNotContain(stranger.DeliveryId, shown);
+            Assert.Contains($"{Deliveries.PageSize + 4} deliveries", page.Find("[data-testid=total]").TextContent);
+        });
+
+        // More than a page at once: the total still grows by each.
+        var burst = new List<WebhookDelivery>();
+        for (var i = 0; i < Deliveries.PageSize + 5; i++) burst.Add(await App.DeliveryAsync("push", installation.InstallationId));
+        foreach (var delivery in burst) feed.Publish(Change.OfDelivery(delivery));
+        page.WaitForAssertion(() =>
+        {
+            Assert.Equal(burst[^1].DeliveryId, page.FindAll("[data-testid=delivery-link]")[0].TextContent);
+            Assert.Contains($"{2 * Deliveries.PageSize + 9} deliveries", page.Find("[data-testid=total]").TextContent);
+        });
     }
 
     [Fact]

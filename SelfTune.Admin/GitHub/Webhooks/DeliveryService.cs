@@ -136,16 +136,35 @@ public sealed class DeliveryService(
         return query;
     }
 
-    /// <summary>Newest first; <paramref name="page"/> counts from 0.</summary>
+    /// <summary>Newest first (received_at, then id); <paramref name="page"/> counts from 0.</summary>
     public async Task<Page> ListAsync(Guid orgId, Filter filter, int page, int pageSize, CancellationToken ct = default)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var query = Filtered(db, orgId, filter);
         var total = await query.CountAsync(ct);
-        var items = await query.OrderByDescending(d => d.ReceivedAt).Skip(Math.Max(0, page) * pageSize).Take(pageSize)
+        var items = await query.OrderByDescending(d => d.ReceivedAt).ThenByDescending(d => d.Id).Skip(Math.Max(0, page) * pageSize).Take(pageSize)
             .Select(Summarize(db))
             .ToListAsync(ct);
         return new Page(await WithResultsAsync(db, orgId, items, ct), total);
+    }
+
+    /// <summary>
+    /// The first page of the org's deliveries, as <see cref="ListAsync(Guid, Filter, int, int, CancellationToken)"/> with
+    /// no filter reads it, and how many of them came after <paramref name="newest"/> (the newest of an earlier read), for a
+    /// page that stays open: the deliveries an org sees are never deleted (retention prunes payloads, and rejected
+    /// deliveries, which name no org), so those are what its total grew by. Counting them reads the newest end of the
+    /// received_at index only; counting all of them reads every delivery of the org (12 ms at 50,000).
+    /// </summary>
+    public async Task<(List<Summary> Items, int Newer)> NewestAsync(Guid orgId, int pageSize, (DateTimeOffset ReceivedAt, Guid Id) newest, CancellationToken ct = default)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var query = VisibleTo(db, orgId);
+        var (at, id) = newest;
+        var newer = await query.Where(d => d.ReceivedAt >= at).CountAsync(d => d.ReceivedAt > at || d.Id.CompareTo(id) > 0, ct);
+        var items = await query.OrderByDescending(d => d.ReceivedAt).ThenByDescending(d => d.Id).Take(pageSize)
+            .Select(Summarize(db))
+            .ToListAsync(ct);
+        return (await WithResultsAsync(db, orgId, items, ct), newer);
     }
 
     /// <summary>The API's list: newest first (received_at, then id), keyset-paged.</summary>
