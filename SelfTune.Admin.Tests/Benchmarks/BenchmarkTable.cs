@@ -34,3 +34,14 @@ public static class BenchmarkTable
         lock (FileLock) File.AppendAllText(path + ".details", line + "\n");
     }
 }
+
+/// <summary>
+/// The benchmark classes, one at a time and alone: xunit runs test classes side by side, and a benchmark's figures
+/// (throughput, p99, the process's CPU per publish) are only true of a process that does nothing else meanwhile. Before
+/// this, a whole run measured the open-page rows while the ingest benchmark loaded the same process.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class BenchmarkCollection
+{
+    public const string Name = "Benchmarks";
+}

@@ -18,6 +18,7 @@ namespace SelfTune.Admin.Tests.Benchmarks;
 /// Nothing here asserts a duration — only that the work was done.
 /// </summary>
 [Trait("Category", "Benchmark")]
+[Collection(BenchmarkCollection.Name)]
 public sealed class Benchmarks(ITestOutputHelper output)
 {
     void Report(string what, double value, string unit) => BenchmarkTable.Add(output, what, $"{value:N1} {unit}");

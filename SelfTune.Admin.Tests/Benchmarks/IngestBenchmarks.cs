@@ -26,6 +26,7 @@ namespace SelfTune.Admin.Tests.Benchmarks;
 /// fetch + gunzip + untar of the tarball a publish reads. Asserts only that the work was done, never a duration.
 /// </summary>
 [Trait("Category", "Benchmark")]
+[Collection(BenchmarkCollection.Name)]
 public sealed class IngestBenchmarks(ITestOutputHelper output)
 {
     static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(1);

@@ -25,6 +25,7 @@ namespace SelfTune.Admin.Tests.Benchmarks;
 /// Run with <c>dotnet test SelfTune.Admin.Tests -c Release --filter "FullyQualifiedName~ScaleBenchmarks"</c>.
 /// </summary>
 [Trait("Category", "Benchmark")]
+[Collection(BenchmarkCollection.Name)]
 public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHelper output) : IClassFixture<ScaleBenchmarks.ScaleOrg>
 {
     public const int ConnectionCount = 5_000, AttemptsPerConnection = 10, DeliveriesPerConnection = 10;
