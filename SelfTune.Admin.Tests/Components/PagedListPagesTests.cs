@@ -73,6 +73,8 @@ public sealed class PagedListPagesTests(AdminAppFactory app) : PageTestContext(a
             .ExecuteUpdateAsync(u => u.SetProperty(c => c.PausedReason, "changed unannounced")));
         var otherRows = page.FindComponents<MudBlazor.MudTr>().Skip(1).ToList(); // the header's row first
         var otherRowRenders = otherRows.Select(r => r.RenderCount).ToList();
+        var ownCells = page.FindComponents<MudBlazor.MudTd>().Take(6).ToList(); // the first row's cells before its last attempt
+        var ownCellRenders = ownCells.Select(c => c.RenderCount).ToList();
         await App.AttemptAsync(connections[0], AttemptStatus.Published, "1.0.0");
 
         page.WaitForAssertion(() => Assert.Equal("published", page.Find("[data-testid=attempt-status]").GetAttribute("data-status")));
@@ -80,6 +82,8 @@ public sealed class PagedListPagesTests(AdminAppFactory app) : PageTestContext(a
         Assert.Empty(page.FindAll("[data-testid=paused]")); // the other row was not read again
         // The row showed itself: the table did not render its rows again (a table's render renders every row).
         Assert.Equal(otherRowRenders, otherRows.Select(r => r.RenderCount).ToList());
+        // Only its last attempt changed: the cell that shows it rendered, the row's other cells did not.
+        Assert.Equal(ownCellRenders, ownCells.Select(c => c.RenderCount).ToList());
     }
 
     [Fact]

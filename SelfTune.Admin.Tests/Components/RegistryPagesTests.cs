@@ -307,6 +307,8 @@ public sealed class RegistryPagesTests(AdminAppFactory app) : PageTestContext(ap
         await App.WithDbAsync(db => db.Entries.Where(e => e.Id == notes).ExecuteUpdateAsync(u => u.SetProperty(e => e.Description, "Changed unannounced.")));
         var rows = page.FindComponents<MudBlazor.MudTr>().Skip(1).ToList(); // the header's row first
         var rowRenders = rows.Select(r => r.RenderCount).ToList();
+        var ownCells = page.FindComponents<MudBlazor.MudTd>().Take(3).ToList(); // the first row's name, visibility, repository
+        var ownCellRenders = ownCells.Select(c => c.RenderCount).ToList();
         await PublishThroughServiceAsync(summarizer, "1.1.0");
 
         page.WaitForAssertion(() => Assert.Equal(["1.1.0", "—"], page.FindAll("[data-testid=latest-version]").Select(c => c.TextContent.Trim())));
@@ -314,6 +316,8 @@ public sealed class RegistryPagesTests(AdminAppFactory app) : PageTestContext(ap
         Assert.DoesNotContain("Changed unannounced.", page.Markup); // only the published entry's row was read again
         // The row showed itself: the table did not render its rows again (a table's render renders every row).
         Assert.Equal(rowRenders, rows.Select(r => r.RenderCount).ToList());
+        // The entry's name, visibility and repository did not change: those cells did not render either.
+        Assert.Equal(ownCellRenders, ownCells.Select(c => c.RenderCount).ToList());
 
         await PublishThroughServiceAsync(notes, "0.1.0");
         page.WaitForAssertion(() => Assert.Equal(["1.1.0", "0.1.0"], page.FindAll("[data-testid=latest-version]").Select(c => c.TextContent.Trim())));

@@ -61,9 +61,18 @@ public abstract class LiveRow<TRow> : ComponentBase, IDisposable where TRow : cl
 
     internal void Show(TRow row, DateTimeOffset at)
     {
-        (Shown, ShownAt, changed) = (row, at, true);
+        var before = Shown;
+        (Shown, ShownAt) = (row, at);
+        if (ShowByPart(before, row, at)) return;
+        changed = true;
         StateHasChanged();
     }
+
+    /// <summary>
+    /// Shows a live update of <paramref name="before"/> to <paramref name="row"/> by the part of the row that shows what
+    /// changed, when only that changed (the rest of the row does not render); true when it did. The whole row by default.
+    /// </summary>
+    protected virtual bool ShowByPart(TRow before, TRow row, DateTimeOffset at) => false;
 
     protected override bool ShouldRender() => changed;
 
