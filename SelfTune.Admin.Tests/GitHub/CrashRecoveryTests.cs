@@ -258,7 +258,10 @@ public sealed partial class CrashRecoveryTests(ITestOutputHelper output) : IAsyn
         protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
         {
             base.ConfigureWebHost(builder);
-            builder.ConfigureServices(services => services.ConfigureDbContext<AdminDbContext>(o => o.AddInterceptors(interceptor)));
+            // Each provider's context type has its own options: on PostgreSQL the app's contexts are PostgresAdminDbContext.
+            builder.ConfigureServices(services => services
+                .ConfigureDbContext<AdminDbContext>(o => o.AddInterceptors(interceptor))
+                .ConfigureDbContext<PostgresAdminDbContext>(o => o.AddInterceptors(interceptor)));
         }
     }
 
