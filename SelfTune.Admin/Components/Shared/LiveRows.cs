@@ -12,10 +12,10 @@ public sealed class LiveRows<TRow>(Func<TRow, Guid> keyOf) where TRow : class
     readonly Dictionary<Guid, LiveRow<TRow>> shown = [];
 
     /// <summary>
-    /// Shows each of <paramref name="rows"/>, read again at <paramref name="at"/>, in its row; on the renderer's thread.
-    /// False when one of them has no row rendered yet: then the page's next render shows it.
+    /// Shows each of <paramref name="rows"/>, read again at <paramref name="at"/> (for rows that show relative times), in
+    /// its row; on the renderer's thread. False when one of them has no row rendered yet: then the page's next render shows it.
     /// </summary>
-    public bool Show(IEnumerable<TRow> rows, DateTimeOffset at)
+    public bool Show(IEnumerable<TRow> rows, DateTimeOffset at = default)
     {
         var all = true;
         foreach (var row in rows)
@@ -23,8 +23,6 @@ public sealed class LiveRows<TRow>(Func<TRow, Guid> keyOf) where TRow : class
             else all = false;
         return all;
     }
-
-    internal Guid KeyOf(TRow row) => keyOf(row);
 
     internal void Add(TRow row, LiveRow<TRow> cells) => shown[keyOf(row)] = cells;
 
