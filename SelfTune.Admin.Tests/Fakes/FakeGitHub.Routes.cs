@@ -770,7 +770,19 @@ public sealed partial class FakeGitHub
     /// <summary>Builds the archive exactly as the client would get it from GitHub (for assertions).</summary>
     public byte[] BuildTarball(FakeRepo repo, string sha)
     {
-        lock (_gate) return FakeGitObjects.BuildTarball(repo.Owner, repo.Name, repo.Commits[sha], repo.Trees, repo.Blobs);
+        lock (_gate) return TarballOf(repo, sha).ToArray(); // a copy: the cached one is what GitHub serves
+    }
+
+    // Built once per commit and name, as GitHub caches its archives: a commit's tree never changes, and building a large
+    // repository's archive on every download would charge this process (which the app under test shares) for GitHub's work.
+    private readonly Dictionary<(string Owner, string Name, string Sha), byte[]> _tarballs = new();
+
+    private byte[] TarballOf(FakeRepo repo, string sha)
+    {
+        var key = (repo.Owner, repo.Name, sha);
+        if (!_tarballs.TryGetValue(key, out var data))
+            _tarballs[key] = data = FakeGitObjects.BuildTarball(repo.Owner, repo.Name, repo.Commits[sha], repo.Trees, repo.Blobs);
+        return data;
     }
 
     private async Task WriteTarballAsync(HttpContext ctx, FakeRepo repo, string sha, bool truncate)
@@ -779,7 +791,7 @@ public sealed partial class FakeGitHub
         string top;
         lock (_gate)
         {
-            data = FakeGitObjects.BuildTarball(repo.Owner, repo.Name, repo.Commits[sha], repo.Trees, repo.Blobs);
+            data = TarballOf(repo, sha);
             top = FakeGitObjects.TopFolder(repo.Owner, repo.Name, sha);
         }
         ctx.Response.StatusCode = 200;

@@ -273,7 +273,11 @@ public class GitHubHarness : IAsyncLifetime
         r["owner"]!["login"] = repo.Owner;
         r["owner"]!["name"] = repo.Owner;
         r["default_branch"] = repo.DefaultBranch;
-        if (payload["head_commit"] is JsonObject head) head["id"] = after;
+        // The shared payload is a deletion, which has no head commit; GitHub sends one with every push that names a commit
+        // (for a tag, the commit the tag points to), so the adapted push gets one, taken from a real payload.
+        if (payload["head_commit"] is not JsonObject head)
+            payload["head_commit"] = head = SharedPayload("push/with-new-branch.payload.json")["head_commit"]!.AsObject().DeepClone().AsObject();
+        head["id"] = after;
         return payload.ToJsonString();
     }
 

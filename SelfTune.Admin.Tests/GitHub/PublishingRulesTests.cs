@@ -88,6 +88,31 @@ public sealed class PublishingRulesTests(GitHubHarness h) : IClassFixture<GitHub
     }
 
     [Fact]
+    public async Task A_tag_push_publishes_the_commit_its_payload_names_without_asking_github_for_the_tag()
+    {
+        var c = await h.ConnectRepoAsync(h.Api, "tag-head-commit");
+        var tagged = h.GitHub.PushCommit(c.Repo, "main", GitHubHarness.Skill("tag-head-commit", extra: "what was tagged"));
+        // An annotated tag: the push's after is the tag object; head_commit is the commit the tag points to.
+        const string tagObject = "7a9c0d6e5b4f3a2918273645546372819a0b1c2d";
+        var payload = JsonNode.Parse(GitHubHarness.AdaptPush(GitHubHarness.SharedPayload("push/with-installation.payload.json"),
+            c.Repo, c.Installation, "refs/tags/v3.0.0", tagObject))!;
+        payload["head_commit"]!["id"] = tagged;
+        // By the time the publish runs, the tag was moved on to another commit: the push still names what was pushed.
+        h.GitHub.PushTag(c.Repo, "v3.0.0", h.GitHub.PushCommit(c.Repo, "main", GitHubHarness.Skill("tag-head-commit", extra: "moved on")));
+        var resolvesBefore = h.GitHub.CountRequests($"/repos/{c.Repo.FullName}/commits/");
+
+        await h.SendAsync("push", payload.ToJsonString());
+
+        var attempt = (await h.WaitForFinishedAttemptsAsync(c.ConnectionId, 1))[0];
+        Assert.True(attempt.Status == AttemptStatus.Published, attempt.Message);
+        Assert.Equal(("3.0.0", tagged), (attempt.Version, attempt.CommitSha));
+        Assert.Equal(resolvesBefore, h.GitHub.CountRequests($"/repos/{c.Repo.FullName}/commits/"));
+        var version = await h.Api.GetFromJsonAsync<JsonObject>($"/api/v1/registry/{c.EntryId}/versions/3.0.0");
+        var readme = version!["file_manifest"]!.AsArray().Single(f => f!["path"]!.GetValue<string>() == "README.md")!;
+        Assert.Equal("what was tagged".Length, readme["size"]!.GetValue<long>()); // not the 8 bytes of "moved on"
+    }
+
+    [Fact]
     public async Task Write_back_is_unsupported_without_checks_or_statuses_permission()
     {
         var c = await h.ConnectRepoAsync(h.Api, "no-write-perms", new { write_back_enabled = true }, checksWrite: false, statusesWrite: false);

@@ -39,19 +39,37 @@ public sealed class PublishService(
         }
 
         attempt.Start(clock.GetUtcNow());
-        await SaveAndNotifyAsync(attempt, ct);
         var span = System.Diagnostics.Activity.Current; // the job's span (the worker started it)
         span?.SetTag("selftune.connection.id", connection.Id);
         span?.SetTag("selftune.attempt.id", attempt.Id);
+
+        // The start is recorded (and shown) before the first call to GitHub, which may take a while; an attempt whose
+        // commit came with its webhook and that writes nothing back makes no call before publishing, and records its start
+        // with its write-back status, in one write.
+        var recorded = false;
+        async Task RecordStartAsync()
+        {
+            if (recorded) return;
+            await SaveAndNotifyAsync(attempt, ct);
+            recorded = true;
+        }
 
         var channel = WriteBack.Channel.None;
         AttemptOutcome result;
         try
         {
-            attempt.CommitSha ??= await browser.ResolveCommitAsync(connection,
-                attempt.SourceRef ?? throw new InvalidOperationException("An attempt needs a ref."), ct);
+            if (attempt.CommitSha is null)
+            {
+                await RecordStartAsync();
+                attempt.CommitSha = await browser.ResolveCommitAsync(connection,
+                    attempt.SourceRef ?? throw new InvalidOperationException("An attempt needs a ref."), ct);
+            }
             channel = await writeBack.PrepareAsync(attempt, connection, ct);
-            if (attempt.CheckRunId is null && attempt.StatusContext is null) await writeBack.StartAsync(channel, attempt, connection, ct);
+            if (channel != WriteBack.Channel.None && attempt.CheckRunId is null && attempt.StatusContext is null)
+            {
+                await RecordStartAsync();
+                await writeBack.StartAsync(channel, attempt, connection, ct);
+            }
             await SaveAndNotifyAsync(attempt, ct);
 
             result = await builder.RunAsync(connection, attempt, ct);

@@ -150,7 +150,11 @@ public sealed class WebhookProcessor(
             }
             else if (gitRef.StartsWith("refs/tags/", StringComparison.Ordinal))
             {
-                await TagAsync(connections, gitRef["refs/tags/".Length..], after, ct);
+                // The commit the tag names is in the payload: head_commit is "the commit pointed to by the annotated tag"
+                // (GitHub's push event reference), while after is the tag object itself for an annotated tag. With it the
+                // publish makes no call to resolve the tag, and resolves nothing a later move of the tag could change.
+                var commit = GitRef.TryGetSha(push.HeadCommit?.Id, out var sha) ? sha : null;
+                await TagAsync(connections, gitRef["refs/tags/".Length..], commit ?? after, ct, commitKnown: commit is not null);
             }
         }
 
@@ -163,7 +167,9 @@ public sealed class WebhookProcessor(
         }
 
         /// <summary>GitHub sends both a push and a create event for a new tag; the second within minutes is an echo.</summary>
-        async Task TagAsync(List<GitHubConnection> connections, string tag, string? sha, CancellationToken ct)
+        /// <param name="sha">The push's commit (null for a create event, which names none).</param>
+        /// <param name="commitKnown">The sha is the tag's commit (from head_commit): the attempt publishes it without resolving the tag.</param>
+        async Task TagAsync(List<GitHubConnection> connections, string tag, string? sha, CancellationToken ct, bool commitKnown = false)
         {
             var since = clock.GetUtcNow() - TagEchoWindow;
             var matching = connections.Where(c => TagPattern.TryParse(c.TagPattern, out var p, out _) && p!.IsMatch(tag)).ToList();
@@ -173,7 +179,7 @@ public sealed class WebhookProcessor(
                 var echo = await db.Attempts.AnyAsync(a => a.ConnectionId == c.Id && a.Trigger == AttemptTrigger.Tag && a.SourceRef == tag
                     && a.CreatedAt > since && (sha == null || a.CommitSha == null || a.CommitSha == sha), ct);
                 if (echo) { echoes++; continue; }
-                Trigger(c, AttemptTrigger.Tag, tag, null);
+                Trigger(c, AttemptTrigger.Tag, tag, commitKnown ? sha : null);
             }
             // The other event of the pair (push or create, whichever came first) already queued the publish: say so, not "0 queued".
             var other = sha is null ? "push" : "create";
