@@ -12,8 +12,9 @@ namespace SelfTune.Admin.Tests.Jobs;
 /// How many times idle slots look for work (a claim on PostgreSQL, the read before one on SQLite, where a claim takes the
 /// one write lock that ingest needs) when jobs are stored, as the <c>selftune.jobs.looks</c> metric counts them. The worker has four slots and polls only every ten minutes,
 /// so every look here is one a wake-up caused. SQLite only for the counts: on PostgreSQL every instance also hears the
-/// NOTIFY of the storing transaction (one per transaction, whatever it stored), which wakes every idle slot by design (a
-/// claim there takes row locks only), so the count there depends on when that NOTIFY lands; the jobs still run.
+/// NOTIFY of the storing transaction (one per transaction, whatever it stored), which sends one more slot to look (and
+/// that one the next while they find jobs: JobQueue.NotifySpreading), so the count there depends on when that NOTIFY
+/// lands; the jobs still run.
 /// </summary>
 public sealed class JobWakeUpTests : IAsyncLifetime
 {
@@ -93,6 +94,40 @@ public sealed class JobWakeUpTests : IAsyncLifetime
         Assert.Equal("parent done", (await app.WaitAsync(parentId)).Result);
         Assert.Equal("older done", (await app.WaitAsync(olderJob.Id)).Result);
         Assert.Equal("child done", (await app.WaitAsync(childId)).Result); // its wake-up was kept: no ten-minute poll
+    }
+
+    [Fact]
+    public async Task A_notify_with_nothing_to_claim_sends_one_slot_to_look_not_all_four()
+    {
+        await looks.WaitForAsync(4);
+
+        app.Queue.NotifySpreading(); // what a NOTIFY does: on PostgreSQL an instance hears its own transactions' too
+        await looks.WaitForAsync(5);
+        var ids = await app.EnqueueAsync(app.Script.Add((_, _, _) => Task.FromResult<string?>("done")));
+        Assert.Equal(JobState.Succeeded, (await app.WaitAsync(ids[0])).State);
+
+        if (!TestDatabase.IsPostgres) Assert.Equal(6, looks.Count); // waking every idle slot made it 9: three claims that found nothing
+    }
+
+    [Fact]
+    public async Task A_notify_for_several_jobs_spreads_them_over_the_idle_slots()
+    {
+        await looks.WaitForAsync(4);
+        var started = 0;
+        var allStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var together = app.Script.Add(async (_, _, ct) =>
+        {
+            if (Interlocked.Increment(ref started) == 3) allStarted.SetResult();
+            await allStarted.Task.WaitAsync(TimeSpan.FromSeconds(30), ct); // runs only when three slots run at once
+            return "together";
+        });
+        // Three jobs in one transaction that no in-process wake-up announces (as another instance's would be): one NOTIFY.
+        var jobs = Enumerable.Range(0, 3).Select(i => app.Queue.NewJob(ScriptedJobHandler.TestKind, new TestPayload(together, i))).ToList();
+        await app.WithDbAsync(async db => { db.Jobs.AddRange(jobs); return await db.SaveChangesAsync(); });
+
+        app.Queue.NotifySpreading();
+
+        foreach (var job in jobs) Assert.Equal("together", (await app.WaitAsync(job.Id)).Result);
     }
 
     /// <summary>Stores a job of <paramref name="scenario"/> as a webhook job stores its publishes: from the running handler, as its last step.</summary>

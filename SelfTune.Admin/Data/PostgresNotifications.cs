@@ -77,7 +77,7 @@ public sealed class PostgresNotifications(DatabaseSettings settings, JobQueue qu
 
     void Dispatch(string channel, string payload)
     {
-        if (channel == JobsChannel) queue.Notify(JobQueue.EverySlot); // one NOTIFY per transaction, however many jobs it stored
+        if (channel == JobsChannel) queue.NotifySpreading(); // one NOTIFY per transaction, however many jobs it stored
         else if (channel == ChangesChannel) feed.Receive(payload);
     }
 }

@@ -116,9 +116,14 @@ public sealed class JobWorker(
                     polled = !await queue.WaitForWakeUpAsync(options.Value.PollInterval, stopping);
                     continue;
                 }
-                // Found by a look of its own, not for a wake-up (which stands for one job): there may be more, so one more
-                // idle slot looks too, and a backlog found by polling still spreads over every slot.
-                if (job is not null && polled) queue.Notify();
+                if (polled)
+                {
+                    // Found by a look of its own, not for a wake-up (which stands for one job): there may be more, so one
+                    // more idle slot looks too, and a backlog found by polling still spreads over every slot.
+                    if (job is not null) queue.Notify();
+                }
+                // Woken, maybe for a NOTIFY (which stands for any number of jobs): a job found passes it on, none ends it.
+                else if (queue.TakeSpreading() && job is not null) queue.NotifySpreading();
             }
 
             looked = false;
