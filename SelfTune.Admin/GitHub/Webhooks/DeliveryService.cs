@@ -160,10 +160,20 @@ public sealed class DeliveryService(
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var query = VisibleTo(db, orgId);
-        var newer = await query.Where(d => d.ReceivedAt >= newestAt).CountAsync(d => d.ReceivedAt > newestAt || d.Id.CompareTo(newestId) > 0, ct);
         var items = await query.OrderByDescending(d => d.ReceivedAt).ThenByDescending(d => d.Id).Take(pageSize)
             .Select(Summarize(db))
             .ToListAsync(ct);
+        // Counted after the page is read, and only up to its top: the two reads see the table at different moments, and a
+        // delivery stored between them is then neither shown nor counted now, but counted by the next update (whose newest
+        // shown is this top). Counted first, one stored between the reads was shown without being counted, and lost from
+        // the total for good (PostgreSQL, a burst of deliveries while the page was open).
+        var newer = 0;
+        if (items is [var top, ..])
+        {
+            var (topAt, topId) = (top.ReceivedAt, top.Id);
+            newer = await query.Where(d => d.ReceivedAt >= newestAt && d.ReceivedAt <= topAt)
+                .CountAsync(d => (d.ReceivedAt > newestAt || d.Id.CompareTo(newestId) > 0) && (d.ReceivedAt < topAt || d.Id.CompareTo(topId) <= 0), ct);
+        }
         return (await WithResultsAsync(db, orgId, items, ct), newer);
     }
 
