@@ -106,7 +106,9 @@ public sealed class JobWakeUpTests : IAsyncLifetime
         var ids = await app.EnqueueAsync(app.Script.Add((_, _, _) => Task.FromResult<string?>("done")));
         Assert.Equal(JobState.Succeeded, (await app.WaitAsync(ids[0])).State);
 
-        if (!TestDatabase.IsPostgres) Assert.Equal(6, looks.Count); // waking every idle slot made it 9: three claims that found nothing
+        // Waking every idle slot made it 9: three claims that found nothing. 7 when the job's slot took the NOTIFY's wake-up
+        // before the slot woken for it had (between its look and taking it): that slot then passes it on, once.
+        if (!TestDatabase.IsPostgres) Assert.InRange(looks.Count, 6, 7);
     }
 
     [Fact]
