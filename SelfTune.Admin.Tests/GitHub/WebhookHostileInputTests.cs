@@ -63,6 +63,23 @@ public sealed class WebhookHostileInputTests(GitHubHarness h) : IClassFixture<Gi
     }
 
     [Fact]
+    public async Task A_push_whose_after_is_not_a_commit_sha_fails_once_naming_the_field_and_publishes_nothing()
+    {
+        var c = await h.ConnectRepoAsync(h.Api, "hostile-after");
+        var payload = JsonNode.Parse(h.GitHub.Payloads.Push(c.Repo, "main"))!.AsObject();
+        payload["after"] = "../../../../user"; // would be a path in the tarball URL
+        var requestsBefore = h.GitHub.CountRequests("/user");
+
+        var (job, delivery) = await WaitForWebhookJobAsync(await h.SendAsync("push", payload.ToJsonString()));
+
+        Assert.Equal((JobState.Failed, 1), (job.State, job.Attempts));
+        Assert.Equal(DeliveryOutcome.Failed, delivery.Outcome);
+        Assert.Equal("The push payload's after is not a commit SHA (40 hex digits).", delivery.OutcomeMessage);
+        Assert.Equal(0, await h.App.WithDbAsync(db => db.Attempts.CountAsync(a => a.ConnectionId == c.ConnectionId)));
+        Assert.Equal(requestsBefore, h.GitHub.CountRequests("/user"));
+    }
+
+    [Fact]
     public async Task Large_bodies_beyond_the_concurrent_limit_are_answered_503_with_retry_after_and_small_ones_still_pass()
     {
         var gate = h.App.Services.GetRequiredService<WebhookBodyGate>();

@@ -139,7 +139,9 @@ public sealed class WebhookProcessor(
         {
             var gitRef = push.Ref ?? throw Missing("ref");
             if (push.Deleted || push.After == ZeroSha) { outcome = DeletedRef(gitRef); return; }
-            var after = push.After ?? throw Missing("after");
+            // The commit every attempt of this push reads (its tarball URL names it): nothing but a SHA may get that far.
+            var after = GitRef.TryGetSha(push.After ?? throw Missing("after"), out var sha) ? sha
+                : throw new UnprocessablePayloadException($"The {delivery.Event} payload's after is not a commit SHA (40 hex digits).");
             var connections = await ConnectionsForAsync(RepositoryIdOf(push.Repository), ct);
             if (gitRef.StartsWith("refs/heads/", StringComparison.Ordinal))
             {
@@ -153,7 +155,7 @@ public sealed class WebhookProcessor(
                 // The commit the tag names is in the payload: head_commit is "the commit pointed to by the annotated tag"
                 // (GitHub's push event reference), while after is the tag object itself for an annotated tag. With it the
                 // publish makes no call to resolve the tag, and resolves nothing a later move of the tag could change.
-                var commit = GitRef.TryGetSha(push.HeadCommit?.Id, out var sha) ? sha : null;
+                var commit = GitRef.TryGetSha(push.HeadCommit?.Id, out var head) ? head : null;
                 await TagAsync(connections, gitRef["refs/tags/".Length..], commit ?? after, ct, commitKnown: commit is not null);
             }
         }
