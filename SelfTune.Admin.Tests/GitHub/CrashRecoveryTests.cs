@@ -221,7 +221,8 @@ public sealed partial class CrashRecoveryTests(ITestOutputHelper output) : IAsyn
     {
         var installation = gh.AddInstallation("crash-mark");
         var repo = gh.AddRepo(installation, "crash-mark", "skills");
-        await using var app = new CrashOnceAppFactory();
+        var crash = new CrashOnDeliveryProcessed();
+        await using var app = new AdminAppFactory { Interceptors = { crash } };
         foreach (var (k, v) in GitHubHarness.Settings(gh)) app.Settings[k] = v;
         app.Settings["GitHub:TrustApiKeyBinding"] = "true"; // binding is not what this test is about
         using var api = app.CreateClient(app.DevelopmentKey);
@@ -235,7 +236,7 @@ public sealed partial class CrashRecoveryTests(ITestOutputHelper output) : IAsyn
         var queue = app.Services.GetRequiredService<SelfTune.Admin.Jobs.JobQueue>();
         var webhookJob = await app.WithDbAsync(db => db.Jobs.SingleAsync(j => j.Kind == PublishJobs.Webhook));
         var done = await queue.WaitForCompletionAsync(webhookJob.Id, TimeSpan.FromSeconds(30));
-        Assert.Equal(0, app.CrashesLeft); // the simulated crash happened
+        Assert.Equal(0, crash.Left); // the simulated crash happened
         Assert.Equal(JobState.Succeeded, done.State);
         Assert.Equal(2, done.Attempts); // the crashed try and the re-run
 
@@ -248,23 +249,7 @@ public sealed partial class CrashRecoveryTests(ITestOutputHelper output) : IAsyn
         Assert.Equal(DeliveryOutcome.Processed, (await app.WithDbAsync(db => db.Deliveries.SingleAsync())).Outcome);
     }
 
-    /// <summary>The app in process, whose first save marking a delivery processed fails as if the process died right then.</summary>
-    sealed class CrashOnceAppFactory : AdminAppFactory
-    {
-        readonly CrashOnDeliveryProcessed interceptor = new();
-
-        public int CrashesLeft => interceptor.Left;
-
-        protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
-        {
-            base.ConfigureWebHost(builder);
-            // Each provider's context type has its own options: on PostgreSQL the app's contexts are PostgresAdminDbContext.
-            builder.ConfigureServices(services => services
-                .ConfigureDbContext<AdminDbContext>(o => o.AddInterceptors(interceptor))
-                .ConfigureDbContext<PostgresAdminDbContext>(o => o.AddInterceptors(interceptor)));
-        }
-    }
-
+    /// <summary>Fails the first save that marks a delivery processed, as if the process died right then.</summary>
     sealed class CrashOnDeliveryProcessed : Microsoft.EntityFrameworkCore.Diagnostics.SaveChangesInterceptor
     {
         int left = 1;

@@ -15,7 +15,10 @@ namespace SelfTune.Admin.Tests.GitHub;
 /// </summary>
 public sealed class DeliveryNewestTests : IAsyncLifetime
 {
-    readonly InterleavingAppFactory app = new();
+    readonly Interleaving interleave = new();
+    readonly AdminAppFactory app;
+
+    public DeliveryNewestTests() => app = new AdminAppFactory { Interceptors = { interleave } };
 
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -35,27 +38,13 @@ public sealed class DeliveryNewestTests : IAsyncLifetime
 
         // On the update, right after its first read, a new delivery is stored (as the receiver does at any moment).
         WebhookDelivery? stored = null;
-        var first = await app.Interleave.RunAsync(() => deliveries.NewestAsync(orgId, shown, 25),
+        var first = await interleave.RunAsync(() => deliveries.NewestAsync(orgId, shown, 25),
             afterFirstRead: async () => stored = await app.DeliveryAsync("push", installation.InstallationId, receivedAt: start.AddSeconds(5)));
         Assert.NotNull(stored);
         var second = await deliveries.NewestAsync(orgId, first, 25);
 
         Assert.Equal(stored.Id, second.Items[0].Id);
         Assert.Equal(4, second.Total); // counting first, then reading, showed it in the first update and counted it in neither
-    }
-
-    /// <summary>The app, whose database reads made inside <see cref="Interleaving.RunAsync"/> can be interleaved with other work.</summary>
-    sealed class InterleavingAppFactory : AdminAppFactory
-    {
-        public Interleaving Interleave { get; } = new();
-
-        protected override void ConfigureWebHost(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
-        {
-            base.ConfigureWebHost(builder);
-            builder.ConfigureServices(services => services
-                .ConfigureDbContext<AdminDbContext>(o => o.AddInterceptors(Interleave))
-                .ConfigureDbContext<PostgresAdminDbContext>(o => o.AddInterceptors(Interleave)));
-        }
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using SelfTune.Admin.Auth;
@@ -36,6 +37,11 @@ public class AdminAppFactory : WebApplicationFactory<Program>
     /// <summary>The API key seeded for org acme (Development only).</summary>
     public string DevelopmentKey { get; } = ApiKeyFormat.Generate();
     public Dictionary<string, string?> Settings { get; } = new();
+    /// <summary>
+    /// EF Core interceptors on the app's every context, set before the first use (a simulated crash, a write between two
+    /// reads). Each provider's context type has its own options: on PostgreSQL the app's contexts are PostgresAdminDbContext.
+    /// </summary>
+    public List<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor> Interceptors { get; } = [];
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
@@ -45,6 +51,10 @@ public class AdminAppFactory : WebApplicationFactory<Program>
         if (EnvironmentName == Environments.Development) builder.UseSetting("Development:ApiKey", DevelopmentKey);
         builder.UseSetting("Authentication:Oidc:Authority", ""); // no provider unless Settings name one
         foreach (var (key, value) in Settings) builder.UseSetting(key, value);
+        if (Interceptors.Count > 0)
+            builder.ConfigureServices(services => services
+                .ConfigureDbContext<AdminDbContext>(o => o.AddInterceptors(Interceptors))
+                .ConfigureDbContext<PostgresAdminDbContext>(o => o.AddInterceptors(Interceptors)));
     }
 
     public HttpClient CreateClient(string? apiKey)
