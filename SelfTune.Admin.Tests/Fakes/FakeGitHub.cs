@@ -499,6 +499,21 @@ public sealed partial class FakeGitHub : IAsyncDisposable
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, _shutdown.Token);
         var aborted = false;
         var reset = false;
+        // Logged before the client can see the outcome (the response's headers leave, or the connection is reset): a test
+        // that reads the log right after its call returned must find the call there, however loaded the machine is.
+        var logged = 0;
+        void Log(int status)
+        {
+            if (Interlocked.Exchange(ref logged, 1) != 0) return;
+            var entry = new FakeRequest(method, path, query, status, ctx.Items["auth"] as string, DateTimeOffset.UtcNow, ctx.Items.ContainsKey("unrouted"));
+            lock (_gate) _requests.Add(entry);
+        }
+        ctx.Items[LogBeforeReset] = (Action)(() => Log(0));
+        ctx.Response.OnStarting(() =>
+        {
+            Log(ctx.Response.StatusCode);
+            return Task.CompletedTask;
+        });
         try
         {
             var fault = TakeFault(method, path + query, truncation: false);
@@ -511,7 +526,7 @@ public sealed partial class FakeGitHub : IAsyncDisposable
                     break;
                 case FaultKind.ActedThenServerError or FaultKind.ConnectionReset:
                     reset = fault.Kind == FaultKind.ConnectionReset;
-                    if (reset && !fault.AfterActing) ctx.Abort();
+                    if (reset && !fault.AfterActing) Reset(ctx);
                     else await ActThenLoseTheAnswerAsync(ctx, fault, cts.Token);
                     return;
                 default:
@@ -539,10 +554,17 @@ public sealed partial class FakeGitHub : IAsyncDisposable
         }
         finally
         {
-            var entry = new FakeRequest(method, path, query, reset ? 0 : aborted ? 499 : ctx.Response.StatusCode,
-                ctx.Items["auth"] as string, DateTimeOffset.UtcNow, ctx.Items.ContainsKey("unrouted"));
-            lock (_gate) _requests.Add(entry);
+            Log(reset ? 0 : aborted ? 499 : ctx.Response.StatusCode);
         }
+    }
+
+    private const string LogBeforeReset = "log-before-reset";
+
+    /// <summary>Resets the connection, logging the request first (status 0): the client sees the reset at once.</summary>
+    private static void Reset(HttpContext ctx)
+    {
+        ((Action)ctx.Items[LogBeforeReset]!)();
+        ctx.Abort();
     }
 
     private static string? DescribeAuth(HttpRequest req)
@@ -578,7 +600,7 @@ public sealed partial class FakeGitHub : IAsyncDisposable
         }
         if (fault.Kind == FaultKind.ConnectionReset)
         {
-            ctx.Abort();
+            Reset(ctx);
             return;
         }
         ctx.Response.Clear();
