@@ -36,14 +36,16 @@ public sealed class OperationsTests
             Assert.Equal(WriteBackStatus.Success, attempt.WriteBackStatus);
             await h.WaitForConnectionJobsAsync(c.ConnectionId);
             // A job's span ends after the worker has written the job's completion, so the database can say "done"
-            // a moment before the exporter holds the span: wait for the span itself.
-            await spans.WaitForAsync(s => s.DisplayName == $"job {PublishJobs.Publish}");
+            // a moment before the exporter holds the span: wait for the spans themselves. The listener is process-wide
+            // and other tests publish meanwhile, so each wait names this push's trace (waiting for any publish span
+            // once let a parallel test's satisfy it, and the snapshot missed this one's).
             await spans.WaitForAsync(s => s.Kind == ActivityKind.Server && Equals(s.GetTagItem("github.delivery"), deliveryId));
+            var traceId = spans.Snapshot().Single(s => s.Kind == ActivityKind.Server && Equals(s.GetTagItem("github.delivery"), deliveryId)).TraceId;
+            await spans.WaitForAsync(s => s.TraceId == traceId && s.DisplayName == $"job {PublishJobs.Webhook}");
+            await spans.WaitForAsync(s => s.TraceId == traceId && s.DisplayName == $"job {PublishJobs.Publish}");
             tracing.ForceFlush();
 
-            var all = spans.Snapshot();
-            var received = Assert.Single(all, s => s.Kind == ActivityKind.Server && Equals(s.GetTagItem("github.delivery"), deliveryId));
-            var trace = all.Where(s => s.TraceId == received.TraceId).ToList();
+            var trace = spans.Snapshot().Where(s => s.TraceId == traceId).ToList();
             var names = string.Join(", ", trace.Select(s => s.DisplayName));
             // The webhook job and the publish job it queued, each continuing the trace.
             Assert.Contains(trace, s => s.DisplayName == $"job {PublishJobs.Webhook}");
