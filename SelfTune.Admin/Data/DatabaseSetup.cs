@@ -12,7 +12,13 @@ public enum DatabaseProvider
 }
 
 /// <summary>The database settings the app runs with, for the parts that talk to the server itself (LISTEN/NOTIFY).</summary>
-public sealed record DatabaseSettings(DatabaseProvider Provider, string ConnectionString)
+/// <param name="InstanceName">
+/// PostgreSQL: the <c>application_name</c> of this instance's connections, unique to it (the configured one, or
+/// "selftune", then "#" and eight random hex digits). The "Jobs" trigger's NOTIFY carries it, so an instance can tell its
+/// own transactions' notifications (whose jobs its in-process wake-ups already announced) from other instances'; and
+/// pg_stat_activity shows which instance holds a connection.
+/// </param>
+public sealed record DatabaseSettings(DatabaseProvider Provider, string ConnectionString, string? InstanceName = null)
 {
     /// <summary>Where Data Protection keeps its keys: <c>DataProtection:KeyStore</c>, else the database on PostgreSQL (several instances share it) and a folder on SQLite.</summary>
     public string KeyStore(IConfiguration config) => config["DataProtection:KeyStore"] ?? (Provider == DatabaseProvider.Postgres ? "Database" : "FileSystem");
@@ -119,9 +125,16 @@ public static class DatabaseSetup
 
         var connectionString = config.GetConnectionString("SelfTune");
         if (provider == DatabaseProvider.Postgres)
-            return string.IsNullOrWhiteSpace(connectionString)
-                ? throw new InvalidOperationException("Database:Provider=Postgres needs ConnectionStrings:SelfTune (e.g. Host=db;Database=selftune;Username=selftune;Password=...).")
-                : new(provider, connectionString);
+        {
+            if (string.IsNullOrWhiteSpace(connectionString))
+                throw new InvalidOperationException("Database:Provider=Postgres needs ConnectionStrings:SelfTune (e.g. Host=db;Database=selftune;Username=selftune;Password=...).");
+            var postgres = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+            // The server keeps 63 bytes of an application_name: the random part must survive that.
+            var prefix = string.IsNullOrWhiteSpace(postgres.ApplicationName) ? "selftune" : postgres.ApplicationName;
+            var instance = $"{(prefix.Length > 40 ? prefix[..40] : prefix)}#{Guid.NewGuid().ToString("N")[..8]}";
+            postgres.ApplicationName = instance;
+            return new(provider, postgres.ConnectionString, instance);
+        }
 
         // SQLite file under the data folder unless a connection string says otherwise.
         if (string.IsNullOrWhiteSpace(connectionString))
