@@ -201,6 +201,16 @@ public sealed class GitHubJourneyTests(GitHubE2EApp app, GitHubScenario scenario
         Assert.Equal("completed", run.Status);
         Assert.Equal("failure", run.Conclusion);
         Assert.Contains("keys/id_rsa", run.Summary);
+
+        // The deliveries page lists that push on top with what it came to; a click on its row opens it.
+        await page.GotoAsync(new Uri(new Uri(app.BaseUrl), "deliveries").AbsoluteUri);
+        var top = page.Locator("[data-testid=deliveries] tbody tr").First;
+        await Expect(top.GetByTestId("delivery-event")).ToHaveTextAsync("push");
+        await Expect(top.GetByTestId("delivery-outcome")).ToHaveAttributeAsync("data-result", "failed");
+        await E2EApp.ScreenshotAsync(page, "j4-02-deliveries");
+        var deliveryId = await top.GetByTestId("delivery-link").TextContentAsync();
+        await top.GetByTestId("delivery-event").ClickAsync();
+        await Expect(page.GetByTestId("delivery-id")).ToHaveTextAsync(deliveryId!);
         await page.Context.CloseAsync();
     }
 

@@ -196,6 +196,34 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
     }
 
     [Fact]
+    public async Task A_live_update_renders_the_new_row_and_leaves_the_rows_that_only_moved_down_as_they_were()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId);
+        var start = DateTimeOffset.UtcNow.AddHours(-2.5); // "2 h ago" for the next half hour: no row's age changes meanwhile
+        for (var i = 0; i < Deliveries.PageSize; i++) await App.DeliveryAsync("push", installation.InstallationId, receivedAt: start.AddSeconds(i));
+        SignInAs(orgId);
+        var page = RenderPage<Deliveries>();
+        page.WaitForAssertion(() => Assert.Contains($"{Deliveries.PageSize} deliveries", page.Find("[data-testid=total]").TextContent));
+        var before = page.FindComponents<DeliveryRow>().ToDictionary(r => r.Instance.Row.DeliveryId, r => (Row: r, Renders: r.RenderCount));
+
+        var latest = await App.DeliveryAsync("push", installation.InstallationId);
+        App.Services.GetRequiredService<IChangeFeed>().Publish(Change.OfDelivery(latest));
+
+        page.WaitForAssertion(() => Assert.Equal(latest.DeliveryId, page.FindAll("[data-testid=delivery-link]")[0].TextContent));
+        var rows = page.FindComponents<DeliveryRow>();
+        Assert.Equal(Deliveries.PageSize, rows.Count);
+        Assert.Equal(latest.DeliveryId, rows[0].Instance.Row.DeliveryId);
+        // The other 24 moved down one place: the same components, not rendered again.
+        foreach (var row in rows.Skip(1))
+        {
+            var (shownBefore, renders) = before[row.Instance.Row.DeliveryId];
+            Assert.Same(shownBefore.Instance, row.Instance);
+            Assert.Equal(renders, row.RenderCount);
+        }
+    }
+
+    [Fact]
     public async Task New_webhooks_appear_live_and_turn_into_what_they_published()
     {
         var c = await h.ConnectedOrgAsync("livelist");
