@@ -1,3 +1,4 @@
+using Microsoft.EntityFrameworkCore;
 using Bunit;
 using Microsoft.Extensions.DependencyInjection;
 using SelfTune.Admin.Components.Pages.Overview;
@@ -112,6 +113,35 @@ public sealed class OverviewPageTests(AdminAppFactory app) : PageTestContext(app
         App.Services.GetRequiredService<IChangeFeed>().Publish(Change.OfDelivery(new WebhookDelivery
             { DeliveryId = "d", Event = "installation", Action = "suspend", InstallationId = installation.InstallationId, Payload = "{}", Outcome = DeliveryOutcome.Processed }));
         page.WaitForAssertion(() => Assert.Equal("suspended", page.Find("[data-testid=installation-state]").TextContent.Trim()));
+    }
+
+    [Fact]
+    public async Task A_new_attempt_renders_its_line_and_leaves_the_lines_that_only_moved_down_as_they_were()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId);
+        var connection = await App.ConnectionAsync(orgId, "steady-skill", "acme-gh/steady", installation.InstallationId);
+        for (var i = 0; i < Overview.Shown; i++) await App.AttemptAsync(connection, AttemptStatus.Published, version: $"1.0.{i}", notify: false);
+        // "2 h ago" for the next half hour: no line's age changes while the test runs.
+        await App.WithDbAsync(db => db.Attempts.Where(a => a.ConnectionId == connection.Id)
+            .ExecuteUpdateAsync(u => u.SetProperty(a => a.CreatedAt, DateTimeOffset.UtcNow.AddHours(-2.5)).SetProperty(a => a.FinishedAt, DateTimeOffset.UtcNow.AddHours(-2.5))));
+        SignInAs(orgId);
+        var page = RenderPage<Overview>();
+        page.WaitForAssertion(() => Assert.Equal(Overview.Shown, page.FindAll("[data-testid=latest-attempt]").Count));
+        var before = page.FindComponents<LatestAttemptRow>().ToDictionary(r => r.Instance.Attempt.Id, r => (Line: r, Renders: r.RenderCount));
+
+        var latest = await App.AttemptAsync(connection, AttemptStatus.Running, trigger: AttemptTrigger.Tag);
+
+        page.WaitForAssertion(() => Assert.Equal(latest.Id.ToString(), page.Find("[data-testid=latest-attempt]").GetAttribute("data-attempt-id")));
+        var lines = page.FindComponents<LatestAttemptRow>();
+        Assert.Equal(Overview.Shown, lines.Count);
+        // The other nine moved down one place: the same components, not rendered again.
+        foreach (var line in lines.Skip(1))
+        {
+            var (shownBefore, renders) = before[line.Instance.Attempt.Id];
+            Assert.Same(shownBefore.Instance, line.Instance);
+            Assert.Equal(renders, line.RenderCount);
+        }
     }
 
     [Fact]
