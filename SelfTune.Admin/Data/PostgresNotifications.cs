@@ -81,7 +81,7 @@ public sealed class PostgresNotifications(DatabaseSettings settings, JobQueue qu
         // (migration JobNotifyNamesInstance): this instance's own jobs woke a slot in-process already (or were claimed by
         // the completing slot), and a second slot sent to look for them found nothing, 1-2 ms of the server's time each,
         // five of them around every publish.
-        if (channel == JobsChannel) { if (payload != settings.InstanceName) queue.NotifySpreading(); }
+        if (channel == JobsChannel && payload != settings.InstanceName) queue.NotifySpreading();
         else if (channel == ChangesChannel) feed.Receive(payload);
     }
 }

@@ -77,16 +77,17 @@ public sealed class JobQueue : IDisposable
     // dead entries few). SKIP LOCKED passes over a row another claim holds; a row claimed and committed meanwhile is
     // re-checked against the UPDATE's WHERE (READ COMMITTED re-evaluation) and, now Running and leased, left alone. A key's
     // older job is seen by KeyIsFree whether it is still Pending or already Running, so order holds.
-    static string OldestSqlite(string state) =>
-        $"""SELECT j."Id" FROM "Jobs" AS j INDEXED BY "IX_Jobs_State_Id" WHERE {state} AND {KeyIsFree} ORDER BY j."Id" LIMIT 1""";
-    static readonly string SqliteCandidate =
-        $"""SELECT "Id" FROM ({OldestSqlite(Due)}) UNION ALL SELECT "Id" FROM ({OldestSqlite(Expired)}) ORDER BY "Id" LIMIT 1""";
-    // Each branch locks the row it found (FOR UPDATE is not allowed on a UNION itself); the one not claimed is let go when
-    // the claim's transaction ends, at once.
-    static string OldestPostgres(string state) =>
-        $"""SELECT j."Id" FROM "Jobs" AS j WHERE {state} AND {KeyIsFree} ORDER BY j."Id" LIMIT 1 FOR UPDATE SKIP LOCKED""";
-    static readonly string PostgresCandidate =
-        $"""SELECT c."Id" FROM (SELECT * FROM ({OldestPostgres(Due)}) AS due UNION ALL SELECT * FROM ({OldestPostgres(Expired)}) AS expired) AS c ORDER BY c."Id" LIMIT 1""";
+    // SQLite is held to the (State, Id) index the walk needs; on PostgreSQL each branch locks the row it found (FOR UPDATE
+    // is not allowed on a UNION itself), and the one not claimed is let go when the claim's transaction ends, at once.
+    static string Candidate(string indexedBy, string lockRow)
+    {
+        string Oldest(string state) =>
+            $"""SELECT j."Id" FROM "Jobs" AS j {indexedBy} WHERE {state} AND {KeyIsFree} ORDER BY j."Id" LIMIT 1 {lockRow}""";
+        return $"""SELECT c."Id" FROM (SELECT * FROM ({Oldest(Due)}) AS due UNION ALL SELECT * FROM ({Oldest(Expired)}) AS expired) AS c ORDER BY c."Id" LIMIT 1""";
+    }
+
+    static readonly string SqliteCandidate = Candidate("""INDEXED BY "IX_Jobs_State_Id" """, "");
+    static readonly string PostgresCandidate = Candidate("", "FOR UPDATE SKIP LOCKED");
 
     static readonly string ClaimSql = Claim(SqliteCandidate);
     static readonly string PostgresClaimSql = Claim(PostgresCandidate);
