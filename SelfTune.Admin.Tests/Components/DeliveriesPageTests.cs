@@ -205,7 +205,7 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
         SignInAs(orgId);
         var page = RenderPage<Deliveries>();
         page.WaitForAssertion(() => Assert.Contains($"{Deliveries.PageSize} deliveries", page.Find("[data-testid=total]").TextContent));
-        var before = page.FindComponents<DeliveryRow>().ToDictionary(r => r.Instance.Row.DeliveryId, r => (Row: r, Renders: r.RenderCount));
+        var before = RowsOf<DeliveryRow>(page, r => r.Row.DeliveryId);
 
         var latest = await App.DeliveryAsync("push", installation.InstallationId);
         App.Services.GetRequiredService<IChangeFeed>().Publish(Change.OfDelivery(latest));
@@ -214,13 +214,7 @@ public sealed class DeliveriesPageTests(GitHubHarness h) : PageTestContext(h.App
         var rows = page.FindComponents<DeliveryRow>();
         Assert.Equal(Deliveries.PageSize, rows.Count);
         Assert.Equal(latest.DeliveryId, rows[0].Instance.Row.DeliveryId);
-        // The other 24 moved down one place: the same components, not rendered again.
-        foreach (var row in rows.Skip(1))
-        {
-            var (shownBefore, renders) = before[row.Instance.Row.DeliveryId];
-            Assert.Same(shownBefore.Instance, row.Instance);
-            Assert.Equal(renders, row.RenderCount);
-        }
+        before.AssertNotRenderedAgain(rows.Skip(1)); // the other 24 moved down one place: the same components, not rendered again
     }
 
     [Fact]

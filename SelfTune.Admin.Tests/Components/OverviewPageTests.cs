@@ -128,20 +128,14 @@ public sealed class OverviewPageTests(AdminAppFactory app) : PageTestContext(app
         SignInAs(orgId);
         var page = RenderPage<Overview>();
         page.WaitForAssertion(() => Assert.Equal(Overview.Shown, page.FindAll("[data-testid=latest-attempt]").Count));
-        var before = page.FindComponents<LatestAttemptRow>().ToDictionary(r => r.Instance.Attempt.Id, r => (Line: r, Renders: r.RenderCount));
+        var before = RowsOf<LatestAttemptRow>(page, r => r.Attempt.Id);
 
         var latest = await App.AttemptAsync(connection, AttemptStatus.Running, trigger: AttemptTrigger.Tag);
 
         page.WaitForAssertion(() => Assert.Equal(latest.Id.ToString(), page.Find("[data-testid=latest-attempt]").GetAttribute("data-attempt-id")));
         var lines = page.FindComponents<LatestAttemptRow>();
         Assert.Equal(Overview.Shown, lines.Count);
-        // The other nine moved down one place: the same components, not rendered again.
-        foreach (var line in lines.Skip(1))
-        {
-            var (shownBefore, renders) = before[line.Instance.Attempt.Id];
-            Assert.Same(shownBefore.Instance, line.Instance);
-            Assert.Equal(renders, line.RenderCount);
-        }
+        before.AssertNotRenderedAgain(lines.Skip(1)); // the other nine moved down one place: the same components, not rendered again
     }
 
     [Fact]

@@ -88,6 +88,26 @@ public abstract class PageTestContext : BunitContext, IAsyncLifetime
             foreach (var (name, value) in parameters) builder.AddAttribute(4, name, value);
             builder.CloseComponent();
         }));
+
+    /// <summary>
+    /// The page's rows of <typeparamref name="TRow"/> now; <c>AssertNotRenderedAgain</c> then checks that
+    /// a row shown again is the same component and rendered no more times since.
+    /// </summary>
+    protected static KeptRows<TRow> RowsOf<TRow>(IRenderedComponent<ContainerFragment> page, Func<TRow, object> key) where TRow : class, IComponent =>
+        new(page.FindComponents<TRow>().ToDictionary(r => key(r.Instance), r => (r.Instance, r.RenderCount)), key);
+
+    protected sealed class KeptRows<TRow>(Dictionary<object, (TRow Instance, int Renders)> before, Func<TRow, object> key) where TRow : class, IComponent
+    {
+        public void AssertNotRenderedAgain(IEnumerable<IRenderedComponent<TRow>> rows)
+        {
+            foreach (var row in rows)
+            {
+                var (instance, renders) = before[key(row.Instance)];
+                Assert.Same(instance, row.Instance);
+                Assert.Equal(renders, row.RenderCount);
+            }
+        }
+    }
 }
 
 /// <summary>A neutral wrapper component to host a page and its providers.</summary>

@@ -81,3 +81,28 @@ public abstract class LiveRow<TRow> : ComponentBase, IDisposable where TRow : cl
         if (Shown is not null) Rows.Remove(Shown, this);
     }
 }
+
+/// <summary>
+/// A row of a list that grows at the top, keyed by its id in the page's loop (the Deliveries page's rows, the Overview's
+/// latest attempts): it renders when what it shows changes (<see cref="Shows"/>), not each time the page renders, so a
+/// live update renders the new rows and the changed ones, and the rest move down as they were.
+/// </summary>
+public abstract class KeyedRow : ComponentBase
+{
+    object? shown;
+    bool changed;
+
+    /// <summary>What the row shows, as one value (a record, a tuple) compared with the one it last rendered: equal, no render.</summary>
+    protected abstract object Shows();
+
+    protected override void OnParametersSet()
+    {
+        var showing = Shows();
+        if (Equals(showing, shown)) return;
+        (shown, changed) = (showing, true);
+    }
+
+    protected override bool ShouldRender() => changed;
+
+    protected override void OnAfterRender(bool firstRender) => changed = false;
+}
