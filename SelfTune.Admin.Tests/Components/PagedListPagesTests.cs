@@ -3,7 +3,9 @@ using Microsoft.EntityFrameworkCore;
 using SelfTune.Admin.Components.Pages.Connections;
 using SelfTune.Admin.Components.Pages.Overview;
 using SelfTune.Admin.Components.Pages.Registry;
+using Microsoft.Extensions.DependencyInjection;
 using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
 using SelfTune.Admin.Tests.Infrastructure;
 
 namespace SelfTune.Admin.Tests.Components;
@@ -84,6 +86,36 @@ public sealed class PagedListPagesTests(AdminAppFactory app) : PageTestContext(a
         Assert.Equal(otherRowRenders, otherRows.Select(r => r.RenderCount).ToList());
         // Only its last attempt changed: the cell that shows it rendered, the row's other cells did not.
         Assert.Equal(ownCellRenders, ownCells.Select(c => c.RenderCount).ToList());
+    }
+
+    [Fact]
+    public async Task A_check_run_delivery_re_reads_no_row_and_a_repository_delivery_re_reads_the_rows_of_its_repository()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId);
+        var connections = await AddConnectionsAsync(orgId, installation.InstallationId, 3);
+        SignInAs(orgId, MemberRole.Viewer);
+        var page = RenderPage<Connections>();
+        page.WaitForAssertion(() => Assert.Equal(3, page.FindAll("[data-testid=connection-link]").Count));
+        var feed = App.Services.GetRequiredService<IChangeFeed>();
+        WebhookDelivery Delivery(string eventName, string action) => new()
+        {
+            DeliveryId = Guid.NewGuid().ToString(), Event = eventName, Action = action, InstallationId = installation.InstallationId,
+            RepositoryId = connections[0].RepoId, Payload = "{}", Outcome = DeliveryOutcome.Processed,
+        };
+
+        // The first row changes without news of it; then the check_run its write-back brings back is announced, and after
+        // it an attempt of the second row (the page handles news in order: once that attempt shows, the check_run was handled).
+        await App.WithDbAsync(db => db.Connections.Where(c => c.Id == connections[0].Id)
+            .ExecuteUpdateAsync(u => u.SetProperty(c => c.PausedReason, "changed unannounced")));
+        feed.Publish(Change.OfDelivery(Delivery("check_run", "completed")));
+        await App.AttemptAsync(connections[1], AttemptStatus.Published, "1.0.0");
+        page.WaitForAssertion(() => Assert.Equal("published", page.Find("[data-testid=attempt-status]").GetAttribute("data-status")));
+        Assert.Empty(page.FindAll("[data-testid=paused]")); // the check_run re-read no row
+
+        // A delivery that can change the connection (a rename, a removal from the installation) re-reads its row.
+        feed.Publish(Change.OfDelivery(Delivery("repository", "renamed")));
+        page.WaitForAssertion(() => Assert.Contains("changed unannounced", page.Find("[data-testid=paused]").TextContent));
     }
 
     [Fact]

@@ -50,6 +50,28 @@ public sealed class ChangeFeedTests
         Assert.False(change.IsFrom([8], [43]));
     }
 
+    [Theory]
+    [InlineData("installation", true)]
+    [InlineData("installation_repositories", true)]
+    [InlineData("repository", true)]
+    [InlineData("push", false)] // its attempts bring their own news
+    [InlineData("check_run", false)]
+    [InlineData("ping", false)]
+    public void A_delivery_may_change_connections_only_when_its_event_changes_installation_or_connection_state(string eventName, bool changes)
+    {
+        var delivery = new SelfTune.Admin.Data.WebhookDelivery { DeliveryId = "d-2", Event = eventName, InstallationId = 7, RepositoryId = 42, Payload = "{}" };
+        Assert.Equal(changes, Change.OfDelivery(delivery).MayChangeConnections);
+    }
+
+    [Fact]
+    public void A_change_that_names_no_event_may_have_changed_connections()
+    {
+        var org = Guid.NewGuid();
+        Assert.True(new Change(org, ChangeKind.Delivery).MayChangeConnections); // a re-sync
+        Assert.True(new Change(null, ChangeKind.Delivery, Guid.NewGuid(), null, "d-3", 7, 42).MayChangeConnections); // an instance that names none
+        Assert.True(new Change(org, ChangeKind.Attempt, Guid.NewGuid(), Guid.NewGuid()).MayChangeConnections);
+    }
+
     [Fact]
     public void A_failing_subscriber_fails_neither_the_publisher_nor_the_others()
     {

@@ -1,3 +1,5 @@
+using SelfTune.Admin.GitHub.Webhooks;
+
 namespace SelfTune.Admin.Infrastructure;
 
 /// <summary>What kind of row a <see cref="Change"/> is about.</summary>
@@ -37,9 +39,10 @@ public enum ChangeKind
 /// <param name="ExternalId">GitHub's id of the change, where pages match on it (a delivery's X-GitHub-Delivery).</param>
 /// <param name="InstallationId">The GitHub App installation a change from GitHub came through.</param>
 /// <param name="RepositoryId">GitHub's id of the repository a change from GitHub is about.</param>
+/// <param name="Event">A delivery's GitHub event (<c>push</c>, <c>check_run</c>): whether it can change what a page shows.</param>
 public sealed record Change(
     Guid? OrgId, ChangeKind Kind, Guid? Id = null, Guid? ConnectionId = null, string? ExternalId = null,
-    long? InstallationId = null, long? RepositoryId = null)
+    long? InstallationId = null, long? RepositoryId = null, string? Event = null)
 {
     /// <summary>An attempt was created, started or finished.</summary>
     public static Change OfAttempt(PublishAttempt attempt) => new(attempt.OrgId, ChangeKind.Attempt, attempt.Id, attempt.ConnectionId);
@@ -52,7 +55,16 @@ public sealed record Change(
 
     /// <summary>A webhook delivery was stored, processed, failed or replayed (no org: see <see cref="ChangeKind.Delivery"/>).</summary>
     public static Change OfDelivery(WebhookDelivery delivery) =>
-        new(null, ChangeKind.Delivery, delivery.Id, null, delivery.DeliveryId, delivery.InstallationId, delivery.RepositoryId);
+        new(null, ChangeKind.Delivery, delivery.Id, null, delivery.DeliveryId, delivery.InstallationId, delivery.RepositoryId, delivery.Event);
+
+    /// <summary>
+    /// Whether this change can have changed a connection or an installation binding: any change but a delivery, and a
+    /// delivery of an event that changes their state (<see cref="ReplayRule.StateChanging"/>: installation,
+    /// installation_repositories, repository) or of no event named (a re-sync; news from an instance that names none).
+    /// What a push or tag does to a connection arrives as its attempts' news; a check_run an App's write-back brings back
+    /// (several per publish) changes nothing a connections list shows.
+    /// </summary>
+    public bool MayChangeConnections => Kind != ChangeKind.Delivery || Event is null || WebhookEvents.ReplayRuleOf(Event) == ReplayRule.StateChanging;
 
     /// <summary>
     /// A change that names nothing: something of its kind may have changed unseen (a feed that crosses instances lost its
