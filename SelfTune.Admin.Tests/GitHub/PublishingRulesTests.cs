@@ -1,3 +1,4 @@
+using Microsoft.EntityFrameworkCore;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
@@ -85,6 +86,28 @@ public sealed class PublishingRulesTests(GitHubHarness h) : IClassFixture<GitHub
         Assert.Equal(originalHash, after!["content_hash"]!.GetValue<string>());
         Assert.Equal(original["published_at"]!.GetValue<string>(), after["published_at"]!.GetValue<string>());
         Assert.Single(await GitHubHarness.VersionsAsync(h.Api, c.EntryId));
+    }
+
+    [Fact]
+    public async Task The_same_files_gzipped_to_other_bytes_are_the_same_content_and_publish_no_second_version()
+    {
+        // A version an earlier build published: the same files, gzipped to other archive bytes (another compression level;
+        // the runtime's zlib before an update). The content hash differs, the files do not.
+        var c = await h.ConnectRepoAsync(h.Api, "regzipped");
+        await h.SendPushAsync(c.Installation, c.Repo, "refs/heads/main", c.Sha);
+        var first = (await h.WaitForFinishedAttemptsAsync(c.ConnectionId, 1))[0];
+        Assert.Equal(AttemptStatus.Published, first.Status);
+        var earlierBytes = new string('e', 64);
+        await h.App.WithDbAsync(db => db.Versions.Where(v => v.EntryId == Guid.Parse(c.EntryId))
+            .ExecuteUpdateAsync(u => u.SetProperty(v => v.ContentHash, earlierBytes)));
+
+        // The push comes again (GitHub re-delivers; someone replays it): the commit's prerelease is there with the same files.
+        await h.SendPushAsync(c.Installation, c.Repo, "refs/heads/main", c.Sha);
+        var again = (await h.WaitForFinishedAttemptsAsync(c.ConnectionId, 2))[0];
+        Assert.Equal(AttemptStatus.Unchanged, again.Status);
+        Assert.Equal(first.Version, again.Version);
+        var version = Assert.Single(await GitHubHarness.VersionsAsync(h.Api, c.EntryId)); // not a ".1" beside it
+        Assert.Equal(earlierBytes, version["content_hash"]!.GetValue<string>()); // the stored version as it was
     }
 
     [Fact]

@@ -176,6 +176,27 @@ public abstract class PublishingApiTests(AdminAppFactory factory)
     }
 
     [Fact]
+    public async Task Same_version_with_the_same_files_in_other_archive_bytes_is_409_for_a_CLI_push()
+    {
+        // A CLI push stores the client's own bytes, and its content_hash is theirs: other bytes are other content, even of
+        // the same files (unlike an archive the server builds from a repository, RegistryService.HoldsSameContent).
+        var entry = await CreateEntryAsync(Acme, UniqueName());
+        var id = entry.GetProperty("id").GetString()!;
+        var original = SkillArchive("regzip");
+        await PushAsync(Acme, id, "1.0.0", original);
+        using var tar = new MemoryStream();
+        using (var gunzip = new System.IO.Compression.GZipStream(new MemoryStream(original), System.IO.Compression.CompressionMode.Decompress)) gunzip.CopyTo(tar);
+        using var regzipped = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(regzipped, System.IO.Compression.CompressionLevel.NoCompression, leaveOpen: true)) gzip.Write(tar.ToArray());
+        Assert.NotEqual(original, regzipped.ToArray());
+
+        var response = await Acme.PostAsync($"/api/v1/registry/{id}/versions", Multipart(new { version = "1.0.0" }, regzipped.ToArray()));
+
+        await ExpectProblemAsync(response, HttpStatusCode.Conflict, "conflict");
+        Assert.Equal(original, await Acme.GetByteArrayAsync($"/api/v1/registry/{id}/versions/1.0.0/archive"));
+    }
+
+    [Fact]
     public async Task Create_entry_with_multipart_publishes_the_first_version()
     {
         var name = UniqueName("multi");

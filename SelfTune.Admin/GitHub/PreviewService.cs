@@ -53,7 +53,7 @@ public sealed class PreviewService(
             await using var package = await packager.PackageAsync(connection, sha, ct);
             VersionChoice version;
             await using (var db = await dbFactory.CreateDbContextAsync(ct))
-                version = await AttemptBuilder.ChooseVersionAsync(db, connection.EntryId, releaseVersion, sha, package.Archive.Hash, ct);
+                version = await AttemptBuilder.ChooseVersionAsync(db, connection.EntryId, releaseVersion, sha, package, ct);
             var (outcome, message, problems) = version switch
             {
                 { Existing: true } => (PreviewOutcome.Unchanged, AttemptBuilder.UnchangedMessage(version.Value), (IReadOnlyList<PreviewProblem>)[]),

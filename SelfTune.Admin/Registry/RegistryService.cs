@@ -80,7 +80,7 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock, IChan
         VersionProvenance provenance, Guid actorId, CancellationToken ct)
     {
         var existing = await FindVersionAsync(entry.Id, version, ct);
-        if (existing is not null) return Existing(existing, archive.Hash);
+        if (existing is not null) return Existing(existing, provenance.Source, archive, package);
 
         // The archive first: a row must never point at an archive that is not there. It is content-addressed,
         // so committing it for a version that then loses a race is harmless.
@@ -123,14 +123,28 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock, IChan
             else await outer!.RollbackToSavepointAsync(nameof(PublishAsync), CancellationToken.None);
             db.ChangeTracker.Clear();
             var winner = await FindVersionAsync(entry.Id, version, ct) ?? throw new InvalidOperationException("Unique violation without a row.", e);
-            return Existing(winner, archive.Hash);
+            return Existing(winner, provenance.Source, archive, package);
         }
     }
 
-    static PublishResult Existing(SkillVersion existing, string hash) =>
-        existing.ContentHash == hash
+    static PublishResult Existing(SkillVersion existing, VersionSource source, StagedArchive archive, SkillPackage package) =>
+        HoldsSameContent(existing, source, archive.Hash, package.Files)
             ? new PublishResult(existing, Created: false)
             : throw ProblemException.Conflict($"version {existing.Version} already exists with different content; versions are immutable, publish a new version instead.");
+
+    /// <summary>
+    /// Whether <paramref name="stored"/> holds the content about to be published from <paramref name="source"/> as an
+    /// archive with <paramref name="hash"/> of <paramref name="files"/>: the same archive, or, when the server built both
+    /// archives from a repository's files (a CLI push stores the client's own bytes, which are then its content), the
+    /// same files: paths, sizes and SHA-256s. The same files can gzip to other bytes (the runtime's zlib changed its
+    /// output between .NET 8 and 9; the repack's compression level changed on 2026-12-01), and a re-publish of a released
+    /// tag must stay <c>unchanged</c> then, not become a conflict. The registry's publish and the version a GitHub publish
+    /// chooses (<c>AttemptBuilder.ChooseVersionAsync</c>) both decide by it.
+    /// </summary>
+    public static bool HoldsSameContent(SkillVersion stored, VersionSource source, string hash, IReadOnlyList<PackagedFile> files) =>
+        stored.ContentHash == hash
+        || (stored.Source != VersionSource.Cli && source != VersionSource.Cli
+            && VersionResponse.ParseManifest(stored.FileManifest).SequenceEqual(files));
 
     Task<SkillVersion?> FindVersionAsync(Guid entryId, string version, CancellationToken ct) =>
         db.Versions.AsNoTracking().SingleOrDefaultAsync(v => v.EntryId == entryId && v.Version == version, ct);

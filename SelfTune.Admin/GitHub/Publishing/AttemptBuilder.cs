@@ -17,13 +17,14 @@ public sealed record AttemptOutcome(AttemptStatus Status, string Message, string
 }
 
 /// <summary>
-/// The version a publish would take, and the content hash already published under it (null when it is free): the same
-/// hash makes the publish <c>unchanged</c>, another one a conflict (versions are immutable; the registry refuses it).
+/// The version a publish would take, whether it is published already, and whether with the same content
+/// (<see cref="RegistryService.HoldsSameContent"/>): the same makes the publish <c>unchanged</c>, other content a conflict
+/// (versions are immutable; the registry refuses it).
 /// </summary>
-public sealed record VersionChoice(string Value, string? PublishedHash, string Hash)
+public sealed record VersionChoice(string Value, bool Published, bool SameContent)
 {
-    public bool Existing => PublishedHash == Hash;
-    public bool Conflicts => PublishedHash is not null && PublishedHash != Hash;
+    public bool Existing => Published && SameContent;
+    public bool Conflicts => Published && !SameContent;
 }
 
 /// <summary>
@@ -50,7 +51,7 @@ public sealed class AttemptBuilder(AdminDbContext db, SkillPackager packager, Re
         await using var package = await packager.PackageAsync(connection, attempt.CommitSha!, ct);
         var provenance = new VersionProvenance(VersionSource.Github, isTag ? attempt.SourceRef : attempt.CommitSha, connection.RepoFullName);
 
-        var version = await ChooseVersionAsync(db, entry.Id, releaseVersion, attempt.CommitSha!, package.Archive.Hash, ct);
+        var version = await ChooseVersionAsync(db, entry.Id, releaseVersion, attempt.CommitSha!, package, ct);
         var warnings = package.Package.WarningsFor(entry.Name);
         if (version.Existing)
             return new AttemptOutcome(AttemptStatus.Unchanged, UnchangedMessage(version.Value), version.Value) { Warnings = warnings };
@@ -91,27 +92,26 @@ public sealed class AttemptBuilder(AdminDbContext db, SkillPackager packager, Re
     }
 
     /// <summary>
-    /// The version a publish of the content with <paramref name="hash"/> at <paramref name="sha"/> takes: the tag's
+    /// The version a publish of <paramref name="package"/> at <paramref name="sha"/> takes: the tag's
     /// <paramref name="releaseVersion"/>, else <c>0.0.0-github.&lt;sha7&gt;</c>, or the same content's existing version, or —
     /// when the content at that commit changed (e.g. a new skill_path) — the next free suffix <c>.1</c>, <c>.2</c>, ...:
     /// versions are never overwritten. Publishing and the dry run (PreviewService) both ask here, so they agree.
     /// </summary>
-    public static async Task<VersionChoice> ChooseVersionAsync(AdminDbContext db, Guid entryId, string? releaseVersion, string sha, string hash, CancellationToken ct)
+    public static async Task<VersionChoice> ChooseVersionAsync(AdminDbContext db, Guid entryId, string? releaseVersion, string sha, StagedSkill package, CancellationToken ct)
     {
+        bool Same(SkillVersion v) => RegistryService.HoldsSameContent(v, VersionSource.Github, package.Archive.Hash, package.Package.Files);
         if (releaseVersion is not null)
         {
-            var published = await db.Versions.AsNoTracking().Where(v => v.EntryId == entryId && v.Version == releaseVersion)
-                .Select(v => v.ContentHash).FirstOrDefaultAsync(ct);
-            return new VersionChoice(releaseVersion, published, hash);
+            var published = await db.Versions.AsNoTracking().FirstOrDefaultAsync(v => v.EntryId == entryId && v.Version == releaseVersion, ct);
+            return new VersionChoice(releaseVersion, published is not null, published is not null && Same(published));
         }
         var stem = RegistryVersion.ForCommit(sha);
         var taken = await db.Versions.AsNoTracking()
-            .Where(v => v.EntryId == entryId && (v.Version == stem || v.Version.StartsWith(stem + ".")))
-            .Select(v => new { v.Version, v.ContentHash }).ToListAsync(ct);
-        if (taken.FirstOrDefault(v => v.ContentHash == hash) is { } same) return new VersionChoice(same.Version, same.ContentHash, hash);
-        if (taken.Count == 0) return new VersionChoice(stem, null, hash);
+            .Where(v => v.EntryId == entryId && (v.Version == stem || v.Version.StartsWith(stem + "."))).ToListAsync(ct);
+        if (taken.FirstOrDefault(Same) is { } same) return new VersionChoice(same.Version, Published: true, SameContent: true);
+        if (taken.Count == 0) return new VersionChoice(stem, Published: false, SameContent: false);
         var next = taken.Select(v => v.Version == stem ? 0 : int.TryParse(v.Version[(stem.Length + 1)..], out var n) ? n : 0).Max() + 1;
-        return new VersionChoice($"{stem}.{next}", null, hash);
+        return new VersionChoice($"{stem}.{next}", Published: false, SameContent: false);
     }
 
     public static string UnchangedMessage(string version) => $"{version} is already published from the same content.";
