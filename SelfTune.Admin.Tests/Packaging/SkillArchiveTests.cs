@@ -376,6 +376,43 @@ public class SkillArchiveTests
     }
 
     [Fact]
+    public async Task Repack_of_a_skill_larger_than_its_spool_memory_writes_every_file_as_read()
+    {
+        // Three files of 700 KB: the spool moves from memory to its file in the middle of the second one.
+        var random = new Random(7);
+        var big = Enumerable.Range(0, 3).Select(_ => { var b = new byte[700 * 1024]; random.NextBytes(b); return b; }).ToList();
+        var files = new List<(string Path, byte[] Content)> { ("SKILL.md", Encoding.UTF8.GetBytes("---\nname: foo\ndescription: Foo.\n---\n")) };
+        files.AddRange(big.Select((b, i) => ($"data/part-{i}.bin", b)));
+        using var tarball = new TarBuilder();
+        tarball.Directory(Top);
+        foreach (var (path, content) in files) tarball.File(Top + "skills/foo/" + path, content);
+        var spools = 0;
+        var output = new MemoryStream();
+
+        await SkillArchive.RepackAsync(new CountingInput(tarball.ToTarGz()), "skills/foo", output, () => { spools++; return new MemoryStream(); }, PackagingLimits.Default);
+
+        Assert.Equal(1, spools);
+        using var reader = new TarReader(new GZipStream(new MemoryStream(output.ToArray()), CompressionMode.Decompress));
+        var written = new List<(string, byte[])>();
+        while (reader.GetNextEntry() is TarEntry entry)
+        {
+            using var content = new MemoryStream();
+            entry.DataStream!.CopyTo(content);
+            written.Add((entry.Name, content.ToArray()));
+        }
+        Assert.Equal(files.OrderBy(f => f.Path, StringComparer.Ordinal).Select(f => (f.Path, f.Content)), written);
+    }
+
+    [Fact]
+    public async Task Repack_of_a_small_skill_opens_no_spool()
+    {
+        var spools = 0;
+        await SkillArchive.RepackAsync(new CountingInput(GitHubTarball()), "skills/foo", new MemoryStream(), () => { spools++; return new MemoryStream(); },
+            PackagingLimits.Default);
+        Assert.Equal(0, spools);
+    }
+
+    [Fact]
     public async Task Repack_output_is_a_deterministic_normalized_tarball()
     {
         (SkillPackage package, byte[] output) = await Repack(GitHubTarball(), "skills/foo");

@@ -57,8 +57,10 @@ public sealed class StagingFolderTests : IDisposable
         await using var app = new AdminAppFactory(dataPath);
         var store = app.Services.GetRequiredService<ArchiveStore>();
         const string top = "acme-skills-abc1234/";
+        // Over the megabyte a repack keeps in memory: the rest goes to the spool file.
         byte[] tarball = new TarBuilder().Directory(top)
-            .File(top + "skills/foo/SKILL.md", "---\nname: foo\ndescription: Foo.\n---\n").File(top + "skills/foo/run.sh", "echo hi\n").ToTarGz();
+            .File(top + "skills/foo/SKILL.md", "---\nname: foo\ndescription: Foo.\n---\n").File(top + "skills/foo/run.sh", "echo hi\n")
+            .Zeros(top + "skills/foo/data-1.bin", 700 * 1024).Zeros(top + "skills/foo/data-2.bin", 700 * 1024).ToTarGz();
         string[] whileOpen = [];
 
         await SkillArchive.RepackAsync(new CountingInput(tarball), "skills/foo", new MemoryStream(), () =>

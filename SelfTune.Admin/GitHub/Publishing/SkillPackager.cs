@@ -9,14 +9,14 @@ public sealed class SkillPackager(IGitHubClientFactory github, ArchiveStore arch
     /// <summary>The skill under <paramref name="skillPath"/> of the repository archive at <paramref name="sha"/>, validated and staged.</summary>
     public async Task<StagedSkill> PackageAsync(long installationId, string owner, string repo, string skillPath, string sha, CancellationToken ct)
     {
-        await using var repacked = archives.CreateScratchFile(); // on disk: a skill may be large, and is never held in memory whole
+        // On disk: a skill may be large, and is never held in memory whole. Written straight into staging, hashed on the way.
+        await using var repacked = archives.CreateArchiveWriter();
         SkillPackage package;
         await using (var tarball = await github.DownloadTarballAsync(installationId, owner, repo, sha, ct))
         {
-            package = await SkillArchive.RepackAsync(tarball, skillPath, repacked, archives.CreateScratchFile, PackagingLimits.Default, ct);
+            package = await SkillArchive.RepackAsync(tarball, skillPath, repacked.Stream, archives.CreateScratchFile, PackagingLimits.Default, ct);
         }
-        repacked.Position = 0;
-        return new StagedSkill(await archives.StageAsync(repacked, ct), package);
+        return new StagedSkill(repacked.Complete(), package);
     }
 
     /// <summary>The connection's skill folder at <paramref name="sha"/>.</summary>

@@ -48,8 +48,9 @@ public static class SkillArchive
     /// to <paramref name="output"/>. Rejection messages name paths relative to the repository root.
     /// </summary>
     /// <param name="createSpool">
-    /// Opens the read/write stream that holds the kept files until they are written out in order (up to
-    /// <see cref="PackagingLimits.MaxTotalBytes"/>); disposed at the end. The app passes <c>ArchiveStore.CreateScratchFile</c>.
+    /// Opens the read/write stream that holds the kept files until they are written out in order, once they are more than
+    /// <see cref="InMemorySpoolBytes"/> (up to <see cref="PackagingLimits.MaxTotalBytes"/>); disposed at the end. The app
+    /// passes <c>ArchiveStore.CreateScratchFile</c>.
     /// </param>
     public static async Task<SkillPackage> RepackAsync(Stream githubTarball, string skillPath, Stream output, Func<Stream> createSpool,
         PackagingLimits limits, CancellationToken ct = default)
@@ -61,8 +62,8 @@ public static class SkillArchive
         ArgumentNullException.ThrowIfNull(limits);
         string prefix = NormalizeSkillPath(skillPath);
 
-        // Kept files are spooled, not held in memory: output must be sorted, and the input can only be read once.
-        await using var spool = createSpool();
+        // Kept files are spooled: output must be sorted, and the input can only be read once.
+        await using var spool = new Spool(createSpool);
 
         var scan = new Scan(limits, prefix, spool);
         await scan.RunAsync(githubTarball, RepoBudget(limits), "GitHub tarball", ct);
@@ -88,7 +89,7 @@ public static class SkillArchive
             $"The skill folder \"{Printable(skillPath)}\" is not a valid folder inside the repository ({reason}); use \".\" or a relative path like \"skills/foo\"."),
     };
 
-    static async Task WriteDeterministicAsync(SkillPackage package, IReadOnlyDictionary<string, long> offsets, Stream spool, Stream output, CancellationToken ct)
+    static async Task WriteDeterministicAsync(SkillPackage package, IReadOnlyDictionary<string, long> offsets, Spool spool, Stream output, CancellationToken ct)
     {
         // GNU entries with every time field fixed: no varying atime/ctime, and no pax "PaxHeaders.<pid>" names.
         await using var gzip = new GZipStream(output, RepackCompression, leaveOpen: true);
@@ -97,8 +98,7 @@ public static class SkillArchive
             foreach (PackagedFile file in package.Files)
             {
                 byte[] content = new byte[file.Size];
-                spool.Position = offsets[file.Path];
-                await spool.ReadExactlyAsync(content, ct);
+                await spool.ReadAsync(offsets[file.Path], content, ct);
                 var entry = new GnuTarEntry(TarEntryType.RegularFile, file.Path)
                 {
                     ModificationTime = FixedTime,
@@ -116,8 +116,45 @@ public static class SkillArchive
         }
     }
 
+    /// <summary>A repack keeps the first this many bytes of the files it keeps in memory, the rest in the spool file.</summary>
+    internal const int InMemorySpoolBytes = 1024 * 1024;
+
+    /// <summary>
+    /// The kept files of a repack, appended as read and read back by offset: in memory up to <see cref="InMemorySpoolBytes"/>,
+    /// then in the stream <c>createFile</c> opens (what was in memory moves there first). A small skill, most of them,
+    /// touches no file: its spool file cost a publish 0.7 ms (2 files) to 3 ms (13 files, 77 KB).
+    /// </summary>
+    sealed class Spool(Func<Stream> createFile) : IAsyncDisposable
+    {
+        Stream stream = new MemoryStream();
+        bool inFile;
+
+        public long Position => stream.Position;
+
+        public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
+        {
+            if (!inFile && stream.Length + data.Length > InMemorySpoolBytes)
+            {
+                var file = createFile();
+                stream.Position = 0;
+                await stream.CopyToAsync(file, ct);
+                stream = file;
+                inFile = true;
+            }
+            await stream.WriteAsync(data, ct);
+        }
+
+        public async ValueTask ReadAsync(long offset, byte[] into, CancellationToken ct)
+        {
+            stream.Position = offset;
+            await stream.ReadExactlyAsync(into, ct);
+        }
+
+        public ValueTask DisposeAsync() => stream.DisposeAsync();
+    }
+
     /// <summary>One pass over a tar.gz: applies every rule and collects the manifest.</summary>
-    sealed class Scan(PackagingLimits limits, string? repoPrefix, Stream? spool)
+    sealed class Scan(PackagingLimits limits, string? repoPrefix, Spool? spool)
     {
         readonly List<PackagedFile> files = [];
         readonly HashSet<string> filePaths = new(StringComparer.Ordinal);
@@ -315,7 +352,7 @@ public static class SkillArchive
         }
 
         /// <summary>Streams one entry's data through SHA-256 (and into the SKILL.md buffer / repack spool).</summary>
-        static async Task<string> ReadDataAsync(TarEntry entry, long declared, string display, MemoryStream? copy, Stream? spool, CancellationToken ct)
+        static async Task<string> ReadDataAsync(TarEntry entry, long declared, string display, MemoryStream? copy, Spool? spool, CancellationToken ct)
         {
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             long read = 0;
