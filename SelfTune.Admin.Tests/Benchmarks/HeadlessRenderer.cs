@@ -20,7 +20,10 @@ public sealed class HeadlessRenderer(IServiceProvider services) : Renderer(servi
     readonly List<(string Text, TaskCompletionSource Seen)> awaited = [];
     readonly List<Exception> errors = [];
 
-    public override Dispatcher Dispatcher { get; } = Dispatcher.CreateDefault();
+    public override Dispatcher Dispatcher => Meter;
+
+    /// <summary>The dispatcher, which counts the CPU and allocations of the page's work.</summary>
+    public MeteredDispatcher Meter { get; } = new();
 
     /// <summary>Disposes the page's components (ending their subscriptions) and the renderer.</summary>
     public ValueTask CloseAsync() => DisposeAsync();
