@@ -9,6 +9,7 @@ using SelfTune.Admin.Auth;
 using SelfTune.Admin.Components.Pages.Connections;
 using SelfTune.Admin.Components.Pages.Overview;
 using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
 using SelfTune.Admin.Tests.Components;
 
 namespace SelfTune.Admin.Tests.GitHub;
@@ -177,6 +178,38 @@ public sealed class DriftTests(GitHubHarness h) : PageTestContext(h.App), IClass
         using var reader = App.CreateClient(await App.CreateKeyAsync(c.OrgId, [SelfTuneClaims.RegistryRead]));
         await GitHubHarness.AssertProblemAsync(await reader.PostAsync($"/api/v1/github/connections/{c.ConnectionId}/reconcile", null), HttpStatusCode.Forbidden, "forbidden");
         Assert.Empty(await h.AttemptsAsync(c.ConnectionId));
+    }
+
+    [Fact]
+    public async Task The_last_delivery_line_follows_deliveries_live_and_reads_the_connections_again_only_for_those_that_can_change_them()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        Services.AddSingleton<TimeProvider>(clock);
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId, "live-gh");
+        var connection = await App.ConnectionAsync(orgId, "live", "live-gh/skills", installation.InstallationId);
+        clock.Advance(TimeSpan.FromDays(8) + TimeSpan.FromHours(1)); // connected a moment after the clock started
+        SignInAs(orgId, MemberRole.Viewer);
+        var page = RenderPage<Overview>();
+        page.WaitForAssertion(() => Assert.Contains("1 active connection has heard nothing from GitHub for 8 days", page.Find("[data-testid=quiet-warning]").TextContent));
+        var feed = App.Services.GetRequiredService<IChangeFeed>();
+
+        // The connection is paused without news of it; then a check_run is announced (stored with a time before the
+        // connection, so it ends no quiet spell): the line shows it, and still counts the connection as active: the
+        // connections are not read again for a delivery that cannot change them.
+        await App.WithDbAsync(db => db.Connections.Where(c => c.Id == connection.Id).ExecuteUpdateAsync(u => u.SetProperty(c => c.PausedReason, "paused unannounced")));
+        var checkRun = await App.DeliveryAsync("check_run", installation.InstallationId, connection.RepoId, "live-gh/skills",
+            receivedAt: clock.GetUtcNow().AddDays(-9));
+        feed.Publish(Change.OfDelivery(checkRun));
+        page.WaitForAssertion(() => Assert.Contains("check run on live-gh/skills", page.Find("[data-testid=last-delivery]").TextContent));
+        Assert.Contains("1 active connection has heard nothing from GitHub for 8 days", page.Find("[data-testid=quiet-warning]").TextContent);
+
+        // A repository event (it can pause or rename connections) reads them again: none is active, so nothing to warn about.
+        var repository = await App.DeliveryAsync("repository", installation.InstallationId, connection.RepoId, "live-gh/skills",
+            receivedAt: clock.GetUtcNow().AddDays(-8));
+        feed.Publish(Change.OfDelivery(repository));
+        page.WaitForAssertion(() => Assert.Contains("repository on live-gh/skills", page.Find("[data-testid=last-delivery]").TextContent));
+        Assert.Empty(page.FindAll("[data-testid=quiet-warning]"));
     }
 
     [Fact]
