@@ -102,14 +102,24 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
 
         // Floors.
         var bareHmac = await LoadAsync(8, _ => Push(new Uri(bare.Address, "/webhook"), body, signature), HttpStatusCode.Accepted);
-        var transactions = await SingleTransactionFloorAsync(h.App, Encoding.UTF8.GetString(body));
 
-        // Ingest at 8 connections, workers on (they process what is ingested meanwhile, as in production).
-        var ingest8 = await LoadAsync(8, _ => Push(webhook, body, signature), HttpStatusCode.Accepted);
+        // Ingest at 8 connections, workers on (they process what is ingested meanwhile, as in production), in turns with
+        // the one-transaction floor: that floor moved by 40-65 % between runs of the same code on this machine (3,761 to
+        // 6,331 tx/s; it writes the log file on every commit), and measured once, a minute from the ingest, its ratio
+        // said as much about the storage at that moment as about the ingest. Three pairs of 5 s each; the median of each.
+        var turns = new List<(double Floor, Load Ingest)>();
+        for (var turn = 0; turn < 3; turn++)
+            turns.Add((await SingleTransactionFloorAsync(h.App, Encoding.UTF8.GetString(body), Turn),
+                await LoadAsync(8, _ => Push(webhook, body, signature), HttpStatusCode.Accepted, Turn)));
+        var ingest8 = turns.Select(t => t.Ingest).OrderBy(l => l.PerSecond).ElementAt(1);
+        var transactions = turns.Select(t => t.Floor).Order().ElementAt(1);
+        var perTurn = turns.Select(t => t.Ingest.PerSecond / t.Floor).Order().ToList();
         BenchmarkTable.Add(output, $"Webhook ingest, unconnected push, 8 connections ({provider})", ingest8.ToString(),
             $"bare HMAC endpoint: {bareHmac}", Ratio(ingest8.PerSecond, bareHmac.PerSecond), Target(ingest8.PerSecond / bareHmac.PerSecond, 0.2));
-        BenchmarkTable.Add(output, $"same, vs one {provider} transaction per delivery + job (1 thread)", $"{ingest8.PerSecond:N0} req/s",
-            $"{transactions:N0} tx/s", Ratio(ingest8.PerSecond, transactions), Target(ingest8.PerSecond / transactions, 1.0));
+        BenchmarkTable.Add(output, $"same, vs one {provider} transaction per delivery + job (1 thread), in turns",
+            $"{string.Join(" / ", turns.Select(t => $"{t.Ingest.PerSecond:N0}"))} req/s",
+            $"{string.Join(" / ", turns.Select(t => $"{t.Floor:N0}"))} tx/s", $"{perTurn[1]:0.00}× (turns {string.Join(", ", perTurn.Select(r => $"{r:0.00}"))})",
+            Target(perTurn[1], 1.0));
         await DrainAsync(h);
 
         // 64 connections while the connected repository publishes one release after another; jobs finished meanwhile.
@@ -315,7 +325,10 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
     /// Transactions per second on 1 thread, each storing a delivery row and a job row with plain ADO.NET on the app's own
     /// database (its connection, so SQLite's pragmas apply). The jobs are stored finished, so no worker picks them up.
     /// </summary>
-    static Task<double> SingleTransactionFloorAsync(AdminAppFactory app, string payload) => app.WithDbAsync(async db =>
+    /// <summary>One turn of the ingest and of the one-transaction floor (<see cref="MeasureAsync"/>).</summary>
+    static readonly TimeSpan Turn = TimeSpan.FromSeconds(5);
+
+    static Task<double> SingleTransactionFloorAsync(AdminAppFactory app, string payload, TimeSpan window) => app.WithDbAsync(async db =>
     {
         await db.Database.OpenConnectionAsync();
         var connection = db.Database.GetDbConnection();
@@ -332,7 +345,7 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
             INSERT INTO "Jobs" ("Kind", "Payload", "ConcurrencyKey", "State", "Attempts", "MaxAttempts", "NotBefore", "CreatedAt", "FinishedAt")
             VALUES ('bench.floor', @payload, NULL, 'Succeeded', 1, 5, @now, @now, @now)
             """;
-        var end = Stopwatch.GetTimestamp() + (long)(Measured.TotalSeconds * Stopwatch.Frequency);
+        var end = Stopwatch.GetTimestamp() + (long)(window.TotalSeconds * Stopwatch.Frequency);
         var count = 0;
         var watch = Stopwatch.StartNew();
         while (Stopwatch.GetTimestamp() < end)
