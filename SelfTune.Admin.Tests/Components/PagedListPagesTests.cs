@@ -39,6 +39,18 @@ public sealed class PagedListPagesTests(AdminAppFactory app) : PageTestContext(a
         return rows;
     });
 
+    /// <summary>A new org's Connections page, signed in as a viewer, showing its three connections.</summary>
+    async Task<(IRenderedComponent<ContainerFragment> Page, List<GitHubConnection> Connections, long InstallationId)> OpenConnectionsPageOfThreeAsync()
+    {
+        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
+        var installation = await App.InstallationAsync(orgId);
+        var connections = await AddConnectionsAsync(orgId, installation.InstallationId, 3);
+        SignInAs(orgId, MemberRole.Viewer);
+        var page = RenderPage<Connections>();
+        page.WaitForAssertion(() => Assert.Equal(3, page.FindAll("[data-testid=connection-link]").Count));
+        return (page, connections, installation.InstallationId);
+    }
+
     [Fact]
     public async Task Connections_page_shows_one_page_of_rows_and_the_total_and_pages_to_the_rest()
     {
@@ -62,12 +74,7 @@ public sealed class PagedListPagesTests(AdminAppFactory app) : PageTestContext(a
     [Fact]
     public async Task A_live_attempt_re_reads_its_own_row_only()
     {
-        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
-        var installation = await App.InstallationAsync(orgId);
-        var connections = await AddConnectionsAsync(orgId, installation.InstallationId, 3);
-        SignInAs(orgId, MemberRole.Viewer);
-        var page = RenderPage<Connections>();
-        page.WaitForAssertion(() => Assert.Equal(3, page.FindAll("[data-testid=connection-link]").Count));
+        var (page, connections, _) = await OpenConnectionsPageOfThreeAsync();
         Assert.Empty(page.FindAll("[data-testid=paused]"));
 
         // Another row changes in the database without news of it; then an attempt of the first row is announced.
@@ -91,16 +98,11 @@ public sealed class PagedListPagesTests(AdminAppFactory app) : PageTestContext(a
     [Fact]
     public async Task A_check_run_delivery_re_reads_no_row_and_a_repository_delivery_re_reads_the_rows_of_its_repository()
     {
-        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
-        var installation = await App.InstallationAsync(orgId);
-        var connections = await AddConnectionsAsync(orgId, installation.InstallationId, 3);
-        SignInAs(orgId, MemberRole.Viewer);
-        var page = RenderPage<Connections>();
-        page.WaitForAssertion(() => Assert.Equal(3, page.FindAll("[data-testid=connection-link]").Count));
+        var (page, connections, installationId) = await OpenConnectionsPageOfThreeAsync();
         var feed = App.Services.GetRequiredService<IChangeFeed>();
         WebhookDelivery Delivery(string eventName, string action) => new()
         {
-            DeliveryId = Guid.NewGuid().ToString(), Event = eventName, Action = action, InstallationId = installation.InstallationId,
+            DeliveryId = Guid.NewGuid().ToString(), Event = eventName, Action = action, InstallationId = installationId,
             RepositoryId = connections[0].RepoId, Payload = "{}", Outcome = DeliveryOutcome.Processed,
         };
 

@@ -180,14 +180,24 @@ public sealed class DriftTests(GitHubHarness h) : PageTestContext(h.App), IClass
         Assert.Empty(await h.AttemptsAsync(c.ConnectionId));
     }
 
-    [Fact]
-    public async Task The_last_delivery_line_follows_deliveries_live_and_reads_the_connections_again_only_for_those_that_can_change_them()
+    /// <summary>
+    /// The pages' clock as a fake one, starting now, and a new org with an installation of "<paramref name="name"/>-gh" and one
+    /// connection to "<paramref name="name"/>-gh/skills".
+    /// </summary>
+    async Task<(FakeTimeProvider Clock, Guid OrgId, GitHubInstallation Installation, GitHubConnection Connection)> OrgWithOneConnectionOnAClockAsync(string name)
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         Services.AddSingleton<TimeProvider>(clock);
         var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
-        var installation = await App.InstallationAsync(orgId, "live-gh");
-        var connection = await App.ConnectionAsync(orgId, "live", "live-gh/skills", installation.InstallationId);
+        var installation = await App.InstallationAsync(orgId, name + "-gh");
+        var connection = await App.ConnectionAsync(orgId, name, name + "-gh/skills", installation.InstallationId);
+        return (clock, orgId, installation, connection);
+    }
+
+    [Fact]
+    public async Task The_last_delivery_line_follows_deliveries_live_and_reads_the_connections_again_only_for_those_that_can_change_them()
+    {
+        var (clock, orgId, installation, connection) = await OrgWithOneConnectionOnAClockAsync("live");
         clock.Advance(TimeSpan.FromDays(8) + TimeSpan.FromHours(1)); // connected a moment after the clock started
         SignInAs(orgId, MemberRole.Viewer);
         var page = RenderPage<Overview>();
@@ -215,11 +225,7 @@ public sealed class DriftTests(GitHubHarness h) : PageTestContext(h.App), IClass
     [Fact]
     public async Task Overview_shows_the_last_delivery_and_warns_when_active_connections_heard_nothing_for_a_week()
     {
-        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        Services.AddSingleton<TimeProvider>(clock);
-        var (orgId, _) = await App.CreateOrgAsync(Plan.Pro);
-        var installation = await App.InstallationAsync(orgId, "quiet-gh");
-        var connection = await App.ConnectionAsync(orgId, "quiet", "quiet-gh/skills", installation.InstallationId);
+        var (clock, orgId, installation, connection) = await OrgWithOneConnectionOnAClockAsync("quiet");
         await App.DeliveryAsync("push", installation.InstallationId, connection.RepoId, "quiet-gh/skills", receivedAt: clock.GetUtcNow().AddMinutes(-3));
         SignInAs(orgId, MemberRole.Viewer);
 
