@@ -19,7 +19,7 @@ public abstract class ArchiveStore
     /// </summary>
     public static readonly TimeSpan StaleStagingAge = TimeSpan.FromHours(1);
 
-    protected const int BufferSize = 81920;
+    protected internal const int BufferSize = 81920;
 
     readonly string staging;
 
@@ -121,7 +121,7 @@ public sealed class ArchiveWriter : IAsyncDisposable
     internal ArchiveWriter(ArchiveStore store, string path)
     {
         (this.store, this.path) = (store, path);
-        file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920); // synchronous: see CreateScratchFile
+        file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, ArchiveStore.BufferSize); // synchronous: see CreateScratchFile
         hashing = new CryptoStream(file, sha, CryptoStreamMode.Write, leaveOpen: true);
     }
 
@@ -157,7 +157,7 @@ public sealed class StagedArchive(ArchiveStore store, string path, string hash, 
     public string Hash { get; } = hash;
     public long Size { get; } = size;
 
-    public Stream OpenRead() => new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 81920, useAsync: true);
+    public Stream OpenRead() => new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, ArchiveStore.BufferSize, useAsync: true);
 
     public Task CommitAsync(CancellationToken ct) => store.CommitAsync(path, Hash, ct);
 
