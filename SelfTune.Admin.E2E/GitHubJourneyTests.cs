@@ -204,6 +204,7 @@ public sealed class GitHubJourneyTests(GitHubE2EApp app, GitHubScenario scenario
 
         // The deliveries page lists that push on top with what it came to; a click on its row opens it.
         await page.GotoAsync(new Uri(new Uri(app.BaseUrl), "deliveries").AbsoluteUri);
+        await E2EApp.WaitForCircuitAsync(page); // the row's click is the circuit's: a click on the prerendered page is lost
         var top = page.Locator("[data-testid=deliveries] tbody tr").First;
         await Expect(top.GetByTestId("delivery-event")).ToHaveTextAsync("push");
         await Expect(top.GetByTestId("delivery-outcome")).ToHaveAttributeAsync("data-result", "failed");
