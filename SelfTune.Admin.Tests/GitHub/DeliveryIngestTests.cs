@@ -2,7 +2,12 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
+using System.Data.Common;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
 using SelfTune.Admin.Data;
+using SelfTune.Admin.GitHub.Webhooks;
+using SelfTune.Admin.Jobs;
 
 namespace SelfTune.Admin.Tests.GitHub;
 
@@ -65,6 +70,82 @@ public sealed class DeliveryIngestTests(GitHubHarness h) : IClassFixture<GitHubH
         Assert.Contains("1 attempt(s) queued", delivery.OutcomeMessage);
         var attempt = (await h.WaitForFinishedAttemptsAsync(connectionId, before + 1)).Single(a => a.DeliveryId == delivery.DeliveryId);
         Assert.True(attempt.Status is AttemptStatus.Published or AttemptStatus.Unchanged, attempt.Message);
+    }
+
+    [Fact]
+    public async Task A_batch_with_a_row_that_cannot_be_stored_keeps_every_other_row_once_and_fails_only_that_row()
+    {
+        // The writer is held on its first batch (its connection) while the rows under test gather behind it, so those
+        // go in one batch: a row stored before the bad one, the bad one (no event: NOT NULL), rows after it. The batch
+        // fails as a whole and is stored row by row; a row of it written before the failure must be rolled back with it,
+        // or the retry finds it and calls it a duplicate (PostgreSQL's batch runs as one implicit transaction).
+        var connected = await h.ConnectRepoAsync(h.Api, "batch-mixed");
+        var unconnectedRepository = Random.Shared.NextInt64(1L << 40, 1L << 50);
+        var factory = new HeldFactory(h.App.Services.GetRequiredService<IDbContextFactory<AdminDbContext>>());
+        await using var writer = new DeliveryBatchWriter(factory, NullLogger<DeliveryBatchWriter>.Instance);
+        var queue = h.App.Services.GetRequiredService<JobQueue>();
+        var never = DateTimeOffset.UtcNow.AddYears(1); // the jobs are only rows here: no worker claims them
+        var test = Guid.NewGuid().ToString();
+        Job JobOf(WebhookDelivery delivery) => queue.NewJob("test.batch", new { test, delivery = delivery.DeliveryId }, notBefore: never);
+        WebhookDelivery Row(string? eventName = "push", long? repository = null) => new()
+        {
+            DeliveryId = Guid.NewGuid().ToString(), Event = eventName!, RepositoryId = repository, ReceivedAt = DateTimeOffset.UtcNow,
+            Payload = "{}", Outcome = DeliveryOutcome.Queued,
+        };
+
+        var first = Row();
+        var firstStored = writer.StoreAsync(first, JobOf(first));
+        await factory.Entered; // the writer has its first batch and waits for its connection
+        var (before, bad, decided, queued, after) = (Row(), Row(eventName: null), Row(repository: unconnectedRepository), Row(repository: connected.Repo.Id), Row());
+        var again = Row();
+        again.DeliveryId = first.DeliveryId;
+        Task<DeliveryBatchWriter.Written>[] stored =
+        [
+            writer.StoreAsync(before, JobOf(before)),
+            writer.StoreAsync(bad, JobOf(bad)),
+            writer.StoreAsync(decided, JobOf(decided), new DeliveryBatchWriter.IfUnconnected(unconnectedRepository, "no connection")),
+            writer.StoreAsync(queued, JobOf(queued), new DeliveryBatchWriter.IfUnconnected(connected.Repo.Id, "no connection")),
+            writer.StoreAsync(again, JobOf(again)),
+            writer.StoreAsync(after, null),
+        ];
+        factory.Release();
+
+        Assert.Equal(DeliveryBatchWriter.Written.WithJob, await firstStored);
+        await Assert.ThrowsAnyAsync<DbException>(() => stored[1]);
+        Assert.Equal(
+            [DeliveryBatchWriter.Written.WithJob, DeliveryBatchWriter.Written.Decided, DeliveryBatchWriter.Written.WithJob, DeliveryBatchWriter.Written.Duplicate, DeliveryBatchWriter.Written.WithJob],
+            await Task.WhenAll(stored.Where((_, i) => i != 1)));
+        Assert.Equal((DeliveryOutcome.Processed, "no connection"), (decided.Outcome, decided.OutcomeMessage));
+        Assert.Equal((DeliveryOutcome.Queued, (string?)null), (queued.Outcome, queued.OutcomeMessage));
+
+        var ids = new[] { first, before, bad, decided, queued, after }.Select(d => d.DeliveryId).ToList();
+        var rows = await h.App.WithDbAsync(db => db.Deliveries.AsNoTracking().Where(d => ids.Contains(d.DeliveryId)).ToListAsync());
+        Assert.Equal(new[] { first, before, decided, queued, after }.Select(d => d.DeliveryId).Order(), rows.Select(r => r.DeliveryId).Order());
+        Assert.Equal((DeliveryOutcome.Processed, "no connection"), rows.Where(r => r.DeliveryId == decided.DeliveryId).Select(r => (r.Outcome, r.OutcomeMessage)).Single());
+        Assert.Equal((DeliveryOutcome.Queued, (string?)null), rows.Where(r => r.DeliveryId == queued.DeliveryId).Select(r => (r.Outcome, r.OutcomeMessage)).Single());
+        // Jobs: the first row's, the row before the bad one's and the queued decision's; none for the bad, decided or duplicate row.
+        var jobs = await h.App.WithDbAsync(db => db.Jobs.AsNoTracking().Where(j => j.Payload.Contains(test)).Select(j => j.Payload).ToListAsync());
+        Assert.Equal(new[] { first, before, queued }.Select(d => d.DeliveryId).Order(),
+            jobs.Select(p => JsonNode.Parse(p)!["delivery"]!.GetValue<string>()).Order());
+    }
+
+    /// <summary>A context factory whose first context waits until <see cref="Release"/>; <see cref="Entered"/> says it was asked for.</summary>
+    sealed class HeldFactory(IDbContextFactory<AdminDbContext> inner) : IDbContextFactory<AdminDbContext>
+    {
+        readonly TaskCompletionSource entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        readonly TaskCompletionSource released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Entered => entered.Task;
+        public void Release() => released.TrySetResult();
+
+        public AdminDbContext CreateDbContext() => throw new NotSupportedException("The writer opens its contexts asynchronously.");
+
+        public async Task<AdminDbContext> CreateDbContextAsync(CancellationToken cancellationToken = default)
+        {
+            entered.TrySetResult();
+            await released.Task.WaitAsync(cancellationToken);
+            return await inner.CreateDbContextAsync(cancellationToken);
+        }
     }
 
     [Fact]
