@@ -229,6 +229,9 @@ public sealed class DeliveryBatchWriter : IAsyncDisposable
             var connection = db.Database.GetDbConnection();
             await using var rows = connection.CreateBatch();
             foreach (var item in batch) rows.BatchCommands.Add(statements.StoreRow(rows, insertDelivery, item));
+            // Prepared: the statement's plan is made once per form on this connection and kept (Npgsql keeps a statement
+            // prepared on its connection and prepares it again for nothing), not planned again for every row.
+            await rows.PrepareAsync();
             var written = new Written[batch.Count];
             var reader = await rows.ExecuteReaderAsync();
             await using (reader)
