@@ -6,6 +6,7 @@ using System.Data.Common;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using SelfTune.Admin.Data;
+using SelfTune.Admin.GitHub.Publishing;
 using SelfTune.Admin.GitHub.Webhooks;
 using SelfTune.Admin.Jobs;
 
@@ -70,6 +71,44 @@ public sealed class DeliveryIngestTests(GitHubHarness h) : IClassFixture<GitHubH
         Assert.Contains("1 attempt(s) queued", delivery.OutcomeMessage);
         var attempt = (await h.WaitForFinishedAttemptsAsync(connectionId, before + 1)).Single(a => a.DeliveryId == delivery.DeliveryId);
         Assert.True(attempt.Status is AttemptStatus.Published or AttemptStatus.Unchanged, attempt.Message);
+    }
+
+    [Fact]
+    public async Task Deliveries_sent_together_are_each_stored_with_their_own_fields_outcome_and_job()
+    {
+        // Many at once, so they are stored in batches of several rows, on a writer whose statements are prepared (PostgreSQL):
+        // every row must carry its own values, not another row's of the same batch or of the batch before.
+        var connected = await h.ConnectRepoAsync(h.Api, "batch-many");
+        var installation = h.GitHub.AddInstallation("gh-batch-many-elsewhere");
+        var unconnected = h.GitHub.AddRepo(installation, installation.AccountLogin, "batch-many-elsewhere");
+        var sent = Enumerable.Range(0, 48).Select(i =>
+        {
+            var repo = i % 2 == 0 ? connected.Repo : unconnected;
+            var body = JsonNode.Parse(h.GitHub.Payloads.Push(repo, $"refs/heads/feature-{i}", after: connected.Sha))!.AsObject();
+            body["action"] = $"action-{i}";
+            return (DeliveryId: Guid.NewGuid().ToString(), Index: i, Repo: repo, Body: body.ToJsonString());
+        }).ToList();
+
+        var responses = await Task.WhenAll(sent.Select(d => h.SendWebhookAsync("push", d.Body, d.DeliveryId)));
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.Accepted, r.StatusCode));
+
+        var ids = sent.Select(d => d.DeliveryId).ToList();
+        var rows = (await h.App.WithDbAsync(db => db.Deliveries.AsNoTracking().Where(d => ids.Contains(d.DeliveryId)).ToListAsync()))
+            .ToDictionary(r => r.DeliveryId);
+        var jobs = await h.App.WithDbAsync(db => db.Jobs.AsNoTracking().Where(j => j.Kind == PublishJobs.Webhook).Select(j => j.Payload).ToListAsync());
+        var jobsByRow = jobs.Select(p => JsonNode.Parse(p)!["deliveryRowId"]!.GetValue<Guid>()).GroupBy(id => id).ToDictionary(g => g.Key, g => g.Count());
+        foreach (var (deliveryId, i, repo, _) in sent)
+        {
+            var row = rows[deliveryId];
+            Assert.Equal(($"action-{i}", repo.Id, repo.FullName), (row.Action, row.RepositoryId, row.RepositoryFullName));
+            if (repo == connected.Repo)
+                Assert.Equal(1, jobsByRow.GetValueOrDefault(row.Id)); // queued: its job names it (the outcome is its job's to write)
+            else
+            {
+                Assert.Equal((DeliveryOutcome.Processed, $"Push to feature-{i}: no connection follows this branch."), (row.Outcome, row.OutcomeMessage));
+                Assert.Equal(0, jobsByRow.GetValueOrDefault(row.Id));
+            }
+        }
     }
 
     [Fact]
