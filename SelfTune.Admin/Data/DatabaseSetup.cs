@@ -73,7 +73,8 @@ public static class DatabaseSetup
 
         if (settings.Provider == DatabaseProvider.Postgres)
         {
-            services.AddDbContextFactory<PostgresAdminDbContext>(o => o.UseNpgsql(settings.ConnectionString));
+            // The hottest statements prepared on their connections (PreparedStatements says why and which).
+            services.AddDbContextFactory<PostgresAdminDbContext>(o => o.UseNpgsql(settings.ConnectionString).AddInterceptors(new PreparedStatements()));
             // Everything outside Data asks for AdminDbContext: hand it the PostgreSQL one.
             services.AddSingleton<IDbContextFactory<AdminDbContext>>(sp =>
                 new DerivedContextFactory<PostgresAdminDbContext>(sp.GetRequiredService<IDbContextFactory<PostgresAdminDbContext>>()));

@@ -450,7 +450,7 @@ public sealed class JobQueue : IDisposable
                 new SqliteParameter("@worker", WorkerId),
                 new SqliteParameter("@now", ToDb(now)),
                 new SqliteParameter("@leaseEnd", ToDb(leaseEnd)));
-        return (await claim.AsNoTracking().ToListAsync(ct)).SingleOrDefault();
+        return (await claim.TagWith(PreparedStatements.Tag).AsNoTracking().ToListAsync(ct)).SingleOrDefault();
     }
 
     static async Task<bool> AnyRunnableAsync(AdminDbContext db, DateTimeOffset now, CancellationToken ct)

@@ -38,7 +38,7 @@ public static class PublishJobs
         {
             var payload = job.ReadPayload<WebhookPayload>();
             var id = payload.DeliveryRowId;
-            var delivery = await db.Deliveries.SingleOrDefaultAsync(d => d.Id == id, ct)
+            var delivery = await db.Deliveries.TagWith(PreparedStatements.Tag).SingleOrDefaultAsync(d => d.Id == id, ct)
                 ?? throw new PermanentJobFailure($"Delivery row {id} does not exist.");
             if (delivery.Outcome != DeliveryOutcome.Queued) return delivery.OutcomeMessage; // processed before a crash
             try

@@ -366,7 +366,7 @@ public sealed class WebhookProcessor(
         UnprocessablePayloadException Missing(string field) => new($"The {delivery.Event} payload has no {field}.");
 
         Task<List<GitHubConnection>> ConnectionsForAsync(long repoId, CancellationToken ct) =>
-            Connections().Where(c => c.RepoId == repoId).ToListAsync(ct);
+            Connections().Where(c => c.RepoId == repoId).TagWith(PreparedStatements.Tag).ToListAsync(ct);
 
         /// <summary>
         /// Every connection, or only the replaying org's: a replay never acts on another org's connections. A suspended
