@@ -109,6 +109,31 @@ public sealed class MultiInstanceTests : IDisposable
     }
 
     [PostgresFact]
+    public async Task Changes_published_in_a_burst_on_one_instance_all_reach_the_other_in_order()
+    {
+        // A burst is sent a few statements at a time (PostgresChangeFeed gathers what is waiting): none may be lost or reordered.
+        await using var a = new AdminAppFactory(dataPath);
+        await using var b = new AdminAppFactory(dataPath);
+        _ = a.Services;
+        await ListenerOf(a).Listening;
+        await ListenerOf(b).Listening;
+        var org = Guid.NewGuid();
+        var sent = Enumerable.Range(0, 2000).Select(_ => new Change(org, ChangeKind.Delivery, Guid.NewGuid())).ToList();
+        var received = new List<Change>();
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var subB = b.Services.GetRequiredService<IChangeFeed>().Subscribe(org, [ChangeKind.Delivery], c =>
+        {
+            lock (received) { received.Add(c); if (received.Count == sent.Count) all.TrySetResult(); }
+        });
+
+        var feed = a.Services.GetRequiredService<IChangeFeed>();
+        foreach (var change in sent) feed.Publish(change);
+
+        await all.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        lock (received) Assert.Equal(sent, received);
+    }
+
+    [PostgresFact]
     public async Task After_its_listening_connection_drops_an_instance_reconnects_and_its_subscribers_re_read()
     {
         await using var app = new AdminAppFactory(dataPath);

@@ -12,7 +12,8 @@ namespace SelfTune.Admin.Infrastructure;
 /// NOTIFY is not durable: a change sent while an instance's listening connection is down never reaches it. After each
 /// reconnect <see cref="Resync"/> gives every subscriber one change per org and kind with no ids ("something may have
 /// changed"), so pages re-read. Sending happens in the background, in order; when the database cannot be reached the
-/// changes wait in a bounded buffer (the oldest are dropped past it: the others' reconnect re-sync covers them).
+/// changes wait in a bounded buffer (the oldest are dropped past it: the others' reconnect re-sync covers them). Changes
+/// that gather while one statement is sent go together in the next (<see cref="MostPerStatement"/>).
 /// </remarks>
 public sealed class PostgresChangeFeed : IChangeFeed, IAsyncDisposable
 {
@@ -81,24 +82,33 @@ public sealed class PostgresChangeFeed : IChangeFeed, IAsyncDisposable
             }
     }
 
+    /// <summary>Most changes sent in one statement (one transaction, one round trip).</summary>
+    const int MostPerStatement = 256;
+
     async Task SendAsync()
     {
         var reader = outgoing.Reader;
-        Change? pending = null;
+        var pending = new List<string>(MostPerStatement); // payloads read but not yet sent (kept across a failed send)
         while (!stopping.IsCancellationRequested)
         {
             try
             {
-                pending ??= await reader.ReadAsync(stopping.Token);
+                if (pending.Count == 0) pending.Add(Payload(await reader.ReadAsync(stopping.Token)));
                 await using var connection = new NpgsqlConnection(settings.ConnectionString);
                 await connection.OpenAsync(stopping.Token);
-                while (pending is not null)
+                while (pending.Count > 0)
                 {
-                    await using var notify = new NpgsqlCommand("SELECT pg_notify(@channel, @payload)", connection);
+                    // Whatever has gathered meanwhile goes in the same statement: one notification per change, as before (an
+                    // instance of an older version reads them), but one transaction and one round trip for all of them. One
+                    // statement per change cost a commit on the server and a wake-up of every listening connection each,
+                    // thousands a second under the webhook ingest.
+                    while (pending.Count < MostPerStatement && reader.TryRead(out var next)) pending.Add(Payload(next));
+                    await using var notify = new NpgsqlCommand("SELECT pg_notify(@channel, payload) FROM unnest(@payloads) AS payload", connection);
                     notify.Parameters.AddWithValue("channel", PostgresNotifications.ChangesChannel);
-                    notify.Parameters.AddWithValue("payload", JsonSerializer.Serialize(new Message(origin, pending), JsonSerializerOptions.Web));
+                    notify.Parameters.AddWithValue("payloads", pending.ToArray());
                     await notify.ExecuteNonQueryAsync(stopping.Token);
-                    pending = reader.TryRead(out var next) ? next : null;
+                    pending.Clear();
+                    if (reader.TryRead(out var more)) pending.Add(Payload(more));
                 }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -117,6 +127,8 @@ public sealed class PostgresChangeFeed : IChangeFeed, IAsyncDisposable
             }
         }
     }
+
+    string Payload(Change change) => JsonSerializer.Serialize(new Message(origin, change), JsonSerializerOptions.Web);
 
     int disposed;
 
