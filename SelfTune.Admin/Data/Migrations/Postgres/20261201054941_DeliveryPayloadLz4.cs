@@ -19,8 +19,9 @@ namespace SelfTune.Admin.Data.Migrations.Postgres
             migrationBuilder.Sql("""
                 DO $$
                 BEGIN
-                    ALTER TABLE "Deliveries" ALTER COLUMN "Payload" SET COMPRESSION lz4;
-                EXCEPTION WHEN feature_not_supported OR syntax_error THEN
+                    -- EXECUTE: parsed when run, so PostgreSQL 13's syntax error (no SET COMPRESSION) is caught below too.
+                    EXECUTE 'ALTER TABLE "Deliveries" ALTER COLUMN "Payload" SET COMPRESSION lz4';
+                EXCEPTION WHEN feature_not_supported OR syntax_error OR invalid_parameter_value THEN
                     RAISE NOTICE 'Webhook payloads stay compressed with pglz: this server has no lz4 (%).', SQLERRM;
                 END
                 $$;
