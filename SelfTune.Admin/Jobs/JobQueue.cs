@@ -415,15 +415,24 @@ public sealed class JobQueue : IDisposable
     /// </summary>
     public async Task<(bool Completed, Job? Next)> SaveAndCompleteAsync(AdminDbContext db, Job claimed, string? result, CancellationToken ct)
     {
+        // No savepoint around the save: EF sets one when it saves inside a transaction, to undo a failed save alone, and
+        // here a failure undoes the whole transaction anyway. On PostgreSQL each savepoint was two more round trips per job.
+        var savepoints = db.Database.AutoSavepointsEnabled;
+        db.Database.AutoSavepointsEnabled = false;
         (bool Completed, Job? Next) outcome;
-        await using (var transaction = await db.Database.BeginTransactionAsync(ct))
+        try
         {
+            await using var transaction = await db.Database.BeginTransactionAsync(ct);
             await db.SaveChangesAsync(ct);
             // Not cancellable from here (as a claim elsewhere): a commit abandoned half-way could be committed by the server
             // with the run not knowing, and the next job it claimed would sit until its lease expires.
             outcome = await CompleteAndClaimNextAsync(db, claimed, result, CancellationToken.None);
             if (outcome.Completed) await transaction.CommitAsync(CancellationToken.None);
             else await transaction.RollbackAsync(CancellationToken.None);
+        }
+        finally
+        {
+            db.Database.AutoSavepointsEnabled = savepoints;
         }
         if (!outcome.Completed) return (false, null);
         SignalFinished(claimed.Id);
