@@ -24,29 +24,9 @@ public sealed class PreparedStatements : DbCommandInterceptor
 
     const string Comment = "-- " + Tag;
 
-    static readonly AsyncLocal<bool> Everything = new();
-
-    /// <summary>
-    /// Every statement run until the returned scope is disposed (on this async flow) is prepared, tagged or not: for a
-    /// hot path whose statements a tag cannot reach (EF Core 10 drops the tag of an <c>ExecuteUpdate</c>, and SaveChanges
-    /// takes none), such as a job's completion (<see cref="Jobs.JobQueue"/>). Only for paths with few statement shapes:
-    /// each prepared statement stays on its connection.
-    /// </summary>
-    public static IDisposable PrepareAll()
-    {
-        var outer = Everything.Value;
-        Everything.Value = true;
-        return new Restore(outer);
-    }
-
-    sealed class Restore(bool outer) : IDisposable
-    {
-        public void Dispose() => Everything.Value = outer;
-    }
-
-    /// <summary>Whether the statement's first line is the tag's comment (ended by the platform's new line), or all are wanted here.</summary>
-    static bool Wanted(DbCommand command) => Everything.Value ||
-        (command.CommandText is var text && text.StartsWith(Comment, StringComparison.Ordinal) && text.Length > Comment.Length && text[Comment.Length] is '\r' or '\n');
+    /// <summary>Whether the statement's first line is the tag's comment (ended by the platform's new line).</summary>
+    static bool Wanted(DbCommand command) =>
+        command.CommandText is var text && text.StartsWith(Comment, StringComparison.Ordinal) && text.Length > Comment.Length && text[Comment.Length] is '\r' or '\n';
 
     public override InterceptionResult<DbDataReader> ReaderExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<DbDataReader> result)
     {

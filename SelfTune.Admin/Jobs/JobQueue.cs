@@ -397,7 +397,6 @@ public sealed class JobQueue : IDisposable
     {
         var (completed, next) = await WithBusyRetryAsync(async token =>
         {
-            using var prepared = PreparedStatements.PrepareAll(); // the completion and the claim: run for every job
             await using var db = await dbFactory.CreateDbContextAsync(token);
             await using var transaction = await db.Database.BeginTransactionAsync(token);
             var outcome = await CompleteAndClaimNextAsync(db, claimed, result, token);
@@ -423,7 +422,6 @@ public sealed class JobQueue : IDisposable
         (bool Completed, Job? Next) outcome;
         try
         {
-            using var prepared = PreparedStatements.PrepareAll(); // the save, the completion and the claim: run for every job
             await using var transaction = await db.Database.BeginTransactionAsync(ct);
             await db.SaveChangesAsync(ct);
             // Not cancellable from here (as a claim elsewhere): a commit abandoned half-way could be committed by the server
