@@ -83,11 +83,8 @@ public sealed class MultiInstanceTests : IDisposable
     [PostgresFact]
     public async Task A_change_published_on_one_instance_reaches_the_other_instances_subscribers_once()
     {
-        await using var a = new AdminAppFactory(dataPath);
-        await using var b = new AdminAppFactory(dataPath);
-        _ = a.Services;
-        await ListenerOf(a).Listening;
-        await ListenerOf(b).Listening;
+        await using var instances = await TwoListeningInstancesAsync();
+        var (a, b) = (instances.A, instances.B);
         var org = Guid.NewGuid();
         var onA = new List<Change>();
         var onB = new TaskCompletionSource<Change>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -112,11 +109,8 @@ public sealed class MultiInstanceTests : IDisposable
     public async Task Changes_published_in_a_burst_on_one_instance_all_reach_the_other_in_order()
     {
         // A burst is sent a few statements at a time (PostgresChangeFeed gathers what is waiting): none may be lost or reordered.
-        await using var a = new AdminAppFactory(dataPath);
-        await using var b = new AdminAppFactory(dataPath);
-        _ = a.Services;
-        await ListenerOf(a).Listening;
-        await ListenerOf(b).Listening;
+        await using var instances = await TwoListeningInstancesAsync();
+        var (a, b) = (instances.A, instances.B);
         var org = Guid.NewGuid();
         var sent = Enumerable.Range(0, 2000).Select(_ => new Change(org, ChangeKind.Delivery, Guid.NewGuid())).ToList();
         var received = new List<Change>();
@@ -149,6 +143,33 @@ public sealed class MultiInstanceTests : IDisposable
 
         var change = await resync.Task.WaitAsync(TimeSpan.FromSeconds(20));
         Assert.Equal(new Change(org, ChangeKind.Delivery), change); // no ids: "re-read what you show"
+    }
+
+    /// <summary>Two instances on this test's database, each listening for the other's notifications.</summary>
+    async Task<Instances> TwoListeningInstancesAsync()
+    {
+        var instances = new Instances(new AdminAppFactory(dataPath), new AdminAppFactory(dataPath));
+        try
+        {
+            _ = instances.A.Services; // A first: it migrates the new database
+            await ListenerOf(instances.A).Listening;
+            await ListenerOf(instances.B).Listening;
+            return instances;
+        }
+        catch
+        {
+            await instances.DisposeAsync();
+            throw;
+        }
+    }
+
+    sealed record Instances(AdminAppFactory A, AdminAppFactory B) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await B.DisposeAsync();
+            await A.DisposeAsync();
+        }
     }
 
     static PostgresNotifications ListenerOf(AdminAppFactory app) =>
