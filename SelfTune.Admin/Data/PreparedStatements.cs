@@ -18,7 +18,8 @@ namespace SelfTune.Admin.Data;
 /// known statements is the long-standing path. On SQLite the tag is only a comment (SQLite compiles every statement anyway).
 /// A migration that changes what a prepared statement returns (a column added to Jobs, whose claim returns every column)
 /// fails that statement once on each connection of an instance still running the old build ("cached plan must not change
-/// result type"); Npgsql then drops it and prepares it again on the next run, and the job queue's next look claims as before.
+/// result type"); Npgsql marks it invalid on that error (npgsql/npgsql#4702) and prepares it again on the next run, and the
+/// job queue's next look claims as before.
 /// </remarks>
 public sealed class PreparedStatements : DbCommandInterceptor
 {
