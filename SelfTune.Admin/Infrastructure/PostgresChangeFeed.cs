@@ -96,19 +96,17 @@ public sealed class PostgresChangeFeed : IChangeFeed, IAsyncDisposable
                 if (pending.Count == 0) pending.Add(Payload(await reader.ReadAsync(stopping.Token)));
                 await using var connection = new NpgsqlConnection(settings.ConnectionString);
                 await connection.OpenAsync(stopping.Token);
-                while (pending.Count > 0)
+                // Whatever has gathered meanwhile goes in the same statement: one notification per change, as before (an
+                // instance of an older version reads them), but one transaction and one round trip for all of them. One
+                // statement per change cost a commit on the server and a wake-up of every listening connection each,
+                // thousands a second under the webhook ingest.
+                for (TopUp(); pending.Count > 0; TopUp())
                 {
-                    // Whatever has gathered meanwhile goes in the same statement: one notification per change, as before (an
-                    // instance of an older version reads them), but one transaction and one round trip for all of them. One
-                    // statement per change cost a commit on the server and a wake-up of every listening connection each,
-                    // thousands a second under the webhook ingest.
-                    while (pending.Count < MostPerStatement && reader.TryRead(out var next)) pending.Add(Payload(next));
                     await using var notify = new NpgsqlCommand("SELECT pg_notify(@channel, payload) FROM unnest(@payloads) AS payload", connection);
                     notify.Parameters.AddWithValue("channel", PostgresNotifications.ChangesChannel);
                     notify.Parameters.AddWithValue("payloads", pending.ToArray());
                     await notify.ExecuteNonQueryAsync(stopping.Token);
                     pending.Clear();
-                    if (reader.TryRead(out var more)) pending.Add(Payload(more));
                 }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -125,6 +123,11 @@ public sealed class PostgresChangeFeed : IChangeFeed, IAsyncDisposable
                 try { await Task.Delay(RetryDelay, stopping.Token); }
                 catch (OperationCanceledException) { return; }
             }
+        }
+
+        void TopUp()
+        {
+            while (pending.Count < MostPerStatement && reader.TryRead(out var next)) pending.Add(Payload(next));
         }
     }
 

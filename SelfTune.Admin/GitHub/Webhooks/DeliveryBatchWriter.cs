@@ -205,14 +205,14 @@ public sealed class DeliveryBatchWriter : IAsyncDisposable
             return stored;
         }
 
-        /// <summary>A decided delivery's outcome, or queued (set either way: a batch retried row by row decides again).</summary>
-        static bool Decide(Pending item, Func<long, bool> isConnected)
+        /// <summary>
+        /// A row with a decision: its delivery's outcome as stored, the decision's when <paramref name="decided"/>, else queued
+        /// (set either way: a batch retried row by row decides again).
+        /// </summary>
+        static void RecordDecision(Pending item, bool decided)
         {
-            var (delivery, _, decision) = item;
-            var decided = decision is not null && !isConnected(decision.RepositoryId);
-            if (decision is not null)
-                (delivery.Outcome, delivery.OutcomeMessage) = decided ? (DeliveryOutcome.Processed, decision.Outcome) : (DeliveryOutcome.Queued, null);
-            return decided;
+            if (item.Decision is { } decision)
+                (item.Delivery.Outcome, item.Delivery.OutcomeMessage) = decided ? (DeliveryOutcome.Processed, decision.Outcome) : (DeliveryOutcome.Queued, null);
         }
 
         /// <summary>
@@ -242,7 +242,7 @@ public sealed class DeliveryBatchWriter : IAsyncDisposable
                         throw new InvalidOperationException($"The batch of {batch.Count} deliveries answered {i} rows.");
                     var (decided, stored) = (reader.GetBoolean(0), reader.GetBoolean(1));
                     written[i] = !stored ? Written.Duplicate : decided ? Written.Decided : Written.WithJob;
-                    Decide(batch[i], _ => !decided);
+                    RecordDecision(batch[i], decided);
                 }
             }
             // Closed: the reader has read to the batch's end, which PostgreSQL answers only after the commit (or its error,
@@ -261,7 +261,8 @@ public sealed class DeliveryBatchWriter : IAsyncDisposable
                 var (delivery, job, decision) = batch[i];
                 if (decision is not null && !connected.ContainsKey(decision.RepositoryId))
                     connected[decision.RepositoryId] = await IsConnectedAsync(decision.RepositoryId);
-                var decided = Decide(batch[i], repository => connected[repository]);
+                var decided = decision is not null && !connected[decision.RepositoryId];
+                RecordDecision(batch[i], decided);
                 statements.Deliveries.Bind(insertDelivery, delivery);
                 if (await insertDelivery.ExecuteNonQueryAsync() != 1) { stored[i] = Written.Duplicate; continue; }
                 stored[i] = decided ? Written.Decided : Written.WithJob;
