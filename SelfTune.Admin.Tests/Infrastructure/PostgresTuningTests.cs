@@ -1,4 +1,6 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 using SelfTune.Admin.Data;
 
 namespace SelfTune.Admin.Tests.Infrastructure;
@@ -18,6 +20,25 @@ public sealed class PostgresTuningTests(AdminAppFactory app) : IClassFixture<Adm
         var prepared = await db.Database.SqlQueryRaw<string>("""SELECT statement AS "Value" FROM pg_prepared_statements""").ToListAsync();
         Assert.Contains(prepared, s => s.StartsWith("-- " + PreparedStatements.Tag) && s.Contains("FROM \"Deliveries\""));
         Assert.DoesNotContain(prepared, s => s.Contains("FROM \"Connections\""));
+        return 0;
+    });
+
+    /// <summary>
+    /// The app's pooled connections go back to the pool without Npgsql's reset (DatabaseSetup says why), so nothing may
+    /// leave a session lock on one: after start-up (migrations under the advisory lock) no session of this instance
+    /// holds any.
+    /// </summary>
+    [PostgresFact]
+    public async Task Pooled_connections_skip_the_reset_and_none_is_left_holding_the_migration_lock() => await app.WithDbAsync(async db =>
+    {
+        var settings = app.Services.GetRequiredService<DatabaseSettings>();
+        Assert.True(new NpgsqlConnectionStringBuilder(settings.ConnectionString).NoResetOnClose);
+        await db.Database.OpenConnectionAsync();
+        var held = await db.Database.SqlQueryRaw<int>("""
+            SELECT count(*)::int AS "Value" FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND a.application_name = {0}
+            """, settings.InstanceName!).SingleAsync();
+        Assert.Equal(0, held);
         return 0;
     });
 
