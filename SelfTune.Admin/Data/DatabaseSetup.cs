@@ -139,7 +139,7 @@ public static class DatabaseSetup
             // command) undoes session state the app never leaves behind: it sets no session variables, LISTENs on a
             // connection of its own, and takes its one session lock (migrations, below) on a connection it unlocks before
             // returning. It cost 0.2-0.45 ms on each open of a pooled connection (EF Core opens one for every statement
-            // outside a transaction): an EF Core read by key 0.48-0.75 ms with it, 0.26-0.27 ms without (README "Benchmarks").
+            // outside a transaction): an EF Core read by key 0.43-0.75 ms with it, a median of 0.27 ms without (README "Benchmarks").
             var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
             if (!given.ContainsKey("No Reset On Close") && !given.ContainsKey("NoResetOnClose")) postgres.NoResetOnClose = true;
             return new(provider, postgres.ConnectionString, instance);
