@@ -35,6 +35,8 @@ public class GitHubHarness : IAsyncLifetime
     public FakeGitHub GitHub { get; private set; } = null!;
     public AdminAppFactory App { get; private set; } = null!;
     public HttpClient Api { get; private set; } = null!;
+    /// <summary>What GitHub's deliveries come through: no API key (GitHub sends none; the app must not need one, nor spend a read on it).</summary>
+    HttpClient webhooks = null!;
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public async Task InitializeAsync()
@@ -45,6 +47,7 @@ public class GitHubHarness : IAsyncLifetime
         foreach (var (k, v) in AppSettings) App.Settings[k] = v;
         ConfigureApp?.Invoke(App);
         Api = App.CreateClient(App.DevelopmentKey); // starts the host before tests build their contexts on it
+        webhooks = App.CreateClient(apiKey: null);
         // bUnit's NavigationManager has base http://localhost/, so that is where the setup page lives.
         GitHub.SetupUrl = new Uri("http://localhost/settings/github");
         // The App asks for user authorization on install: GitHub sends the browser to the callback with a code.
@@ -104,6 +107,7 @@ public class GitHubHarness : IAsyncLifetime
     {
         foreach (var browser in browsers.Values) browser.Dispose();
         Api.Dispose();
+        webhooks.Dispose();
         await App.DisposeAsync();
         await GitHub.DisposeAsync();
     }
@@ -219,7 +223,7 @@ public class GitHubHarness : IAsyncLifetime
     public async Task<HttpResponseMessage> SendWebhookAsync(string eventName, string payload, string? deliveryId = null)
     {
         using var request = GitHub.CreateWebhookRequest(new Uri(Api.BaseAddress!, "/api/v1/github/webhook"), eventName, payload, deliveryId);
-        return await Api.SendAsync(request);
+        return await webhooks.SendAsync(request);
     }
 
     /// <summary>
