@@ -2,6 +2,12 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using SelfTune.Admin.Data;
+using SelfTune.Admin.Infrastructure;
+using SelfTune.Admin.Registry;
+using SelfTune.Admin.Registry.Packaging;
 using SelfTune.Admin.Tests.Infrastructure;
 using static SelfTune.Admin.Tests.Registry.RegistryApiClient;
 
@@ -175,6 +181,49 @@ public abstract class PublishingApiTests(AdminAppFactory factory)
         Assert.Equal(original, await Acme.GetByteArrayAsync($"/api/v1/registry/{id}/versions/1.0.0/archive"));
     }
 
+    [Theory]
+    [InlineData("same content", true)]
+    [InlineData("other content", false)]
+    public async Task A_publish_that_read_its_version_as_absent_meets_the_one_stored_since_as_any_publish_does(string _, bool sameBytes)
+    {
+        // A GitHub publish reads its version as absent when it chooses it, and the registry does not read it again
+        // (RegistryService.PublishAsync, readAsAbsent): a version stored in between is met by the unique index, and decided
+        // as a publish that found it would have been: the same archive is not created again, another is a conflict. And
+        // what the caller tracks in the same context stays tracked (a GitHub publish saves its attempt's outcome there next).
+        var entry = await CreateEntryAsync(Acme, UniqueName());
+        var id = entry.GetProperty("id").GetString()!;
+        var original = SkillArchive("stored-first");
+        var first = await PushAsync(Acme, id, "1.0.0", original);
+        var otherId = (await CreateEntryAsync(Acme, UniqueName())).GetProperty("id").GetString()!;
+
+        await using var scope = factory.Services.CreateAsyncScope();
+        var services = scope.ServiceProvider;
+        var db = services.GetRequiredService<AdminDbContext>();
+        var tracked = await db.Entries.SingleAsync(e => e.Id == Guid.Parse(id));
+        var callers = await db.Entries.SingleAsync(e => e.Id == Guid.Parse(otherId));
+        var bytes = sameBytes ? original : SkillArchive("stored-second");
+        await using var staged = await services.GetRequiredService<ArchiveStore>().StageAsync(new MemoryStream(bytes), default);
+        SkillPackage package;
+        await using (var staging = staged.OpenRead()) package = await SelfTune.Admin.Registry.Packaging.SkillArchive.ValidateAsync(staging, PackagingLimits.Default);
+        var publish = () => services.GetRequiredService<RegistryService>().PublishAsync(tracked, "1.0.0", null, staged, package,
+            new VersionProvenance(VersionSource.Cli, null, null), Guid.NewGuid(), default, readAsAbsent: true);
+
+        if (sameBytes) Assert.False((await publish()).Created);
+        else Assert.Equal(409, (await Assert.ThrowsAsync<ProblemException>(publish)).Status);
+        callers.Description = "Saved by the caller after the publish.";
+        await db.SaveChangesAsync();
+
+        var other = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{otherId}"), HttpStatusCode.OK);
+        Assert.Equal("Saved by the caller after the publish.", other.GetProperty("description").GetString());
+        var stored = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}/versions/1.0.0"), HttpStatusCode.OK);
+        Assert.Equal(first.GetProperty("id").GetString(), stored.GetProperty("id").GetString());
+        Assert.Equal(original, await Acme.GetByteArrayAsync($"/api/v1/registry/{id}/versions/1.0.0/archive"));
+        var versions = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}/versions"), HttpStatusCode.OK);
+        Assert.Equal(1, versions.GetProperty("versions").GetArrayLength());
+        var latest = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}"), HttpStatusCode.OK);
+        Assert.Equal("1.0.0", latest.GetProperty("latest_version").GetString());
+    }
+
     [Fact]
     public async Task Same_version_with_the_same_files_in_other_archive_bytes_is_409_for_a_CLI_push()
     {
@@ -305,8 +354,8 @@ public abstract class PublishingApiTests(AdminAppFactory factory)
         await PushAsync(Acme, id, "1.0.0", SkillArchive("a"));
         await PushAsync(Acme, id, "2.0.0-beta.1", SkillArchive("b"));
 
-        var read = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}"), HttpStatusCode.OK);
-        Assert.Equal("1.0.0", read.GetProperty("latest_version").GetString());
+        var latest = await ExpectJsonAsync(await Acme.GetAsync($"/api/v1/registry/{id}"), HttpStatusCode.OK);
+        Assert.Equal("1.0.0", latest.GetProperty("latest_version").GetString());
     }
 
     [Fact]

@@ -75,11 +75,13 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock, IChan
     /// Stores <paramref name="archive"/> and records the version, unless the version already exists: with the same
     /// content hash that is <c>Created = false</c>; with another hash a 409, and the stored version stays as it was.
     /// </summary>
+    /// <param name="readAsAbsent">The caller has just read that the version does not exist (a GitHub publish chooses its
+    /// version so): it is not read again. A version stored since is still found, by the unique index, and decided as here.</param>
     public async Task<PublishResult> PublishAsync(
         RegistryEntry entry, string version, string? changeSummary, StagedArchive archive, SkillPackage package,
-        VersionProvenance provenance, Guid actorId, CancellationToken ct)
+        VersionProvenance provenance, Guid actorId, CancellationToken ct, bool readAsAbsent = false)
     {
-        var existing = await FindVersionAsync(entry.Id, version, ct);
+        var existing = readAsAbsent ? null : await FindVersionAsync(entry.Id, version, ct);
         if (existing is not null) return Existing(existing, provenance.Source, archive, package);
 
         // The archive first: a row must never point at an archive that is not there. It is content-addressed,
@@ -121,7 +123,10 @@ public sealed class RegistryService(AdminDbContext db, TimeProvider clock, IChan
             // Another publisher wrote this version between our read and our insert.
             if (transaction is not null) await transaction.RollbackAsync(CancellationToken.None);
             else await outer!.RollbackToSavepointAsync(nameof(PublishAsync), CancellationToken.None);
-            db.ChangeTracker.Clear();
+            // Undo this publish's own changes in the context, and no more: what the caller tracks (a GitHub publish's attempt,
+            // whose outcome it saves next) must stay tracked. Cleared whole, the attempt's outcome was never saved.
+            db.Entry(row).State = EntityState.Detached;
+            await db.Entry(tracked).ReloadAsync(ct);
             var winner = await FindVersionAsync(entry.Id, version, ct) ?? throw new InvalidOperationException("Unique violation without a row.", e);
             return Existing(winner, provenance.Source, archive, package);
         }

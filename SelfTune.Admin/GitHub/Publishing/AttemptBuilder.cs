@@ -59,7 +59,7 @@ public sealed class AttemptBuilder(AdminDbContext db, SkillPackager packager, Re
         try
         {
             var result = await registry.PublishAsync(entry, version.Value, ChangeSummary(attempt, connection), package.Archive, package.Package,
-                provenance, connection.CreatedBy, ct);
+                provenance, connection.CreatedBy, ct, readAsAbsent: !version.Published);
             return (result.Created
                 ? new AttemptOutcome(AttemptStatus.Published, $"Published {version.Value} from {connection.RepoFullName}." + PackagingWarning.Describe(warnings), version.Value, result.Version.PublishedAt)
                 : new AttemptOutcome(AttemptStatus.Unchanged, UnchangedMessage(version.Value), version.Value)) with { Warnings = warnings };
