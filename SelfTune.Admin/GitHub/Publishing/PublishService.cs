@@ -28,18 +28,14 @@ public sealed class PublishService(
     /// </summary>
     public async Task RunAsync(Guid attemptId, CancellationToken ct)
     {
-        // The attempt, its connection, the connection's entry and the org's write-back mode in one statement (every
-        // statement before the version is readable is in the publish's latency; on PostgreSQL each one costs about a
-        // millisecond). The attempt and connection are tracked, so the connection's Entry is fixed up from the entry read beside it.
+        // The attempt, its connection and the connection's entry in one statement, not two (one read fewer for every
+        // publish; the publish p50 did not move measurably, README "Benchmarks" 2026-12-02). Both are tracked, so the
+        // connection's Entry is fixed up from the entry read beside it.
         var loaded = await (
             from a in db.Attempts
             where a.Id == attemptId
             from c in db.Connections.Where(c => c.Id == a.ConnectionId).DefaultIfEmpty()
-            select new
-            {
-                Attempt = a, Connection = c, Entry = c == null ? null : c.Entry,
-                WriteBackMode = db.GitHubSettings.Where(s => s.OrgId == a.OrgId).Select(s => (WriteBackMode?)s.WriteBackMode).SingleOrDefault(),
-            }).SingleOrDefaultAsync(ct);
+            select new { Attempt = a, Connection = c, Entry = c == null ? null : c.Entry }).SingleOrDefaultAsync(ct);
         var attempt = loaded?.Attempt;
         if (attempt is null || attempt.Status is not (AttemptStatus.Queued or AttemptStatus.Running)) return; // done before a crash
         var connection = loaded!.Connection;
@@ -76,7 +72,7 @@ public sealed class PublishService(
                 attempt.CommitSha = await browser.ResolveCommitAsync(connection,
                     attempt.SourceRef ?? throw new InvalidOperationException("An attempt needs a ref."), ct);
             }
-            channel = await writeBack.PrepareAsync(attempt, connection, loaded.WriteBackMode, ct);
+            channel = await writeBack.PrepareAsync(attempt, connection, ct);
             if (channel != WriteBack.Channel.None && attempt.CheckRunId is null && attempt.StatusContext is null)
             {
                 await RecordStartAsync();

@@ -48,15 +48,10 @@ public sealed class WriteBack(
         : Channel.None;
 
     /// <summary>Decides the channel and sets <see cref="PublishAttempt.WriteBackStatus"/> to disabled, unsupported or pending.</summary>
-    public async Task<Channel> PrepareAsync(PublishAttempt attempt, GitHubConnection connection, CancellationToken ct) =>
-        await PrepareAsync(attempt, connection, await db.GitHubSettings.AsNoTracking().Where(s => s.OrgId == connection.OrgId)
-            .Select(s => (WriteBackMode?)s.WriteBackMode).SingleOrDefaultAsync(ct), ct);
-
-    /// <summary>As above, with the org's mode already read by the caller.</summary>
-    /// <param name="storedMode">The org's write-back mode as stored; null when it never set one (then checks).</param>
-    public async Task<Channel> PrepareAsync(PublishAttempt attempt, GitHubConnection connection, WriteBackMode? storedMode, CancellationToken ct)
+    public async Task<Channel> PrepareAsync(PublishAttempt attempt, GitHubConnection connection, CancellationToken ct)
     {
-        var mode = storedMode ?? WriteBackMode.Checks;
+        var mode = await db.GitHubSettings.AsNoTracking().Where(s => s.OrgId == connection.OrgId)
+            .Select(s => (WriteBackMode?)s.WriteBackMode).SingleOrDefaultAsync(ct) ?? WriteBackMode.Checks;
         if (mode == WriteBackMode.Off || !connection.WriteBackEnabled || attempt.CommitSha is null)
         {
             attempt.WriteBackStatus = WriteBackStatus.Disabled;
