@@ -366,7 +366,7 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
         while (Stopwatch.GetTimestamp() < end)
         {
             using var transaction = connection.BeginTransaction();
-            var id = Guid.NewGuid();
+            var id = Guid.CreateVersion7(); // as the app makes a delivery's id (WebhookDelivery.Id)
             Bind(delivery, transaction, ("id", postgres ? id : id.ToString().ToUpperInvariant()), ("deliveryId", Guid.NewGuid().ToString()),
                 ("now", Time()), ("payload", payload));
             delivery.ExecuteNonQuery();

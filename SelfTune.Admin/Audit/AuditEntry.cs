@@ -9,7 +9,8 @@ public enum AuditActorKind { Member, ApiKey, Operator, System }
 /// </summary>
 public sealed class AuditEntry
 {
-    public Guid Id { get; set; } = Guid.NewGuid();
+    /// <summary>Time-ordered (<see cref="Data.WebhookDelivery.Id"/> says why).</summary>
+    public Guid Id { get; set; } = Guid.CreateVersion7();
     public Guid OrgId { get; set; }
     public DateTimeOffset At { get; set; }
     public AuditActorKind ActorKind { get; set; }

@@ -108,7 +108,8 @@ public sealed class RegistryEntry
 /// <summary>An immutable published version. Rows are only ever inserted.</summary>
 public sealed class SkillVersion
 {
-    public Guid Id { get; set; } = Guid.NewGuid();
+    /// <summary>Time-ordered (<see cref="WebhookDelivery.Id"/> says why).</summary>
+    public Guid Id { get; set; } = Guid.CreateVersion7();
     public Guid OrgId { get; set; }
     public Guid EntryId { get; set; }
     public RegistryEntry? Entry { get; set; }
