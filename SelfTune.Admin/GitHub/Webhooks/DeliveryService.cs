@@ -107,7 +107,8 @@ public sealed class DeliveryService(
             .CountAsync(d => db.DeliveryRecoveries.Any(r => r.DeliveryId == d.DeliveryId && r.Error == null && r.RequestedAt >= since), ct);
     }
 
-    public sealed record Page(List<Summary> Items, int Total);
+    /// <summary>A page of deliveries, the total the filter matches, and the event names when asked for (<see cref="ListAsync(Guid, Filter, int, int, CancellationToken, bool)"/>).</summary>
+    public sealed record Page(List<Summary> Items, int Total, List<string>? Events = null);
 
     public static IQueryable<WebhookDelivery> VisibleTo(AdminDbContext db, Guid orgId)
     {
@@ -136,16 +137,48 @@ public sealed class DeliveryService(
         return query;
     }
 
-    /// <summary>Newest first (received_at, then id); <paramref name="page"/> counts from 0.</summary>
-    public async Task<Page> ListAsync(Guid orgId, Filter filter, int page, int pageSize, CancellationToken ct = default)
+    /// <summary>
+    /// Newest first (received_at, then id); <paramref name="page"/> counts from 0. <paramref name="withEvents"/>: also the
+    /// event names among every delivery the org sees (<see cref="Page.Events"/>), for the page's filter.
+    /// </summary>
+    /// <remarks>
+    /// The total and, unfiltered, the event names come from one read: a count per event name. Counting reads every
+    /// delivery the org sees (50,000 at the scale benchmark: a scan of the table on PostgreSQL, 20–30 ms), and a second
+    /// scan for the names cost as much again. That read and the rows are read side by side, each on a context of its
+    /// own: on PostgreSQL two server processes then work at once, and the page waits for the longer read, not for both.
+    /// </remarks>
+    public async Task<Page> ListAsync(Guid orgId, Filter filter, int page, int pageSize, CancellationToken ct = default, bool withEvents = false)
     {
-        await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var query = Filtered(db, orgId, filter);
-        var total = await query.CountAsync(ct);
-        var items = await query.OrderByDescending(d => d.ReceivedAt).ThenByDescending(d => d.Id).Skip(Math.Max(0, page) * pageSize).Take(pageSize)
-            .Select(Summarize(db))
-            .ToListAsync(ct);
-        return new Page(await WithResultsAsync(db, orgId, items, ct), total);
+        var unfiltered = filter is { Event: null, Outcome: null, Repository: null } && string.IsNullOrWhiteSpace(filter.Search);
+        var counted = withEvents && unfiltered ? CountPerEventAsync() : CountAsync();
+        var events = withEvents && !unfiltered ? EventsAsync(orgId, ct) : Task.FromResult<List<string>?>(null);
+        var items = RowsAsync();
+        await Task.WhenAll(counted, events, items); // a failure of any is thrown here, none left unobserved
+        var (total, names) = await counted;
+        return new Page(await items, total, names ?? await events);
+
+        async Task<(int, List<string>?)> CountPerEventAsync()
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(ct);
+            var perEvent = await VisibleTo(db, orgId).GroupBy(d => d.Event).Select(g => new { Event = g.Key, Count = g.Count() }).ToListAsync(ct);
+            return (perEvent.Sum(e => e.Count), Names(perEvent.Select(e => e.Event)));
+        }
+
+        async Task<(int, List<string>?)> CountAsync()
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(ct);
+            return (await Filtered(db, orgId, filter).CountAsync(ct), null);
+        }
+
+        async Task<List<Summary>> RowsAsync()
+        {
+            await using var db = await dbFactory.CreateDbContextAsync(ct);
+            var items = await Filtered(db, orgId, filter).OrderByDescending(d => d.ReceivedAt).ThenByDescending(d => d.Id)
+                .Skip(Math.Max(0, page) * pageSize).Take(pageSize)
+                .Select(Summarize(db))
+                .ToListAsync(ct);
+            return await WithResultsAsync(db, orgId, items, ct);
+        }
     }
 
     /// <summary>
@@ -193,11 +226,13 @@ public sealed class DeliveryService(
     }
 
     /// <summary>The event names among the org's deliveries, for the filter.</summary>
-    public async Task<List<string>> EventsAsync(Guid orgId, CancellationToken ct = default)
+    async Task<List<string>?> EventsAsync(Guid orgId, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        return await VisibleTo(db, orgId).Select(d => d.Event).Distinct().OrderBy(e => e).ToListAsync(ct);
+        return Names(await VisibleTo(db, orgId).Select(d => d.Event).Distinct().ToListAsync(ct));
     }
+
+    static List<string> Names(IEnumerable<string> events) => events.Order(StringComparer.Ordinal).ToList();
 
     /// <summary>The delivery with its payload, or null when there is none the org may see.</summary>
     public async Task<WebhookDelivery?> GetAsync(Guid orgId, Guid id, CancellationToken ct = default)
