@@ -9,7 +9,7 @@ using SelfTune.Admin.Tests.Infrastructure;
 namespace SelfTune.Admin.Tests.GitHub;
 
 /// <summary>
-/// <see cref="DeliveryService"/>'s lists as the Deliveries page reads them. <see cref="DeliveryService.ListAsync(Guid, DeliveryService.Filter, int, int, CancellationToken, bool)"/>:
+/// <see cref="DeliveryService"/>'s lists as the Deliveries page reads them. <see cref="DeliveryService.ListAsync(Guid, DeliveryService.Filter, int, int, bool, CancellationToken)"/>:
 /// the page, the total the filter matches and, when asked, the event names the filter offers (every event among the
 /// org's deliveries, whatever is filtered), read unfiltered as one count per event. <see cref="DeliveryService.NewestAsync"/>,
 /// which an open page reads on each live update: its two reads (the page, then how many came since the newest shown)
