@@ -35,11 +35,15 @@ public sealed class SmokeTests(E2EApp app) : IClassFixture<E2EApp>
         using var http = new HttpClient { BaseAddress = new Uri(app.BaseUrl) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", secret);
         Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync("/api/v1/registry")).StatusCode);
-        await Expect(page.GetByTestId("keys")).ToContainTextAsync("just now"); // live: the use shows without a reload
+        // Live: the use shows without a reload, on this key's row (another test's key may also read "just now", and a
+        // click while this row re-renders for its own use would race that render).
+        var row = page.GetByTestId("keys").Locator("tr").Filter(new() { HasText = "e2e script" });
+        await Expect(row).ToContainTextAsync("just now");
 
-        await page.GetByTestId("revoke-key").First.ClickAsync();
-        await page.Locator(".mud-dialog").GetByRole(AriaRole.Button, new() { Name = "Revoke" }).ClickAsync();
-        await Expect(page.GetByTestId("key-status").First).ToHaveTextAsync("revoked");
+        await row.GetByTestId("revoke-key").ClickAsync();
+        await page.Locator(".mud-dialog").GetByRole(AriaRole.Button, new() { Name = "Revoke", Exact = true }).ClickAsync();
+        await Expect(page.Locator(".mud-dialog")).ToHaveCountAsync(0); // the confirmation was taken
+        await Expect(row.GetByTestId("key-status")).ToHaveTextAsync("revoked");
         await E2EApp.ScreenshotAsync(page, "04-api-key-revoked");
         Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.GetAsync("/api/v1/registry")).StatusCode);
     }
