@@ -74,6 +74,9 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
             db.ChangeTracker.AutoDetectChangesEnabled = false;
             await using var transaction = await db.Database.BeginTransactionAsync();
             var start = DateTimeOffset.UtcNow.AddDays(-30);
+            // Each delivery keeps a real push body, compact as GitHub sends it (about 6 KB; Retention:DeliveryPayloads
+            // keeps bodies 30 days, the span seeded here): a read that scans the deliveries reads their bodies' pages too.
+            var payload = GitHubHarness.SharedPayload("push/payload.json").ToJsonString();
             var installation = new GitHubInstallation
             {
                 OrgId = OrgId, InstallationId = PageSeed.NewGitHubId(), AccountLogin = "scale-gh", AccountType = "Organization",
@@ -122,7 +125,7 @@ public sealed class ScaleBenchmarks(ScaleBenchmarks.ScaleOrg org, ITestOutputHel
                         {
                             DeliveryId = $"scale-{i}-{d}", Event = d % 5 == 4 ? "create" : "push", InstallationId = installation.InstallationId,
                             RepositoryId = connection.RepoId, RepositoryFullName = connection.RepoFullName, ReceivedAt = at.AddSeconds(d * 7),
-                            Outcome = DeliveryOutcome.Processed, Payload = """{"ref":"refs/heads/main"}""",
+                            Outcome = DeliveryOutcome.Processed, Payload = payload,
                         });
                     ConnectionIds.Add(connection.Id);
                     RepoIds.Add(connection.RepoId);
