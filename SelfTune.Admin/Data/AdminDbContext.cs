@@ -98,6 +98,13 @@ public class AdminDbContext : DbContext, IDataProtectionKeyContext
         // The Deliveries page of one org: its installations' and repositories' deliveries, newest first.
         b.Entity<WebhookDelivery>().HasIndex(d => new { d.InstallationId, d.ReceivedAt });
         b.Entity<WebhookDelivery>().HasIndex(d => new { d.RepositoryId, d.ReceivedAt });
+        // The Deliveries page's counts (a count per event name, the total, a filter's total by event or outcome) read
+        // every delivery the org sees: this index holds every column they test, so they scan it instead of the table,
+        // whose rows carry the webhook bodies (6-9 KB a push, kept 30 days): 50,000 deliveries are about 4 MB here against
+        // 300 MB of table on SQLite. Event first groups by it in index order; ReceivedAt next puts a new delivery at the end
+        // of its event's entries (one page written per batch, not one per row), and serves an event filter's newest-first page.
+        b.Entity<WebhookDelivery>().HasIndex(d => new { d.Event, d.ReceivedAt, d.Outcome, d.InstallationId, d.RepositoryId, d.ReplayedByOrgId },
+            "IX_Deliveries_Counts");
         b.Entity<DeliveryRecovery>().HasKey(r => r.DeliveryId);
         b.Entity<DeliveryRecovery>().HasIndex(r => r.RequestedAt);
         b.Entity<Job>().HasIndex(j => new { j.State, j.NotBefore });

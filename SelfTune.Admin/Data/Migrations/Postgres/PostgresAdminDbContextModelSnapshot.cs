@@ -843,6 +843,8 @@ namespace SelfTune.Admin.Data.Migrations.Postgres
 
                     b.HasIndex("RepositoryId", "ReceivedAt");
 
+                    b.HasIndex(new[] { "Event", "ReceivedAt", "Outcome", "InstallationId", "RepositoryId", "ReplayedByOrgId" }, "IX_Deliveries_Counts");
+
                     b.ToTable("Deliveries");
                 });
 

@@ -833,6 +833,8 @@ namespace SelfTune.Admin.Data.Migrations.Sqlite
 
                     b.HasIndex("RepositoryId", "ReceivedAt");
 
+                    b.HasIndex(new[] { "Event", "ReceivedAt", "Outcome", "InstallationId", "RepositoryId", "ReplayedByOrgId" }, "IX_Deliveries_Counts");
+
                     b.ToTable("Deliveries");
                 });
 
