@@ -100,8 +100,8 @@ public class AdminDbContext : DbContext, IDataProtectionKeyContext
         b.Entity<WebhookDelivery>().HasIndex(d => new { d.RepositoryId, d.ReceivedAt });
         // The Deliveries page's counts (a count per event name, the total, a filter's total by event or outcome) read
         // every delivery the org sees: this index holds every column they test, so they scan it instead of the table,
-        // whose rows carry the webhook bodies (6-9 KB a push, kept 30 days): 50,000 deliveries are about 4 MB here against
-        // 300 MB of table on SQLite. Event first groups by it in index order; ReceivedAt next puts a new delivery at the end
+        // whose rows carry the webhook bodies (6-9 KB a push, kept 30 days): 50,000 push deliveries are 3-4 MB here against
+        // 400 MB of table on SQLite. Event first groups by it in index order; ReceivedAt next puts a new delivery at the end
         // of its event's entries (one page written per batch, not one per row), and serves an event filter's newest-first page.
         b.Entity<WebhookDelivery>().HasIndex(d => new { d.Event, d.ReceivedAt, d.Outcome, d.InstallationId, d.RepositoryId, d.ReplayedByOrgId },
             "IX_Deliveries_Counts");
