@@ -120,8 +120,7 @@ public sealed class DeliveryListTests : IAsyncLifetime
         }
         finally
         {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            try { Directory.Delete(folder, recursive: true); } catch (IOException) { }
+            try { Directory.Delete(folder, recursive: true); } catch (IOException) { } // unpooled: the file is closed with the context
         }
     }
 
