@@ -151,10 +151,10 @@ public sealed class DeliveryService(
     /// event names among every delivery the org sees (<see cref="Page.Events"/>), for the page's filter.
     /// </summary>
     /// <remarks>
-    /// The event names and, unfiltered, the total come from one read: a count per event name. Counting reads every
-    /// delivery the org sees (50,000 at the scale benchmark), from the index IX_Deliveries_Counts, not the table (an event
-    /// or outcome filter's count too; a repository or search filter's reads the table), and a second scan for the names
-    /// cost as much again. That read and the rows are read side by side, each on a context of its
+    /// The event names and, unfiltered, the total come from one read, a count per event name (one scan of every delivery
+    /// the org sees, not one for the total and one for the names). It reads the index IX_Deliveries_Counts, not the table,
+    /// as does an event or outcome filter's count; a repository or search filter's count reads the table. That read and
+    /// the rows are read side by side, each on a context of its
     /// own: on PostgreSQL two server processes then work at once, and the page waits for the longer read, not for both.
     /// </remarks>
     public async Task<Page> ListAsync(Guid orgId, Filter filter, int page, int pageSize, bool withEvents = false, CancellationToken ct = default)
