@@ -39,6 +39,12 @@ public static class SelfTuneTelemetry
     /// </summary>
     public static readonly Counter<long> JobLooks =
         Meter.CreateCounter<long>("selftune.jobs.looks", "{look}", "Looks for work by idle job slots, by whether they found a job.");
+    /// <summary>
+    /// SQLite checkpoints by <c>kind</c>: <c>passive</c> (writers go on meanwhile) and <c>restart</c> (every writer of the
+    /// process waits for it: its duration is a pause of the webhook ingest, see SqliteCheckpointer).
+    /// </summary>
+    public static readonly Histogram<double> SqliteCheckpointDuration =
+        Meter.CreateHistogram<double>("selftune.sqlite.checkpoint.duration", "s", "SQLite checkpoints of the write-ahead log, by kind; a restart holds the writers.");
     /// <summary>Rows removed or emptied by retention, by <c>kind</c>.</summary>
     public static readonly Counter<long> Pruned =
         Meter.CreateCounter<long>("selftune.retention.pruned", "{row}", "Rows pruned by retention, by kind.");
