@@ -36,7 +36,20 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
     const int PublishRounds = 20;
 
     [Fact]
-    public async Task Webhook_ingest_queue_drain_and_publish_latency()
+    public Task Webhook_ingest_and_queue_drain() => WithBenchAsync(MeasureIngestAsync);
+
+    /// <summary>The publish rows alone: <c>./bench.sh sqlite --filter "FullyQualifiedName~Publish_latency"</c>.</summary>
+    [Fact]
+    public Task Publish_latency() => WithBenchAsync(MeasurePublishRowsAsync);
+
+    /// <summary>
+    /// What both facts measure with: the app on a real port, a repository no connection uses and the signed push for it,
+    /// two connected repositories (small, and of real size) and the bare endpoint that serves the floors.
+    /// </summary>
+    sealed record Bench(GitHubHarness H, string Provider, Uri Webhook, byte[] Body, string Signature, byte[] FeatureBody, string FeatureSignature,
+        GitHubHarness.Connected Connected, GitHubHarness.Connected Realistic, BareEndpoint Bare);
+
+    async Task WithBenchAsync(Func<Bench, Task> measure)
     {
         // A real port; bound by API key, since the harness's signed-in browser and its clients assume the in-memory server.
         var h = new GitHubHarness
@@ -52,7 +65,31 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
             .Replace("[::]", "127.0.0.1"));
         try
         {
-            await MeasureAsync(h);
+            var gh = h.GitHub;
+            var provider = await h.App.WithDbAsync(db => Task.FromResult(db.Database.IsNpgsql() ? "PostgreSQL" : "SQLite"));
+
+            // A push for a repository no connection uses: stored and decided at ingest.
+            var installation = gh.AddInstallation("bench-org");
+            var repo = gh.AddRepo(installation, "bench-org", "unconnected");
+            var body = Encoding.UTF8.GetBytes(gh.Payloads.Push(repo, "refs/heads/main", after: gh.PushCommit(repo, "main", GitHubHarness.Skill("bench"))));
+            var webhook = new Uri(h.Api.BaseAddress!, "/api/v1/github/webhook");
+
+            var publisher = gh.AddInstallation("gh-published");
+            gh.BrowserUser = GitHubHarness.InstallerOf(publisher);
+            await GitHubHarness.BindByApiKeyAsync(gh, h.Api, publisher);
+            var connected = await h.ConnectRepoAsync(h.Api, "published", installation: publisher);
+            var realistic = await h.ConnectRepoAsync(h.Api, RealisticSkillName, new { skill_path = RealisticSkillPath }, installation: publisher,
+                files: RealisticFiles);
+            await using var bare = await BareEndpoint.StartAsync(gh.WebhookSecret, new Dictionary<string, byte[]>
+            {
+                ["small"] = gh.BuildTarball(connected.Repo, connected.Sha),
+                ["real"] = gh.BuildTarball(realistic.Repo, realistic.Sha),
+            });
+            // A push to a branch of the connected repository that no connection follows: a webhook job each.
+            var featureBody = Encoding.UTF8.GetBytes(gh.Payloads.Push(connected.Repo, "refs/heads/feature", after: connected.Sha));
+            var b = new Bench(h, provider, webhook, body, gh.SignWebhook(body), featureBody, gh.SignWebhook(featureBody), connected, realistic, bare);
+            await WarmUpAsync(b);
+            await measure(b);
         }
         finally
         {
@@ -60,47 +97,29 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
         }
     }
 
-    async Task MeasureAsync(GitHubHarness h)
+    /// <summary>
+    /// Not measured: a server that has run for a while has its hot code compiled at full optimisation, and a fresh process
+    /// reaches that only after seconds of load (tiered compilation re-compiles what runs often, in the background, on the
+    /// same two cores). Measured after 1 s, the app spent 15-20 % of its CPU in the JIT (perf). Both servers get the same:
+    /// the load each is measured with, plus, for the app, the publish path.
+    /// </summary>
+    static async Task WarmUpAsync(Bench b)
     {
-        var gh = h.GitHub;
-        var provider = await h.App.WithDbAsync(db => Task.FromResult(db.Database.IsNpgsql() ? "PostgreSQL" : "SQLite"));
-
-        // A push for a repository no connection uses: stored, queued, and processed to "no connection" by a worker.
-        var installation = gh.AddInstallation("bench-org");
-        var repo = gh.AddRepo(installation, "bench-org", "unconnected");
-        var body = Encoding.UTF8.GetBytes(gh.Payloads.Push(repo, "refs/heads/main", after: gh.PushCommit(repo, "main", GitHubHarness.Skill("bench"))));
-        var signature = gh.SignWebhook(body);
-        var webhook = new Uri(h.Api.BaseAddress!, "/api/v1/github/webhook");
-
-        var publisher = gh.AddInstallation("gh-published");
-        gh.BrowserUser = GitHubHarness.InstallerOf(publisher);
-        await GitHubHarness.BindByApiKeyAsync(gh, h.Api, publisher);
-        var connected = await h.ConnectRepoAsync(h.Api, "published", installation: publisher);
-        var realistic = await h.ConnectRepoAsync(h.Api, RealisticSkillName, new { skill_path = RealisticSkillPath }, installation: publisher,
-            files: RealisticFiles);
-        await using var bare = await BareEndpoint.StartAsync(gh.WebhookSecret, new Dictionary<string, byte[]>
-        {
-            ["small"] = gh.BuildTarball(connected.Repo, connected.Sha),
-            ["real"] = gh.BuildTarball(realistic.Repo, realistic.Sha),
-        });
-
-        // Warm-up, not measured: a server that has run for a while has its hot code compiled at full optimisation, and a
-        // fresh process reaches that only after seconds of load (tiered compilation re-compiles what runs often, in the
-        // background, on the same two cores). Measured after 1 s, the app spent 15-20 % of its CPU in the JIT (perf).
-        // Both servers get the same: the load each is measured with, plus, for the app, the publish path.
-        var featureBody = Encoding.UTF8.GetBytes(gh.Payloads.Push(connected.Repo, "refs/heads/feature", after: connected.Sha));
-        var featureSignature = gh.SignWebhook(featureBody);
-        await LoadAsync(8, _ => Push(new Uri(bare.Address, "/webhook"), body, signature), HttpStatusCode.Accepted, WarmUpLoad);
+        await LoadAsync(8, _ => Push(new Uri(b.Bare.Address, "/webhook"), b.Body, b.Signature), HttpStatusCode.Accepted, WarmUpLoad);
         using (var warming = new CancellationTokenSource())
         {
-            var warmReleases = PublishContinuouslyAsync(h, connected, "v0.0.", warming.Token);
-            await LoadAsync(64, c => c % 2 == 0 ? Push(webhook, body, signature) : Push(webhook, featureBody, featureSignature),
+            var warmReleases = PublishContinuouslyAsync(b.H, b.Connected, "v0.0.", warming.Token);
+            await LoadAsync(64, c => c % 2 == 0 ? Push(b.Webhook, b.Body, b.Signature) : Push(b.Webhook, b.FeatureBody, b.FeatureSignature),
                 HttpStatusCode.Accepted, WarmUpLoad);
             await warming.CancelAsync();
             await warmReleases;
         }
-        await DrainAsync(h);
+        await DrainAsync(b.H);
+    }
 
+    async Task MeasureIngestAsync(Bench b)
+    {
+        var (h, provider, webhook, body, signature, featureBody, featureSignature, connected, _, bare) = b;
         // Floors.
         var bareHmac = await LoadAsync(8, _ => Push(new Uri(bare.Address, "/webhook"), body, signature), HttpStatusCode.Accepted);
 
@@ -135,18 +154,22 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
         await publishing.CancelAsync();
         var published = await releases;
         var drained = await h.App.WithDbAsync(db => db.Jobs.CountAsync(j => j.FinishedAt >= windowStart && j.FinishedAt <= windowEnd));
-        BenchmarkTable.Add(output, $"Ingest at 64 connections while publishing ({published} releases; half the pushes need a job)", ingest64.ToString(), "", "",
+        BenchmarkTable.Add(output, $"Ingest at 64 connections while publishing ({published} releases; half the pushes need a job)",
+            $"{ingest64} ({ingest64.Tail})", "", "",
             $"p99 < 50 ms: {(ingest64.P99 < 50 ? "met" : $"missed by {ingest64.P99 - 50:N0} ms")}");
         var drainRate = drained / (windowEnd - windowStart).TotalSeconds;
         BenchmarkTable.Add(output, "Queue drain while ingesting (jobs finished: webhook jobs of those pushes, publishes)", $"{drainRate:N0} attempts/s", "", "",
             $"≥ 200/s: {(drainRate >= 200 ? "met" : $"missed ({drainRate / 200:0.00}×)")}");
-        await DrainAsync(h);
+    }
 
+    async Task MeasurePublishRowsAsync(Bench b)
+    {
+        var (h, connected, realistic, bare) = (b.H, b.Connected, b.Realistic, b.Bare);
         // Publish latency on a quiet app: push sent → version readable through the API, one release at a time (the check
-        // run's write-back after that is not part of it). Twice: the small repository published under load above (its
+        // run's write-back after that is not part of it). Twice: the small repository published under load in the warm-up (its
         // tarball takes a tenth of a millisecond to read, so the figure is the publish's own cost), and a skill repository
         // the size of a real one (the target's case: a publish that costs little more than reading the tarball).
-        // Each row shows what the JIT compiled while it was measured: measured right after the warm-up above (which
+        // Each row shows what the JIT compiled while it was measured: measured right after the warm-up (which
         // publishes under load and never reads a version through the API), the process compiles 230-470 methods during
         // the 20 small publishes (perf: a third of its CPU). Ten unmeasured rounds first did not quiet it on this 2-core
         // machine and did not move the p50; with DOTNET_TC_CallCountingDelayMs=0 it went quiet and the p50 stayed the
@@ -242,6 +265,13 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
 
     sealed record Load(int Requests, double PerSecond, double P50, double P99)
     {
+        /// <summary>
+        /// How the slowest 1 % spread over the window: in how many of its 100-ms intervals they started (a few intervals:
+        /// stalls of the whole process, a garbage collection or a wait for the disk; many: queueing everywhere), and the
+        /// process's GC pauses in the window.
+        /// </summary>
+        public string Tail { get; init; } = "";
+
         public override string ToString() => $"{PerSecond:N0} req/s, p50 {P50:N1} ms, p99 {P99:N1} ms";
     }
 
@@ -260,11 +290,25 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
         var measuredFrom = Stopwatch.GetTimestamp() + (long)(WarmUp.TotalSeconds * Stopwatch.Frequency);
         var window = measured ?? Measured;
         var end = measuredFrom + (long)(window.TotalSeconds * Stopwatch.Frequency);
-        var latencies = new List<double>[connections];
+        var latencies = new List<(long Start, double Ms)>[connections];
         string? wrong = null;
+        var stalls = new System.Collections.Concurrent.ConcurrentQueue<(long Start, double Ms, string What)>();
+        using var gc = new GcPauseListener((start, ms, generation) => stalls.Enqueue((start, ms, $"gen {generation}")));
+        using var restarts = new System.Diagnostics.Metrics.MeterListener();
+        restarts.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Name == "selftune.sqlite.checkpoint.duration") listener.EnableMeasurementEvents(instrument);
+        };
+        restarts.SetMeasurementEventCallback<double>((_, seconds, tags, _) =>
+        {
+            foreach (var tag in tags)
+                if (tag is { Key: "kind", Value: string kind })
+                    stalls.Enqueue((Stopwatch.GetTimestamp() - (long)(seconds * Stopwatch.Frequency), seconds * 1000, kind));
+        });
+        restarts.Start();
         await Task.WhenAll(Enumerable.Range(0, connections).Select(c => Task.Run(async () =>
         {
-            var mine = latencies[c] = new List<double>(4096);
+            var mine = latencies[c] = new List<(long, double)>(4096);
             while (Stopwatch.GetTimestamp() is var start && start < end)
             {
                 using var message = request(c);
@@ -272,12 +316,33 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
                 await response.Content.LoadIntoBufferAsync();
                 var stop = Stopwatch.GetTimestamp();
                 if (response.StatusCode != expected) wrong ??= $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
-                if (start >= measuredFrom && stop <= end) mine.Add(Stopwatch.GetElapsedTime(start, stop).TotalMilliseconds);
+                if (start >= measuredFrom && stop <= end) mine.Add((start, Stopwatch.GetElapsedTime(start, stop).TotalMilliseconds));
             }
         })));
         Assert.True(wrong is null, $"Expected {expected}, got {wrong}");
+        await gc.FlushAsync();
         var all = latencies.SelectMany(l => l).ToList();
-        return new Load(all.Count, all.Count / window.TotalSeconds, Percentile(all, 0.5), Percentile(all, 0.99));
+        var times = all.Select(r => r.Ms).ToList();
+        var p99 = Percentile(times, 0.99);
+        long Interval(long at) => (at - measuredFrom) * 10 / Stopwatch.Frequency;
+        var slow = all.Where(r => r.Ms >= p99).Select(r => Interval(r.Start)).ToHashSet();
+        var inWindow = stalls.Where(s => s.Start >= measuredFrom && s.Start < end).ToList();
+        string Stalls(string kind, Func<string, bool> of)
+        {
+            var these = inWindow.Where(s => of(s.What)).ToList();
+            if (these.Count == 0) return $"no {kind}";
+            var longest = these.MaxBy(s => s.Ms);
+            // A stall holds the requests in flight: those started in its interval or the one before it are the ones it slows.
+            var explained = slow.Count(i => these.Any(s => Interval(s.Start) == i || Interval(s.Start) == i + 1));
+            return $"{these.Count} {kind} pausing {these.Sum(s => s.Ms):N0} ms in all, the longest {longest.Ms:N1} ms ({longest.What}), " +
+                $"in or after {explained} of those intervals";
+        }
+        return new Load(all.Count, all.Count / window.TotalSeconds, Percentile(times, 0.5), p99)
+        {
+            Tail = $"the slowest 1 % started in {slow.Count} of {window.TotalSeconds * 10:N0} 100-ms intervals; " +
+                $"{Stalls("GCs", w => w.StartsWith("gen", StringComparison.Ordinal))}; {Stalls("SQLite log restarts", w => w == "restart")}; " +
+                $"{Stalls("SQLite passive checkpoints (writers go on)", w => w == "passive")}",
+        };
     }
 
     /// <summary>A signed push delivery with a new delivery id (the body, and so its signature, is the same each time).</summary>
@@ -340,7 +405,7 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
     /// Transactions per second on 1 thread, each storing a delivery row and a job row with plain ADO.NET on the app's own
     /// database (its connection, so SQLite's pragmas apply). The jobs are stored finished, so no worker picks them up.
     /// </summary>
-    /// <summary>One turn of the ingest and of the one-transaction floor (<see cref="MeasureAsync"/>).</summary>
+    /// <summary>One turn of the ingest and of the one-transaction floor (<see cref="MeasureIngestAsync"/>).</summary>
     static readonly TimeSpan Turn = TimeSpan.FromSeconds(5);
 
     static Task<double> SingleTransactionFloorAsync(AdminAppFactory app, string payload, TimeSpan window) => app.WithDbAsync(async db =>

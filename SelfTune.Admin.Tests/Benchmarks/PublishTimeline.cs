@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using SelfTune.Admin.Infrastructure;
 
 namespace SelfTune.Admin.Tests.Benchmarks;
 
@@ -20,18 +21,27 @@ public sealed class PublishTimeline : IDisposable, IObserver<DiagnosticListener>
     readonly ActivityListener http;
     readonly IDisposable allListeners;
     readonly List<IDisposable> subscriptions = [];
+    readonly GcPauseListener gc;
 
     public PublishTimeline()
     {
+        // Outgoing calls, the requests the app serves (ASP.NET Core's hosting activity: from the request's start to its
+        // response written) and the app's job runs (JobWorker's span per job), so the gaps between commands have names.
         http = new ActivityListener
         {
-            ShouldListenTo = source => source.Name == "System.Net.Http",
+            ShouldListenTo = source => source.Name is "System.Net.Http" or "Microsoft.AspNetCore" or SelfTuneTelemetry.Name,
             Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
             ActivityStopped = a => steps.Enqueue(new Step(Stopwatch.GetTimestamp() - (long)(a.Duration.TotalSeconds * Stopwatch.Frequency),
-                a.Duration.TotalMilliseconds, "http", $"{a.GetTagItem("http.request.method")} {a.GetTagItem("url.full")}")),
+                a.Duration.TotalMilliseconds, a.Source.Name switch
+                {
+                    "System.Net.Http" => "http",
+                    "Microsoft.AspNetCore" => "served",
+                    _ => "app",
+                }, a.Source.Name == "System.Net.Http" ? $"{a.GetTagItem("http.request.method")} {a.GetTagItem("url.full")}" : a.DisplayName)),
         };
         ActivitySource.AddActivityListener(http);
         allListeners = DiagnosticListener.AllListeners.Subscribe(this);
+        gc = new GcPauseListener((start, ms, generation) => steps.Enqueue(new Step(start, ms, "gc", $"pause, generation {generation}")));
     }
 
     public IReadOnlyList<Step> Between(long from, long to) => steps.Where(s => s.Start >= from && s.Start < to).OrderBy(s => s.Start).ToList();
@@ -71,6 +81,7 @@ public sealed class PublishTimeline : IDisposable, IObserver<DiagnosticListener>
     public void Dispose()
     {
         http.Dispose();
+        gc.Dispose();
         allListeners.Dispose();
         lock (subscriptions) foreach (var s in subscriptions) s.Dispose();
     }
