@@ -268,7 +268,7 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
         /// <summary>
         /// How the slowest 1 % spread over the window: in how many of its 100-ms intervals they started (a few intervals:
         /// stalls of the whole process, a garbage collection or a wait for the disk; many: queueing everywhere), and the
-        /// process's GC pauses in the window.
+        /// stalls in the window that could explain them: GC pauses, SQLite log restarts and passive checkpoints.
         /// </summary>
         public string Tail { get; init; } = "";
 
@@ -294,18 +294,18 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
         string? wrong = null;
         var stalls = new System.Collections.Concurrent.ConcurrentQueue<(long Start, double Ms, string What)>();
         using var gc = new GcPauseListener((start, ms, generation) => stalls.Enqueue((start, ms, $"gen {generation}")));
-        using var restarts = new System.Diagnostics.Metrics.MeterListener();
-        restarts.InstrumentPublished = (instrument, listener) =>
+        using var checkpoints = new System.Diagnostics.Metrics.MeterListener();
+        checkpoints.InstrumentPublished = (instrument, listener) =>
         {
             if (instrument.Name == "selftune.sqlite.checkpoint.duration") listener.EnableMeasurementEvents(instrument);
         };
-        restarts.SetMeasurementEventCallback<double>((_, seconds, tags, _) =>
+        checkpoints.SetMeasurementEventCallback<double>((_, seconds, tags, _) =>
         {
             foreach (var tag in tags)
                 if (tag is { Key: "kind", Value: string kind })
                     stalls.Enqueue((Stopwatch.GetTimestamp() - (long)(seconds * Stopwatch.Frequency), seconds * 1000, kind));
         });
-        restarts.Start();
+        checkpoints.Start();
         await Task.WhenAll(Enumerable.Range(0, connections).Select(c => Task.Run(async () =>
         {
             var mine = latencies[c] = new List<(long, double)>(4096);
@@ -401,12 +401,13 @@ public sealed class IngestBenchmarks(ITestOutputHelper output)
         public async ValueTask DisposeAsync() => await app.DisposeAsync();
     }
 
+    /// <summary>One turn of the ingest and of the one-transaction floor (<see cref="MeasureIngestAsync"/>).</summary>
+    static readonly TimeSpan Turn = TimeSpan.FromSeconds(5);
+
     /// <summary>
     /// Transactions per second on 1 thread, each storing a delivery row and a job row with plain ADO.NET on the app's own
     /// database (its connection, so SQLite's pragmas apply). The jobs are stored finished, so no worker picks them up.
     /// </summary>
-    /// <summary>One turn of the ingest and of the one-transaction floor (<see cref="MeasureIngestAsync"/>).</summary>
-    static readonly TimeSpan Turn = TimeSpan.FromSeconds(5);
 
     static Task<double> SingleTransactionFloorAsync(AdminAppFactory app, string payload, TimeSpan window) => app.WithDbAsync(async db =>
     {

@@ -8,8 +8,8 @@ namespace SelfTune.Admin.Tests.Benchmarks;
 
 /// <summary>
 /// Where a publish's time goes, for the benchmark's report: every outgoing HTTP call (the fake GitHub, the test's own
-/// API reads) and every database command and commit in the process, with its start and duration, so one round can be
-/// printed as a timeline and summed by kind. Listens only while it exists; it costs the measured rounds a little
+/// API reads), every database command and commit, the requests the app serves, its job runs and the GC's pauses, each
+/// with its start and duration, so one round can be printed as a timeline and summed by kind. Listens only while it exists; it costs the measured rounds a little
 /// (an event per command), which is why the latency figure itself is measured without it.
 /// </summary>
 public sealed class PublishTimeline : IDisposable, IObserver<DiagnosticListener>, IObserver<KeyValuePair<string, object?>>
@@ -18,7 +18,7 @@ public sealed class PublishTimeline : IDisposable, IObserver<DiagnosticListener>
     public sealed record Step(long Start, double Milliseconds, string Kind, string What);
 
     readonly ConcurrentQueue<Step> steps = new();
-    readonly ActivityListener http;
+    readonly ActivityListener activities;
     readonly IDisposable allListeners;
     readonly List<IDisposable> subscriptions = [];
     readonly GcPauseListener gc;
@@ -27,7 +27,7 @@ public sealed class PublishTimeline : IDisposable, IObserver<DiagnosticListener>
     {
         // Outgoing calls, the requests the app serves (ASP.NET Core's hosting activity: from the request's start to its
         // response written) and the app's job runs (JobWorker's span per job), so the gaps between commands have names.
-        http = new ActivityListener
+        activities = new ActivityListener
         {
             ShouldListenTo = source => source.Name is "System.Net.Http" or "Microsoft.AspNetCore" or SelfTuneTelemetry.Name,
             Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
@@ -39,7 +39,7 @@ public sealed class PublishTimeline : IDisposable, IObserver<DiagnosticListener>
                     _ => "app",
                 }, a.Source.Name == "System.Net.Http" ? $"{a.GetTagItem("http.request.method")} {a.GetTagItem("url.full")}" : a.DisplayName)),
         };
-        ActivitySource.AddActivityListener(http);
+        ActivitySource.AddActivityListener(activities);
         allListeners = DiagnosticListener.AllListeners.Subscribe(this);
         gc = new GcPauseListener((start, ms, generation) => steps.Enqueue(new Step(start, ms, "gc", $"pause, generation {generation}")));
     }
@@ -80,7 +80,7 @@ public sealed class PublishTimeline : IDisposable, IObserver<DiagnosticListener>
 
     public void Dispose()
     {
-        http.Dispose();
+        activities.Dispose();
         gc.Dispose();
         allListeners.Dispose();
         lock (subscriptions) foreach (var s in subscriptions) s.Dispose();
